@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install what the test suite needs, only when it is missing: the S3 servers
+# (moto, Garage) and the Python tooling. Idempotent and fast when all is there,
+# because scripts/test runs it every time, on dev machines and on fresh CI.
+set -euo pipefail
+
+# pip requirement | python module whose import proves it is installed.
+# Extend this list when tests need more Python packages.
+PIP_PACKAGES=(
+  "moto[server]|moto.server"
+  "maturin|maturin"
+  "pytest|pytest"
+  "fsspec|fsspec"
+)
+
+# Garage 2.x is what the tests are written against; pinned for reproducibility.
+GARAGE_VERSION="${GARAGE_VERSION:-2.5.0}"
+
+PYTHON="${PYTHON:-python3}"
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$CARGO_BIN:$PATH"
+
+log() { printf 'install: %s\n' "$*" >&2; }
+
+# --- Python packages -------------------------------------------------------
+missing=()
+for entry in "${PIP_PACKAGES[@]}"; do
+  req="${entry%%|*}"
+  mod="${entry#*|}"
+  if ! "$PYTHON" -c "import $mod" >/dev/null 2>&1; then
+    missing+=("$req")
+  fi
+done
+if ((${#missing[@]})); then
+  log "pip installing: ${missing[*]}"
+  # PIP_BREAK_SYSTEM_PACKAGES lets pip work on distro pythons (PEP 668);
+  # older pips ignore it.
+  PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install --quiet \
+    --disable-pip-version-check "${missing[@]}"
+else
+  log "python packages present"
+fi
+
+# --- Garage ----------------------------------------------------------------
+if command -v garage >/dev/null 2>&1; then
+  log "garage present: $(command -v garage)"
+else
+  # Building Garage takes 10+ minutes on 2 cores. Hold a lock so two test runs
+  # on one machine do not build it twice, and re-check after getting it.
+  mkdir -p "$CARGO_BIN"
+  lock="${CARGO_HOME:-$HOME/.cargo}/.cairn-garage-install.lock"
+  exec 9>"$lock"
+  if command -v flock >/dev/null 2>&1; then
+    flock 9
+  fi
+  if ! command -v garage >/dev/null 2>&1; then
+    log "building garage $GARAGE_VERSION with cargo install (slow, ~10+ min)"
+    cargo install garage --locked --version "$GARAGE_VERSION"
+  fi
+  exec 9>&-
+  command -v garage >/dev/null 2>&1 || {
+    log "garage still not on PATH after install"
+    exit 1
+  }
+fi
