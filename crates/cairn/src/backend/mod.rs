@@ -1,0 +1,5 @@
+//! Backends: the stores that hold bytes. Layers wrap them (see [`crate::layer`]).
+
+pub mod local;
+pub mod memory;
+pub mod s3;

@@ -1,0 +1,283 @@
+//! One error type with a kind, in the shape OpenDAL uses.
+//!
+//! Every message names the operation, the store, the key and a hint, and never a secret:
+//! backends build errors only from redacted store names (see [`crate::config::Secret`]).
+
+use std::fmt;
+
+/// What went wrong, independent of the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The object does not exist.
+    NotFound,
+    /// A create-only write found an existing object.
+    AlreadyExists,
+    /// An if-match / if-none-match condition did not hold.
+    PreconditionFailed,
+    /// The credentials are valid but lack permission.
+    PermissionDenied,
+    /// The credentials are missing, unknown or the signature is wrong.
+    Unauthenticated,
+    /// The bucket does not exist.
+    BucketNotFound,
+    /// A key, URL, config value or argument is malformed.
+    InvalidInput,
+    /// The server asked us to slow down (429, SlowDown).
+    RateLimited,
+    /// The endpoint could not be reached, or the connection broke.
+    Network,
+    /// The request took longer than its timeout.
+    Timeout,
+    /// Stored bytes do not match their recorded checksum, or failed authentication.
+    Integrity,
+    /// The store cannot do this (see [`crate::Capabilities`]).
+    Unsupported,
+    /// Anything else, including server errors (5xx).
+    Unexpected,
+}
+
+impl ErrorKind {
+    /// A short lowercase name, stable for `--json` and Python.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::PreconditionFailed => "precondition_failed",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::BucketNotFound => "bucket_not_found",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Network => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Integrity => "integrity",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Unexpected => "unexpected",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::PreconditionFailed => "precondition failed",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::Unauthenticated => "authentication failed",
+            ErrorKind::BucketNotFound => "bucket not found",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::RateLimited => "rate limited",
+            ErrorKind::Network => "network error",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Integrity => "integrity check failed",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Unexpected => "unexpected error",
+        }
+    }
+
+    /// The hint shown when the error site gave none.
+    fn default_hint(self) -> Option<&'static str> {
+        Some(match self {
+            ErrorKind::Unauthenticated => {
+                "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the region"
+            }
+            ErrorKind::PermissionDenied => "the credentials lack permission for this bucket or key",
+            ErrorKind::BucketNotFound => "create it with `cairn mb` or check the bucket name",
+            ErrorKind::Network => "check the endpoint URL and that the server is running",
+            ErrorKind::Timeout => "the server is slow or unreachable; raise `timeout` if needed",
+            ErrorKind::Integrity => "the stored object is corrupt or was written without cairn",
+            ErrorKind::RateLimited => "lower the concurrency or retry later",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error type of every cairn operation.
+pub struct Error {
+    kind: ErrorKind,
+    temporary: bool,
+    operation: &'static str,
+    store: String,
+    key: Option<String>,
+    message: String,
+    hint: Option<String>,
+    source: Option<Source>,
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with a message; temporary iff the kind usually is.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            temporary: matches!(
+                kind,
+                ErrorKind::RateLimited | ErrorKind::Network | ErrorKind::Timeout
+            ),
+            operation: "",
+            store: String::new(),
+            key: None,
+            message: message.into(),
+            hint: None,
+            source: None,
+        }
+    }
+
+    /// Shorthand for an [`ErrorKind::InvalidInput`] error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// Shorthand for an [`ErrorKind::Unsupported`] error.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
+    }
+
+    /// Sets the operation (`put`, `get`, `list`, ...) if none is set yet.
+    pub fn with_operation(mut self, operation: &'static str) -> Self {
+        if self.operation.is_empty() {
+            self.operation = operation;
+        }
+        self
+    }
+
+    /// Sets the store's display name (never holds secrets) if none is set yet.
+    pub fn with_store(mut self, store: impl fmt::Display) -> Self {
+        if self.store.is_empty() {
+            self.store = store.to_string();
+        }
+        self
+    }
+
+    /// Sets the key if none is set yet.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        if self.key.is_none() {
+            self.key = Some(key.into());
+        }
+        self
+    }
+
+    /// Sets what the user can do about it.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Overrides whether retrying may help.
+    pub fn set_temporary(mut self, temporary: bool) -> Self {
+        self.temporary = temporary;
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether retrying the same request may succeed.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// The operation that failed (`put`, `get`, ...), or "" if unknown.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The key involved, if any.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The store's display name, if set.
+    pub fn store(&self) -> &str {
+        &self.store
+    }
+
+    /// The message without context.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The hint, explicit or the kind's default.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref().or(self.kind.default_hint())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.operation.is_empty() {
+            write!(f, "{} ", self.operation)?;
+        }
+        match (&self.store.is_empty(), &self.key) {
+            (false, Some(k)) => write!(f, "{}/{}: ", self.store.trim_end_matches('/'), k)?,
+            (false, None) => write!(f, "{}: ", self.store)?,
+            (true, Some(k)) => write!(f, "{k}: ")?,
+            (true, None) => {}
+        }
+        write!(f, "{}", self.kind)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(h) = self.hint() {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Debug mirrors Display plus the cause chain: nothing here can hold a secret.
+        write!(f, "{self}")?;
+        let mut src = std::error::Error::source(self);
+        while let Some(s) = src {
+            write!(f, "\n  caused by: {s}")?;
+            src = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|s| s.as_ref() as _)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match e.kind() {
+            Io::NotFound => ErrorKind::NotFound,
+            Io::AlreadyExists => ErrorKind::AlreadyExists,
+            Io::PermissionDenied => ErrorKind::PermissionDenied,
+            Io::InvalidInput | Io::InvalidData => ErrorKind::InvalidInput,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::ConnectionRefused
+            | Io::ConnectionReset
+            | Io::ConnectionAborted
+            | Io::BrokenPipe
+            | Io::UnexpectedEof => ErrorKind::Network,
+            _ => ErrorKind::Unexpected,
+        };
+        Error::new(kind, "").with_source(e)
+    }
+}

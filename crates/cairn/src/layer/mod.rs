@@ -1,0 +1,15 @@
+//! Layers: generic wrappers that add one concern to any [`Store`](crate::Store).
+//!
+//! The order, outermost first, is written down in docs/design.md.
+
+pub mod prefix;
+
+pub use prefix::PrefixStore;
+
+/// Wraps a store in another, tower-style.
+pub trait Layer<S> {
+    /// The wrapped store.
+    type Store;
+    /// Wraps `inner`.
+    fn layer(&self, inner: S) -> Self::Store;
+}

@@ -1,0 +1,430 @@
+//! The backend contract ([`Store`]) and the user API ([`StoreExt`]).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// User metadata: lowercase ASCII names to UTF-8 values, passed through every layer unchanged.
+pub type Metadata = BTreeMap<String, String>;
+
+/// Metadata names starting with this prefix belong to cairn's layers, not to the user.
+pub const RESERVED_META_PREFIX: &str = "cairn-";
+
+/// What a store can do. Layers, the CLI and tests read this; nobody guesses from a name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    /// `PutMode::Create` is enforced atomically (If-None-Match: *).
+    pub conditional_create: bool,
+    /// `PutMode::Update(etag)` is enforced atomically (If-Match on PUT).
+    pub conditional_update: bool,
+    /// `GetOptions::if_match` is enforced.
+    pub conditional_get: bool,
+    /// User metadata and content type are stored with the object.
+    pub metadata: bool,
+    /// Server-side copy.
+    pub copy: bool,
+    /// Multipart upload primitives exist (otherwise the writer buffers into one put).
+    pub multipart: bool,
+    /// Smallest part but the last, in bytes.
+    pub min_part_size: u64,
+    /// Largest part, in bytes.
+    pub max_part_size: u64,
+    /// Most parts in one upload.
+    pub max_parts: u32,
+    /// The server verifies an `x-amz-checksum-sha256` sent with the upload.
+    pub server_checksum: bool,
+    /// The store retries transient faults itself (object_store's client does for S3).
+    pub retries_internally: bool,
+    /// The store is on this machine: no network faults, cheap requests.
+    pub local: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            conditional_create: true,
+            conditional_update: true,
+            conditional_get: true,
+            metadata: true,
+            copy: true,
+            multipart: true,
+            min_part_size: 5 * 1024 * 1024,
+            max_part_size: 5 * 1024 * 1024 * 1024,
+            max_parts: 10_000,
+            server_checksum: false,
+            retries_internally: false,
+            local: true,
+        }
+    }
+}
+
+/// How a put treats an existing object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PutMode {
+    /// Replace whatever is there.
+    #[default]
+    Overwrite,
+    /// Fail with `AlreadyExists` if the key exists (If-None-Match: *).
+    Create,
+    /// Fail with `PreconditionFailed` unless the current ETag matches (If-Match).
+    Update(String),
+}
+
+/// Options for a put.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Condition on the existing object.
+    pub mode: PutMode,
+    /// MIME type stored with the object.
+    pub content_type: Option<String>,
+    /// User metadata stored with the object.
+    pub metadata: Metadata,
+    /// S3 storage class (ignored by stores without classes).
+    pub storage_class: Option<String>,
+    /// Per-put layer settings, e.g. `compression = "none"`, read by layers that know them.
+    pub layer_hints: BTreeMap<String, String>,
+}
+
+impl PutOptions {
+    /// Options with a content type.
+    pub fn content_type(mut self, ct: impl Into<String>) -> Self {
+        self.content_type = Some(ct.into());
+        self
+    }
+    /// Adds one user metadata entry.
+    pub fn meta(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.metadata.insert(k.into(), v.into());
+        self
+    }
+    /// Sets the put mode.
+    pub fn mode(mut self, mode: PutMode) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// The result of a put.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutResult {
+    /// The new object's ETag, if the store has them.
+    pub etag: Option<String>,
+    /// The new object's version, if the store versions objects.
+    pub version: Option<String>,
+}
+
+/// Which bytes of an object to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetRange {
+    /// Bytes `start..end`.
+    Bounded(Range<u64>),
+    /// Bytes from `offset` to the end.
+    Offset(u64),
+    /// The last `n` bytes.
+    Suffix(u64),
+}
+
+impl GetRange {
+    /// Resolves against an object of `size` bytes, clamping the end like HTTP does.
+    pub fn resolve(&self, size: u64) -> Result<Range<u64>> {
+        let r = match self {
+            GetRange::Bounded(r) => {
+                if r.start > r.end {
+                    return Err(Error::invalid(format!("range {}..{} is reversed", r.start, r.end)));
+                }
+                r.start..r.end.min(size)
+            }
+            GetRange::Offset(o) => *o..size,
+            GetRange::Suffix(n) => size.saturating_sub(*n)..size,
+        };
+        if r.start >= size && !(size == 0 && r.start == 0) && r.start != r.end {
+            return Err(Error::invalid(format!(
+                "range starts at {} but the object has {size} bytes",
+                r.start
+            )));
+        }
+        Ok(r.start.min(size)..r.end.max(r.start.min(size)))
+    }
+}
+
+impl From<Range<u64>> for GetRange {
+    fn from(r: Range<u64>) -> Self {
+        GetRange::Bounded(r)
+    }
+}
+
+/// Options for a get.
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    /// Only these bytes.
+    pub range: Option<GetRange>,
+    /// Fail with `PreconditionFailed` unless the ETag matches.
+    pub if_match: Option<String>,
+}
+
+/// What a head or list tells about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The object's key (relative to the store's root/prefix).
+    pub key: Key,
+    /// Size in bytes as stored (layers that transform bytes report the logical size).
+    pub size: u64,
+    /// ETag, if the store has them.
+    pub etag: Option<String>,
+    /// Last modification time.
+    pub last_modified: DateTime<Utc>,
+    /// MIME type (head only; lists leave it empty).
+    pub content_type: Option<String>,
+    /// User metadata (head only; lists leave it empty).
+    pub metadata: Metadata,
+    /// Version id, if the store versions objects.
+    pub version: Option<String>,
+}
+
+/// The result of a get: metadata plus a byte stream.
+pub struct GetResult {
+    /// The object's metadata.
+    pub meta: ObjectMeta,
+    /// The byte range this body covers.
+    pub range: Range<u64>,
+    /// The body.
+    pub body: BoxStream<'static, Result<Bytes>>,
+}
+
+impl fmt::Debug for GetResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetResult").field("meta", &self.meta).field("range", &self.range).finish()
+    }
+}
+
+impl GetResult {
+    /// Collects the body into one buffer.
+    pub async fn bytes(self) -> Result<Bytes> {
+        let len = (self.range.end - self.range.start) as usize;
+        let mut chunks: Vec<Bytes> = self.body.try_collect().await?;
+        if chunks.len() == 1 {
+            return Ok(chunks.pop().unwrap());
+        }
+        let mut out = Vec::with_capacity(len);
+        for c in chunks {
+            out.extend_from_slice(&c);
+        }
+        Ok(out.into())
+    }
+}
+
+/// Options for a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Raw string prefix, S3 style: `a/b` matches `a/b/c` and `a/bc`; "" lists everything.
+    pub prefix: String,
+    /// One level only: keys below the next `/` after the prefix fold into [`ListEntry::Prefix`].
+    pub delimiter: bool,
+    /// Only keys strictly greater than this one.
+    pub start_after: Option<String>,
+}
+
+impl ListOptions {
+    /// A recursive listing under `prefix`.
+    pub fn recursive(prefix: impl Into<String>) -> Self {
+        ListOptions { prefix: prefix.into(), ..Default::default() }
+    }
+    /// A one-level listing under `prefix`.
+    pub fn shallow(prefix: impl Into<String>) -> Self {
+        ListOptions { prefix: prefix.into(), delimiter: true, ..Default::default() }
+    }
+}
+
+/// One item of a listing, in ascending key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListEntry {
+    /// An object.
+    Object(ObjectMeta),
+    /// A common prefix, ending in `/` (only in delimiter listings).
+    Prefix(String),
+}
+
+/// Options for a copy.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// Fail with `AlreadyExists` if the destination exists.
+    pub if_not_exists: bool,
+}
+
+/// A multipart upload in progress: the backend primitive under [`crate::transfer::Writer`].
+///
+/// Parts are numbered in the order `put_part` is called; their futures may run concurrently.
+#[async_trait]
+pub trait MultipartUpload: Send + fmt::Debug {
+    /// Starts uploading the next part; the future resolves when the part is stored.
+    fn put_part(&mut self, data: Bytes) -> futures::future::BoxFuture<'static, Result<()>>;
+    /// Commits all parts into the object, once every part future has resolved.
+    async fn complete(&mut self) -> Result<PutResult>;
+    /// Discards the upload and its parts.
+    async fn abort(&mut self) -> Result<()>;
+}
+
+/// The contract a backend or layer implements. Users call [`StoreExt`].
+#[async_trait]
+pub trait Store: fmt::Display + fmt::Debug + Send + Sync + 'static {
+    /// What this store can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Writes a whole object.
+    async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult>;
+
+    /// Starts a multipart upload. Metadata and content type are fixed here.
+    async fn put_multipart_opts(
+        &self,
+        key: &Key,
+        opts: PutOptions,
+    ) -> Result<Box<dyn MultipartUpload>>;
+
+    /// Reads an object or a range of it.
+    async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult>;
+
+    /// Reads an object's metadata.
+    async fn head(&self, key: &Key) -> Result<ObjectMeta>;
+
+    /// Deletes an object; deleting a missing object succeeds.
+    async fn delete(&self, key: &Key) -> Result<()>;
+
+    /// Deletes many objects, yielding one result per key in any order.
+    fn delete_stream<'a>(
+        &'a self,
+        keys: BoxStream<'a, Key>,
+    ) -> BoxStream<'a, (Key, Result<()>)> {
+        keys.map(move |k| async move {
+            let r = self.delete(&k).await;
+            (k, r)
+        })
+        .buffer_unordered(16)
+        .boxed()
+    }
+
+    /// Lists objects in key order, paginated internally, in bounded memory.
+    fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>>;
+
+    /// Copies an object within the store.
+    async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()>;
+
+    /// Checks that the store is reachable, authenticated and permitted; says which if not.
+    async fn health_check(&self) -> Result<()>;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
+        (**self).put_opts(key, data, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        key: &Key,
+        opts: PutOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        (**self).put_multipart_opts(key, opts).await
+    }
+    async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
+        (**self).get_opts(key, opts).await
+    }
+    async fn head(&self, key: &Key) -> Result<ObjectMeta> {
+        (**self).head(key).await
+    }
+    async fn delete(&self, key: &Key) -> Result<()> {
+        (**self).delete(key).await
+    }
+    fn delete_stream<'a>(
+        &'a self,
+        keys: BoxStream<'a, Key>,
+    ) -> BoxStream<'a, (Key, Result<()>)> {
+        (**self).delete_stream(keys)
+    }
+    fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        (**self).list(opts)
+    }
+    async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        (**self).copy_opts(from, to, opts).await
+    }
+    async fn health_check(&self) -> Result<()> {
+        (**self).health_check().await
+    }
+}
+
+/// A shared, type-erased store.
+pub type DynStore = Arc<dyn Store>;
+
+/// The calls users write, on top of any [`Store`].
+#[async_trait]
+pub trait StoreExt: Store {
+    /// Writes `data` to `key`, replacing any object there.
+    async fn put(&self, key: &Key, data: impl Into<Bytes> + Send) -> Result<PutResult> {
+        self.put_opts(key, data.into(), PutOptions::default()).await
+    }
+
+    /// Reads the whole object.
+    async fn get(&self, key: &Key) -> Result<Bytes> {
+        self.get_opts(key, GetOptions::default()).await?.bytes().await
+    }
+
+    /// Reads a byte range.
+    async fn get_range(&self, key: &Key, range: impl Into<GetRange> + Send) -> Result<Bytes> {
+        let opts = GetOptions { range: Some(range.into()), ..Default::default() };
+        self.get_opts(key, opts).await?.bytes().await
+    }
+
+    /// Reads the object as a stream of chunks.
+    async fn get_stream(&self, key: &Key) -> Result<BoxStream<'static, Result<Bytes>>> {
+        Ok(self.get_opts(key, GetOptions::default()).await?.body)
+    }
+
+    /// Whether the object exists.
+    async fn exists(&self, key: &Key) -> Result<bool> {
+        match self.head(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes many keys; returns the keys that failed with their errors.
+    async fn delete_many(&self, keys: Vec<Key>) -> Vec<(Key, Error)> {
+        self.delete_stream(futures::stream::iter(keys).boxed())
+            .filter_map(|(k, r)| async move { r.err().map(|e| (k, e)) })
+            .collect()
+            .await
+    }
+
+    /// Every object under `prefix`, recursively.
+    fn list_objects(&self, prefix: &str) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.list(ListOptions::recursive(prefix))
+            .try_filter_map(|e| async move {
+                Ok(match e {
+                    ListEntry::Object(m) => Some(m),
+                    ListEntry::Prefix(_) => None,
+                })
+            })
+            .boxed()
+    }
+
+    /// Copies `from` to `to`, replacing `to`.
+    async fn copy(&self, from: &Key, to: &Key) -> Result<()> {
+        self.copy_opts(from, to, CopyOptions::default()).await
+    }
+
+    /// Moves `from` to `to` (copy, then delete).
+    async fn rename(&self, from: &Key, to: &Key) -> Result<()> {
+        self.copy_opts(from, to, CopyOptions::default()).await?;
+        self.delete(from).await
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}

@@ -1,0 +1,189 @@
+//! A streaming writer over any store: buffers one part, then switches to a concurrent
+//! multipart upload. It owns part size, concurrency and abort-on-failure, so backends only
+//! implement the multipart primitives (object_store's `WriteMultipart` has the same split).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use crate::store::{MultipartUpload, PutOptions, PutResult, Store};
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, Stream, StreamExt};
+
+/// Part size and concurrency for a [`Writer`].
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Bytes per part (raised to the store's minimum and to fit its part limit).
+    pub part_size: usize,
+    /// Parts in flight at once. Memory is bounded by `part_size * (concurrency + 1)`.
+    pub concurrency: usize,
+    /// Expected total size, if known, so part size can grow to stay under the part limit.
+    pub size_hint: Option<u64>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions { part_size: 8 * 1024 * 1024, concurrency: 8, size_hint: None }
+    }
+}
+
+/// Picks a part size within the store's limits that fits `size` in its part count.
+pub fn part_size_for(store: &dyn Store, opts: &WriterOptions) -> usize {
+    let caps = store.capabilities();
+    let mut part = (opts.part_size as u64).max(caps.min_part_size);
+    if let Some(size) = opts.size_hint {
+        let needed = size.div_ceil(caps.max_parts as u64);
+        part = part.max(needed);
+    }
+    part.min(caps.max_part_size) as usize
+}
+
+/// Writes one object from chunks of any size.
+pub struct Writer<'a> {
+    store: &'a dyn Store,
+    key: Key,
+    opts: Option<PutOptions>,
+    part_size: usize,
+    concurrency: usize,
+    buf: BytesMut,
+    upload: Option<Box<dyn MultipartUpload>>,
+    inflight: FuturesUnordered<BoxFuture<'static, Result<()>>>,
+    parts: usize,
+    written: u64,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer for `key`.
+    pub fn new(store: &'a dyn Store, key: Key, put: PutOptions, opts: WriterOptions) -> Self {
+        let part_size = part_size_for(store, &opts);
+        Writer {
+            store,
+            key,
+            opts: Some(put),
+            part_size,
+            concurrency: opts.concurrency.max(1),
+            buf: BytesMut::new(),
+            upload: None,
+            inflight: FuturesUnordered::new(),
+            parts: 0,
+            written: 0,
+        }
+    }
+
+    /// Bytes accepted so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Appends bytes, uploading full parts as they fill.
+    pub async fn write(&mut self, mut data: Bytes) -> Result<()> {
+        self.written += data.len() as u64;
+        while !data.is_empty() {
+            let room = self.part_size - self.buf.len();
+            if self.buf.is_empty() && data.len() >= self.part_size {
+                let part = data.split_to(self.part_size);
+                self.send(part).await?;
+                continue;
+            }
+            let take = room.min(data.len());
+            self.buf.extend_from_slice(&data.split_to(take));
+            if self.buf.len() == self.part_size {
+                let part = self.buf.split().freeze();
+                self.send(part).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, part: Bytes) -> Result<()> {
+        if self.upload.is_none() {
+            let opts = self.opts.clone().unwrap_or_default();
+            self.upload = Some(self.store.put_multipart_opts(&self.key, opts).await?);
+        }
+        let caps = self.store.capabilities();
+        if self.parts >= caps.max_parts as usize {
+            return self.fail(Error::new(
+                ErrorKind::InvalidInput,
+                format!("more than {} parts of {} bytes", caps.max_parts, self.part_size),
+            ))
+            .await;
+        }
+        while self.inflight.len() >= self.concurrency {
+            if let Some(Err(e)) = self.inflight.next().await {
+                return self.fail(e).await;
+            }
+        }
+        let fut = self.upload.as_mut().expect("upload started").put_part(part);
+        self.inflight.push(fut);
+        self.parts += 1;
+        Ok(())
+    }
+
+    async fn fail<T>(&mut self, e: Error) -> Result<T> {
+        self.inflight.clear();
+        if let Some(mut up) = self.upload.take() {
+            if let Err(abort) = up.abort().await {
+                tracing::warn!(key = %self.key, error = %abort, "abort of failed upload failed");
+            }
+        }
+        Err(e.with_key(self.key.as_str()))
+    }
+
+    /// Uploads the rest and commits the object.
+    pub async fn finish(mut self) -> Result<PutResult> {
+        if self.upload.is_none() {
+            // Small object: one plain put.
+            let opts = self.opts.take().unwrap_or_default();
+            return self.store.put_opts(&self.key, self.buf.split().freeze(), opts).await;
+        }
+        if !self.buf.is_empty() {
+            let part = self.buf.split().freeze();
+            self.send(part).await?;
+        }
+        while let Some(r) = self.inflight.next().await {
+            if let Err(e) = r {
+                return self.fail(e).await;
+            }
+        }
+        let mut up = self.upload.take().expect("upload started");
+        match up.complete().await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let _ = up.abort().await;
+                Err(e.with_key(self.key.as_str()))
+            }
+        }
+    }
+
+    /// Discards everything written.
+    pub async fn abort(mut self) -> Result<()> {
+        self.inflight.clear();
+        if let Some(mut up) = self.upload.take() {
+            up.abort().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Uploads a stream of chunks to `key` in bounded memory.
+pub async fn put_stream<S>(
+    store: &dyn Store,
+    key: &Key,
+    mut data: S,
+    put: PutOptions,
+    opts: WriterOptions,
+) -> Result<PutResult>
+where
+    S: Stream<Item = Result<Bytes>> + Unpin + Send,
+{
+    let mut w = Writer::new(store, key.clone(), put, opts);
+    while let Some(chunk) = data.next().await {
+        match chunk {
+            Ok(c) => w.write(c).await?,
+            Err(e) => {
+                let _ = w.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    w.finish().await
+}
