@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod backend;
 pub mod config;
 pub mod error;
