@@ -284,6 +284,7 @@ mod tests {
             "gopher://x/y",
             "file://relative/x",
             "file:///a/../b",
+            "file:///a/./b",
             "s3://bkt/x?bogus=1",
             "s3://bkt/x#frag",
         ] {
