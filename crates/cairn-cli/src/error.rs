@@ -46,17 +46,61 @@ pub fn one_line(e: &cairn::Error) -> String {
 
 impl From<cairn::Error> for Report {
     fn from(e: cairn::Error) -> Self {
-        let mut causes = Vec::new();
+        let mut chain = Vec::new();
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
-            let line = s.to_string();
-            // Wrappers often repeat their source's text; show each cause once.
-            if causes.last() != Some(&line) {
-                causes.push(line);
-            }
+            chain.push(s.to_string());
             src = s.source();
         }
-        Report { what: one_line(&e), causes, hint: e.hint().map(str::to_string) }
+        Report { what: one_line(&e), causes: distinct_causes(chain), hint: e.hint().map(str::to_string) }
+    }
+}
+
+/// Wrapper errors often end with their source's whole text ("Generic S3 error: Error performing
+/// GET ...: 404 ..."); show each cause's own part once, so every line says something new.
+fn distinct_causes(chain: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, cause) in chain.iter().enumerate() {
+        let mut own = cause.as_str();
+        if let Some(next) = chain.get(i + 1) {
+            if !next.is_empty() {
+                if let Some(head) = own.strip_suffix(next.as_str()) {
+                    own = head.trim_end_matches(|c: char| c.is_whitespace() || c == ':' || c == '-');
+                }
+            }
+        }
+        if !own.is_empty() && out.last().map(String::as_str) != Some(own) {
+            out.push(own.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_drop_the_text_their_sources_repeat() {
+        let chain = vec![
+            "Generic S3 error: Error performing GET /x - HTTP error: refused".to_string(),
+            "Error performing GET /x - HTTP error: refused".to_string(),
+            "HTTP error: refused".to_string(),
+            "refused".to_string(),
+            "refused".to_string(),
+        ];
+        assert_eq!(
+            distinct_causes(chain),
+            vec!["Generic S3 error", "Error performing GET /x", "HTTP error", "refused"]
+        );
+    }
+
+    #[test]
+    fn report_prints_error_causes_and_hint() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = cairn::Error::from(io).with_operation("get").with_key("a.txt").with_hint("look");
+        let text = Report::from(e).to_string();
+        assert_eq!(text, "error: get a.txt: not found\n  caused by: no such file\n  hint: look");
     }
 }
 

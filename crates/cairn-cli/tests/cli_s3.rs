@@ -287,3 +287,21 @@ fn unreachable_endpoint_is_one_clear_error() {
     let r = s.run_as(&dead, &["--max-retries", "1", "health", &format!("s3://{}", s.server.bucket)]);
     assert_clean_failure(&s, &r, "network");
 }
+
+#[test]
+fn moto_make_and_remove_a_bucket() {
+    let s = Sandbox::new("MOTO", "mb");
+    let bucket = format!("s3://cairn-cli-mb-{}", run_id());
+    s.ok(&["mb", &bucket]);
+    assert!(s.ok(&["ls", &format!("{bucket}/")]).stdout.is_empty());
+    s.write("f.txt", b"x");
+    s.ok(&["cp", "f.txt", &format!("{bucket}/f.txt")]);
+    let r = s.run(&["rb", &bucket]);
+    assert_ne!(r.code, 0, "a non-empty bucket is not removed without --force");
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    assert_eq!(s.ok(&["cat", &format!("{bucket}/f.txt")]).stdout, b"x");
+    s.ok(&["rb", "--force", &bucket]);
+    let r = s.run(&["ls", &format!("{bucket}/")]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("bucket not found"), "{}", r.stderr);
+}
