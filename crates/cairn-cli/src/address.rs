@@ -55,7 +55,11 @@ impl StoreAddr {
 
     /// The last segment of the path, if any (the name `cp -r` keeps when copying "into").
     pub fn base_name(&self) -> Option<&str> {
-        self.path.trim_end_matches('/').rsplit('/').next().filter(|s| !s.is_empty())
+        self.path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -75,7 +79,10 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
         return Ok(Addr::Stdio);
     }
     if raw.is_empty() {
-        return Err(usage("empty address", "give a path or a URL like s3://bucket/key"));
+        return Err(usage(
+            "empty address",
+            "give a path or a URL like s3://bucket/key",
+        ));
     }
     let Some((scheme, rest)) = raw.split_once("://") else {
         return Ok(Addr::Fs(PathBuf::from(raw)));
@@ -136,7 +143,10 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
         _ => {
             // Let the library say what is wrong (unknown scheme, bad syntax).
             cairn::StoreUrl::parse(raw)?;
-            return Err(usage(format!("cannot use {raw:?} here"), "see `cairn --help`"));
+            return Err(usage(
+                format!("cannot use {raw:?} here"),
+                "see `cairn --help`",
+            ));
         }
     };
     validate(&addr)?;
@@ -149,13 +159,19 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
 pub fn fs_as_store(path: &Path, want_dir: bool) -> Result<StoreAddr> {
     let shown = path.display().to_string();
     let trailing = shown.ends_with('/');
-    let abs = std::path::absolute(path)
-        .map_err(|e| Report::new(format!("{shown}: {e}")))?;
+    let abs = std::path::absolute(path).map_err(|e| Report::new(format!("{shown}: {e}")))?;
     let (root, key, into) = split_fs(&abs, trailing, want_dir);
     if !root.is_dir() {
-        return Err(CliError::Fail(Report::new(format!("{shown}: no such directory"))));
+        return Err(CliError::Fail(Report::new(format!(
+            "{shown}: no such directory"
+        ))));
     }
-    let addr = StoreAddr { url: format!("file://{}", encode(&root)?), path: key, into, shown };
+    let addr = StoreAddr {
+        url: format!("file://{}", encode(&root)?),
+        path: key,
+        into,
+        shown,
+    };
     validate(&addr)?;
     Ok(addr)
 }
@@ -169,9 +185,11 @@ fn split_fs(path: &Path, trailing_slash: bool, want_dir: bool) -> (PathBuf, Stri
     // A file: resolve symlinks so the store (which never follows links) sees the real file.
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     match (real.parent(), real.file_name()) {
-        (Some(parent), Some(name)) => {
-            (parent.to_path_buf(), name.to_string_lossy().into_owned(), false)
-        }
+        (Some(parent), Some(name)) => (
+            parent.to_path_buf(),
+            name.to_string_lossy().into_owned(),
+            false,
+        ),
         _ => (real.clone(), String::new(), true),
     }
 }
@@ -217,17 +235,26 @@ fn decode(p: &str) -> Result<String> {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8(out)
-        .map_err(|_| usage(format!("{p:?} is not UTF-8 after decoding"), "keys are UTF-8"))
+    String::from_utf8(out).map_err(|_| {
+        usage(
+            format!("{p:?} is not UTF-8 after decoding"),
+            "keys are UTF-8",
+        )
+    })
 }
 
 /// A filesystem path as the path of a `file://` URL: only the characters the URL parser would
 /// take for syntax are escaped.
 fn encode(p: &Path) -> Result<String> {
     let s = p.to_str().ok_or_else(|| {
-        usage(format!("{} is not UTF-8", p.display()), "cairn stores need UTF-8 paths")
+        usage(
+            format!("{} is not UTF-8", p.display()),
+            "cairn stores need UTF-8 paths",
+        )
     })?;
-    Ok(s.replace('%', "%25").replace('?', "%3F").replace('#', "%23"))
+    Ok(s.replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23"))
 }
 
 #[cfg(test)]
@@ -244,11 +271,20 @@ mod tests {
     #[test]
     fn splits_store_and_key() {
         let a = store("s3://bkt/a/c.txt?region=eu-west-1");
-        assert_eq!((a.url.as_str(), a.path.as_str(), a.into), ("s3://bkt?region=eu-west-1", "a/c.txt", false));
+        assert_eq!(
+            (a.url.as_str(), a.path.as_str(), a.into),
+            ("s3://bkt?region=eu-west-1", "a/c.txt", false)
+        );
         let a = store("s3://bkt");
-        assert_eq!((a.url.as_str(), a.path.as_str(), a.into), ("s3://bkt", "", true));
+        assert_eq!(
+            (a.url.as_str(), a.path.as_str(), a.into),
+            ("s3://bkt", "", true)
+        );
         let a = store("s3://bkt/dir/");
-        assert_eq!((a.path.as_str(), a.into, a.dir_prefix().as_str()), ("dir/", true, "dir/"));
+        assert_eq!(
+            (a.path.as_str(), a.into, a.dir_prefix().as_str()),
+            ("dir/", true, "dir/")
+        );
         let a = store("local://ü/x%20y.txt");
         assert_eq!((a.url.as_str(), a.path.as_str()), ("local://", "ü/x y.txt"));
         assert_eq!(a.base_name(), Some("x y.txt"));
@@ -266,7 +302,10 @@ mod tests {
         assert_eq!(a.url, format!("file://{d}"));
         assert_eq!((a.path.as_str(), a.into), ("f.txt", false));
         let a = store(&format!("file://{d}"));
-        assert_eq!((a.url, a.path.as_str(), a.into), (format!("file://{d}"), "", true));
+        assert_eq!(
+            (a.url, a.path.as_str(), a.into),
+            (format!("file://{d}"), "", true)
+        );
         match parse(&format!("file://{d}/new"), true).unwrap() {
             Addr::Store(a) => assert_eq!((a.path.as_str(), a.into), ("", false)),
             _ => unreachable!(),

@@ -14,7 +14,11 @@ pub struct Report {
 
 impl Report {
     pub fn new(what: impl Into<String>) -> Self {
-        Report { what: what.into(), causes: Vec::new(), hint: None }
+        Report {
+            what: what.into(),
+            causes: Vec::new(),
+            hint: None,
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -52,7 +56,11 @@ impl From<cairn::Error> for Report {
             chain.push(s.to_string());
             src = s.source();
         }
-        Report { what: one_line(&e), causes: distinct_causes(chain), hint: e.hint().map(str::to_string) }
+        Report {
+            what: one_line(&e),
+            causes: distinct_causes(chain),
+            hint: e.hint().map(str::to_string),
+        }
     }
 }
 
@@ -65,7 +73,8 @@ fn distinct_causes(chain: Vec<String>) -> Vec<String> {
         if let Some(next) = chain.get(i + 1) {
             if !next.is_empty() {
                 if let Some(head) = own.strip_suffix(next.as_str()) {
-                    own = head.trim_end_matches(|c: char| c.is_whitespace() || c == ':' || c == '-');
+                    own =
+                        head.trim_end_matches(|c: char| c.is_whitespace() || c == ':' || c == '-');
                 }
             }
         }
@@ -91,16 +100,27 @@ mod tests {
         ];
         assert_eq!(
             distinct_causes(chain),
-            vec!["Generic S3 error", "Error performing GET /x", "HTTP error", "refused"]
+            vec![
+                "Generic S3 error",
+                "Error performing GET /x",
+                "HTTP error",
+                "refused"
+            ]
         );
     }
 
     #[test]
     fn report_prints_error_causes_and_hint() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        let e = cairn::Error::from(io).with_operation("get").with_key("a.txt").with_hint("look");
+        let e = cairn::Error::from(io)
+            .with_operation("get")
+            .with_key("a.txt")
+            .with_hint("look");
         let text = Report::from(e).to_string();
-        assert_eq!(text, "error: get a.txt: not found\n  caused by: no such file\n  hint: look");
+        assert_eq!(
+            text,
+            "error: get a.txt: not found\n  caused by: no such file\n  hint: look"
+        );
     }
 }
 
@@ -123,7 +143,11 @@ pub enum CliError {
     /// The command failed: print the report, exit 1.
     Fail(Report),
     /// Some items of a bulk command failed and were listed already: exit 2.
-    Partial { failed: u64, total: u64, noun: &'static str },
+    Partial {
+        failed: u64,
+        total: u64,
+        noun: &'static str,
+    },
     /// Stdout was closed by the reader (`| head`): exit 0 without a word.
     BrokenPipe,
 }

@@ -27,12 +27,14 @@ impl Printer {
     pub fn new(json: bool, quiet: bool) -> Self {
         // Bars only for a person watching: both streams on a terminal, not in CI, not asked away.
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-        let progress = !json
-            && !quiet
-            && !ci
-            && io::stdout().is_terminal()
-            && io::stderr().is_terminal();
-        Printer { json, quiet, progress, out: Mutex::new(BufWriter::new(io::stdout())) }
+        let progress =
+            !json && !quiet && !ci && io::stdout().is_terminal() && io::stderr().is_terminal();
+        Printer {
+            json,
+            quiet,
+            progress,
+            out: Mutex::new(BufWriter::new(io::stdout())),
+        }
     }
 
     pub fn json(&self) -> bool {

@@ -19,12 +19,23 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     init_tracing(args.global.verbose);
     let ctx = match store_config(&args.global) {
-        Ok(config) => Ctx { printer: Printer::new(args.global.json, args.global.quiet), config },
+        Ok(config) => Ctx {
+            printer: Printer::new(args.global.json, args.global.quiet),
+            config,
+        },
         Err(e) => return report(&Printer::new(false, false), e),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return report(&ctx.printer, Report::new(format!("starting the runtime: {e}")).into()),
+        Err(e) => {
+            return report(
+                &ctx.printer,
+                Report::new(format!("starting the runtime: {e}")).into(),
+            )
+        }
     };
     let result = rt.block_on(async {
         tokio::select! {
@@ -43,9 +54,11 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
 fn report(printer: &Printer, e: CliError) -> ExitCode {
     match &e {
         CliError::Fail(r) => printer.error(r),
-        CliError::Partial { failed, total, noun } => {
-            printer.error(&Report::new(format!("{failed} of {total} {noun} failed")))
-        }
+        CliError::Partial {
+            failed,
+            total,
+            noun,
+        } => printer.error(&Report::new(format!("{failed} of {total} {noun} failed"))),
         CliError::BrokenPipe => {}
     }
     e.exit_code()
@@ -75,7 +88,10 @@ fn store_config(g: &Global) -> Result<cairn::Config> {
     }
     for o in &g.options {
         let Some((k, v)) = o.split_once('=') else {
-            return Err(usage(format!("-o {o:?} is not KEY=VALUE"), "write -o pool_size=32"));
+            return Err(usage(
+                format!("-o {o:?} is not KEY=VALUE"),
+                "write -o pool_size=32",
+            ));
         };
         c.set(k, v)?;
     }

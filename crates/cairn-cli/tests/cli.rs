@@ -34,12 +34,20 @@ impl Run {
 impl Sandbox {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (work, root, home) =
-            (dir.path().join("work"), dir.path().join("root"), dir.path().join("home"));
+        let (work, root, home) = (
+            dir.path().join("work"),
+            dir.path().join("root"),
+            dir.path().join("home"),
+        );
         for d in [&work, &root, &home] {
             std::fs::create_dir_all(d).unwrap();
         }
-        Sandbox { _dir: dir, work, root, home }
+        Sandbox {
+            _dir: dir,
+            work,
+            root,
+            home,
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -71,7 +79,11 @@ impl Sandbox {
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
         feeder.join().unwrap();
         Run {
             code: status.code().expect("exited normally"),
@@ -136,7 +148,11 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn assert_error(r: &Run, code: i32, needle: &str) {
     assert_eq!(r.code, code, "stderr:\n{}", r.stderr);
     let first = r.stderr.lines().next().unwrap_or("");
-    assert!(first.starts_with("error: "), "first stderr line is not `error: ...`:\n{}", r.stderr);
+    assert!(
+        first.starts_with("error: "),
+        "first stderr line is not `error: ...`:\n{}",
+        r.stderr
+    );
     assert_eq!(
         r.stderr.lines().filter(|l| l.starts_with("error:")).count(),
         1,
@@ -150,7 +166,11 @@ fn assert_error(r: &Run, code: i32, needle: &str) {
             r.stderr
         );
     }
-    assert!(r.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains(needle),
+        "stderr lacks {needle:?}:\n{}",
+        r.stderr
+    );
 }
 
 /// The sample tree: nested dirs, unicode and spaces in names, an empty file, a multi-MiB file.
@@ -191,8 +211,14 @@ fn file_round_trips_through_the_local_store() {
     s.ok(&["cp", "local://docs/in.bin", "local://renamed.bin"]);
     assert_eq!(s.ok(&["cat", "local://renamed.bin"]).stdout, data);
     // No temp files are left beside the downloads.
-    let names: Vec<_> = std::fs::read_dir(&s.work).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(names.iter().all(|n| !n.to_string_lossy().contains(".tmp")), "{names:?}");
+    let names: Vec<_> = std::fs::read_dir(&s.work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.to_string_lossy().contains(".tmp")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -225,7 +251,11 @@ fn tree_round_trips_with_ls_cat_and_rm() {
     assert!(r.stderr.contains("Deleted 6 of 6 objects"), "{}", r.stderr);
     let r = s.ok(&["ls", "-r", "local://x/"]);
     assert!(r.stdout.is_empty(), "{}", r.out());
-    assert!(tree(&s.root).is_empty(), "objects left: {:?}", tree(&s.root).keys());
+    assert!(
+        tree(&s.root).is_empty(),
+        "objects left: {:?}",
+        tree(&s.root).keys()
+    );
 }
 
 #[test]
@@ -236,7 +266,11 @@ fn tree_copy_between_store_and_plain_dirs_without_into() {
     s.ok(&["cp", "-r", "tree", "local://t"]);
     let keys = s.ok(&["ls", "-r", "local://t/"]).lines();
     assert_eq!(keys.len(), want.len());
-    assert!(keys.iter().all(|k| k.starts_with("t/") && !k.starts_with("t/tree/")), "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("t/") && !k.starts_with("t/tree/")),
+        "{keys:?}"
+    );
     // Plain dir to plain dir, and a file:// store.
     s.ok(&["cp", "-r", "tree", "copy"]);
     assert_eq!(tree(&s.work.join("copy")), want);
@@ -267,10 +301,16 @@ fn ls_json_is_one_object_per_line() {
     sample_tree(&s);
     s.ok(&["cp", "-r", "tree", "local://j/"]);
     let r = s.ok(&["ls", "--json", "local://j/tree/"]);
-    let vals: Vec<serde_json::Value> =
-        r.lines().iter().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let vals: Vec<serde_json::Value> = r
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
     assert_eq!(vals.len(), 4);
-    let a = vals.iter().find(|v| v["key"] == "j/tree/a.txt").expect("a.txt listed");
+    let a = vals
+        .iter()
+        .find(|v| v["key"] == "j/tree/a.txt")
+        .expect("a.txt listed");
     assert_eq!(a["size"], 6);
     assert!(a["etag"].is_string());
     assert!(chrono::DateTime::parse_from_rfc3339(a["last_modified"].as_str().unwrap()).is_ok());
@@ -283,17 +323,33 @@ fn ls_json_is_one_object_per_line() {
     assert_eq!(r.lines().len(), 6);
     // -l: date, size, etag, name.
     let long = s.ok(&["ls", "-l", "local://j/tree/"]).lines();
-    let a = long.iter().find(|l| l.ends_with(" a.txt")).expect("a.txt in long listing");
+    let a = long
+        .iter()
+        .find(|l| l.ends_with(" a.txt"))
+        .expect("a.txt in long listing");
     let cols: Vec<&str> = a.split_whitespace().collect();
     assert_eq!(cols[2], "6", "{a}");
-    assert!(long.iter().any(|l| l.trim_start().starts_with("PRE sub/")), "{long:?}");
+    assert!(
+        long.iter().any(|l| l.trim_start().starts_with("PRE sub/")),
+        "{long:?}"
+    );
 }
 
 #[test]
 fn stat_shows_type_and_metadata() {
     let s = Sandbox::new();
     s.write("doc.txt", b"hello");
-    s.ok(&["cp", "--content-type", "text/x-test", "--meta", "Owner=ana", "--meta", "run=7", "doc.txt", "local://d.txt"]);
+    s.ok(&[
+        "cp",
+        "--content-type",
+        "text/x-test",
+        "--meta",
+        "Owner=ana",
+        "--meta",
+        "run=7",
+        "doc.txt",
+        "local://d.txt",
+    ]);
     let r = s.ok(&["stat", "--json", "local://d.txt"]);
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(v["key"], "d.txt");
@@ -303,7 +359,10 @@ fn stat_shows_type_and_metadata() {
     assert_eq!(v["metadata"]["run"], "7");
     assert!(v["etag"].is_string() && v["last_modified"].is_string());
     let human = s.ok(&["stat", "local://d.txt"]).out();
-    assert!(human.contains("text/x-test") && human.contains("owner: ana"), "{human}");
+    assert!(
+        human.contains("text/x-test") && human.contains("owner: ana"),
+        "{human}"
+    );
     // A store-to-store copy keeps type and metadata.
     s.ok(&["cp", "local://d.txt", "local://e.txt"]);
     let v: serde_json::Value =
@@ -349,15 +408,22 @@ fn partial_failure_of_a_tree_copy_exits_2_with_a_summary() {
     s.write("p/bad\\name.txt", b"3");
     let r = s.run(&["cp", "-r", "p", "local://p"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("bad\\name.txt"), "the failed item is named:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("bad\\name.txt"),
+        "the failed item is named:\n{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("1 of 3 files failed"), "{}", r.stderr);
     assert_eq!(s.ok(&["cat", "local://p/good1.txt"]).stdout, b"1");
     assert_eq!(s.ok(&["cat", "local://p/sub/good2.txt"]).stdout, b"2");
     // --json: one line per item plus a summary.
     let r = s.run(&["cp", "-r", "--json", "p", "local://q"]);
     assert_eq!(r.code, 2);
-    let vals: Vec<serde_json::Value> =
-        r.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let vals: Vec<serde_json::Value> = r
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(vals.iter().filter(|v| v["copied"].is_string()).count(), 2);
     assert_eq!(vals.iter().filter(|v| v["error"].is_string()).count(), 1);
     let summary = vals.last().unwrap();
@@ -380,10 +446,22 @@ fn assert_quiet_on_broken_pipe(s: &Sandbox, args: &[&str]) {
     out.read_exact(&mut buf).unwrap();
     drop(out);
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "cairn {args:?} on a closed pipe:\n{err}");
-    assert!(err.is_empty(), "cairn {args:?} printed on a closed pipe:\n{err}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "cairn {args:?} on a closed pipe:\n{err}"
+    );
+    assert!(
+        err.is_empty(),
+        "cairn {args:?} printed on a closed pipe:\n{err}"
+    );
 }
 
 #[test]
@@ -395,7 +473,12 @@ fn broken_pipe_exits_0_silently() {
     assert_quiet_on_broken_pipe(&s, &["cp", "local://big.bin", "-"]);
     // A listing of ~300 KiB: objects are plain files under the root.
     for i in 0..4000 {
-        std::fs::write(s.root.join(format!("object-with-a-longish-name-{i:05}.txt")), b"").unwrap();
+        std::fs::write(
+            s.root
+                .join(format!("object-with-a-longish-name-{i:05}.txt")),
+            b"",
+        )
+        .unwrap();
     }
     assert_quiet_on_broken_pipe(&s, &["ls"]);
     assert_quiet_on_broken_pipe(&s, &["ls", "-r", "--json", "-l"]);
@@ -410,17 +493,29 @@ fn bad_input_writes_nothing() {
         (&["cp", "f.txt", "local://a/../b.txt"], "`..`"),
         (&["cp", "f.txt", "local://a/%2E%2E/b.txt"], "`..`"),
         (&["cp", "f.txt", "local://a//b.txt"], "empty segment"),
-        (&["cp", "f.txt", "gopher://host/x"], "unsupported URL scheme"),
+        (
+            &["cp", "f.txt", "gopher://host/x"],
+            "unsupported URL scheme",
+        ),
         (&["cp", "f.txt", "s3://Bad_Bucket/x"], "invalid bucket"),
-        (&["cp", "f.txt", "s3://bkt/x?no_such_option=1"], "unknown option"),
+        (
+            &["cp", "f.txt", "s3://bkt/x?no_such_option=1"],
+            "unknown option",
+        ),
         (&["cp", "local://a/../b", "out.txt"], "`..`"),
         (&["cp", "local://missing.txt", "out.txt"], "not found"),
         (&["cp", "-r", "local://missing/", "outdir"], "no objects"),
         (&["cp", "nope.txt", "local://n.txt"], "not found"),
         (&["cp", "-r", "nope", "local://n/"], "not found"),
         (&["cp", "f.txt", "file://relative/x"], "not absolute"),
-        (&["--endpoint", "not a url", "cp", "f.txt", "s3://bkt/x"], "not a URL"),
-        (&["--timeout", "soon", "cp", "f.txt", "local://t.txt"], "duration"),
+        (
+            &["--endpoint", "not a url", "cp", "f.txt", "s3://bkt/x"],
+            "not a URL",
+        ),
+        (
+            &["--timeout", "soon", "cp", "f.txt", "local://t.txt"],
+            "duration",
+        ),
         (&["cat", "local://"], "names a prefix"),
         (&["cp", "local://dir/", "out.txt"], "names a prefix"),
         (&["ls", "s3://"], "no bucket"),
@@ -429,11 +524,19 @@ fn bad_input_writes_nothing() {
         let r = s.run(args);
         assert_error(&r, 1, needle);
         assert!(r.stdout.is_empty(), "{args:?} wrote to stdout");
-        assert!(tree(&s.root).is_empty(), "{args:?} wrote into the store: {:?}", tree(&s.root).keys());
+        assert!(
+            tree(&s.root).is_empty(),
+            "{args:?} wrote into the store: {:?}",
+            tree(&s.root).keys()
+        );
         assert_eq!(tree(&s.work), before, "{args:?} changed the work dir");
         assert!(!s.work.join("outdir").exists(), "{args:?} created outdir");
     }
-    assert_eq!(std::fs::read_dir(&s.root).unwrap().count(), 0, "the store root stays empty");
+    assert_eq!(
+        std::fs::read_dir(&s.root).unwrap().count(),
+        0,
+        "the store root stays empty"
+    );
 }
 
 #[test]
@@ -444,7 +547,10 @@ fn help_has_examples() {
     for cmd in ["cp", "ls", "cat", "stat", "rm", "mb", "rb", "health"] {
         let h = s.ok(&[cmd, "--help"]).out();
         assert!(h.contains("EXAMPLES"), "cairn {cmd} --help:\n{h}");
-        assert!(h.contains("--json"), "cairn {cmd} --help lacks global options:\n{h}");
+        assert!(
+            h.contains("--json"),
+            "cairn {cmd} --help lacks global options:\n{h}"
+        );
     }
 }
 
@@ -484,13 +590,23 @@ fn root_flag_and_config_file_pick_the_local_store() {
     let s = Sandbox::new();
     s.write("f.txt", b"rooted");
     let other = s.work.join("other-root");
-    s.ok(&["--root", other.to_str().unwrap(), "cp", "f.txt", "local://k.txt"]);
+    s.ok(&[
+        "--root",
+        other.to_str().unwrap(),
+        "cp",
+        "f.txt",
+        "local://k.txt",
+    ]);
     assert_eq!(std::fs::read(other.join("k.txt")).unwrap(), b"rooted");
     assert!(tree(&s.root).is_empty());
     let cfg = s.write("cairn.toml", b"max_retries = 3\n");
     s.ok(&["--config", cfg.to_str().unwrap(), "ls"]);
     let bad = s.write("bad.toml", b"regoin = \"x\"\n");
-    assert_error(&s.run(&["--config", bad.to_str().unwrap(), "ls"]), 1, "regoin");
+    assert_error(
+        &s.run(&["--config", bad.to_str().unwrap(), "ls"]),
+        1,
+        "regoin",
+    );
     assert_error(&s.run(&["-o", "bogus=1", "ls"]), 1, "unknown option");
 }
 

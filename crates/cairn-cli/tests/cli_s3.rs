@@ -64,13 +64,23 @@ impl Sandbox {
     fn new(server: &str, test: &str) -> Sandbox {
         let server = Server::from_env(server);
         let dir = tempfile::tempdir().unwrap();
-        let (work, root, home) =
-            (dir.path().join("work"), dir.path().join("root"), dir.path().join("home"));
+        let (work, root, home) = (
+            dir.path().join("work"),
+            dir.path().join("root"),
+            dir.path().join("home"),
+        );
         for d in [&work, &root, &home] {
             std::fs::create_dir_all(d).unwrap();
         }
         let base = format!("s3://{}/{}/cli/{test}", server.bucket, run_id());
-        Sandbox { _dir: dir, work, root, home, server, base }
+        Sandbox {
+            _dir: dir,
+            work,
+            root,
+            home,
+            server,
+            base,
+        }
     }
 
     fn run(&self, args: &[&str]) -> Run {
@@ -88,7 +98,13 @@ impl Sandbox {
             .env("AWS_SECRET_ACCESS_KEY", &server.secret)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .current_dir(&self.work)
-            .args(["--endpoint", &server.endpoint, "--region", &server.region, "--path-style"])
+            .args([
+                "--endpoint",
+                &server.endpoint,
+                "--region",
+                &server.region,
+                "--path-style",
+            ])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -102,7 +118,7 @@ impl Sandbox {
         assert!(
             server.secret.len() < 16
                 || !r.stderr.contains(&server.secret)
-                && !String::from_utf8_lossy(&r.stdout).contains(&server.secret),
+                    && !String::from_utf8_lossy(&r.stdout).contains(&server.secret),
             "the secret leaked into cairn's output"
         );
         r
@@ -156,15 +172,32 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn assert_clean_failure(s: &Sandbox, r: &Run, needle: &str) {
     assert_ne!(r.code, 0, "expected a failure:\n{}", r.stderr);
     assert!(r.stderr.starts_with("error: "), "stderr:\n{}", r.stderr);
-    assert_eq!(r.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{}",
+        r.stderr
+    );
     assert!(
         r.stderr.to_lowercase().contains(&needle.to_lowercase()),
         "stderr lacks {needle:?}:\n{}",
         r.stderr
     );
-    assert!(r.stdout.is_empty(), "stdout: {:?}", String::from_utf8_lossy(&r.stdout));
-    assert!(tree(&s.work).is_empty(), "written locally: {:?}", tree(&s.work).keys());
-    assert!(tree(&s.root).is_empty(), "written to the local store: {:?}", tree(&s.root).keys());
+    assert!(
+        r.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    assert!(
+        tree(&s.work).is_empty(),
+        "written locally: {:?}",
+        tree(&s.work).keys()
+    );
+    assert!(
+        tree(&s.root).is_empty(),
+        "written to the local store: {:?}",
+        tree(&s.root).keys()
+    );
 }
 
 fn sample_tree(s: &Sandbox) -> BTreeMap<String, Vec<u8>> {
@@ -180,7 +213,10 @@ fn sample_tree(s: &Sandbox) -> BTreeMap<String, Vec<u8>> {
     for (rel, data) in &files {
         s.write(rel, data);
     }
-    files.into_iter().map(|(r, d)| (r.strip_prefix("tree/").unwrap().to_string(), d)).collect()
+    files
+        .into_iter()
+        .map(|(r, d)| (r.strip_prefix("tree/").unwrap().to_string(), d))
+        .collect()
 }
 
 fn tree_round_trip(server: &str) {
@@ -210,7 +246,11 @@ fn tree_round_trip(server: &str) {
 
     s.ok(&["rm", "-r", &format!("{}/", s.base)]);
     let after = s.ok(&["ls", "-r", &format!("{}/", s.base)]);
-    assert!(after.stdout.is_empty(), "{}", String::from_utf8_lossy(&after.stdout));
+    assert!(
+        after.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
 }
 
 #[test]
@@ -229,7 +269,8 @@ fn garage_single_objects_stdin_and_stat() {
     s.write("doc.txt", b"hello s3");
     let key = format!("{}/doc.txt", s.base);
     s.ok(&["cp", "--meta", "owner=ana", "doc.txt", &key]);
-    let v: serde_json::Value = serde_json::from_slice(&s.ok(&["stat", "--json", &key]).stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["stat", "--json", &key]).stdout).unwrap();
     assert_eq!(v["size"], 8);
     assert_eq!(v["content_type"], "text/plain");
     assert_eq!(v["metadata"]["owner"], "ana");
@@ -257,7 +298,10 @@ fn garage_missing_bucket_is_one_clear_error() {
 #[test]
 fn garage_bad_credentials_are_one_clear_error() {
     let s = Sandbox::new("GARAGE", "bad-creds");
-    let bad = Server { secret: "not-the-secret-0000000000000000".into(), ..s.server.clone() };
+    let bad = Server {
+        secret: "not-the-secret-0000000000000000".into(),
+        ..s.server.clone()
+    };
     let key = format!("{}/k.txt", s.base);
     let r = s.run_as(&bad, &["cp", &key, "out.txt"]);
     assert_clean_failure(&s, &r, "auth");
@@ -277,14 +321,50 @@ fn garage_bad_credentials_are_one_clear_error() {
 fn unreachable_endpoint_is_one_clear_error() {
     let s = Sandbox::new("GARAGE", "unreachable");
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dead = Server { endpoint: format!("http://127.0.0.1:{port}"), ..s.server.clone() };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        ..s.server.clone()
+    };
     let key = format!("{}/k.txt", s.base);
-    let r = s.run_as(&dead, &["--max-retries", "1", "--timeout", "5s", "cp", &key, "out.txt"]);
+    let r = s.run_as(
+        &dead,
+        &[
+            "--max-retries",
+            "1",
+            "--timeout",
+            "5s",
+            "cp",
+            &key,
+            "out.txt",
+        ],
+    );
     assert_clean_failure(&s, &r, "network");
-    let r = s.run_as(&dead, &["--max-retries", "1", "cp", "-r", &format!("{}/", s.base), "outdir"]);
+    let r = s.run_as(
+        &dead,
+        &[
+            "--max-retries",
+            "1",
+            "cp",
+            "-r",
+            &format!("{}/", s.base),
+            "outdir",
+        ],
+    );
     assert_clean_failure(&s, &r, "network");
-    let r = s.run_as(&dead, &["--max-retries", "1", "health", &format!("s3://{}", s.server.bucket)]);
+    let r = s.run_as(
+        &dead,
+        &[
+            "--max-retries",
+            "1",
+            "health",
+            &format!("s3://{}", s.server.bucket),
+        ],
+    );
     assert_clean_failure(&s, &r, "network");
 }
 
@@ -297,7 +377,10 @@ fn moto_make_and_remove_a_bucket() {
     s.write("f.txt", b"x");
     s.ok(&["cp", "f.txt", &format!("{bucket}/f.txt")]);
     let r = s.run(&["rb", &bucket]);
-    assert_ne!(r.code, 0, "a non-empty bucket is not removed without --force");
+    assert_ne!(
+        r.code, 0,
+        "a non-empty bucket is not removed without --force"
+    );
     assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
     assert_eq!(s.ok(&["cat", &format!("{bucket}/f.txt")]).stdout, b"x");
     s.ok(&["rb", "--force", &bucket]);

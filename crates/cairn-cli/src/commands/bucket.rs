@@ -39,7 +39,9 @@ fn target(ctx: &Ctx, raw: &str, cmd: &str) -> Result<(StoreAddr, Target)> {
             }
             Target::S3 { bucket }
         }
-        Location::Local { root: Some(root), .. } => Target::Dir(root.join(&addr.path)),
+        Location::Local {
+            root: Some(root), ..
+        } => Target::Dir(root.join(&addr.path)),
         Location::Local { root: None, .. } => {
             // The same precedence open_with uses: flags > URL > env > config file > default.
             let merged = ctx
@@ -48,7 +50,9 @@ fn target(ctx: &Ctx, raw: &str, cmd: &str) -> Result<(StoreAddr, Target)> {
                 .or(parsed.options)
                 .or(Config::from_env()?)
                 .or(Config::from_default_file()?);
-            let root = merged.root.unwrap_or_else(cairn::backend::local::default_root);
+            let root = merged
+                .root
+                .unwrap_or_else(cairn::backend::local::default_root);
             Target::Dir(root.join(&addr.path))
         }
         Location::Memory => Target::Memory,
@@ -75,13 +79,13 @@ pub async fn mb(ctx: &Ctx, a: &MbArgs) -> Result {
                     dir.display()
                 ))));
             }
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| super::copy::fs_err(e, "mb", &dir))?;
+            std::fs::create_dir_all(&dir).map_err(|e| super::copy::fs_err(e, "mb", &dir))?;
         }
         Target::Memory => return Err(memory_unsupported("mb")),
     }
     if ctx.printer.json() {
-        ctx.printer.json_line(&serde_json::json!({ "created": addr.shown }))?;
+        ctx.printer
+            .json_line(&serde_json::json!({ "created": addr.shown }))?;
     } else {
         ctx.printer.info(format!("Made {}", addr.shown));
     }
@@ -115,7 +119,11 @@ pub async fn rb(ctx: &Ctx, a: &RbArgs) -> Result {
                 rep.finish();
                 let sum = sum?;
                 if sum.failed > 0 {
-                    return Err(CliError::Partial { failed: sum.failed, total: sum.total(), noun: "objects" });
+                    return Err(CliError::Partial {
+                        failed: sum.failed,
+                        total: sum.total(),
+                        noun: "objects",
+                    });
                 }
             }
             drop(store);
@@ -124,7 +132,8 @@ pub async fn rb(ctx: &Ctx, a: &RbArgs) -> Result {
         Target::Memory => return Err(memory_unsupported("rb")),
     }
     if ctx.printer.json() {
-        ctx.printer.json_line(&serde_json::json!({ "removed": addr.shown }))?;
+        ctx.printer
+            .json_line(&serde_json::json!({ "removed": addr.shown }))?;
     } else {
         ctx.printer.info(format!("Removed {}", addr.shown));
     }
@@ -152,18 +161,25 @@ fn remove_store_dir(addr: &StoreAddr, dir: &std::path::Path) -> Result {
 
 /// The bridge to the library's S3 bucket administration.
 ///
-/// TODO(lead): wire these to `cairn::backend::s3::admin` when it lands in main, e.g.
-/// `cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?` then
-/// `.create_bucket()` / `.delete_bucket(force)`. Until then both say so clearly, and `rb
-/// --force` deletes nothing (it must not empty a bucket it then cannot remove).
+/// TODO(lead): once `cairn::backend::s3::admin` is in main, replace both bodies with this (tried
+/// by hand against the s3 branch at f9a99ed: mb then rb of a Garage bucket worked):
+/// ```text
+/// let (admin, _) = cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
+/// admin.create_bucket().await          // mb
+/// admin.delete_bucket(force).await     // rb
+/// ```
+/// Until then both say so clearly, and `rb --force` deletes nothing (it must not empty a
+/// bucket it then cannot remove).
 mod s3_admin {
     use super::{Ctx, StoreAddr};
 
     fn not_yet(op: &'static str, bucket: &str) -> cairn::Error {
-        cairn::Error::unsupported("bucket administration for s3:// is not built into this cairn yet")
-            .with_operation(op)
-            .with_store(format!("s3://{bucket}"))
-            .with_hint("create or remove the bucket with your provider's console or tool")
+        cairn::Error::unsupported(
+            "bucket administration for s3:// is not built into this cairn yet",
+        )
+        .with_operation(op)
+        .with_store(format!("s3://{bucket}"))
+        .with_hint("create or remove the bucket with your provider's console or tool")
     }
 
     pub async fn create_bucket(_ctx: &Ctx, _addr: &StoreAddr, bucket: &str) -> cairn::Result<()> {

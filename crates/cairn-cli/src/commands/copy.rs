@@ -45,7 +45,9 @@ pub async fn open_object(store: &dyn Store, key: &Key) -> cairn::Result<Reader> 
 
 /// Opens a local file for reading.
 pub async fn open_file(path: &Path) -> cairn::Result<Reader> {
-    let f = tokio::fs::File::open(path).await.map_err(|e| fs_err(e, "read", path))?;
+    let f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| fs_err(e, "read", path))?;
     let m = f.metadata().await.map_err(|e| fs_err(e, "read", path))?;
     if m.is_dir() {
         return Err(Error::invalid("it is a directory")
@@ -78,18 +80,25 @@ where
 {
     stream::try_unfold((r, shown), |(mut r, shown)| async move {
         let mut buf = BytesMut::with_capacity(CHUNK);
-        let n = r
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| Error::from(e).with_operation("read").with_key(shown.clone()))?;
-        Ok(if n == 0 { None } else { Some((buf.freeze(), (r, shown))) })
+        let n = r.read_buf(&mut buf).await.map_err(|e| {
+            Error::from(e)
+                .with_operation("read")
+                .with_key(shown.clone())
+        })?;
+        Ok(if n == 0 {
+            None
+        } else {
+            Some((buf.freeze(), (r, shown)))
+        })
     })
     .boxed()
 }
 
 /// An io error on a local path, with the path as its key.
 pub fn fs_err(e: std::io::Error, op: &'static str, path: &Path) -> Error {
-    Error::from(e).with_operation(op).with_key(path.display().to_string())
+    Error::from(e)
+        .with_operation(op)
+        .with_key(path.display().to_string())
 }
 
 /// Put options for a copy: explicit ones win over what the source carries.
@@ -114,7 +123,10 @@ pub async fn write_object(
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> cairn::Result<u64> {
     let total = AtomicU64::new(0);
-    let writer = WriterOptions { size_hint: reader.size, ..writer };
+    let writer = WriterOptions {
+        size_hint: reader.size,
+        ..writer
+    };
     let body = reader.body.inspect_ok(|c| {
         total.fetch_add(c.len() as u64, Ordering::Relaxed);
         on_bytes(c.len() as u64);
@@ -142,7 +154,12 @@ async fn create_temp(dir: &Path) -> cairn::Result<(tokio::fs::File, TempFile)> {
     loop {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".cairn-{}-{n}.tmp", std::process::id()));
-        match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await {
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
             Ok(f) => return Ok((f, TempFile { path, keep: false })),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(fs_err(e, "write", dir)),
@@ -160,18 +177,26 @@ pub async fn write_file(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| fs_err(e, "write", &dir))?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| fs_err(e, "write", &dir))?;
     let (mut file, mut temp) = create_temp(&dir).await?;
     let mut n = 0u64;
     while let Some(chunk) = reader.body.next().await {
         let chunk = chunk?;
-        file.write_all(&chunk).await.map_err(|e| fs_err(e, "write", dest))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| fs_err(e, "write", dest))?;
         n += chunk.len() as u64;
         on_bytes(chunk.len() as u64);
     }
-    file.sync_all().await.map_err(|e| fs_err(e, "write", dest))?;
+    file.sync_all()
+        .await
+        .map_err(|e| fs_err(e, "write", dest))?;
     drop(file);
-    tokio::fs::rename(&temp.path, dest).await.map_err(|e| fs_err(e, "write", dest))?;
+    tokio::fs::rename(&temp.path, dest)
+        .await
+        .map_err(|e| fs_err(e, "write", dest))?;
     temp.keep = true;
     if let Ok(d) = tokio::fs::File::open(&dir).await {
         let _ = d.sync_all().await;
@@ -213,7 +238,10 @@ pub enum TreeSource<'a> {
     /// A local directory.
     Dir(PathBuf),
     /// Every object under a prefix ("" or ending in `/`).
-    Prefix { store: &'a dyn Store, prefix: String },
+    Prefix {
+        store: &'a dyn Store,
+        prefix: String,
+    },
 }
 
 /// Where a tree goes; item paths are appended to it.
@@ -221,7 +249,10 @@ pub enum TreeDest<'a> {
     /// A local directory.
     Dir(PathBuf),
     /// A prefix ("" or ending in `/`).
-    Prefix { store: &'a dyn Store, prefix: String },
+    Prefix {
+        store: &'a dyn Store,
+        prefix: String,
+    },
 }
 
 /// Settings for a tree copy.
@@ -290,8 +321,15 @@ fn list_tree(src: &TreeSource<'_>) -> BoxStream<'static, cairn::Result<Listed>> 
             store
                 .list_objects(&prefix)
                 .map_ok(move |m| {
-                    let rel = m.key.strip_prefix(&prefix).unwrap_or(m.key.as_str()).to_string();
-                    Listed::Item { rel, from: Origin::Key(m.key) }
+                    let rel = m
+                        .key
+                        .strip_prefix(&prefix)
+                        .unwrap_or(m.key.as_str())
+                        .to_string();
+                    Listed::Item {
+                        rel,
+                        from: Origin::Key(m.key),
+                    }
                 })
                 .boxed()
         }
@@ -316,7 +354,10 @@ fn walk_dir(dir: &Path, rel_dir: &str, tx: &Tx) -> bool {
             let msg = if rel_dir.is_empty() {
                 Err(err)
             } else {
-                Ok(Listed::Skip { rel: rel_dir.trim_end_matches('/').into(), error: err })
+                Ok(Listed::Skip {
+                    rel: rel_dir.trim_end_matches('/').into(),
+                    error: err,
+                })
             };
             return tx.blocking_send(msg).is_ok();
         }
@@ -348,11 +389,20 @@ fn walk_dir(dir: &Path, rel_dir: &str, tx: &Tx) -> bool {
                 continue;
             }
             Ok(m) if m.is_file() => match Key::new(rel.as_str()) {
-                Ok(_) => Ok(Listed::Item { rel, from: Origin::Path(path) }),
+                Ok(_) => Ok(Listed::Item {
+                    rel,
+                    from: Origin::Path(path),
+                }),
                 Err(error) => Ok(Listed::Skip { rel, error }),
             },
-            Ok(_) => Ok(Listed::Skip { rel, error: Error::unsupported("not a regular file") }),
-            Err(e) => Ok(Listed::Skip { rel, error: fs_err(e, "read", &path) }),
+            Ok(_) => Ok(Listed::Skip {
+                rel,
+                error: Error::unsupported("not a regular file"),
+            }),
+            Err(e) => Ok(Listed::Skip {
+                rel,
+                error: fs_err(e, "read", &path),
+            }),
         };
         if tx.blocking_send(msg).is_err() {
             return false;
@@ -382,10 +432,12 @@ pub async fn copy_tree(
             match listed {
                 Err(e) => Step::Fatal(e),
                 Ok(Listed::Skip { rel, error }) => Step::Failed(rel, error),
-                Ok(Listed::Item { rel, from }) => match copy_item(&rel, &from, src, dst, opts, rep).await {
-                    Ok(n) => Step::Done(rel, n),
-                    Err(e) => Step::Failed(rel, e),
-                },
+                Ok(Listed::Item { rel, from }) => {
+                    match copy_item(&rel, &from, src, dst, opts, rep).await {
+                        Ok(n) => Step::Done(rel, n),
+                        Err(e) => Step::Failed(rel, e),
+                    }
+                }
             }
         })
         .buffer_unordered(opts.concurrency.max(1));

@@ -22,21 +22,32 @@ pub async fn run(ctx: &Ctx, a: &CpArgs) -> Result {
     if tree {
         copy_tree(ctx, a, src, dst, put).await
     } else {
-        let src = if a.recursive { address::parse(&a.src, false)? } else { src };
+        let src = if a.recursive {
+            address::parse(&a.src, false)?
+        } else {
+            src
+        };
         copy_one(ctx, src, dst, put).await
     }
 }
 
 /// `--content-type` and `--meta k=v`, checked before anything happens.
 fn put_options(a: &CpArgs) -> Result<PutOptions> {
-    let mut put = PutOptions { content_type: a.content_type.clone(), ..Default::default() };
+    let mut put = PutOptions {
+        content_type: a.content_type.clone(),
+        ..Default::default()
+    };
     for m in &a.meta {
         let Some((k, v)) = m.split_once('=') else {
-            return Err(usage(format!("--meta {m:?} is not KEY=VALUE"), "write --meta owner=ana"));
+            return Err(usage(
+                format!("--meta {m:?} is not KEY=VALUE"),
+                "write --meta owner=ana",
+            ));
         };
         let k = k.trim().to_ascii_lowercase();
         let ok = !k.is_empty()
-            && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            && k.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
             && !k.starts_with(cairn::RESERVED_META_PREFIX);
         if !ok {
             return Err(usage(
@@ -63,7 +74,10 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
         Addr::Fs(p) => {
             let m = std::fs::metadata(p).map_err(|e| copy::fs_err(e, "read", p))?;
             if m.is_dir() {
-                return Err(usage(format!("{} is a directory", p.display()), "use -r to copy a directory"));
+                return Err(usage(
+                    format!("{} is a directory", p.display()),
+                    "use -r to copy a directory",
+                ));
             }
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
             (One::File(p.clone()), name)
@@ -92,7 +106,11 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
         Addr::Stdio => To::Stdout,
         Addr::Fs(p) => {
             let into = p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/');
-            To::File(if into { p.join(need_name(&p.display().to_string())?) } else { p.clone() })
+            To::File(if into {
+                p.join(need_name(&p.display().to_string())?)
+            } else {
+                p.clone()
+            })
         }
         Addr::Store(s) => {
             let key = if s.into {
@@ -130,7 +148,10 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
         To::Object(store, key, shown) => {
             let put = copy::merge_put(&put, &reader);
             let opts = WriterOptions::default();
-            (copy::write_object(store.as_ref(), &key, reader, put, opts, &on_bytes).await, shown)
+            (
+                copy::write_object(store.as_ref(), &key, reader, put, opts, &on_bytes).await,
+                shown,
+            )
         }
     };
     bar.finish_and_clear();
@@ -140,7 +161,11 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
             "src": a_shown(&src), "dst": shown, "size": written,
         }))?;
     } else {
-        ctx.printer.info(format!("Copied {} → {shown} ({})", a_shown(&src), human_bytes(written)));
+        ctx.printer.info(format!(
+            "Copied {} → {shown} ({})",
+            a_shown(&src),
+            human_bytes(written)
+        ));
     }
     Ok(())
 }
@@ -164,13 +189,21 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
         }
         Addr::Store(s) => {
             src_store = open_existing(ctx, s).await?;
-            let source = TreeSource::Prefix { store: src_store.as_ref(), prefix: s.dir_prefix() };
+            let source = TreeSource::Prefix {
+                store: src_store.as_ref(),
+                prefix: s.dir_prefix(),
+            };
             (source, s.base_name().map(str::to_string))
         }
     };
     let dst_store;
     let (dest, shown) = match &dst {
-        Addr::Stdio => return Err(usage("cannot copy a tree to stdout", "drop -r or name a directory")),
+        Addr::Stdio => {
+            return Err(usage(
+                "cannot copy a tree to stdout",
+                "drop -r or name a directory",
+            ))
+        }
         Addr::Fs(p) => {
             let into = p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/');
             let root = match (&base, into) {
@@ -191,14 +224,23 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
             cairn::key::validate_prefix(&prefix)?;
             dst_store = open(ctx, s).await?;
             let shown = shown_key(s, &prefix);
-            (TreeDest::Prefix { store: dst_store.as_ref(), prefix }, shown)
+            (
+                TreeDest::Prefix {
+                    store: dst_store.as_ref(),
+                    prefix,
+                },
+                shown,
+            )
         }
     };
     let opts = TreeOptions {
         concurrency: a.concurrency as usize,
         put,
         // Many files at once: two parts in flight each keeps memory near 16 x 24 MiB at worst.
-        writer: WriterOptions { concurrency: 2, ..Default::default() },
+        writer: WriterOptions {
+            concurrency: 2,
+            ..Default::default()
+        },
     };
     let rep = BulkReporter::new(&ctx.printer, "copy");
     let sum = copy::copy_tree(&source, &dest, &opts, &rep).await;
@@ -251,7 +293,11 @@ fn refuse_copy_into_itself(from: &Path, to: &Path) -> Result {
     to.extend(rest.into_iter().rev());
     if to.starts_with(&from) {
         return Err(usage(
-            format!("cannot copy {} into itself ({})", from.display(), to.display()),
+            format!(
+                "cannot copy {} into itself ({})",
+                from.display(),
+                to.display()
+            ),
             "choose a destination outside the source directory",
         ));
     }

@@ -21,7 +21,11 @@ pub async fn run(ctx: &Ctx, a: &LsArgs) -> Result {
         ListOptions::shallow(prefix.as_str())
     };
     // One level shows names relative to the prefix's directory; -r shows full keys.
-    let cut = if a.recursive { 0 } else { prefix.rfind('/').map_or(0, |i| i + 1) };
+    let cut = if a.recursive {
+        0
+    } else {
+        prefix.rfind('/').map_or(0, |i| i + 1)
+    };
     let p = &ctx.printer;
     let mut entries = store.list(opts);
     while let Some(entry) = entries.next().await {

@@ -42,7 +42,10 @@ pub fn store_addr(raw: &str, want_dir: bool) -> Result<StoreAddr> {
     match address::parse(raw, want_dir)? {
         Addr::Store(s) => Ok(s),
         Addr::Fs(p) => address::fs_as_store(&p, want_dir),
-        Addr::Stdio => Err(usage("`-` (stdin/stdout) only works with cp", "give a URL or a path")),
+        Addr::Stdio => Err(usage(
+            "`-` (stdin/stdout) only works with cp",
+            "give a URL or a path",
+        )),
     }
 }
 
@@ -57,8 +60,12 @@ pub async fn open_existing(ctx: &Ctx, addr: &StoreAddr) -> Result<DynStore> {
     if let Some(root) = file_root(&addr.url) {
         if !root.is_dir() {
             return Err(CliError::Fail(
-                Report::new(format!("{}: no such directory {}", addr.shown, root.display()))
-                    .hint("check the path; `cairn mb file:///path` creates a store directory"),
+                Report::new(format!(
+                    "{}: no such directory {}",
+                    addr.shown,
+                    root.display()
+                ))
+                .hint("check the path; `cairn mb file:///path` creates a store directory"),
             ));
         }
     }
@@ -68,7 +75,9 @@ pub async fn open_existing(ctx: &Ctx, addr: &StoreAddr) -> Result<DynStore> {
 /// The directory of a `file://` store URL.
 pub fn file_root(url: &str) -> Option<std::path::PathBuf> {
     match cairn::StoreUrl::parse(url).ok()?.location {
-        cairn::Location::Local { root: Some(root), .. } => Some(root),
+        cairn::Location::Local {
+            root: Some(root), ..
+        } => Some(root),
         _ => None,
     }
 }
@@ -98,7 +107,13 @@ const MAX_LISTED_FAILURES: usize = 50;
 
 impl<'a> BulkReporter<'a> {
     pub fn new(printer: &'a Printer, verb: &'static str) -> Self {
-        BulkReporter { printer, bar: printer.items_bar(verb), verb, failures: Mutex::new(Vec::new()), bytes: AtomicU64::new(0) }
+        BulkReporter {
+            printer,
+            bar: printer.items_bar(verb),
+            verb,
+            failures: Mutex::new(Vec::new()),
+            bytes: AtomicU64::new(0),
+        }
     }
 
     /// Clears the bar and prints the failures (human mode; JSON lines were printed as they came).
@@ -161,7 +176,11 @@ pub fn finish_bulk(
         ctx.printer.info(summary);
     }
     if sum.failed > 0 {
-        return Err(CliError::Partial { failed: sum.failed, total: sum.total(), noun });
+        return Err(CliError::Partial {
+            failed: sum.failed,
+            total: sum.total(),
+            noun,
+        });
     }
     Ok(())
 }

@@ -50,7 +50,11 @@ pub async fn run(ctx: &Ctx, a: &RmArgs) -> Result {
     let summary = if sum.total() == 0 {
         format!("Nothing to delete under {shown}")
     } else {
-        format!("Deleted {} of {} objects under {shown}", sum.done, sum.total())
+        format!(
+            "Deleted {} of {} objects under {shown}",
+            sum.done,
+            sum.total()
+        )
     };
     super::finish_bulk(ctx, &rep, sum, "objects", summary)
 }

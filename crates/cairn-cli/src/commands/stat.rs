@@ -22,11 +22,27 @@ pub async fn run(ctx: &Ctx, a: &StatArgs) -> Result {
             "version": m.version,
         }));
     }
-    p.line(format_args!("{:<14} {}", "url:", shown_key(&addr, key.as_str())))?;
+    p.line(format_args!(
+        "{:<14} {}",
+        "url:",
+        shown_key(&addr, key.as_str())
+    ))?;
     p.line(format_args!("{:<14} {}", "size:", m.size))?;
-    p.line(format_args!("{:<14} {}", "etag:", m.etag.as_deref().unwrap_or("-")))?;
-    p.line(format_args!("{:<14} {}", "last modified:", m.last_modified.format("%Y-%m-%d %H:%M:%S UTC")))?;
-    p.line(format_args!("{:<14} {}", "content type:", m.content_type.as_deref().unwrap_or("-")))?;
+    p.line(format_args!(
+        "{:<14} {}",
+        "etag:",
+        m.etag.as_deref().unwrap_or("-")
+    ))?;
+    p.line(format_args!(
+        "{:<14} {}",
+        "last modified:",
+        m.last_modified.format("%Y-%m-%d %H:%M:%S UTC")
+    ))?;
+    p.line(format_args!(
+        "{:<14} {}",
+        "content type:",
+        m.content_type.as_deref().unwrap_or("-")
+    ))?;
     if let Some(v) = &m.version {
         p.line(format_args!("{:<14} {v}", "version:"))?;
     }
