@@ -159,7 +159,18 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
 pub fn fs_as_store(path: &Path, want_dir: bool) -> Result<StoreAddr> {
     let shown = path.display().to_string();
     let trailing = shown.ends_with('/');
-    let abs = std::path::absolute(path).map_err(|e| Report::new(format!("{shown}: {e}")))?;
+    // Resolve `..` and links (store URLs refuse `..`): the path itself if it exists, else its
+    // parent plus the last name.
+    let abs = match (std::fs::canonicalize(path), path.parent(), path.file_name()) {
+        (Ok(real), _, _) => real,
+        (Err(_), Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            std::fs::canonicalize(parent)
+                .map_err(|e| Report::new(format!("{shown}: {e}")))?
+                .join(name)
+        }
+        (Err(e), _, _) => return Err(Report::new(format!("{shown}: {e}")).into()),
+    };
     let (root, key, into) = split_fs(&abs, trailing, want_dir);
     if !root.is_dir() {
         return Err(CliError::Fail(Report::new(format!(

@@ -617,3 +617,20 @@ fn memory_store_works_within_one_command() {
     s.ok(&["cp", "f.txt", "memory://k"]);
     assert_error(&s.run(&["cat", "memory://k"]), 1, "not found");
 }
+
+#[test]
+fn plain_paths_work_for_ls_cat_and_stat() {
+    let s = Sandbox::new();
+    s.write("d/f.txt", b"plain");
+    s.write("d/sub/g.txt", b"g");
+    assert_eq!(s.ok(&["ls", "d"]).lines(), vec!["f.txt", "PRE sub/"]);
+    assert_eq!(s.ok(&["ls", "-r", "../work/d/"]).lines(), vec!["f.txt", "sub/g.txt"]);
+    assert_eq!(s.ok(&["cat", "../work/d/f.txt"]).stdout, b"plain");
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["stat", "--json", "d/f.txt"]).stdout).unwrap();
+    assert_eq!(v["size"], 5);
+    // Reading never creates: a missing directory is an error, and stays missing.
+    assert_error(&s.run(&["ls", "nodir/x"]), 1, "nodir");
+    assert!(!s.work.join("nodir").exists());
+    assert!(!s.work.join("d/.cairn").exists(), "reads leave no store files behind");
+}
