@@ -1,0 +1,229 @@
+//! The command line, as clap derive definitions.
+
+use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand};
+use std::path::PathBuf;
+
+const ADDRESSES: &str = "\
+ADDRESSES:
+  s3://bucket/key          an object (or prefix) in an S3 bucket
+  local://key              the local default store (no config; see --root)
+  file:///abs/dir/key      a cairn store in a directory
+  memory://key             a store in this process's memory (gone when cairn exits)
+  ./path, /abs/path        a plain local file or directory
+  -                        stdin or stdout (cp only)";
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+  cairn cp report.pdf local://reports/         store a file in the local default store
+  cairn ls -r local://                         list everything stored locally
+  cairn cp -r ./photos s3://my-bucket/backup/  upload a directory tree
+  cairn cat s3://my-bucket/notes.txt | less    print an object
+  cairn --endpoint http://127.0.0.1:3900 --path-style health s3://my-bucket
+
+EXIT CODES:
+  0 success, 1 failure, 2 usage error or some items of a bulk command failed";
+
+/// cairn: one storage tool for local disk, memory and any S3 endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, after_help = format!("{ADDRESSES}\n\n{EXAMPLES}"))]
+pub struct Args {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes; store settings go through `cairn::Config::set`.
+#[derive(Debug, ClapArgs)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// Print results as one JSON object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only results and errors: no summaries, warnings or progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log what cairn does to stderr (-vv for more); RUST_LOG works too.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// S3 endpoint URL, e.g. http://127.0.0.1:9000.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile for credentials.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Path-style S3 addressing (MinIO, Garage, Ceph, moto).
+    #[arg(long, global = true)]
+    pub path_style: bool,
+    /// Per-request timeout, e.g. 30s or 500ms.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Most retries of a transient failure.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_retries: Option<String>,
+    /// Config file (TOML) instead of ~/.config/cairn/config.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Root directory of the local default store (local://); default $CAIRN_ROOT or
+    /// ~/.local/share/cairn.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Any store option as KEY=VALUE (repeatable), e.g. -o pool_size=32.
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy files and objects: local file <-> store <-> store, or a whole tree with -r.
+    #[command(after_help = CP_EXAMPLES)]
+    Cp(CpArgs),
+    /// List objects (one level, with PRE lines for sub-prefixes; -r for everything below).
+    #[command(after_help = LS_EXAMPLES)]
+    Ls(LsArgs),
+    /// Print an object to stdout.
+    #[command(after_help = CAT_EXAMPLES)]
+    Cat(CatArgs),
+    /// Show an object's size, ETag, last-modified time, content type and metadata.
+    #[command(after_help = STAT_EXAMPLES)]
+    Stat(StatArgs),
+    /// Delete an object, or everything under a prefix with -r.
+    #[command(after_help = RM_EXAMPLES)]
+    Rm(RmArgs),
+    /// Make a bucket (or a local store directory).
+    #[command(after_help = MB_EXAMPLES)]
+    Mb(MbArgs),
+    /// Remove an empty bucket (or local store directory); --force empties it first.
+    #[command(after_help = RB_EXAMPLES)]
+    Rb(RbArgs),
+    /// Check that a store is reachable, authenticated and writable.
+    #[command(after_help = HEALTH_EXAMPLES)]
+    Health(HealthArgs),
+}
+
+const CP_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn cp notes.txt local://docs/             into a prefix (keeps the name)
+  cairn cp notes.txt s3://bucket/docs/n.txt    to a new name
+  cairn cp s3://bucket/docs/n.txt .            download into the current directory
+  cairn cp -r ./site s3://bucket/www/          upload a tree to s3://bucket/www/site/...
+  cairn cp -r s3://bucket/www/site ./copy      download a tree into ./copy/...
+  tar c dir | cairn cp - s3://bucket/dir.tar   upload from stdin
+  cairn cp s3://bucket/dir.tar - | tar x       download to stdout
+
+A destination ending in `/`, an existing directory or a bare store (local://, s3://bucket)
+means \"into\": the source's name is appended.";
+
+const LS_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn ls                                     the top level of the local default store
+  cairn ls -r local://reports/                 everything under reports/
+  cairn ls -l s3://bucket/logs/2026-           sizes, dates and ETags of keys starting so
+  cairn ls -r --json s3://bucket | jq .key     one JSON object per line";
+
+const CAT_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn cat local://reports/run.json
+  cairn cat s3://bucket/big.log | head";
+
+const STAT_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn stat s3://bucket/photo.jpg
+  cairn stat --json local://reports/run.json";
+
+const RM_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn rm local://reports/old.json            one object
+  cairn rm -r s3://bucket/tmp/                 everything under tmp/";
+
+const MB_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn mb s3://new-bucket
+  cairn mb file:///srv/cairn-store";
+
+const RB_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn rb s3://old-bucket
+  cairn rb --force file:///srv/cairn-store     delete its objects first";
+
+const HEALTH_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn health                                 the local default store
+  cairn --endpoint http://127.0.0.1:3900 --path-style health s3://bucket";
+
+#[derive(Debug, ClapArgs)]
+pub struct CpArgs {
+    /// What to copy: a path, a URL, or - for stdin.
+    pub src: String,
+    /// Where to: a path, a URL, or - for stdout.
+    pub dst: String,
+    /// Copy a directory or prefix and everything below it.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Content type to store with uploaded objects.
+    #[arg(long, value_name = "MIME")]
+    pub content_type: Option<String>,
+    /// User metadata to store with uploaded objects (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Files copied at once with -r.
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct LsArgs {
+    /// A store URL or path, optionally with a key prefix (default: local://).
+    pub url: Option<String>,
+    /// List everything below, not one level.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Show date, size and ETag.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct CatArgs {
+    /// The object to print.
+    pub url: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct StatArgs {
+    /// The object to describe.
+    pub url: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct RmArgs {
+    /// The object (or with -r, the prefix) to delete.
+    pub url: String,
+    /// Delete everything under the prefix.
+    #[arg(short, long)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct MbArgs {
+    /// The bucket (s3://name) or local store directory to create.
+    pub url: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct RbArgs {
+    /// The bucket (s3://name) or local store directory to remove.
+    pub url: String,
+    /// Delete every object in it first.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct HealthArgs {
+    /// The store to check (default: local://).
+    pub url: Option<String>,
+}
