@@ -129,7 +129,7 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
 }
 
 /// Reads `<Tag>value</Tag>` from an S3 error body (or text that embeds one).
-fn xml_tag(text: &str, tag: &str) -> Option<String> {
+pub(crate) fn xml_tag(text: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
     let start = text.find(&open)? + open.len();
     let end = text[start..].find(&format!("</{tag}>"))? + start;

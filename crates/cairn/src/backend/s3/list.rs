@@ -97,8 +97,8 @@ impl Lister {
         }
     }
 
-    /// Whether the zero-byte object `name` is really the marker `name/`: no object answers to
-    /// the stripped name.
+    /// Whether the listed `name` is really the marker `name/`: no object answers to the
+    /// stripped name. Asked only when children follow, which real data rarely shows.
     async fn is_marker(&self, name: &str) -> Result<bool> {
         let path = object_store::path::Path::parse(name)
             .map_err(|e| self.err(object_store::Error::InvalidPath { source: e }))?;
@@ -121,7 +121,7 @@ impl Lister {
             let children_follow = page.objects.get(i + 1).is_some_and(|n| {
                 n.location.as_ref().strip_prefix(name).is_some_and(|r| r.starts_with('/'))
             });
-            if m.size == 0 && children_follow && self.is_marker(name).await? {
+            if children_follow && self.is_marker(name).await? {
                 tracing::warn!(store = %self.ctx.name, key = %name, "skipping S3 directory marker");
                 continue;
             }

@@ -3,6 +3,10 @@
 //! HTTP header values are ASCII, and servers trim their whitespace, so a value that would not
 //! survive is sent as an RFC 2047 encoded word (`=?UTF-8?B?<base64>?=`), the form S3 itself
 //! uses when it returns non-ASCII metadata. Reads decode it back.
+//!
+//! Some servers drop header names containing `_` (moto's WSGI server; nginx by default).
+//! For them ([`Quirks::underscore_headers`](super::quirks::Quirks) false) a name outside
+//! `[a-z0-9-]` travels as `cairn-name-<hex>`; reads decode that form from any server.
 
 use crate::error::{Error, Result};
 use crate::store::{Metadata, PutOptions};
@@ -39,6 +43,25 @@ pub(crate) fn decode_value(v: &str) -> String {
     v.to_string()
 }
 
+/// Marks a metadata name sent hex-encoded.
+const NAME_PREFIX: &str = "cairn-name-";
+
+fn encode_name(name: &str, underscore_headers: bool) -> String {
+    let plain = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if (plain || underscore_headers) && !name.starts_with(NAME_PREFIX) {
+        name.to_string()
+    } else {
+        format!("{NAME_PREFIX}{}", hex::encode(name))
+    }
+}
+
+fn decode_name(name: &str) -> String {
+    name.strip_prefix(NAME_PREFIX)
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_else(|| name.to_string())
+}
+
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
@@ -51,7 +74,8 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// Attributes for a put: content type, storage class and user metadata.
-pub(crate) fn to_attributes(opts: &PutOptions) -> Result<Attributes> {
+/// `underscore_headers`: the server keeps header names with `_` (else such names are encoded).
+pub(crate) fn to_attributes(opts: &PutOptions, underscore_headers: bool) -> Result<Attributes> {
     let mut a = Attributes::new();
     if let Some(ct) = &opts.content_type {
         if !ct.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -64,7 +88,8 @@ pub(crate) fn to_attributes(opts: &PutOptions) -> Result<Attributes> {
     }
     for (k, v) in &opts.metadata {
         check_name(k)?;
-        a.insert(Attribute::Metadata(k.clone().into()), AttributeValue::from(encode_value(v)));
+        let name = encode_name(k, underscore_headers);
+        a.insert(Attribute::Metadata(name.into()), AttributeValue::from(encode_value(v)));
     }
     Ok(a)
 }
@@ -77,7 +102,7 @@ pub(crate) fn from_attributes(a: &Attributes) -> (Option<String>, Metadata) {
         match k {
             Attribute::ContentType => ct = Some(v.to_string()),
             Attribute::Metadata(name) => {
-                md.insert(name.to_ascii_lowercase(), decode_value(v));
+                md.insert(decode_name(&name.to_ascii_lowercase()), decode_value(v));
             }
             _ => {}
         }
@@ -102,9 +127,28 @@ mod tests {
     #[test]
     fn bad_names_are_invalid_input() {
         let opts = PutOptions::default().meta("Upper", "x");
-        assert_eq!(to_attributes(&opts).unwrap_err().kind(), crate::ErrorKind::InvalidInput);
+        assert_eq!(to_attributes(&opts, true).unwrap_err().kind(), crate::ErrorKind::InvalidInput);
         let opts = PutOptions::default().meta("has space", "x");
-        assert!(to_attributes(&opts).is_err());
-        assert!(to_attributes(&PutOptions::default().meta("agent_id", "a-1")).is_ok());
+        assert!(to_attributes(&opts, true).is_err());
+        assert!(to_attributes(&PutOptions::default().meta("agent_id", "a-1"), true).is_ok());
+    }
+
+    #[test]
+    fn names_with_underscores_survive_servers_that_drop_them() {
+        let opts = PutOptions::default().meta("agent_id", "a-1").meta("plain-name", "p");
+        let a = to_attributes(&opts, false).unwrap();
+        let names: Vec<String> = a
+            .iter()
+            .filter_map(|(k, _)| match k {
+                Attribute::Metadata(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(names.iter().all(|n| !n.contains('_')), "{names:?}");
+        assert!(names.contains(&"plain-name".to_string()), "plain names stay readable");
+        let (_, md) = from_attributes(&a);
+        assert_eq!(md, opts.metadata);
+        // A user name that looks encoded is encoded too, so decoding stays unambiguous.
+        assert_eq!(decode_name(&encode_name("cairn-name-6869", true)), "cairn-name-6869");
     }
 }

@@ -243,7 +243,7 @@ impl Store for S3Store {
 
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
         let path = self.path("put", key)?;
-        let attributes = metadata::to_attributes(&opts)
+        let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
             .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
         let mode = if self.enforced(&opts.mode) {
             match &opts.mode {
@@ -273,7 +273,7 @@ impl Store for S3Store {
         opts: PutOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         let path = self.path("put", key)?;
-        let attributes = metadata::to_attributes(&opts)
+        let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
             .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
         self.check_mode("put", key, &opts.mode).await?;
         let os_opts = object_store::PutMultipartOptions { attributes, ..Default::default() };

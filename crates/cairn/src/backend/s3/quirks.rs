@@ -48,6 +48,8 @@ pub struct Quirks {
     /// Texts in a 403 `AccessDenied` message that mean the credentials are wrong rather than
     /// lacking permission (Garage reports unknown keys and bad signatures this way).
     pub unauthenticated_messages: &'static [&'static str],
+    /// The server keeps `_` in header names (moto's WSGI server drops such headers).
+    pub underscore_headers: bool,
     /// Smallest part but the last.
     pub min_part_size: u64,
     /// Largest part.
@@ -67,6 +69,7 @@ const BASE: Quirks = Quirks {
     server_checksum: true,
     path_style: false,
     unauthenticated_messages: &[],
+    underscore_headers: true,
     min_part_size: 5 * MIB,
     max_part_size: 5 * 1024 * MIB,
     max_parts: 10_000,
@@ -104,7 +107,13 @@ const TABLE: &[Quirks] = &[
         path_style: true,
         ..BASE
     },
-    Quirks { name: "moto", server_checksum: false, path_style: true, ..BASE },
+    Quirks {
+        name: "moto",
+        server_checksum: false,
+        path_style: true,
+        underscore_headers: false,
+        ..BASE
+    },
 ];
 
 impl Quirks {
