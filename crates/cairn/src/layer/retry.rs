@@ -296,3 +296,218 @@ impl<S: Store> Store for RetryStore<S> {
         self.policy.run(|| self.inner.health_check(), temporary).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryStore;
+    use crate::{Error, StoreExt};
+    use futures::TryStreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// A memory store whose calls fail with the queued kinds first, counting every call.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        inner: MemoryStore,
+        failures: Mutex<Vec<ErrorKind>>,
+        calls: AtomicUsize,
+        /// Listing: entries yielded before the queued failure, on the first call only.
+        list_break_after: Mutex<Option<usize>>,
+    }
+
+    impl Flaky {
+        fn failing(kinds: &[ErrorKind]) -> Self {
+            let f = Flaky::default();
+            *f.failures.lock().unwrap() = kinds.iter().rev().copied().collect();
+            f
+        }
+        fn always(kind: ErrorKind) -> Self {
+            Flaky::failing(&[kind; 1000])
+        }
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+        fn next_fault(&self) -> Result<()> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            match self.failures.lock().unwrap().pop() {
+                Some(kind) => Err(Error::new(kind, "injected fault")),
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl fmt::Display for Flaky {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("flaky://")
+        }
+    }
+
+    #[async_trait]
+    impl Store for Flaky {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities { local: false, ..self.inner.capabilities() }
+        }
+        async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
+            self.next_fault()?;
+            self.inner.put_opts(key, data, opts).await
+        }
+        async fn put_multipart_opts(&self, key: &Key, opts: PutOptions) -> Result<Box<dyn MultipartUpload>> {
+            self.next_fault()?;
+            self.inner.put_multipart_opts(key, opts).await
+        }
+        async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
+            self.next_fault()?;
+            self.inner.get_opts(key, opts).await
+        }
+        async fn head(&self, key: &Key) -> Result<ObjectMeta> {
+            self.next_fault()?;
+            self.inner.head(key).await
+        }
+        async fn delete(&self, key: &Key) -> Result<()> {
+            self.next_fault()?;
+            self.inner.delete(key).await
+        }
+        fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let inner = self.inner.list(opts);
+            match self.list_break_after.lock().unwrap().take() {
+                None => inner,
+                Some(n) => inner
+                    .take(n)
+                    .chain(futures::stream::once(async { Err(Error::new(ErrorKind::Network, "reset")) }))
+                    .boxed(),
+            }
+        }
+        async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+            self.next_fault()?;
+            self.inner.copy_opts(from, to, opts).await
+        }
+        async fn health_check(&self) -> Result<()> {
+            self.next_fault()
+        }
+    }
+
+    fn k(s: &str) -> Key {
+        Key::new(s).unwrap()
+    }
+
+    async fn seeded(flaky: Flaky) -> RetryStore<Flaky> {
+        flaky.inner.put(&k("a"), &b"hello"[..]).await.unwrap();
+        RetryStore::new(flaky, RetryPolicy::default())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_until_success() {
+        let s = seeded(Flaky::failing(&[ErrorKind::Network, ErrorKind::Timeout])).await;
+        assert_eq!(s.get(&k("a")).await.unwrap(), &b"hello"[..]);
+        assert_eq!(s.inner().calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_at_max_attempts() {
+        let s = seeded(Flaky::always(ErrorKind::Network)).await;
+        let e = s.get(&k("a")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Network);
+        assert_eq!(s.inner().calls(), 4, "default policy: 4 attempts in all");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_are_not_retried() {
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::PermissionDenied,
+            ErrorKind::Unauthenticated,
+            ErrorKind::PreconditionFailed,
+            ErrorKind::InvalidInput,
+        ] {
+            let s = seeded(Flaky::always(kind)).await;
+            assert_eq!(s.head(&k("a")).await.unwrap_err().kind(), kind);
+            assert_eq!(s.inner().calls(), 1, "{kind:?} must not be retried");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn conditional_puts_are_not_retried_after_a_timeout() {
+        let create = PutOptions::default().mode(PutMode::Create);
+        let s = seeded(Flaky::failing(&[ErrorKind::Timeout])).await;
+        let e = s.put_opts(&k("b"), Bytes::from_static(b"x"), create.clone()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert_eq!(s.inner().calls(), 1, "the write may have landed");
+        // A refusal for load means nothing was written: safe to repeat.
+        let s = seeded(Flaky::failing(&[ErrorKind::RateLimited])).await;
+        s.put_opts(&k("b"), Bytes::from_static(b"x"), create).await.unwrap();
+        assert_eq!(s.inner().calls(), 2);
+        // Plain puts are idempotent and retried after a timeout.
+        let s = seeded(Flaky::failing(&[ErrorKind::Timeout])).await;
+        s.put(&k("c"), &b"x"[..]).await.unwrap();
+        assert_eq!(s.inner().calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_time_budget_bounds_retries() {
+        let policy = RetryPolicy {
+            max_attempts: 1000,
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_millis(400),
+            budget: Duration::from_secs(2),
+        };
+        let s = RetryStore::new(Flaky::always(ErrorKind::Network), policy.clone());
+        let start = Instant::now();
+        s.health_check().await.unwrap_err();
+        // Virtual time (paused clock): nothing here sleeps for real.
+        assert!(start.elapsed() <= policy.budget, "{:?}", start.elapsed());
+        let calls = s.inner().calls();
+        assert!(calls > 1 && calls < 1000, "{calls} attempts");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_listing_resumes_without_repeats() {
+        let flaky = Flaky::default();
+        for i in 0..10 {
+            flaky.inner.put(&k(&format!("l/{i}")), &b"x"[..]).await.unwrap();
+        }
+        *flaky.list_break_after.lock().unwrap() = Some(4);
+        let s = RetryStore::new(flaky, RetryPolicy::default());
+        let keys: Vec<String> = s.list_objects("l/").map_ok(|m| m.key.into_string()).try_collect().await.unwrap();
+        let want: Vec<String> = (0..10).map(|i| format!("l/{i}")).collect();
+        assert_eq!(keys, want);
+        assert_eq!(s.inner().calls(), 2, "one restart");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batch_deletes_retry_only_failed_keys() {
+        let s = seeded(Flaky::failing(&[ErrorKind::Network, ErrorKind::NotFound])).await;
+        let failed = s.delete_many(vec![k("a"), k("b"), k("c")]).await;
+        // One transient failure is retried away; the NotFound one stays reported.
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].1.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_cap() {
+        let p = RetryPolicy::default();
+        for n in 1..20 {
+            let cap = p.base.saturating_mul(1 << (n - 1).min(30)).min(p.max_delay);
+            for _ in 0..50 {
+                assert!(p.backoff(n) <= cap);
+            }
+        }
+    }
+
+    #[test]
+    fn policy_follows_the_config() {
+        let c = Config::from_pairs([("max_retries", "7"), ("retry_timeout", "9s")]).unwrap();
+        let p = RetryPolicy::from_config(&c);
+        assert_eq!((p.max_attempts, p.budget), (8, Duration::from_secs(9)));
+        let off = Config::from_pairs([("retry", "false")]).unwrap();
+        assert_eq!(RetryPolicy::from_config(&off).max_attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn open_wraps_only_stores_that_need_it() {
+        // Memory is local: no retry layer. (S3 retries internally; see tests/conformance_s3.rs.)
+        let s = crate::open("memory://").await.unwrap();
+        assert!(!s.capabilities().retries_internally);
+    }
+}
