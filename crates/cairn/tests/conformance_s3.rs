@@ -3,7 +3,7 @@
 //! Servers come from `scripts/servers/start.sh ENVFILE`; `source ENVFILE` sets
 //! CAIRN_TEST_RUN_ID and CAIRN_TEST_{MOTO,GARAGE}_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,
 //! SECRET_ACCESS_KEY}. Missing variables fail the tests. Each test writes under
-//! `{run id}/{test name}` and opens its store through `cairn::open_with`, so URL and config
+//! `{run id}/{process nonce}/{test name}` and opens its store through `cairn::open_with`, so URL and config
 //! parsing are part of what is tested.
 
 use cairn::{Config, DynStore};
@@ -14,13 +14,20 @@ fn env(name: &str) -> String {
     })
 }
 
-/// Opens `s3://{bucket}/{run}/{test}` on the server whose env vars start with `server`.
+/// One value per test process, so rerunning against the same servers starts clean.
+fn nonce() -> &'static str {
+    static N: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    N.get_or_init(|| format!("{:08x}", rand::random::<u32>()))
+}
+
+/// Opens `s3://{bucket}/{run}/{nonce}/{test}` on the server whose env vars start with `server`.
 async fn open(server: &str, provider: &str, test: &str) -> DynStore {
     let v = |k: &str| env(&format!("CAIRN_TEST_{server}_{k}"));
     let url = format!(
-        "s3://{}/{}/{test}?endpoint={}&region={}&path_style=true&provider={provider}",
+        "s3://{}/{}/{}/{test}?endpoint={}&region={}&path_style=true&provider={provider}",
         v("BUCKET"),
         env("CAIRN_TEST_RUN_ID"),
+        nonce(),
         v("ENDPOINT"),
         v("REGION"),
     );
@@ -31,6 +38,7 @@ async fn open(server: &str, provider: &str, test: &str) -> DynStore {
     .unwrap();
     let store = cairn::open_with(&url, creds).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
     assert!(store.capabilities().retries_internally, "{store}: S3 retries inside object_store");
+    assert!(!format!("{store:?}").contains("RetryStore"), "no second retry stacked: {store:?}");
     store
 }
 

@@ -20,8 +20,10 @@ fn var(server: &str, k: &str) -> String {
     env(&format!("CAIRN_TEST_{server}_{k}"))
 }
 
+/// The run id plus a value per test process, so reruns against the same servers start clean.
 fn run_id() -> String {
-    env("CAIRN_TEST_RUN_ID")
+    static N: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    N.get_or_init(|| format!("{}-{:08x}", env("CAIRN_TEST_RUN_ID"), rand::random::<u32>())).clone()
 }
 
 /// A bucket name unique to this run and this call, so reruns never collide.
@@ -104,7 +106,7 @@ async fn missing_bucket_is_bucket_not_found() {
 async fn missing_permission_is_permission_denied() {
     // A Garage key with no rights on the test bucket, made with Garage's own CLI.
     let cfg = env("CAIRN_TEST_GARAGE_CONFIG");
-    let id = format!("GK{}", &format!("{:0>24}", run_id())[..24]);
+    let id = format!("GK{:0>24}", run_id().replace('-', ""));
     let secret = "ab".repeat(32);
     let garage = std::env::var("CARGO_HOME")
         .map(|h| format!("{h}/bin/garage"))
@@ -116,7 +118,10 @@ async fn missing_permission_is_permission_denied() {
         .output()
         .expect("run garage");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() || stderr.contains("already exists"), "garage key import: {stderr}");
+    assert!(
+        out.status.success() || stderr.contains("already exists"),
+        "garage key import: {stderr}"
+    );
     let url = format!("s3://{}?{}", var("GARAGE", "BUCKET"), query("GARAGE"));
     let store = open(&url, creds(&id, &secret)).await;
     let e = store.health_check().await.unwrap_err();
@@ -167,7 +172,11 @@ async fn broken_connections_are_retried_a_bounded_number_of_times() {
         let store = open(&url, creds("AK", "secret")).await;
         let e = store.health_check().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network, "{e}");
-        assert_eq!(accepted.load(Ordering::SeqCst), retries + 1, "attempts with max_retries={retries}");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            retries + 1,
+            "attempts with max_retries={retries}"
+        );
     }
     server.abort();
 }
@@ -227,7 +236,14 @@ async fn listings_skip_keys_cairn_cannot_represent() {
     for server in ["GARAGE", "MOTO"] {
         let raw = raw_client(server).await;
         let base = format!("{}/oddkeys", run_id());
-        for k in ["weird/a//b", "weird/x/./y", "weird/dir/", "weird/dir/child", "weird/ok", "weird/z/../q"] {
+        for k in [
+            "weird/a//b",
+            "weird/x/./y",
+            "weird/dir/",
+            "weird/dir/child",
+            "weird/ok",
+            "weird/z/../q",
+        ] {
             // Directory markers are empty, as consoles and s3fs make them.
             let body: &'static [u8] = if k.ends_with('/') { b"" } else { b"raw" };
             raw.put_object()
@@ -251,10 +267,18 @@ async fn listings_skip_keys_cairn_cannot_represent() {
                 ListEntry::Prefix(p) => p.clone(),
             })
             .collect();
-        assert_eq!(names, ["weird/a/", "weird/dir/", "weird/ok", "weird/x/", "weird/z/"], "{server}");
+        assert_eq!(
+            names,
+            ["weird/a/", "weird/dir/", "weird/ok", "weird/x/", "weird/z/"],
+            "{server}"
+        );
         // The marker itself is not an object of its own directory.
-        let inside: Vec<String> =
-            store.list_objects("weird/dir/").map_ok(|m| m.key.to_string()).try_collect().await.unwrap();
+        let inside: Vec<String> = store
+            .list_objects("weird/dir/")
+            .map_ok(|m| m.key.to_string())
+            .try_collect()
+            .await
+            .unwrap();
         assert_eq!(inside, ["weird/dir/child"], "{server}");
         // Such a key cannot even be named: a clear InvalidInput, before any request.
         let e = Key::new("weird/a//b").unwrap_err();
@@ -291,7 +315,9 @@ async fn admin_create_and_delete_bucket_roundtrip() {
         // success to the owner (moto follows it).
         match adm.create_bucket().await {
             Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{server}: {e}"),
-            Ok(()) => assert_eq!(var(server, "REGION"), "us-east-1", "{server}: second create succeeded"),
+            Ok(()) => {
+                assert_eq!(var(server, "REGION"), "us-east-1", "{server}: second create succeeded")
+            }
         }
 
         let store = open(&url, good_creds(server)).await;
@@ -331,11 +357,19 @@ async fn admin_versioning_encryption_lifecycle_on_moto() {
             transitions: vec![Transition { days: 7, storage_class: "STANDARD_IA".into() }],
             abort_incomplete_multipart_days: Some(2),
         },
-        LifecycleRule { id: "tmp".into(), prefix: "tmp/".into(), expiration_days: Some(1), ..Default::default() },
+        LifecycleRule {
+            id: "tmp".into(),
+            prefix: "tmp/".into(),
+            expiration_days: Some(1),
+            ..Default::default()
+        },
     ];
     adm.put_lifecycle(&rules).await.unwrap();
     assert_eq!(adm.get_lifecycle().await.unwrap(), rules);
-    let e = adm.put_lifecycle(&[LifecycleRule { id: "noop".into(), ..Default::default() }]).await.unwrap_err();
+    let e = adm
+        .put_lifecycle(&[LifecycleRule { id: "noop".into(), ..Default::default() }])
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 
     let info = adm.info().await.unwrap();
@@ -346,7 +380,9 @@ async fn admin_versioning_encryption_lifecycle_on_moto() {
     let store = open(&url, good_creds("MOTO")).await;
     store.put(&key("v"), &b"1"[..]).await.unwrap();
     store.put(&key("v"), &b"2"[..]).await.unwrap();
-    adm.delete_bucket(true).await.unwrap_or_else(|e| panic!("force delete of a versioned bucket: {e}"));
+    adm.delete_bucket(true)
+        .await
+        .unwrap_or_else(|e| panic!("force delete of a versioned bucket: {e}"));
     assert!(!adm.bucket_exists().await.unwrap());
 }
 
@@ -373,4 +409,26 @@ async fn garage_admin_unsupported_is_reported() {
 async fn admin_for_rejects_non_s3_urls() {
     let e = admin::admin_for("memory://", Config::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn sse_c_objects_need_their_key() {
+    // Garage implements SSE-C (moto ignores it), so this shows the key really is sent.
+    let url = format!("s3://{}/{}/ssec?{}", var("GARAGE", "BUCKET"), run_id(), query("GARAGE"));
+    let mut with_key = good_creds("GARAGE");
+    with_key.set("sse", "sse-c").unwrap();
+    with_key.set("sse_customer_key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+    let store = open(&url, with_key).await;
+    store.put(&key("secret.bin"), &b"sealed"[..]).await.unwrap();
+    assert_eq!(store.get(&key("secret.bin")).await.unwrap(), &b"sealed"[..]);
+    assert_eq!(store.head(&key("secret.bin")).await.unwrap().size, 6);
+    let plain = open(&url, good_creds("GARAGE")).await;
+    let e = plain.get(&key("secret.bin")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "reading without the key: {e}");
+    let mut bad = good_creds("GARAGE");
+    bad.set("sse", "sse-c").unwrap();
+    bad.set("sse_customer_key", "c2hvcnQ=").unwrap();
+    let e = cairn::open_with(&url, bad).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(!e.to_string().contains("c2hvcnQ="), "the key is not echoed: {e}");
 }

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use std::fmt;
-use std::sync::Arc;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -55,7 +55,9 @@ impl RetryPolicy {
         let max_attempts = if config.retry == Some(false) {
             1
         } else {
-            config.max_retries.map_or(d.max_attempts, |r| r.saturating_add(1).min(u32::MAX as usize) as u32)
+            config
+                .max_retries
+                .map_or(d.max_attempts, |r| r.saturating_add(1).min(u32::MAX as usize) as u32)
         };
         RetryPolicy { max_attempts, budget: config.retry_timeout.unwrap_or(d.budget), ..d }
     }
@@ -67,7 +69,8 @@ impl RetryPolicy {
 
     /// The backoff before retry number `retry` (1-based): uniform in [0, min(max, base*2^(n-1))].
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX));
+        let exp =
+            self.base.saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX));
         let cap = exp.min(self.max_delay);
         cap.mul_f64(rand::random::<f64>())
     }
@@ -185,9 +188,7 @@ impl<S: Store> Store for RetryStore<S> {
             PutMode::Overwrite => temporary,
             PutMode::Create | PutMode::Update(_) => temporary_and_unapplied,
         };
-        self.policy
-            .run(|| self.inner.put_opts(key, data.clone(), opts.clone()), retryable)
-            .await
+        self.policy.run(|| self.inner.put_opts(key, data.clone(), opts.clone()), retryable).await
     }
 
     async fn put_multipart_opts(
@@ -211,10 +212,7 @@ impl<S: Store> Store for RetryStore<S> {
         self.policy.run(|| self.inner.delete(key), temporary).await
     }
 
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
         // Keep the inner store's batching; retry only the keys that failed transiently.
         self.inner
             .delete_stream(keys)
@@ -352,7 +350,11 @@ mod tests {
             self.next_fault()?;
             self.inner.put_opts(key, data, opts).await
         }
-        async fn put_multipart_opts(&self, key: &Key, opts: PutOptions) -> Result<Box<dyn MultipartUpload>> {
+        async fn put_multipart_opts(
+            &self,
+            key: &Key,
+            opts: PutOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
             self.next_fault()?;
             self.inner.put_multipart_opts(key, opts).await
         }
@@ -375,7 +377,9 @@ mod tests {
                 None => inner,
                 Some(n) => inner
                     .take(n)
-                    .chain(futures::stream::once(async { Err(Error::new(ErrorKind::Network, "reset")) }))
+                    .chain(futures::stream::once(async {
+                        Err(Error::new(ErrorKind::Network, "reset"))
+                    }))
                     .boxed(),
             }
         }
@@ -469,7 +473,8 @@ mod tests {
         }
         *flaky.list_break_after.lock().unwrap() = Some(4);
         let s = RetryStore::new(flaky, RetryPolicy::default());
-        let keys: Vec<String> = s.list_objects("l/").map_ok(|m| m.key.into_string()).try_collect().await.unwrap();
+        let keys: Vec<String> =
+            s.list_objects("l/").map_ok(|m| m.key.into_string()).try_collect().await.unwrap();
         let want: Vec<String> = (0..10).map(|i| format!("l/{i}")).collect();
         assert_eq!(keys, want);
         assert_eq!(s.inner().calls(), 2, "one restart");

@@ -125,7 +125,9 @@ pub async fn admin_for(url: &str, options: Config) -> Result<(Admin, String)> {
 
 impl Failure {
     /// Reduces an aws-sdk-s3 error.
-    pub(crate) fn from_sdk<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Failure {
+    pub(crate) fn from_sdk<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Failure {
         match e {
             SdkError::ServiceError(se) => Failure {
                 status: Some(se.raw().status().as_u16()),
@@ -133,7 +135,9 @@ impl Failure {
                 message: se.err().message().map(str::to_string),
                 transport: None,
             },
-            SdkError::TimeoutError(_) => Failure { transport: Some(Transport::Timeout), ..Default::default() },
+            SdkError::TimeoutError(_) => {
+                Failure { transport: Some(Transport::Timeout), ..Default::default() }
+            }
             SdkError::DispatchFailure(d) => Failure {
                 transport: Some(if d.is_timeout() {
                     Transport::Timeout
@@ -150,7 +154,10 @@ impl Failure {
                 transport: Some(Transport::Other),
                 ..Default::default()
             },
-            _ => Failure { message: Some(aws_sdk_s3::error::DisplayErrorContext(e).to_string()), ..Default::default() },
+            _ => Failure {
+                message: Some(aws_sdk_s3::error::DisplayErrorContext(e).to_string()),
+                ..Default::default()
+            },
         }
     }
 }
@@ -167,7 +174,11 @@ impl Admin {
         &self.settings.bucket
     }
 
-    fn err<E>(&self, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, op: &'static str) -> Error
+    fn err<E>(
+        &self,
+        e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        op: &'static str,
+    ) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -201,7 +212,9 @@ impl Admin {
         // us-east-1 is the one region that must not be named.
         if self.settings.region != "us-east-1" {
             let cfg = types::CreateBucketConfiguration::builder()
-                .location_constraint(types::BucketLocationConstraint::from(self.settings.region.as_str()))
+                .location_constraint(types::BucketLocationConstraint::from(
+                    self.settings.region.as_str(),
+                ))
                 .build();
             req = req.create_bucket_configuration(cfg);
         }
@@ -230,13 +243,22 @@ impl Admin {
         if force {
             self.empty().await?;
         }
-        self.client.delete_bucket().bucket(self.bucket()).send().await.map_err(|e| self.err(e, "delete_bucket"))?;
+        self.client
+            .delete_bucket()
+            .bucket(self.bucket())
+            .send()
+            .await
+            .map_err(|e| self.err(e, "delete_bucket"))?;
         Ok(())
     }
 
     async fn empty(&self) -> Result<()> {
         // Current objects through the data plane (batch deletes, one page in memory).
-        let store = S3Store { s3: Arc::clone(&self.data), settings: Arc::clone(&self.settings), ctx: self.ctx.clone() };
+        let store = S3Store {
+            s3: Arc::clone(&self.data),
+            settings: Arc::clone(&self.settings),
+            ctx: self.ctx.clone(),
+        };
         let keys = store.list_objects("").map_ok(|m| m.key);
         let mut failed = store
             .delete_stream(keys.filter_map(|k| async move { k.ok() }).boxed())
@@ -339,7 +361,9 @@ impl Admin {
         self.client
             .put_bucket_versioning()
             .bucket(self.bucket())
-            .versioning_configuration(types::VersioningConfiguration::builder().status(status).build())
+            .versioning_configuration(
+                types::VersioningConfiguration::builder().status(status).build(),
+            )
             .send()
             .await
             .map_err(|e| self.err(e, "put_bucket_versioning"))?;
@@ -377,7 +401,11 @@ impl Admin {
                 // No configuration is an error in S3's API, not an empty answer.
                 let none = e.as_service_error().and_then(|s| s.code())
                     == Some("ServerSideEncryptionConfigurationNotFoundError");
-                return if none { Ok(Encryption::None) } else { Err(self.err(e, "get_bucket_encryption")) };
+                return if none {
+                    Ok(Encryption::None)
+                } else {
+                    Err(self.err(e, "get_bucket_encryption"))
+                };
             }
         };
         let rule = out
@@ -398,9 +426,14 @@ impl Admin {
         let op = "put_bucket_lifecycle";
         let mut out = Vec::with_capacity(rules.len());
         for r in rules {
-            if r.expiration_days.is_none() && r.transitions.is_empty() && r.abort_incomplete_multipart_days.is_none() {
+            if r.expiration_days.is_none()
+                && r.transitions.is_empty()
+                && r.abort_incomplete_multipart_days.is_none()
+            {
                 return Err(Error::invalid(format!("lifecycle rule {:?} has no action", r.id))
-                    .with_hint("give it expiration_days, transitions or abort_incomplete_multipart_days"));
+                    .with_hint(
+                        "give it expiration_days, transitions or abort_incomplete_multipart_days",
+                    ));
             }
             let mut b = types::LifecycleRule::builder()
                 .id(&r.id)
@@ -413,13 +446,17 @@ impl Admin {
                 b = b.transitions(
                     types::Transition::builder()
                         .days(t.days as i32)
-                        .storage_class(types::TransitionStorageClass::from(t.storage_class.as_str()))
+                        .storage_class(types::TransitionStorageClass::from(
+                            t.storage_class.as_str(),
+                        ))
                         .build(),
                 );
             }
             if let Some(d) = r.abort_incomplete_multipart_days {
                 b = b.abort_incomplete_multipart_upload(
-                    types::AbortIncompleteMultipartUpload::builder().days_after_initiation(d as i32).build(),
+                    types::AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(d as i32)
+                        .build(),
                 );
             }
             out.push(b.build().map_err(|e| self.build_err(op, e))?);
@@ -440,11 +477,22 @@ impl Admin {
 
     /// The lifecycle rules (empty when none are set).
     pub async fn get_lifecycle(&self) -> Result<Vec<LifecycleRule>> {
-        let out = match self.client.get_bucket_lifecycle_configuration().bucket(self.bucket()).send().await {
+        let out = match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(self.bucket())
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
-                let none = e.as_service_error().and_then(|s| s.code()) == Some("NoSuchLifecycleConfiguration");
-                return if none { Ok(Vec::new()) } else { Err(self.err(e, "get_bucket_lifecycle")) };
+                let none = e.as_service_error().and_then(|s| s.code())
+                    == Some("NoSuchLifecycleConfiguration");
+                return if none {
+                    Ok(Vec::new())
+                } else {
+                    Err(self.err(e, "get_bucket_lifecycle"))
+                };
             }
         };
         Ok(out
@@ -459,7 +507,10 @@ impl Admin {
                     .iter()
                     .map(|t| Transition {
                         days: t.days().unwrap_or(0) as u32,
-                        storage_class: t.storage_class().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                        storage_class: t
+                            .storage_class()
+                            .map(|c| c.as_str().to_string())
+                            .unwrap_or_default(),
                     })
                     .collect(),
                 abort_incomplete_multipart_days: r

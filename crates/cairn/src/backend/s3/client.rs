@@ -72,8 +72,10 @@ async fn default_region(profile: Option<&str>) -> String {
     if let Some(p) = profile {
         prof = prof.profile_name(p);
     }
-    let chain = RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
-        .or_else(prof.build());
+    let chain = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(prof.build());
     chain.region().await.map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string())
 }
 
@@ -210,7 +212,8 @@ impl Settings {
         };
         b.build().map_err(|e| {
             // Builder errors name config values, never credentials (those came in as a provider).
-            Error::invalid(format!("S3 configuration: {e}")).with_store(format!("s3://{}", self.bucket))
+            Error::invalid(format!("S3 configuration: {e}"))
+                .with_store(format!("s3://{}", self.bucket))
         })
     }
 

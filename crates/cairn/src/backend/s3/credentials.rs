@@ -57,17 +57,18 @@ impl Credentials {
                     source: "static",
                 })
             }
-            (Some(_), None) => Err(Error::invalid(
-                "access_key_id is set but secret_access_key is not",
-            )
-            .with_hint("set both, or neither to use the AWS credential chain")),
-            (None, Some(_)) => Err(Error::invalid(
-                "secret_access_key is set but access_key_id is not",
-            )
-            .with_hint("set both, or neither to use the AWS credential chain")),
+            (Some(_), None) => {
+                Err(Error::invalid("access_key_id is set but secret_access_key is not")
+                    .with_hint("set both, or neither to use the AWS credential chain"))
+            }
+            (None, Some(_)) => {
+                Err(Error::invalid("secret_access_key is set but access_key_id is not")
+                    .with_hint("set both, or neither to use the AWS credential chain"))
+            }
             (None, None) => {
-                let mut b = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                    .region(aws_config::Region::new(region.to_string()));
+                let mut b =
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .region(aws_config::Region::new(region.to_string()));
                 if let Some(p) = &config.profile {
                     b = b.profile_name(p);
                 }
@@ -162,7 +163,13 @@ mod tests {
         {
             let n = self.0.fetch_add(1, Ordering::SeqCst);
             aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
-                aws_credential_types::Credentials::new(format!("AK{n}"), "sekrit", None, self.1, "test"),
+                aws_credential_types::Credentials::new(
+                    format!("AK{n}"),
+                    "sekrit",
+                    None,
+                    self.1,
+                    "test",
+                ),
             ))
         }
     }

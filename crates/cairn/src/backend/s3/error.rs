@@ -54,8 +54,13 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
         let by_code = match code {
             "NoSuchBucket" => Some(c(BucketNotFound, false)),
             "NoSuchKey" | "NoSuchVersion" | "NoSuchUpload" => Some(c(NotFound, false)),
-            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken"
-            | "TokenRefreshRequired" | "MissingSecurityHeader" | "InvalidSecurity"
+            "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "InvalidToken"
+            | "TokenRefreshRequired"
+            | "MissingSecurityHeader"
+            | "InvalidSecurity"
             | "AuthorizationHeaderMalformed" => Some(c(Unauthenticated, false)),
             "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => {
                 let msg = f.message.as_deref().unwrap_or("");
@@ -68,8 +73,12 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
             "PreconditionFailed" => Some(c(PreconditionFailed, false)),
             // S3 asks for a retry when two conditional writes race.
             "ConditionalRequestConflict" => Some(c(PreconditionFailed, true)),
-            "SlowDown" | "TooManyRequests" | "RequestLimitExceeded" | "Throttling"
-            | "ThrottlingException" | "ServiceUnavailable" => Some(c(RateLimited, true)),
+            "SlowDown"
+            | "TooManyRequests"
+            | "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "ServiceUnavailable" => Some(c(RateLimited, true)),
             "RequestTimeout" => Some(c(Timeout, true)),
             "InternalError" => Some(c(Unexpected, true)),
             "NotImplemented" | "MethodNotAllowed" => Some(Classified {
@@ -81,9 +90,13 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
             "BucketNotEmpty" => Some(Classified {
                 kind: PreconditionFailed,
                 temporary: false,
-                hint: Some("the bucket still holds objects; empty it first (e.g. `cairn rb --force`)"),
+                hint: Some(
+                    "the bucket still holds objects; empty it first (e.g. `cairn rb --force`)",
+                ),
             }),
-            "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => Some(c(Integrity, false)),
+            "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => {
+                Some(c(Integrity, false))
+            }
             "PermanentRedirect" | "IllegalLocationConstraintException" => Some(Classified {
                 kind: InvalidInput,
                 temporary: false,
@@ -114,7 +127,9 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
             301 | 307 => Classified {
                 kind: InvalidInput,
                 temporary: false,
-                hint: Some("the bucket is in another region or behind another endpoint; set `region`"),
+                hint: Some(
+                    "the bucket is in another region or behind another endpoint; set `region`",
+                ),
             },
             400..=499 => c(InvalidInput, false),
             _ => c(Unexpected, false),
@@ -230,7 +245,9 @@ pub(crate) fn describe(
     use object_store::Error as E;
     let mut err = match e {
         // object_store's own refusal of a path it cannot express.
-        E::InvalidPath { source } => Error::invalid(format!("S3 key cannot be expressed: {source}")),
+        E::InvalidPath { source } => {
+            Error::invalid(format!("S3 key cannot be expressed: {source}"))
+        }
         _ => {
             let f = Failure::from_object_store(e);
             let mut c = classify(&f, scope, quirks);
@@ -313,7 +330,10 @@ mod tests {
     fn garage_reports_bad_credentials_as_access_denied() {
         let g = q("garage");
         for msg in ["Forbidden: No such key: GK123", "Forbidden: Invalid signature"] {
-            assert_eq!(classify(&f(403, "AccessDenied", msg), Scope::Bucket, g).kind, ErrorKind::Unauthenticated);
+            assert_eq!(
+                classify(&f(403, "AccessDenied", msg), Scope::Bucket, g).kind,
+                ErrorKind::Unauthenticated
+            );
         }
         let denied = f(403, "AccessDenied", "Operation is not allowed for this key.");
         assert_eq!(classify(&denied, Scope::Bucket, g).kind, ErrorKind::PermissionDenied);
@@ -326,7 +346,10 @@ mod tests {
                     <Message>The specified bucket does not exist</Message></Error>";
         assert_eq!(status_in(text), Some(404));
         assert_eq!(xml_tag(text, "Code").as_deref(), Some("NoSuchBucket"));
-        assert_eq!(xml_tag(text, "Message").as_deref(), Some("The specified bucket does not exist"));
+        assert_eq!(
+            xml_tag(text, "Message").as_deref(),
+            Some("The specified bucket does not exist")
+        );
         assert_eq!(xml_tag("no xml", "Code"), None);
     }
 }

@@ -22,9 +22,7 @@ fn looks_encoded(v: &str) -> bool {
 
 /// The header-safe form of a metadata value.
 pub(crate) fn encode_value(v: &str) -> String {
-    let plain = v.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && v.trim() == v
-        && !looks_encoded(v);
+    let plain = v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.trim() == v && !looks_encoded(v);
     if plain {
         v.to_string()
     } else {
@@ -36,7 +34,9 @@ pub(crate) fn encode_value(v: &str) -> String {
 pub(crate) fn decode_value(v: &str) -> String {
     let head = v.get(..10).unwrap_or("");
     if v.len() >= 12 && head.eq_ignore_ascii_case("=?utf-8?b?") && v.ends_with("?=") {
-        if let Some(s) = B64.decode(&v[10..v.len() - 2]).ok().and_then(|b| String::from_utf8(b).ok()) {
+        if let Some(s) =
+            B64.decode(&v[10..v.len() - 2]).ok().and_then(|b| String::from_utf8(b).ok())
+        {
             return s;
         }
     }
@@ -64,7 +64,9 @@ fn decode_name(name: &str) -> String {
 
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -116,7 +118,9 @@ mod tests {
 
     #[test]
     fn values_roundtrip_through_headers() {
-        for v in ["plain", "snapshot ünïcode", " padded ", "", "=?UTF-8?B?eA==?=", "tab\there", "日本"] {
+        for v in
+            ["plain", "snapshot ünïcode", " padded ", "", "=?UTF-8?B?eA==?=", "tab\there", "日本"]
+        {
             let enc = encode_value(v);
             assert!(enc.bytes().all(|b| (0x20..0x7f).contains(&b)), "{enc}");
             assert_eq!(decode_value(&enc), v);

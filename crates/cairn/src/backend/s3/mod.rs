@@ -158,7 +158,8 @@ impl S3Store {
             }
         }
         let input = stream::iter(paths.iter().map(|(_, p)| Ok(p.clone())).collect::<Vec<_>>());
-        let results: Vec<object_store::Result<Path>> = self.s3.delete_stream(input.boxed()).collect().await;
+        let results: Vec<object_store::Result<Path>> =
+            self.s3.delete_stream(input.boxed()).collect().await;
         let mut deleted = HashSet::new();
         let mut errors = Vec::new();
         for r in results {
@@ -178,12 +179,22 @@ impl S3Store {
             let needle = format!("for key {p}:");
             let e = errors.iter().find(|e| e.to_string().contains(&needle)).or(errors.first());
             let err = match e {
-                Some(e) => error::describe(e, "delete", self, Some(k.as_str()), Scope::Object, self.ctx.quirks)
-                    .with_source(e.to_string()),
-                None => Error::new(ErrorKind::Unexpected, "the server did not report this key as deleted")
-                    .with_operation("delete")
-                    .with_store(self)
-                    .with_key(k.as_str()),
+                Some(e) => error::describe(
+                    e,
+                    "delete",
+                    self,
+                    Some(k.as_str()),
+                    Scope::Object,
+                    self.ctx.quirks,
+                )
+                .with_source(e.to_string()),
+                None => Error::new(
+                    ErrorKind::Unexpected,
+                    "the server did not report this key as deleted",
+                )
+                .with_operation("delete")
+                .with_store(self)
+                .with_key(k.as_str()),
             };
             out.push((k, Err(err)));
         }
@@ -249,10 +260,12 @@ impl Store for S3Store {
             match &opts.mode {
                 PutMode::Overwrite => object_store::PutMode::Overwrite,
                 PutMode::Create => object_store::PutMode::Create,
-                PutMode::Update(etag) => object_store::PutMode::Update(object_store::UpdateVersion {
-                    e_tag: Some(etag.clone()),
-                    version: None,
-                }),
+                PutMode::Update(etag) => {
+                    object_store::PutMode::Update(object_store::UpdateVersion {
+                        e_tag: Some(etag.clone()),
+                        version: None,
+                    })
+                }
             }
         } else {
             self.check_mode("put", key, &opts.mode).await?;
@@ -284,7 +297,11 @@ impl Store for S3Store {
             .map_err(|e| self.err(e, "put", key))?;
         Ok(Box::new(S3Upload {
             inner,
-            store: S3Store { s3: Arc::clone(&self.s3), settings: Arc::clone(&self.settings), ctx: self.ctx.clone() },
+            store: S3Store {
+                s3: Arc::clone(&self.s3),
+                settings: Arc::clone(&self.settings),
+                ctx: self.ctx.clone(),
+            },
             key: key.clone(),
             mode: opts.mode,
         }))
@@ -295,23 +312,35 @@ impl Store for S3Store {
         if let Some(r) = opts.range.as_ref().filter(|r| empty_range(r)) {
             if let GetRange::Bounded(b) = r {
                 if b.start > b.end {
-                    return Err(Error::invalid(format!("range {}..{} is reversed", b.start, b.end))
-                        .with_operation("get")
-                        .with_store(self)
-                        .with_key(key.as_str()));
+                    return Err(Error::invalid(format!(
+                        "range {}..{} is reversed",
+                        b.start, b.end
+                    ))
+                    .with_operation("get")
+                    .with_store(self)
+                    .with_key(key.as_str()));
                 }
             }
             let meta = self.head(key).await?;
             if let Some(want) = &opts.if_match {
                 if meta.etag.as_deref() != Some(want.as_str()) {
-                    return Err(Error::new(ErrorKind::PreconditionFailed, "the ETag does not match")
-                        .with_operation("get")
-                        .with_store(self)
-                        .with_key(key.as_str()));
+                    return Err(Error::new(
+                        ErrorKind::PreconditionFailed,
+                        "the ETag does not match",
+                    )
+                    .with_operation("get")
+                    .with_store(self)
+                    .with_key(key.as_str()));
                 }
             }
-            let at = r.resolve(meta.size).map_err(|e| e.with_operation("get").with_store(self).with_key(key.as_str()))?;
-            return Ok(GetResult { meta, range: at.start..at.start, body: stream::empty().boxed() });
+            let at = r
+                .resolve(meta.size)
+                .map_err(|e| e.with_operation("get").with_store(self).with_key(key.as_str()))?;
+            return Ok(GetResult {
+                meta,
+                range: at.start..at.start,
+                body: stream::empty().boxed(),
+            });
         }
         let os_opts = object_store::GetOptions {
             if_match: opts.if_match.clone(),
@@ -362,10 +391,7 @@ impl Store for S3Store {
         self.s3.delete(&path).await.map_err(|e| self.err(e, "delete", key))
     }
 
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
         // One DeleteObjects request per 1000 keys, a few in flight.
         keys.chunks(1000)
             .map(move |batch| self.delete_batch(batch))
@@ -388,7 +414,8 @@ impl Store for S3Store {
             self.check_mode("copy", to, &PutMode::Create).await?;
             object_store::CopyMode::Overwrite
         };
-        let r = self.s3.copy_opts(&src, &dst, object_store::CopyOptions::new().with_mode(mode)).await;
+        let r =
+            self.s3.copy_opts(&src, &dst, object_store::CopyOptions::new().with_mode(mode)).await;
         r.map_err(|e| {
             let e = self.err(e, "copy", to);
             // A missing source is reported against the source key.
@@ -429,7 +456,9 @@ impl MultipartUpload for S3Upload {
         let fut = self.inner.put_part(PutPayload::from(data));
         let ctx = self.store.ctx.clone();
         let key = self.key.clone();
-        Box::pin(async move { fut.await.map_err(|e| ctx.err(e, "put", Some(key.as_str()), Scope::Object)) })
+        Box::pin(async move {
+            fut.await.map_err(|e| ctx.err(e, "put", Some(key.as_str()), Scope::Object))
+        })
     }
 
     async fn complete(&mut self) -> Result<PutResult> {

@@ -10,6 +10,9 @@
 //! | ceph     | yes               | yes          | emulated           | not assumed (RGW >= 19 only)   | yes        |
 //! | moto     | yes               | yes          | If-None-Match      | no (accepts wrong sums)        | yes        |
 //!
+//! Every provider keeps `_` in metadata header names except moto, whose WSGI server drops
+//! such headers (`underscore_headers`).
+//!
 //! Garage and moto were measured on this machine (see docs/design.md); AWS from its docs;
 //! R2, MinIO and Ceph from their docs, conservative where unsure. "Emulated" means a
 //! head-then-write check that is not atomic, so the matching capability stays `false`.
@@ -121,7 +124,10 @@ impl Quirks {
     pub fn for_provider(provider: Option<&str>) -> Result<&'static Quirks> {
         let name = provider.unwrap_or("aws").to_ascii_lowercase();
         TABLE.iter().find(|q| q.name == name).ok_or_else(|| {
-            Error::invalid(format!("unknown provider {name:?}; use one of {}", PROVIDERS.join(", ")))
+            Error::invalid(format!(
+                "unknown provider {name:?}; use one of {}",
+                PROVIDERS.join(", ")
+            ))
         })
     }
 }
