@@ -3,6 +3,7 @@
 use crate::backend::{local::LocalStore, memory::MemoryStore};
 use crate::config::{Config, Location, StoreUrl};
 use crate::error::Result;
+use crate::layer::retry::{RetryPolicy, RetryStore};
 use crate::layer::PrefixStore;
 use crate::store::DynStore;
 use std::sync::Arc;
@@ -14,12 +15,18 @@ pub async fn open(url: &str) -> Result<DynStore> {
 
 /// Opens the store at `url` with explicit options, which take precedence over every other source.
 pub async fn open_with(url: &str, options: Config) -> Result<DynStore> {
+    let (location, config) = resolve(url, options)?;
+    open_location(&location, &config).await
+}
+
+/// Parses `url` and merges its config: options > URL query > environment > config file.
+pub(crate) fn resolve(url: &str, options: Config) -> Result<(Location, Config)> {
     let parsed = StoreUrl::parse(url)?;
     let config = options
         .or(parsed.options)
         .or(Config::from_env()?)
         .or(Config::from_default_file()?);
-    open_location(&parsed.location, &config).await
+    Ok((parsed.location, config))
 }
 
 /// Opens a parsed location with a fully merged config.
@@ -37,6 +44,14 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
         Location::S3 { bucket, prefix } => {
             (crate::backend::s3::open(bucket, config).await?, prefix.as_str())
         }
+    };
+    // Stores that retry internally (S3) or cannot fail transiently (local, memory) are not
+    // wrapped; anything else gets the config's retry policy.
+    let caps = base.capabilities();
+    let base: DynStore = if config.retry != Some(false) && !caps.retries_internally && !caps.local {
+        Arc::new(RetryStore::new(base, RetryPolicy::from_config(config)))
+    } else {
+        base
     };
     if prefix.is_empty() {
         Ok(base)

@@ -3,8 +3,10 @@
 //! The order, outermost first, is written down in docs/design.md.
 
 pub mod prefix;
+pub mod retry;
 
 pub use prefix::PrefixStore;
+pub use retry::{RetryLayer, RetryPolicy, RetryStore};
 
 /// Wraps a store in another, tower-style.
 pub trait Layer<S> {
