@@ -159,39 +159,22 @@ fn remove_store_dir(addr: &StoreAddr, dir: &std::path::Path) -> Result {
     })
 }
 
-/// The bridge to the library's S3 bucket administration.
-///
-/// TODO(lead): once `cairn::backend::s3::admin` is in main, replace both bodies with this (tried
-/// by hand against the s3 branch at f9a99ed: mb then rb of a Garage bucket worked):
-/// ```text
-/// let (admin, _) = cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
-/// admin.create_bucket().await          // mb
-/// admin.delete_bucket(force).await     // rb
-/// ```
-/// Until then both say so clearly, and `rb --force` deletes nothing (it must not empty a
-/// bucket it then cannot remove).
+/// The bridge to the library's S3 bucket administration (aws-sdk-s3, same config as the store).
 mod s3_admin {
     use super::{Ctx, StoreAddr};
 
-    fn not_yet(op: &'static str, bucket: &str) -> cairn::Error {
-        cairn::Error::unsupported(
-            "bucket administration for s3:// is not built into this cairn yet",
-        )
-        .with_operation(op)
-        .with_store(format!("s3://{bucket}"))
-        .with_hint("create or remove the bucket with your provider's console or tool")
-    }
-
-    pub async fn create_bucket(_ctx: &Ctx, _addr: &StoreAddr, bucket: &str) -> cairn::Result<()> {
-        Err(not_yet("mb", bucket))
+    pub async fn create_bucket(ctx: &Ctx, addr: &StoreAddr, _bucket: &str) -> cairn::Result<()> {
+        let (admin, _) = cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
+        admin.create_bucket().await
     }
 
     pub async fn delete_bucket(
-        _ctx: &Ctx,
-        _addr: &StoreAddr,
-        bucket: &str,
-        _force: bool,
+        ctx: &Ctx,
+        addr: &StoreAddr,
+        _bucket: &str,
+        force: bool,
     ) -> cairn::Result<()> {
-        Err(not_yet("rb", bucket))
+        let (admin, _) = cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
+        admin.delete_bucket(force).await
     }
 }

@@ -302,7 +302,7 @@ mod tests {
             (f(404, "", ""), Scope::Object, NotFound, false),
             (f(403, "InvalidAccessKeyId", ""), Scope::Object, Unauthenticated, false),
             (f(403, "SignatureDoesNotMatch", ""), Scope::Object, Unauthenticated, false),
-            (f(403, "AccessDenied", "No such key: GK1"), Scope::Object, PermissionDenied, false),
+            (f(403, "AccessDenied", "No such key: GK1"), Scope::Object, Unauthenticated, false),
             (f(403, "", ""), Scope::Object, PermissionDenied, false),
             (f(412, "PreconditionFailed", ""), Scope::Object, PreconditionFailed, false),
             (f(409, "", ""), Scope::Object, AlreadyExists, false),

@@ -71,7 +71,8 @@ const BASE: Quirks = Quirks {
     copy_if_not_exists: CopyIfNotExists::Header("if-none-match"),
     server_checksum: true,
     path_style: false,
-    unauthenticated_messages: &[],
+    // Garage says AccessDenied for bad keys; no server says these words for a real denial.
+    unauthenticated_messages: &["No such key", "Invalid signature"],
     underscore_headers: true,
     min_part_size: 5 * MIB,
     max_part_size: 5 * 1024 * MIB,
