@@ -34,5 +34,5 @@ pub mod transfer;
 pub use config::{Config, Location, Secret, StoreUrl};
 pub use error::{Error, ErrorKind, Result};
 pub use key::Key;
-pub use open::{open, open_with};
+pub use open::{open, open_from_env, open_with, url_from_env};
 pub use store::*;

@@ -59,3 +59,55 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
         Ok(Arc::new(PrefixStore::new(base, prefix)?))
     }
 }
+
+/// The store URL the use cases' environment names: `STORAGE_TYPE=local|s3` (default `local`),
+/// `S3_BUCKET_NAME` and `S3_PREFIX`. `local` is the local default store (under `S3_PREFIX`).
+pub fn url_from_env() -> Result<String> {
+    url_from_env_with(|k| std::env::var(k).ok())
+}
+
+/// [`url_from_env`] over any lookup function (for tests).
+pub fn url_from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<String> {
+    let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    let prefix = get("S3_PREFIX").map(|p| p.trim_matches('/').to_string()).unwrap_or_default();
+    let kind = get("STORAGE_TYPE").unwrap_or_else(|| "local".into()).to_ascii_lowercase();
+    match kind.as_str() {
+        "local" => Ok(format!("local://{prefix}")),
+        "s3" => {
+            let bucket = get("S3_BUCKET_NAME").ok_or_else(|| {
+                crate::Error::invalid("STORAGE_TYPE=s3 but S3_BUCKET_NAME is not set")
+                    .with_hint("set S3_BUCKET_NAME (and S3_ENDPOINT_URL for non-AWS servers)")
+            })?;
+            Ok(format!("s3://{bucket}/{prefix}"))
+        }
+        other => Err(crate::Error::invalid(format!("STORAGE_TYPE={other:?} is not local or s3"))
+            .with_hint("set STORAGE_TYPE to local or s3")),
+    }
+}
+
+/// Opens the store the environment names (see [`url_from_env`]).
+pub async fn open_from_env() -> Result<DynStore> {
+    open(&url_from_env()?).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_case_env_names_pick_the_store() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(url_from_env_with(env(&[])).unwrap(), "local://");
+        assert_eq!(
+            url_from_env_with(env(&[("STORAGE_TYPE", "s3"), ("S3_BUCKET_NAME", "b1"), ("S3_PREFIX", "/app/")]))
+                .unwrap(),
+            "s3://b1/app"
+        );
+        assert_eq!(url_from_env_with(env(&[("S3_PREFIX", "p")])).unwrap(), "local://p");
+        let e = url_from_env_with(env(&[("STORAGE_TYPE", "s3")])).unwrap_err();
+        assert!(e.to_string().contains("S3_BUCKET_NAME"), "{e}");
+        assert!(url_from_env_with(env(&[("STORAGE_TYPE", "gcs")])).is_err());
+    }
+}
