@@ -154,7 +154,7 @@ impl AsyncStore {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
         let opts = ListOptions { prefix: prefix.to_string(), delimiter: !recursive, start_after };
         Ok(AsyncListIter {
-            stream: Arc::new(tokio::sync::Mutex::new(Some(self.inner.list(opts)))),
+            stream: Arc::new(tokio::sync::Mutex::new(Some(crate::list_stream(&self.inner, opts)))),
         })
     }
 
@@ -162,7 +162,7 @@ impl AsyncStore {
     #[pyo3(signature = (prefix=""))]
     fn list_prefixes<'py>(&self, py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyAny>> {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
-        let stream = self.inner.list(ListOptions::shallow(prefix));
+        let stream = crate::list_stream(&self.inner, ListOptions::shallow(prefix));
         spawn(py, async move {
             stream
                 .try_filter_map(|e| async move {

@@ -79,6 +79,16 @@ where
     wait(py, fut)?.map_err(|e| errors::to_py(py, e))
 }
 
+/// Starts a listing inside the runtime: `Store::list` is synchronous but may spawn tasks
+/// (the local store walks directories on the blocking pool).
+pub(crate) fn list_stream(
+    store: &cairn::DynStore,
+    opts: cairn::ListOptions,
+) -> futures::stream::BoxStream<'static, cairn::Result<cairn::ListEntry>> {
+    let _guard = runtime().enter();
+    store.list(opts)
+}
+
 /// The native part of the `cairn` package.
 #[pymodule]
 fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -156,14 +156,14 @@ impl Store {
             delimiter: !recursive,
             start_after,
         };
-        Ok(ListIter { stream: Mutex::new(Some(self.inner.list(opts))) })
+        Ok(ListIter { stream: Mutex::new(Some(crate::list_stream(&self.inner, opts))) })
     }
 
     /// The common prefixes (ending in `/`) one level below `prefix`.
     #[pyo3(signature = (prefix=""))]
     fn list_prefixes(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
-        let stream = self.inner.list(ListOptions::shallow(prefix));
+        let stream = crate::list_stream(&self.inner, ListOptions::shallow(prefix));
         run(py, async move {
             stream
                 .try_filter_map(|e| async move {
