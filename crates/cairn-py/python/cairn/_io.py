@@ -146,18 +146,22 @@ class ObjectWriter(io.BufferedIOBase):
 class TextObjectWriter(io.TextIOWrapper):
     """Text mode over an :class:`ObjectWriter`, with the same commit/abort rules."""
 
+    def __init__(self, writer: ObjectWriter, **kwargs: Any) -> None:
+        super().__init__(writer, **kwargs)
+        self._writer = writer
+
     def abort(self) -> None:
         """Discards everything written."""
-        self.buffer.abort()
+        self._writer.abort()
 
     @property
     def result(self) -> Any:
         """The ``PutResult`` once closed."""
-        return self.buffer.result
+        return self._writer.result
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
-            self.buffer.abort()
+            self._writer.abort()
         else:
             self.close()
 

@@ -19,6 +19,7 @@ from fsspec.utils import stringify_path
 
 from . import Store
 from ._errors import InvalidInput, NotFound, Unsupported
+from ._io import open_object
 
 __all__ = ["CairnFileSystem"]
 
@@ -68,12 +69,12 @@ class CairnFileSystem(AbstractFileSystem):
     def _strip_protocol(cls, path: Union[str, List[str]]) -> Any:
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        path = stringify_path(path)
-        if path.startswith("cairn://"):
-            path = path[len("cairn://") :]
-        elif path.startswith("cairn:"):
-            path = path[len("cairn:") :]
-        return path.strip("/")
+        p: str = stringify_path(path)
+        if p.startswith("cairn://"):
+            p = p[len("cairn://") :]
+        elif p.startswith("cairn:"):
+            p = p[len("cairn:") :]
+        return p.strip("/")
 
     # --- reading the tree -------------------------------------------------------------
 
@@ -147,13 +148,13 @@ class CairnFileSystem(AbstractFileSystem):
         if not autocommit:
             raise Unsupported("the cairn filesystem has no transactions; files commit on close()")
         if "r" in mode:
-            return self.store.open(path, "rb", buffering=block_size or -1)
+            return open_object(self.store, path, "rb", buffering=block_size or -1)
         write_options = {
             k: kwargs[k]
             for k in ("content_type", "metadata", "if_match", "part_size", "concurrency")
             if k in kwargs
         }
-        return self.store.open(path, mode.replace("t", ""), **write_options)
+        return open_object(self.store, path, mode.replace("t", ""), **write_options)
 
     def cat_file(
         self, path: str, start: Optional[int] = None, end: Optional[int] = None, **kwargs: Any
@@ -177,10 +178,12 @@ class CairnFileSystem(AbstractFileSystem):
             raise
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        if mode not in ("overwrite", "create"):
+            raise InvalidInput(f"pipe_file mode must be 'overwrite' or 'create', not {mode!r}")
         self.store.put(
             self._strip_protocol(path),
             value,
-            mode=mode,
+            mode="create" if mode == "create" else "overwrite",
             content_type=kwargs.get("content_type"),
             metadata=kwargs.get("metadata"),
         )
