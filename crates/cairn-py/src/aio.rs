@@ -7,6 +7,7 @@
 use crate::convert::{self, Body, Entry, ObjectMeta, PutResult};
 use crate::errors::{to_py, to_py_detached};
 use crate::store::open_or_share;
+use crate::Owner;
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use pyo3::exceptions::PyStopAsyncIteration;
@@ -21,14 +22,21 @@ where
     F: Future<Output = cairn::Result<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    crate::async_runtime();
-    pyo3_async_runtimes::tokio::future_into_py(py, async move { fut.await.map_err(to_py_detached) })
+    crate::future_into_py(py, async move { fut.await.map_err(to_py_detached) })
 }
 
 /// An asyncio handle on one store. Every method returns an awaitable.
 #[pyclass(frozen, module = "cairn._cairn", name = "AsyncStore")]
 pub(crate) struct AsyncStore {
     pub(crate) inner: DynStore,
+    pub(crate) owner: Owner,
+}
+
+impl AsyncStore {
+    fn store(&self, py: Python<'_>) -> PyResult<&DynStore> {
+        self.owner.check(py)?;
+        Ok(&self.inner)
+    }
 }
 
 #[pymethods]
@@ -42,7 +50,8 @@ impl AsyncStore {
         url: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        Ok(AsyncStore { inner: open_or_share(py, url, options)? })
+        let (inner, owner) = open_or_share(py, url, options)?;
+        Ok(AsyncStore { inner, owner })
     }
 
     /// Opens the store at `url` without blocking the event loop (same options as `Store.open`).
@@ -57,7 +66,7 @@ impl AsyncStore {
         let config = convert::config_from_kwargs(py, options)?;
         spawn(py, async move {
             let inner = cairn::open_with(&url, config).await?;
-            Ok(AsyncStore { inner })
+            Ok(AsyncStore { inner, owner: Owner::here() })
         })
     }
 
@@ -76,7 +85,7 @@ impl AsyncStore {
         let key = convert::key(py, "put", key)?;
         let data = convert::data(py, data)?;
         let opts = convert::put_options(py, "put", content_type, metadata, mode, if_match)?;
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move { store.put_opts(&key, data, opts).await.map(PutResult::from) })
     }
 
@@ -93,7 +102,7 @@ impl AsyncStore {
             Some(r) => convert::range(py, r)?,
             None => None,
         };
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move {
             let opts = GetOptions { range, ..Default::default() };
             let chunks = store.get_opts(&key, opts).await?.body.try_collect::<Vec<_>>().await?;
@@ -104,21 +113,21 @@ impl AsyncStore {
     /// The object's metadata; raises `NotFound` if it does not exist.
     fn head<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "head", key)?;
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move { store.head(&key).await.map(ObjectMeta::from) })
     }
 
     /// Whether the object exists.
     fn exists<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "exists", key)?;
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move { store.exists(&key).await })
     }
 
     /// Deletes the object; deleting a missing object succeeds.
     fn delete<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "delete", key)?;
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move { store.delete(&key).await })
     }
 
@@ -133,7 +142,7 @@ impl AsyncStore {
             let k: String = k?.extract()?;
             valid.push(convert::key(py, "delete", &k)?);
         }
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move {
             let failed = store.delete_many(valid).await;
             Ok(Python::attach(|py| {
@@ -154,7 +163,7 @@ impl AsyncStore {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
         let opts = ListOptions { prefix: prefix.to_string(), delimiter: !recursive, start_after };
         Ok(AsyncListIter {
-            stream: Arc::new(tokio::sync::Mutex::new(Some(crate::list_stream(&self.inner, opts)))),
+            stream: Arc::new(tokio::sync::Mutex::new(Some(crate::list_stream(self.store(py)?, opts)))),
         })
     }
 
@@ -162,7 +171,7 @@ impl AsyncStore {
     #[pyo3(signature = (prefix=""))]
     fn list_prefixes<'py>(&self, py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyAny>> {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
-        let stream = crate::list_stream(&self.inner, ListOptions::shallow(prefix));
+        let stream = crate::list_stream(self.store(py)?, ListOptions::shallow(prefix));
         spawn(py, async move {
             stream
                 .try_filter_map(|e| async move {
@@ -187,7 +196,7 @@ impl AsyncStore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let src = convert::key(py, "copy", src)?;
         let dst = convert::key(py, "copy", dst)?;
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         let opts = CopyOptions { if_not_exists: !overwrite };
         spawn(py, async move { store.copy_opts(&src, &dst, opts).await })
     }
@@ -196,13 +205,13 @@ impl AsyncStore {
     fn rename<'py>(&self, py: Python<'py>, src: &str, dst: &str) -> PyResult<Bound<'py, PyAny>> {
         let src = convert::key(py, "rename", src)?;
         let dst = convert::key(py, "rename", dst)?;
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move { store.rename(&src, &dst).await })
     }
 
     /// Checks that the store is reachable, authenticated and permitted.
     fn health_check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let store = self.inner.clone();
+        let store = self.store(py)?.clone();
         spawn(py, async move { store.health_check().await })
     }
 
@@ -237,8 +246,7 @@ impl AsyncListIter {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
-        crate::async_runtime();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::future_into_py(py, async move {
             let mut guard = stream.lock().await;
             let next = match guard.as_mut() {
                 Some(s) => s.next().await,
@@ -261,8 +269,7 @@ impl AsyncListIter {
     /// Collects the remaining entries into a list (awaitable).
     fn collect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
-        crate::async_runtime();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::future_into_py(py, async move {
             let mut guard = stream.lock().await;
             let Some(s) = guard.take() else { return Ok(Vec::new()) };
             drop(guard);

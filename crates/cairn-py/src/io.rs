@@ -5,7 +5,7 @@
 use crate::convert::{self, PutResult};
 use crate::errors::to_py;
 use crate::store::busy;
-use crate::{runtime, wait};
+use crate::{runtime, wait, Owner};
 use bytes::{Bytes, BytesMut};
 use cairn::transfer::WriterOptions;
 use cairn::{DynStore, ErrorKind, GetOptions, GetRange, Key, PutOptions};
@@ -102,6 +102,7 @@ impl ReadState {
 #[pyclass(frozen, module = "cairn._cairn", name = "Reader")]
 pub(crate) struct Reader {
     st: Mutex<ReadState>,
+    owner: Owner,
     /// The object's key.
     #[pyo3(get)]
     key: String,
@@ -124,6 +125,7 @@ impl Reader {
         let if_match =
             if store.capabilities().conditional_get { meta.etag.clone() } else { None };
         Ok(Reader {
+            owner: Owner::here(),
             key: key.to_string(),
             size: meta.size,
             etag: meta.etag,
@@ -146,6 +148,7 @@ impl Reader {
     /// Reads up to `size` bytes (all remaining if negative); `b""` at the end.
     #[pyo3(signature = (size=-1))]
     fn read<'py>(&self, py: Python<'py>, size: i64) -> PyResult<Bound<'py, PyBytes>> {
+        self.owner.check(py)?;
         let mut st = self.st.try_lock().map_err(|_| busy())?;
         if st.closed {
             return Err(closed_error());
@@ -278,6 +281,7 @@ impl WriteState {
 #[pyclass(frozen, module = "cairn._cairn", name = "Writer")]
 pub(crate) struct Writer {
     st: Mutex<WriteState>,
+    owner: Owner,
     /// The object's key.
     #[pyo3(get)]
     key: String,
@@ -304,6 +308,7 @@ impl Writer {
         let name = key.to_string();
         let task = runtime().spawn(write_task(store, key, put, opts, rx));
         Writer {
+            owner: Owner::here(),
             key: name,
             st: Mutex::new(WriteState {
                 tx: Some(tx),
@@ -320,6 +325,7 @@ impl Writer {
 impl Writer {
     /// Appends bytes-like `data`; returns its length.
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.owner.check(py)?;
         let data = convert::data(py, data)?;
         let mut st = self.st.try_lock().map_err(|_| busy())?;
         if st.tx.is_none() {
@@ -342,6 +348,7 @@ impl Writer {
     /// Uploads the rest and commits the object; returns its `PutResult`.
     /// Closing again returns the same result.
     fn close(&self, py: Python<'_>) -> PyResult<Option<PutResult>> {
+        self.owner.check(py)?;
         let mut st = self.st.try_lock().map_err(|_| busy())?;
         if st.tx.is_none() {
             return Ok(st.result.clone());
@@ -372,6 +379,10 @@ impl Writer {
 
     /// Discards everything written; the object is left as it was.
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        // In a forked child the upload task does not exist; dropping the handle is all we can do.
+        if self.owner.check(py).is_err() {
+            return Ok(());
+        }
         let mut st = self.st.try_lock().map_err(|_| busy())?;
         st.tx = None;
         st.buf.clear();

@@ -3,8 +3,8 @@
 //! The Python package (`python/cairn/`) wraps this module: it adds the file-like objects,
 //! the exception classes and the fsspec filesystem. Everything that does I/O lives here.
 //!
-//! - One tokio runtime per process ([`runtime`]), built on first use and shared with
-//!   pyo3-async-runtimes, so sync and async calls use the same threads and connection pools.
+//! - One tokio runtime per process ([`runtime`]), built on first use and used by sync and
+//!   async calls alike (async through pyo3-async-runtimes' generic API, [`CairnRuntime`]).
 //! - Blocking calls release the GIL for the whole I/O ([`run`]) and wake every 100 ms to let
 //!   Ctrl-C through.
 //! - Extension point: `Archive` and `sync()` bindings register in [`_cairn`] next to the stores
@@ -17,33 +17,123 @@ mod io;
 mod store;
 
 use pyo3::prelude::*;
+use pyo3_async_runtimes::generic;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::runtime::Runtime;
 
-/// The process-wide runtime. Built lazily so that importing cairn starts no threads.
-pub(crate) fn runtime() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("cairn-io")
-            .build()
-            .expect("cairn: could not start the I/O runtime");
-        rt
-    })
+fn build_runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cairn-io")
+        .build()
+        .expect("cairn: could not start the I/O runtime")
 }
 
-/// The runtime, also registered with pyo3-async-runtimes (once) so asyncio futures run on it.
-pub(crate) fn async_runtime() -> &'static Runtime {
-    static INIT: OnceLock<()> = OnceLock::new();
-    let rt = runtime();
-    INIT.get_or_init(|| {
-        // Fails only if already set, which INIT rules out within this module.
-        let _ = pyo3_async_runtimes::tokio::init_with_runtime(rt);
-    });
+/// The process-wide runtime, built on first use so that importing cairn starts no threads.
+///
+/// A child made by `fork()` has none of its parent's threads, so the parent's runtime would
+/// hang there: each process gets its own. The parent's copy is leaked in the child (dropping
+/// it would wait for threads that do not exist).
+pub(crate) fn runtime() -> &'static Runtime {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static RT: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
+    static BUILD: Mutex<()> = Mutex::new(());
+    let pid = std::process::id();
+    if PID.load(Ordering::Acquire) == pid {
+        // SAFETY: RT is stored (Release) before PID, points to a leaked runtime, never freed.
+        return unsafe { &*RT.load(Ordering::Acquire) };
+    }
+    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    if PID.load(Ordering::Acquire) == pid {
+        // SAFETY: as above.
+        return unsafe { &*RT.load(Ordering::Acquire) };
+    }
+    let rt: &'static Runtime = Box::leak(Box::new(build_runtime()));
+    RT.store(rt as *const Runtime as *mut Runtime, Ordering::Release);
+    PID.store(pid, Ordering::Release);
     rt
+}
+
+/// The process that opened a store or file. Its connections belong to that process's
+/// runtime, so using it after `fork()` in the child fails clearly instead of hanging.
+#[derive(Clone, Copy)]
+pub(crate) struct Owner(u32);
+
+impl Owner {
+    pub(crate) fn here() -> Self {
+        Owner(std::process::id())
+    }
+
+    pub(crate) fn check(self, py: Python<'_>) -> PyResult<()> {
+        if self.0 == std::process::id() {
+            return Ok(());
+        }
+        Err(errors::to_py(
+            py,
+            cairn::Error::unsupported(
+                "this store or file was opened in the parent process before fork(); \
+                 open it again in this process",
+            ),
+        ))
+    }
+}
+
+/// asyncio futures run on [`runtime`] through pyo3-async-runtimes' generic API, so a forked
+/// child gets a fresh runtime for async calls too.
+pub(crate) struct CairnRuntime;
+
+tokio::task_local! {
+    static TASK_LOCALS: std::cell::OnceCell<pyo3_async_runtimes::TaskLocals>;
+}
+
+impl generic::Runtime for CairnRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle = tokio::task::JoinHandle<()>;
+
+    fn spawn<F>(fut: F) -> Self::JoinHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        runtime().spawn(fut)
+    }
+
+    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        runtime().spawn_blocking(f)
+    }
+}
+
+impl generic::ContextExt for CairnRuntime {
+    fn scope<F, R>(
+        locals: pyo3_async_runtimes::TaskLocals,
+        fut: F,
+    ) -> std::pin::Pin<Box<dyn Future<Output = R> + Send>>
+    where
+        F: Future<Output = R> + Send + 'static,
+    {
+        let cell = std::cell::OnceCell::new();
+        let _ = cell.set(locals);
+        Box::pin(TASK_LOCALS.scope(cell, fut))
+    }
+
+    fn get_task_locals() -> Option<pyo3_async_runtimes::TaskLocals> {
+        TASK_LOCALS.try_with(|c| c.get().cloned()).unwrap_or_default()
+    }
+}
+
+/// A Rust future as an asyncio awaitable, run on [`runtime`]; cancelling the asyncio future
+/// drops (cancels) the Rust one.
+pub(crate) fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    generic::future_into_py::<CairnRuntime, F, T>(py, fut)
 }
 
 /// Runs `fut` to completion on the runtime with the GIL released.

@@ -2,7 +2,7 @@
 
 use crate::convert::{self, Entry, ObjectMeta, PutResult};
 use crate::errors::to_py;
-use crate::{aio::AsyncStore, io, run, wait};
+use crate::{aio::AsyncStore, io, run, wait, Owner};
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use pyo3::prelude::*;
@@ -15,15 +15,15 @@ pub(crate) fn open_or_share(
     py: Python<'_>,
     url_or_store: &Bound<'_, PyAny>,
     options: Option<&Bound<'_, PyDict>>,
-) -> PyResult<DynStore> {
+) -> PyResult<(DynStore, Owner)> {
     let shared = if let Ok(s) = url_or_store.cast::<Store>() {
-        Some(s.get().inner.clone())
+        Some((s.get().inner.clone(), s.get().owner))
     } else if let Ok(s) = url_or_store.cast::<AsyncStore>() {
-        Some(s.get().inner.clone())
+        Some((s.get().inner.clone(), s.get().owner))
     } else {
         None
     };
-    if let Some(inner) = shared {
+    if let Some(shared) = shared {
         if options.is_some_and(|o| !o.is_empty()) {
             return Err(crate::errors::invalid(
                 py,
@@ -31,19 +31,28 @@ pub(crate) fn open_or_share(
                 "options cannot be given when wrapping an existing store",
             ));
         }
-        return Ok(inner);
+        return Ok(shared);
     }
     let url: String = url_or_store.cast::<PyString>().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err("expected a store URL (str), a Store or an AsyncStore")
     })?.to_string();
     let config = convert::config_from_kwargs(py, options)?;
-    run(py, async move { cairn::open_with(&url, config).await })
+    let inner = run(py, async move { cairn::open_with(&url, config).await })?;
+    Ok((inner, Owner::here()))
 }
 
 /// A blocking handle on one store. Thread-safe; every call releases the GIL during I/O.
 #[pyclass(frozen, subclass, module = "cairn._cairn", name = "Store")]
 pub(crate) struct Store {
     pub(crate) inner: DynStore,
+    pub(crate) owner: Owner,
+}
+
+impl Store {
+    fn store(&self, py: Python<'_>) -> PyResult<&DynStore> {
+        self.owner.check(py)?;
+        Ok(&self.inner)
+    }
 }
 
 #[pymethods]
@@ -59,7 +68,8 @@ impl Store {
         url: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        Ok(Store { inner: open_or_share(py, url, options)? })
+        let (inner, owner) = open_or_share(py, url, options)?;
+        Ok(Store { inner, owner })
     }
 
     /// Writes `data` to `key` and returns its `PutResult` (ETag, version).
@@ -80,7 +90,7 @@ impl Store {
         let key = convert::key(py, "put", key)?;
         let data = convert::data(py, data)?;
         let opts = convert::put_options(py, "put", content_type, metadata, mode, if_match)?;
-        let store = &self.inner;
+        let store = self.store(py)?;
         run(py, async move { store.put_opts(&key, data, opts).await }).map(Into::into)
     }
 
@@ -98,7 +108,7 @@ impl Store {
             Some(r) => convert::range(py, r)?,
             None => None,
         };
-        let store = &self.inner;
+        let store = self.store(py)?;
         let chunks = run(py, async move {
             let opts = GetOptions { range, ..Default::default() };
             store.get_opts(&key, opts).await?.body.try_collect::<Vec<_>>().await
@@ -109,21 +119,21 @@ impl Store {
     /// The object's metadata; raises `NotFound` if it does not exist.
     fn head(&self, py: Python<'_>, key: &str) -> PyResult<ObjectMeta> {
         let key = convert::key(py, "head", key)?;
-        let store = &self.inner;
+        let store = self.store(py)?;
         run(py, async move { store.head(&key).await }).map(Into::into)
     }
 
     /// Whether the object exists.
     fn exists(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         let key = convert::key(py, "exists", key)?;
-        let store = &self.inner;
+        let store = self.store(py)?;
         run(py, async move { store.exists(&key).await })
     }
 
     /// Deletes the object; deleting a missing object succeeds.
     fn delete(&self, py: Python<'_>, key: &str) -> PyResult<()> {
         let key = convert::key(py, "delete", key)?;
-        let store = &self.inner;
+        let store = self.store(py)?;
         run(py, async move { store.delete(&key).await })
     }
 
@@ -134,7 +144,7 @@ impl Store {
             let k: String = k?.extract()?;
             valid.push(convert::key(py, "delete", &k)?);
         }
-        let store = &self.inner;
+        let store = self.store(py)?;
         let failed = wait(py, async move { store.delete_many(valid).await })?;
         Ok(failed.into_iter().map(|(k, e)| (k.into_string(), to_py(py, e))).collect())
     }
@@ -156,14 +166,14 @@ impl Store {
             delimiter: !recursive,
             start_after,
         };
-        Ok(ListIter { stream: Mutex::new(Some(crate::list_stream(&self.inner, opts))) })
+        Ok(ListIter { stream: Mutex::new(Some(crate::list_stream(self.store(py)?, opts))) })
     }
 
     /// The common prefixes (ending in `/`) one level below `prefix`.
     #[pyo3(signature = (prefix=""))]
     fn list_prefixes(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
-        let stream = crate::list_stream(&self.inner, ListOptions::shallow(prefix));
+        let stream = crate::list_stream(self.store(py)?, ListOptions::shallow(prefix));
         run(py, async move {
             stream
                 .try_filter_map(|e| async move {
@@ -183,7 +193,7 @@ impl Store {
     fn copy(&self, py: Python<'_>, src: &str, dst: &str, overwrite: bool) -> PyResult<()> {
         let src = convert::key(py, "copy", src)?;
         let dst = convert::key(py, "copy", dst)?;
-        let store = &self.inner;
+        let store = self.store(py)?;
         let opts = CopyOptions { if_not_exists: !overwrite };
         run(py, async move { store.copy_opts(&src, &dst, opts).await })
     }
@@ -192,13 +202,13 @@ impl Store {
     fn rename(&self, py: Python<'_>, src: &str, dst: &str) -> PyResult<()> {
         let src = convert::key(py, "rename", src)?;
         let dst = convert::key(py, "rename", dst)?;
-        let store = &self.inner;
+        let store = self.store(py)?;
         run(py, async move { store.rename(&src, &dst).await })
     }
 
     /// Checks that the store is reachable, authenticated and permitted; raises if not.
     fn health_check(&self, py: Python<'_>) -> PyResult<()> {
-        let store = &self.inner;
+        let store = self.store(py)?;
         run(py, async move { store.health_check().await })
     }
 
@@ -210,7 +220,8 @@ impl Store {
 
     /// Opens a streaming reader (used by `Store.open(key, "rb")`).
     fn _reader(&self, py: Python<'_>, key: &str) -> PyResult<io::Reader> {
-        io::Reader::open(py, self.inner.clone(), convert::key(py, "open", key)?)
+        let key = convert::key(py, "open", key)?;
+        io::Reader::open(py, self.store(py)?.clone(), key)
     }
 
     /// Opens a streaming writer (used by `Store.open(key, "wb")`).
@@ -229,12 +240,12 @@ impl Store {
     ) -> PyResult<io::Writer> {
         let key = convert::key(py, "open", key)?;
         let put = convert::put_options(py, "open", content_type, metadata, mode, if_match)?;
-        Ok(io::Writer::start(self.inner.clone(), key, put, part_size, concurrency))
+        Ok(io::Writer::start(self.store(py)?.clone(), key, put, part_size, concurrency))
     }
 
     /// Same store as an `AsyncStore` (shares the backend and its connections).
     fn to_async(&self) -> AsyncStore {
-        AsyncStore { inner: self.inner.clone() }
+        AsyncStore { inner: self.inner.clone(), owner: self.owner }
     }
 
     fn __repr__(&self) -> String {
