@@ -19,7 +19,7 @@ mod store;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::generic;
 use std::future::Future;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -136,15 +136,28 @@ where
     generic::future_into_py::<CairnRuntime, F, T>(py, fut)
 }
 
+/// The ident of Python's main thread, the only one that sees signals (set at import).
+static MAIN_THREAD: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn on_main_thread() -> bool {
+    // SAFETY: a plain query of the current thread's id; needs no GIL.
+    let me = unsafe { pyo3::ffi::PyThread_get_thread_ident() } as u64;
+    me == MAIN_THREAD.load(Ordering::Relaxed)
+}
+
 /// Runs `fut` to completion on the runtime with the GIL released.
 ///
-/// Checks for pending signals every 100 ms so Ctrl-C interrupts a slow request (the future is
-/// dropped, which cancels it).
+/// On the main thread it checks for signals every 100 ms, so Ctrl-C interrupts a slow request
+/// (the future is dropped, which cancels it). Other threads never see signals and do not take
+/// the GIL back until the future is done.
 pub(crate) fn wait<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
 where
     F: Future + Send,
     F::Output: Send,
 {
+    if !on_main_thread() {
+        return Ok(py.detach(|| runtime().block_on(fut)));
+    }
     py.detach(|| {
         runtime().block_on(async {
             let mut fut = std::pin::pin!(fut);
@@ -182,6 +195,8 @@ pub(crate) fn list_stream(
 /// The native part of the `cairn` package.
 #[pymodule]
 fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let main: u64 = m.py().import("threading")?.call_method0("main_thread")?.getattr("ident")?.extract()?;
+    MAIN_THREAD.store(main, Ordering::Relaxed);
     m.add_class::<store::Store>()?;
     m.add_class::<store::ListIter>()?;
     m.add_class::<aio::AsyncStore>()?;
