@@ -1,0 +1,173 @@
+"""Type stubs for the native module ``cairn._cairn`` (see ``src/*.rs``)."""
+
+import datetime
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Tuple,
+    Union,
+    overload,
+)
+
+from ._errors import CairnError
+
+__version__: str
+
+Range = Union[Tuple[int, Optional[int]], slice]
+Data = Union[bytes, bytearray, memoryview]
+PutMode = Literal["overwrite", "create"]
+
+def config_keys() -> List[str]:
+    """The option names ``Store.open(url, **options)`` accepts (canonical names)."""
+
+class ObjectMeta:
+    """What a head or a listing says about an object."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> Optional[str]: ...
+    @property
+    def last_modified(self) -> datetime.datetime:
+        """Timezone-aware UTC."""
+    @property
+    def content_type(self) -> Optional[str]:
+        """From head; listings leave it None."""
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """From head; listings leave it empty."""
+    @property
+    def version(self) -> Optional[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class PutResult:
+    """The new object's ETag and version, when the store has them."""
+
+    @property
+    def etag(self) -> Optional[str]: ...
+    @property
+    def version(self) -> Optional[str]: ...
+
+class ListIter(Iterator[Any]):
+    """A lazy listing; pages are fetched as you iterate."""
+
+    def __iter__(self) -> "ListIter": ...
+    def __next__(self) -> Any: ...
+    def collect(self) -> List[Any]: ...
+
+class AsyncListIter(AsyncIterator[Any]):
+    """A lazy async listing: ``async for meta in store.list(prefix)``."""
+
+    def __aiter__(self) -> "AsyncListIter": ...
+    def __anext__(self) -> Awaitable[Any]: ...
+    def collect(self) -> Awaitable[List[Any]]: ...
+
+class Reader:
+    key: str
+    size: int
+    etag: Optional[str]
+    closed: bool
+    def read(self, size: int = -1) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0) -> int: ...
+    def tell(self) -> int: ...
+    def close(self) -> None: ...
+
+class Writer:
+    key: str
+    written: int
+    closed: bool
+    def write(self, data: Data) -> int: ...
+    def close(self) -> Optional[PutResult]: ...
+    def abort(self) -> None: ...
+
+class Store:
+    """The native blocking store; use ``cairn.Store``, which adds ``open``."""
+
+    def __init__(self, url: Union[str, "Store", "AsyncStore"], /, **options: Any) -> None: ...
+    def put(
+        self,
+        key: str,
+        data: Data,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        mode: PutMode = "overwrite",
+        if_match: Optional[str] = None,
+    ) -> PutResult: ...
+    def get(self, key: str, *, range: Optional[Range] = None) -> bytes: ...
+    def head(self, key: str) -> ObjectMeta: ...
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def delete_many(self, keys: Iterable[str]) -> List[Tuple[str, CairnError]]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[True] = True, start_after: Optional[str] = None
+    ) -> Iterator[ObjectMeta]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[False], start_after: Optional[str] = None
+    ) -> Iterator[Union[ObjectMeta, str]]: ...
+    def list_prefixes(self, prefix: str = "") -> List[str]: ...
+    def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None: ...
+    def rename(self, src: str, dst: str) -> None: ...
+    def health_check(self) -> None: ...
+    @property
+    def capabilities(self) -> Dict[str, Any]: ...
+    def to_async(self) -> "AsyncStore": ...
+    def _reader(self, key: str) -> Reader: ...
+    def _writer(
+        self,
+        key: str,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        mode: PutMode = "overwrite",
+        if_match: Optional[str] = None,
+        part_size: Optional[int] = None,
+        concurrency: Optional[int] = None,
+    ) -> Writer: ...
+
+class AsyncStore:
+    """An asyncio handle on one store: the same calls as ``Store``, awaited."""
+
+    def __init__(self, url: Union[str, Store, "AsyncStore"], /, **options: Any) -> None: ...
+    @classmethod
+    def open(cls, url: str, /, **options: Any) -> Awaitable["AsyncStore"]: ...
+    def put(
+        self,
+        key: str,
+        data: Data,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        mode: PutMode = "overwrite",
+        if_match: Optional[str] = None,
+    ) -> Awaitable[PutResult]: ...
+    def get(self, key: str, *, range: Optional[Range] = None) -> Awaitable[bytes]: ...
+    def head(self, key: str) -> Awaitable[ObjectMeta]: ...
+    def exists(self, key: str) -> Awaitable[bool]: ...
+    def delete(self, key: str) -> Awaitable[None]: ...
+    def delete_many(self, keys: Iterable[str]) -> Awaitable[List[Tuple[str, CairnError]]]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[True] = True, start_after: Optional[str] = None
+    ) -> AsyncIterator[ObjectMeta]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[False], start_after: Optional[str] = None
+    ) -> AsyncIterator[Union[ObjectMeta, str]]: ...
+    def list_prefixes(self, prefix: str = "") -> Awaitable[List[str]]: ...
+    def copy(self, src: str, dst: str, *, overwrite: bool = True) -> Awaitable[None]: ...
+    def rename(self, src: str, dst: str) -> Awaitable[None]: ...
+    def health_check(self) -> Awaitable[None]: ...
+    @property
+    def capabilities(self) -> Dict[str, Any]: ...
