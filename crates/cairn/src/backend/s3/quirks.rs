@@ -113,6 +113,8 @@ const TABLE: &[Quirks] = &[
     },
     Quirks {
         name: "moto",
+        // moto ignores If-None-Match on CopyObject.
+        copy_if_not_exists: CopyIfNotExists::Emulated,
         server_checksum: false,
         path_style: true,
         underscore_headers: false,
