@@ -22,7 +22,8 @@ pub async fn open_with(url: &str, options: Config) -> Result<DynStore> {
     open_location(&parsed.location, &config).await
 }
 
-/// Opens a parsed location with a fully merged config.
+/// Opens a parsed location with a fully merged config: the backend, wrapped in the default
+/// layers ([`crate::layer::stack::apply`]), scoped to the URL's prefix.
 pub async fn open_location(location: &Location, config: &Config) -> Result<DynStore> {
     let (base, prefix): (DynStore, &str) = match location {
         Location::Memory => (Arc::new(MemoryStore::new()), ""),
@@ -38,6 +39,7 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
             (crate::backend::s3::open(bucket, config).await?, prefix.as_str())
         }
     };
+    let base = crate::layer::stack::apply(base, config)?;
     if prefix.is_empty() {
         Ok(base)
     } else {
