@@ -524,20 +524,35 @@ impl<S: Store> Store for CompressStore<S> {
             return self.inner.get_opts(key, opts).await;
         }
         // Optimistic: most objects are not compressed, so ask for what the caller asked for.
-        let r = self.inner.get_opts(key, opts.clone()).await?;
-        let Some(alg) = stored_algorithm(&r.meta).map(str::to_string) else { return Ok(r) };
-        let ctx = Ctx::new(self, key);
-        let size = logical_size(&r.meta);
-        let Some(range) = opts.range.clone() else {
-            let mut r = r;
-            r.meta.size = size.unwrap_or(r.meta.size);
-            r.range = 0..r.meta.size;
-            r.body = pump(r.body, decoder(&alg, &ctx).map_err(|_| self.unknown(&alg, key))?);
-            return Ok(r);
+        // A range valid for the logical size may be past the end of the compressed bytes.
+        let (meta, alg) = match self.inner.get_opts(key, opts.clone()).await {
+            Ok(r) => match stored_algorithm(&r.meta).map(str::to_string) {
+                None => return Ok(r),
+                Some(alg) if opts.range.is_none() => {
+                    let ctx = Ctx::new(self, key);
+                    let dec = decoder(&alg, &ctx).map_err(|_| self.unknown(&alg, key))?;
+                    let mut r = r;
+                    r.meta.size = logical_size(&r.meta).unwrap_or(r.meta.size);
+                    r.range = 0..r.meta.size;
+                    r.body = pump(r.body, dec);
+                    return Ok(r);
+                }
+                Some(alg) => (r.meta, alg),
+            },
+            Err(e) if opts.range.is_some() && e.kind() == ErrorKind::InvalidInput => {
+                let m = self.inner.head(key).await?;
+                match stored_algorithm(&m).map(str::to_string) {
+                    Some(alg) => (m, alg),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
         };
-        let Some(size) = size else {
+        let range = opts.range.clone().expect("ranged read");
+        let Some(size) = logical_size(&meta) else {
             return Err(Error::unsupported(
-                "ranged read of a compressed object whose logical size is not recorded",
+                "ranged read of a compressed object whose logical size is not recorded \
+                 (streamed with the checksum layer off)",
             )
             .with_operation("get")
             .with_store(self)
@@ -545,11 +560,10 @@ impl<S: Store> Store for CompressStore<S> {
             .with_hint("read the whole object instead"));
         };
         let want = range.resolve(size).map_err(|e| e.with_operation("get").with_key(key.as_str()))?;
-        let dec = decoder(&alg, &ctx).map_err(|_| self.unknown(&alg, key))?;
+        let dec = decoder(&alg, &Ctx::new(self, key)).map_err(|_| self.unknown(&alg, key))?;
         // Decompress from the start and skip: pin the version the first answer described.
-        let if_match = if self.inner.capabilities().conditional_get { r.meta.etag.clone() } else { None };
-        drop(r.body);
-        let full = GetOptions { range: None, if_match: if_match.or(opts.if_match), raw: false };
+        let pin = if self.inner.capabilities().conditional_get { meta.etag.clone() } else { None };
+        let full = GetOptions { range: None, if_match: pin.or(opts.if_match), raw: false };
         let mut r = self.inner.get_opts(key, full).await?;
         r.meta.size = size;
         let window = Window { dec, skip: want.start, take: want.end - want.start };

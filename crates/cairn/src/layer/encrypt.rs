@@ -202,7 +202,7 @@ fn parse_key(input: &[u8], raw_ok: bool) -> std::result::Result<[u8; 32], String
         return Ok(key);
     }
     if let Some(n) = decoded_len {
-        return Err(format!("the key decodes to {n} bytes; it must be 32"));
+        return Err(format!("the key decodes to {n} bytes; it must be 32 bytes"));
     }
     Err("the key must be 32 bytes, written as 64 hex digits or base64 \
          (e.g. `openssl rand -base64 32`)"
@@ -399,7 +399,7 @@ pub fn decrypt_bytes(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>> {
     let ctx = Ctx { store: String::new(), key: String::new() };
     let (n, _, last_len) = layout(data.len() as u64)
         .ok_or_else(|| ctx.err(ErrorKind::Integrity, "encrypted object is truncated"))?;
-    let mut d = Decrypt::new(*key, None, 0, n, last_len, ctx);
+    let mut d = Decrypt::new(*key, None, (0, n), n, last_len, ctx);
     d.push(Bytes::copy_from_slice(data))?;
     let mut out = Vec::new();
     while let Some(c) = d.next_chunk()? {
@@ -411,11 +411,13 @@ pub fn decrypt_bytes(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Opens segments `index..segments` (from the header first if `cipher` is None).
+/// Opens segments `index..end` of an object of `segments` segments (reading the header first
+/// if `cipher` is None).
 struct Decrypt {
     key: [u8; 32],
     cipher: Option<(Aes256Gcm, [u8; 7])>,
     index: u64,
+    end: u64,
     segments: u64,
     last_len: usize,
     buf: BytesMut,
@@ -426,12 +428,12 @@ impl Decrypt {
     fn new(
         key: [u8; 32],
         cipher: Option<(Aes256Gcm, [u8; 7])>,
-        index: u64,
+        (index, end): (u64, u64),
         segments: u64,
         last_len: usize,
         ctx: Ctx,
     ) -> Self {
-        Decrypt { key, cipher, index, segments, last_len, buf: BytesMut::new(), ctx }
+        Decrypt { key, cipher, index, end, segments, last_len, buf: BytesMut::new(), ctx }
     }
 }
 
@@ -449,7 +451,7 @@ impl Decode for Decrypt {
             let _ = self.buf.split_to(HEADER_LEN);
             self.cipher = Some((h.cipher(&self.key), h.prefix));
         }
-        if self.index >= self.segments {
+        if self.index >= self.end {
             if !self.buf.is_empty() {
                 return Err(self.ctx.err(ErrorKind::Integrity, "encrypted object has bytes after its last segment"));
             }
@@ -477,7 +479,7 @@ impl Decode for Decrypt {
         if let Some(c) = self.next_chunk()? {
             return Ok(Some(c));
         }
-        if self.cipher.is_none() || self.index < self.segments {
+        if self.cipher.is_none() || self.index < self.end {
             return Err(self.ctx.err(ErrorKind::Integrity, "encrypted object is truncated"));
         }
         Ok(None)
@@ -631,7 +633,7 @@ impl<S: Store> EncryptStore<S> {
         let seg_opts = GetOptions { range: Some(GetRange::Bounded(from..to)), if_match: pin.or(opts.if_match), raw: false };
         let r = self.inner.get_opts(key, seg_opts).await?;
         let ctx = Ctx::new(self, key);
-        let dec = Decrypt::new(k, Some((h.cipher(&k), h.prefix)), first, last + 1, if last + 1 == segments { last_len } else { CT_SEGMENT }, ctx);
+        let dec = Decrypt::new(k, Some((h.cipher(&k), h.prefix)), (first, last + 1), segments, last_len, ctx);
         let window = Window { dec, skip: want.start - first * SEGMENT as u64, take: want.end - want.start };
         Ok(GetResult { meta, range: want, body: pump(r.body, window) })
     }
@@ -728,7 +730,7 @@ impl<S: Store> Store for EncryptStore<S> {
         let (segments, plain, last_len) = layout(stored).ok_or_else(|| self.bad_size(key, stored))?;
         r.meta.size = plain;
         r.range = 0..plain;
-        r.body = pump(r.body, Decrypt::new(k, None, 0, segments, last_len, Ctx::new(self, key)));
+        r.body = pump(r.body, Decrypt::new(k, None, (0, segments), segments, last_len, Ctx::new(self, key)));
         Ok(r)
     }
 
