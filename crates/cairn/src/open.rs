@@ -29,7 +29,8 @@ pub(crate) fn resolve(url: &str, options: Config) -> Result<(Location, Config)> 
     Ok((parsed.location, config))
 }
 
-/// Opens a parsed location with a fully merged config.
+/// Opens a parsed location with a fully merged config: the backend, wrapped in the default
+/// layers ([`crate::layer::stack::apply`]), scoped to the URL's prefix.
 pub async fn open_location(location: &Location, config: &Config) -> Result<DynStore> {
     let (base, prefix): (DynStore, &str) = match location {
         Location::Memory => (Arc::new(MemoryStore::new()), ""),
@@ -53,6 +54,7 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
     } else {
         base
     };
+    let base = crate::layer::stack::apply(base, config)?;
     if prefix.is_empty() {
         Ok(base)
     } else {
