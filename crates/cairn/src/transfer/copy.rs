@@ -53,13 +53,22 @@ where
         }
     };
     let mut hasher = hasher;
+    // The consumer also drives the writer's in-flight parts while it waits for the next one:
+    // their permits must come back even when the writer is not full, or the producer could
+    // wait forever for budget that only a stored part releases.
     let consumer = async move {
-        while let Some(item) = rx.next().await {
-            let (bytes, permit) = item?;
-            if let Some(h) = hasher.as_mut() {
-                h.update(&bytes);
+        loop {
+            tokio::select! {
+                item = rx.next() => {
+                    let Some(item) = item else { break };
+                    let (bytes, permit) = item?;
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&bytes);
+                    }
+                    writer.write_part(bytes, permit).await?;
+                }
+                r = writer.wait_one(), if writer.has_inflight() => r?,
             }
-            writer.write_part(bytes, permit).await?;
         }
         Ok::<(), Error>(())
     };

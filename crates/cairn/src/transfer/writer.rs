@@ -117,6 +117,20 @@ impl<'a> Writer<'a> {
         self.write(data).await
     }
 
+    /// Whether parts are being uploaded.
+    pub(crate) fn has_inflight(&self) -> bool {
+        !self.inflight.is_empty()
+    }
+
+    /// Waits until one in-flight part is stored (releasing its budget), aborting the upload if
+    /// that part failed. Cancel-safe.
+    pub(crate) async fn wait_one(&mut self) -> Result<()> {
+        match self.inflight.next().await {
+            Some(Err(e)) => self.fail(e).await,
+            _ => Ok(()),
+        }
+    }
+
     async fn send(&mut self, part: Bytes) -> Result<()> {
         self.send_guarded(part, None).await
     }
