@@ -18,7 +18,8 @@
 //!   from). A change within the same second that keeps the size is missed: use `Checksum`.
 //! - `Checksum`: skip when the SHA-256s match. The checksum layer records one
 //!   ([`SHA256_META`](crate::transfer::SHA256_META)) for every object, multipart included; a side
-//!   without one is hashed if it is a local store, and otherwise the object is copied.
+//!   without one is hashed if it is a local store, and otherwise the object is copied. Copies
+//!   made in this mode record the source's SHA-256, so the next run compares without reading.
 //!
 //! `acl` is passed to the destination as the put hint `layer_hints["acl"]`, for the S3 backend
 //! to send as a canned ACL; stores without ACLs ignore it. `storage_class` goes to
@@ -28,7 +29,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
 use crate::store::{ObjectMeta, Store, StoreExt};
-use crate::transfer::{copy_one, recorded_sha256, TransferOptions};
+use crate::transfer::{copy_one, recorded_sha256, TransferOptions, SHA256_META};
 use futures::stream::{self, BoxStream, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
@@ -259,29 +260,47 @@ pub async fn sync(
 
     let work = receiver(work_rx)
         .map(|plan| async move {
-            let (m, reason) = match plan {
-                Plan::Copy(m) => (m, None),
+            let checksum = opts.compare == Compare::Checksum;
+            // In checksum mode the source's SHA-256 is recorded on the copy, so the next run
+            // can compare without reading the destination back.
+            let (m, sha) = match plan {
+                Plan::Copy(m) if checksum => match sha_of(src, &m.key).await {
+                    Ok(sha) => (m, Ok(sha)),
+                    Err(e) => (m, Err(e)),
+                },
+                Plan::Copy(m) => (m, Ok(None)),
                 Plan::Compare(x, y) => match same_sha(src, &x, dst, &y).await {
-                    Ok(true) => {
+                    Ok((true, _)) => {
                         let item = Item { key: &x.key, action: Action::Skip, size: Some(x.size) };
                         reporter.on_item_start(&item);
                         done(&item, &Outcome::Skipped { reason: UNCHANGED_SHA });
                         return;
                     }
-                    Ok(false) => (x, None),
-                    Err(e) => (x, Some(e)),
+                    Ok((false, sha)) => (x, Ok(sha)),
+                    Err(e) => (x, Err(e)),
                 },
             };
             let item = Item { key: &m.key, action: Action::Transfer, size: Some(m.size) };
             reporter.on_item_start(&item);
-            if let Some(e) = reason {
-                return done(&item, &Outcome::Failed(&e));
-            }
+            let sha = match sha {
+                Ok(sha) => sha,
+                Err(e) => return done(&item, &Outcome::Failed(&e)),
+            };
             if opts.dry_run {
                 return done(&item, &Outcome::Planned);
             }
+            let with_sha;
+            let topts = match sha {
+                Some(d) => {
+                    let mut t = transfer.clone();
+                    t.put.metadata.insert(SHA256_META.into(), hex::encode(d));
+                    with_sha = t;
+                    &with_sha
+                }
+                None => transfer,
+            };
             let progress = |n: u64| reporter.on_progress(&m.key, n);
-            let r = copy_one(src, &m.key, dst, &m.key, Some(m.size), transfer, budget, &progress).await;
+            let r = copy_one(src, &m.key, dst, &m.key, Some(m.size), topts, budget, &progress).await;
             match r {
                 Ok(bytes) => done(&item, &Outcome::Transferred { bytes }),
                 Err(e) => done(&item, &Outcome::Failed(&e)),
@@ -329,11 +348,16 @@ fn receiver<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> BoxStream<
     stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed()
 }
 
-/// Whether both objects have the same SHA-256; a side without a recorded one is hashed if it
-/// is local, otherwise they count as different.
-async fn same_sha(src: &dyn Store, x: &ObjectMeta, dst: &dyn Store, y: &ObjectMeta) -> Result<bool> {
+/// Whether both objects have the same SHA-256 (a side without a recorded one is hashed if it
+/// is local, otherwise they count as different), and the source's SHA-256 if known.
+async fn same_sha(
+    src: &dyn Store,
+    x: &ObjectMeta,
+    dst: &dyn Store,
+    y: &ObjectMeta,
+) -> Result<(bool, Option<[u8; 32]>)> {
     let (a, b) = futures::try_join!(sha_of(src, &x.key), sha_of(dst, &y.key))?;
-    Ok(matches!((a, b), (Some(a), Some(b)) if a == b))
+    Ok((matches!((a, b), (Some(a), Some(b)) if a == b), a))
 }
 
 async fn sha_of(store: &dyn Store, key: &Key) -> Result<Option<[u8; 32]>> {
