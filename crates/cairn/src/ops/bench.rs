@@ -179,7 +179,7 @@ pub fn compare(baseline: &BenchReport, current: &BenchReport, regress_pct: f64) 
             continue;
         };
         let mut check = |metric: &str, b: f64, c: f64, higher_is_better: bool| {
-            if !(b > 0.0) || !b.is_finite() || !c.is_finite() {
+            if b.is_nan() || b <= 0.0 || !b.is_finite() || !c.is_finite() {
                 return;
             }
             let worse = if higher_is_better { c < b * (1.0 - limit) } else { c > b * (1.0 + limit) };
@@ -204,7 +204,7 @@ pub fn compare(baseline: &BenchReport, current: &BenchReport, regress_pct: f64) 
 fn human_size(n: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (u, name) in UNITS {
-        if n >= u && n % u == 0 {
+        if n >= u && n.is_multiple_of(u) {
             return format!("{}{name}", n / u);
         }
     }
