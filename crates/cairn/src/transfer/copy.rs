@@ -67,7 +67,12 @@ where
                     }
                     writer.write_part(bytes, permit).await?;
                 }
-                r = writer.wait_one(), if writer.has_inflight() => r?,
+                // The abort runs here, in the handler, where no other branch can cancel it.
+                failed = writer.wait_one(), if writer.has_inflight() => {
+                    if let Some(e) = failed {
+                        return Err(writer.fail_with(e).await);
+                    }
+                }
             }
         }
         Ok::<(), Error>(())

@@ -122,12 +122,21 @@ impl<'a> Writer<'a> {
         !self.inflight.is_empty()
     }
 
-    /// Waits until one in-flight part is stored (releasing its budget), aborting the upload if
-    /// that part failed. Cancel-safe.
-    pub(crate) async fn wait_one(&mut self) -> Result<()> {
+    /// Waits until one in-flight part is stored (releasing its budget); returns its error if
+    /// it failed. Cancel-safe (it only polls), so it can race in a `select!`: the caller must
+    /// then call [`Writer::fail_with`] outside the select.
+    pub(crate) async fn wait_one(&mut self) -> Option<Error> {
         match self.inflight.next().await {
-            Some(Err(e)) => self.fail(e).await,
-            _ => Ok(()),
+            Some(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Aborts the upload because of `e` and returns `e` with the key.
+    pub(crate) async fn fail_with(&mut self, e: Error) -> Error {
+        match self.fail::<()>(e).await {
+            Err(e) => e,
+            Ok(()) => unreachable!("fail always returns an error"),
         }
     }
 
