@@ -86,7 +86,9 @@ impl MachineInfo {
         MachineInfo {
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             memory_bytes,
             hostname,
             cairn_version: env!("CARGO_PKG_VERSION").into(),
@@ -175,14 +177,22 @@ pub fn compare(baseline: &BenchReport, current: &BenchReport, regress_pct: f64) 
     let mut out = Vec::new();
     let limit = regress_pct.max(0.0) / 100.0;
     for cur in &current.results {
-        let Some(base) = baseline.results.iter().find(|b| b.op == cur.op && b.size == cur.size) else {
+        let Some(base) = baseline
+            .results
+            .iter()
+            .find(|b| b.op == cur.op && b.size == cur.size)
+        else {
             continue;
         };
         let mut check = |metric: &str, b: f64, c: f64, higher_is_better: bool| {
             if b.is_nan() || b <= 0.0 || !b.is_finite() || !c.is_finite() {
                 return;
             }
-            let worse = if higher_is_better { c < b * (1.0 - limit) } else { c > b * (1.0 + limit) };
+            let worse = if higher_is_better {
+                c < b * (1.0 - limit)
+            } else {
+                c > b * (1.0 + limit)
+            };
             if worse {
                 out.push(Regression {
                     op: cur.op.clone(),
@@ -247,10 +257,18 @@ impl BenchReport {
             m.os,
             m.arch,
             m.cpus,
-            m.memory_bytes.map(|b| format!(" · {:.1} GiB RAM", b as f64 / (1u64 << 30) as f64)).unwrap_or_default(),
-            m.hostname.as_deref().map(|h| format!(" · {h}")).unwrap_or_default(),
+            m.memory_bytes
+                .map(|b| format!(" · {:.1} GiB RAM", b as f64 / (1u64 << 30) as f64))
+                .unwrap_or_default(),
+            m.hostname
+                .as_deref()
+                .map(|h| format!(" · {h}"))
+                .unwrap_or_default(),
         );
-        let _ = writeln!(s, "| op | size | ops | conc | ops/s | MB/s | p50 ms | p99 ms |");
+        let _ = writeln!(
+            s,
+            "| op | size | ops | conc | ops/s | MB/s | p50 ms | p99 ms |"
+        );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in &self.results {
             let _ = writeln!(
@@ -279,7 +297,15 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn result(op: &str, size: u64, per_op: u64, conc: usize, mut lat_ms: Vec<f64>, secs: f64, payload: bool) -> BenchResult {
+fn result(
+    op: &str,
+    size: u64,
+    per_op: u64,
+    conc: usize,
+    mut lat_ms: Vec<f64>,
+    secs: f64,
+    payload: bool,
+) -> BenchResult {
     lat_ms.sort_by(|a, b| a.total_cmp(b));
     let ops = lat_ms.len() as u64;
     let secs = secs.max(1e-9);
@@ -291,7 +317,11 @@ fn result(op: &str, size: u64, per_op: u64, conc: usize, mut lat_ms: Vec<f64>, s
         concurrency: conc,
         seconds: secs,
         ops_per_sec: ops as f64 / secs,
-        mb_per_sec: if payload { (ops * per_op * size) as f64 / secs / 1e6 } else { 0.0 },
+        mb_per_sec: if payload {
+            (ops * per_op * size) as f64 / secs / 1e6
+        } else {
+            0.0
+        },
         p50_ms: percentile(&lat_ms, 0.50),
         p99_ms: percentile(&lat_ms, 0.99),
     }
@@ -332,14 +362,24 @@ fn phase_key(op: &str, size: u64) -> Key {
 /// Runs the benchmark on `store`, reporting each phase as an item, and returns the report.
 /// Objects go under a fresh `cairn-bench-<random>/` prefix, removed afterwards (also on error,
 /// best-effort).
-pub async fn run_bench(store: &dyn Store, opts: &BenchOptions, reporter: &dyn Reporter) -> Result<BenchReport> {
+pub async fn run_bench(
+    store: &dyn Store,
+    opts: &BenchOptions,
+    reporter: &dyn Reporter,
+) -> Result<BenchReport> {
     if opts.ops == 0 && opts.large_object_size == 0 {
-        return Err(Error::invalid("nothing to measure: ops and large_object_size are both 0"));
+        return Err(Error::invalid(
+            "nothing to measure: ops and large_object_size are both 0",
+        ));
     }
     let timestamp = Utc::now();
     let root = format!("cairn-bench-{:016x}", rand::random::<u64>());
-    let phases = opts.sizes.len() as u64 * (4 + opts.cold_warm as u64) + 2 * (opts.large_object_size > 0) as u64;
-    reporter.on_start(Totals { objects: Some(phases), bytes: None });
+    let phases = opts.sizes.len() as u64 * (4 + opts.cold_warm as u64)
+        + 2 * (opts.large_object_size > 0) as u64;
+    reporter.on_start(Totals {
+        objects: Some(phases),
+        bytes: None,
+    });
     let r = run_phases(store, opts, reporter, &root).await;
     // Best-effort cleanup of anything a failed phase left.
     let left: Vec<Key> = store
@@ -372,22 +412,40 @@ async fn run_phases(
     let n = opts.ops;
     let phase = |op: &str, size: u64, res: &BenchResult| {
         let key = phase_key(op, size);
-        let item = Item { key: &key, action: Action::Transfer, size: Some(size) };
+        let item = Item {
+            key: &key,
+            action: Action::Transfer,
+            size: Some(size),
+        };
         reporter.on_item_start(&item);
-        reporter.on_item_done(&item, &Outcome::Transferred { bytes: res.ops * res.objects_per_op * size });
+        reporter.on_item_done(
+            &item,
+            &Outcome::Transferred {
+                bytes: res.ops * res.objects_per_op * size,
+            },
+        );
     };
     for &size in opts.sizes.iter().filter(|_| n > 0) {
         let data = random_bytes(size as usize);
         let prefix = format!("{root}/{size}/");
-        let keys: Vec<Key> = (0..n).map(|i| Key::new(format!("{prefix}{i:06}"))).collect::<Result<_>>()?;
+        let keys: Vec<Key> = (0..n)
+            .map(|i| Key::new(format!("{prefix}{i:06}")))
+            .collect::<Result<_>>()?;
         let keys = &keys;
         let data = &data;
 
-        let (lat, secs) = timed(n, conc, |i| async move { store.put(&keys[i], data.clone()).await.map(|_| ()) }).await?;
+        let (lat, secs) = timed(n, conc, |i| async move {
+            store.put(&keys[i], data.clone()).await.map(|_| ())
+        })
+        .await?;
         results.push(result("put", size, 1, conc, lat, secs, true));
         phase("put", size, results.last().unwrap());
 
-        let reads: &[&str] = if opts.cold_warm { &["get", "get_warm"] } else { &["get"] };
+        let reads: &[&str] = if opts.cold_warm {
+            &["get", "get_warm"]
+        } else {
+            &["get"]
+        };
         for op in reads {
             let (lat, secs) = timed(n, conc, |i| async move {
                 let got = store.get(&keys[i]).await?;
@@ -408,9 +466,15 @@ async fn run_phases(
         let lists = opts.lists.max(1);
         let prefix = &prefix;
         let (lat, secs) = timed(lists, 1, |_| async move {
-            let count = store.list_objects(prefix).try_fold(0usize, |c, _| async move { Ok(c + 1) }).await?;
+            let count = store
+                .list_objects(prefix)
+                .try_fold(0usize, |c, _| async move { Ok(c + 1) })
+                .await?;
             if count != n {
-                return Err(Error::new(ErrorKind::Unexpected, format!("listed {count} objects, wrote {n}")));
+                return Err(Error::new(
+                    ErrorKind::Unexpected,
+                    format!("listed {count} objects, wrote {n}"),
+                ));
             }
             Ok(())
         })
@@ -449,15 +513,34 @@ async fn run_phases(
         let t = Instant::now();
         upload_file(store, &key, &src, &topts, &quiet).await?;
         let up = t.elapsed().as_secs_f64();
-        results.push(result("large_upload", size, 1, topts.concurrency, vec![up * 1000.0], up, true));
+        results.push(result(
+            "large_upload",
+            size,
+            1,
+            topts.concurrency,
+            vec![up * 1000.0],
+            up,
+            true,
+        ));
         phase("large_upload", size, results.last().unwrap());
         let t = Instant::now();
         let meta = download_file(store, &key, &dst, &topts, &quiet).await?;
         let down = t.elapsed().as_secs_f64();
         if meta.size != size {
-            return Err(Error::new(ErrorKind::Integrity, format!("downloaded {} of {size} bytes", meta.size)));
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!("downloaded {} of {size} bytes", meta.size),
+            ));
         }
-        results.push(result("large_download", size, 1, topts.concurrency, vec![down * 1000.0], down, true));
+        results.push(result(
+            "large_download",
+            size,
+            1,
+            topts.concurrency,
+            vec![down * 1000.0],
+            down,
+            true,
+        ));
         phase("large_download", size, results.last().unwrap());
         store.delete(&key).await?;
     }
@@ -502,13 +585,16 @@ mod tests {
             res("list", 1024, 50.0, 0.0, 20.0),
         ]);
         let cur = report(vec![
-            res("put", 1024, 800.0, 0.8, 10.0), // -20% ops/s and MB/s
-            res("get", 1024, 1900.0, 1.9, 6.0), // -5% (fine), p99 +20%
-            res("list", 1024, 50.0, 0.0, 20.0), // unchanged
+            res("put", 1024, 800.0, 0.8, 10.0),   // -20% ops/s and MB/s
+            res("get", 1024, 1900.0, 1.9, 6.0),   // -5% (fine), p99 +20%
+            res("list", 1024, 50.0, 0.0, 20.0),   // unchanged
             res("delete", 1024, 1.0, 0.0, 999.0), // not in baseline
         ]);
         let regs = compare(&base, &cur, 15.0);
-        let names: Vec<(String, String)> = regs.iter().map(|r| (r.op.clone(), r.metric.clone())).collect();
+        let names: Vec<(String, String)> = regs
+            .iter()
+            .map(|r| (r.op.clone(), r.metric.clone()))
+            .collect();
         assert_eq!(
             names,
             [
@@ -519,14 +605,21 @@ mod tests {
         );
         assert!((regs[0].change_pct + 20.0).abs() < 1e-9, "{:?}", regs[0]);
         assert!((regs[2].change_pct - 20.0).abs() < 1e-9, "{:?}", regs[2]);
-        assert!(regs[0].to_string().contains("put 1KiB ops_per_sec"), "{}", regs[0]);
+        assert!(
+            regs[0].to_string().contains("put 1KiB ops_per_sec"),
+            "{}",
+            regs[0]
+        );
     }
 
     #[test]
     fn compare_threshold_is_exclusive_and_improvements_pass() {
         let base = report(vec![res("put", 1, 100.0, 1.0, 10.0)]);
         let at_limit = report(vec![res("put", 1, 85.0, 0.85, 11.5)]);
-        assert!(compare(&base, &at_limit, 15.0).is_empty(), "exactly 15% is allowed");
+        assert!(
+            compare(&base, &at_limit, 15.0).is_empty(),
+            "exactly 15% is allowed"
+        );
         let better = report(vec![res("put", 1, 500.0, 5.0, 1.0)]);
         assert!(compare(&base, &better, 15.0).is_empty());
         let slightly_worse = report(vec![res("put", 1, 84.0, 1.0, 10.0)]);
@@ -578,15 +671,31 @@ mod tests {
         assert_eq!(
             ops,
             [
-                "put", "get", "get_warm", "list", "delete", "put", "get", "get_warm", "list", "delete",
-                "large_upload", "large_download"
+                "put",
+                "get",
+                "get_warm",
+                "list",
+                "delete",
+                "put",
+                "get",
+                "get_warm",
+                "list",
+                "delete",
+                "large_upload",
+                "large_download"
             ]
         );
         for res in &r.results {
             assert!(res.ops_per_sec > 0.0 && res.p99_ms >= res.p50_ms, "{res:?}");
         }
-        assert_eq!(r.results[3].objects_per_op, 20, "a list covers every object");
-        assert!(crate::testkit::all_keys(&store, "").await.is_empty(), "bench cleans up");
+        assert_eq!(
+            r.results[3].objects_per_op, 20,
+            "a list covers every object"
+        );
+        assert!(
+            crate::testkit::all_keys(&store, "").await.is_empty(),
+            "bench cleans up"
+        );
         assert_eq!(rec.done().len(), 12, "one item per phase");
         assert_eq!(r.store, "memory://");
     }

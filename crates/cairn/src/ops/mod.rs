@@ -5,7 +5,9 @@ pub mod bench;
 pub mod reporter;
 pub mod sync;
 
-pub use reporter::{Action, Event, Failure, Item, NoReporter, Outcome, Recorder, Reporter, Summary, Totals};
+pub use reporter::{
+    Action, Event, Failure, Item, NoReporter, Outcome, Recorder, Reporter, Summary, Totals,
+};
 pub use sync::{sync, Compare, SyncOptions, SyncSummary};
 
 #[cfg(test)]
@@ -25,6 +27,8 @@ mod send_check {
         is_send(&download_file(s, k, p, o, &r));
         is_send(&copy_object(s, k, s, k, o, &r));
         is_send(&transfer_tree(s, "", s, "", o, &r));
+        is_send(&upload_tree(p, s, "", o, &r));
+        is_send(&download_tree(s, "", p, o, &r));
         is_send(&sync(s, s, so, &r));
         is_send(&bench::run_bench(s, &bench::BenchOptions::default(), &r));
     }

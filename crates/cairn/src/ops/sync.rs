@@ -100,12 +100,17 @@ fn globs(patterns: &[String], what: &str) -> Result<Option<GlobSet>> {
         })?;
         b.add(g);
     }
-    b.build().map(Some).map_err(|e| Error::invalid(format!("bad {what} patterns: {e}")))
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::invalid(format!("bad {what} patterns: {e}")))
 }
 
 impl Filter {
     fn new(opts: &SyncOptions) -> Result<Self> {
-        Ok(Filter { include: globs(&opts.include, "include")?, exclude: globs(&opts.exclude, "exclude")? })
+        Ok(Filter {
+            include: globs(&opts.include, "include")?,
+            exclude: globs(&opts.exclude, "exclude")?,
+        })
     }
     fn wants(&self, key: &str) -> bool {
         self.include.as_ref().is_none_or(|g| g.is_match(key))
@@ -137,16 +142,23 @@ struct Side<'a> {
 impl Side<'_> {
     async fn next(&mut self) -> Result<Option<ObjectMeta>> {
         loop {
-            let Some(m) = self.list.next().await.transpose()? else { return Ok(None) };
+            let Some(m) = self.list.next().await.transpose()? else {
+                return Ok(None);
+            };
             if let Some(last) = &self.last {
                 if m.key.as_str() <= last.as_str() {
                     return Err(Error::new(
                         ErrorKind::Unexpected,
-                        format!("the listing is not in ascending order: {} came after {last}", m.key),
+                        format!(
+                            "the listing is not in ascending order: {} came after {last}",
+                            m.key
+                        ),
                     )
                     .with_operation("list")
                     .with_store(self.store)
-                    .with_hint("sync relies on sorted listings and stopped to avoid wrong deletes"));
+                    .with_hint(
+                        "sync relies on sorted listings and stopped to avoid wrong deletes",
+                    ));
                 }
             }
             self.last = Some(m.key.clone());
@@ -183,7 +195,10 @@ pub async fn sync(
     }
     let started = Instant::now();
     reporter.on_start(Totals::default());
-    let summary = Mutex::new(Summary { dry_run: opts.dry_run, ..Default::default() });
+    let summary = Mutex::new(Summary {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    });
     let budget = transfer.budget();
     let workers = transfer.object_concurrency.max(1);
     let (work_tx, work_rx) = tokio::sync::mpsc::channel::<Plan>(workers * 2);
@@ -196,8 +211,18 @@ pub async fn sync(
     let done = &done;
 
     let producer = async move {
-        let mut s = Side { store: src, list: src.list_objects(""), last: None, filter };
-        let mut d = Side { store: dst, list: dst.list_objects(""), last: None, filter };
+        let mut s = Side {
+            store: src,
+            list: src.list_objects(""),
+            last: None,
+            filter,
+        };
+        let mut d = Side {
+            store: dst,
+            list: dst.list_objects(""),
+            last: None,
+            filter,
+        };
         let r: Result<()> = async {
             let (mut a, mut b) = (s.next().await?, d.next().await?);
             loop {
@@ -227,14 +252,25 @@ pub async fn sync(
                         let (x, y) = (a.take().expect("source"), b.take().expect("destination"));
                         let plan = match opts.compare {
                             Compare::SizeAndTime if up_to_date(&x, &y) => None,
-                            Compare::Checksum if x.size == y.size => Some(Plan::Compare(x.clone(), y)),
+                            Compare::Checksum if x.size == y.size => {
+                                Some(Plan::Compare(x.clone(), y))
+                            }
                             _ => Some(Plan::Copy(x.clone())),
                         };
                         match plan {
                             None => {
-                                let item = Item { key: &x.key, action: Action::Skip, size: Some(x.size) };
+                                let item = Item {
+                                    key: &x.key,
+                                    action: Action::Skip,
+                                    size: Some(x.size),
+                                };
                                 reporter.on_item_start(&item);
-                                done(&item, &Outcome::Skipped { reason: UNCHANGED_TIME });
+                                done(
+                                    &item,
+                                    &Outcome::Skipped {
+                                        reason: UNCHANGED_TIME,
+                                    },
+                                );
                             }
                             Some(p) => {
                                 reporter.on_discovered(1, x.size);
@@ -252,7 +288,10 @@ pub async fn sync(
         }
         .await;
         if let Err(e) = r {
-            summary_ref.lock().unwrap().record_failure("", Action::Transfer, &e);
+            summary_ref
+                .lock()
+                .unwrap()
+                .record_failure("", Action::Transfer, &e);
         }
         drop(work_tx);
         drop(del_tx);
@@ -271,16 +310,29 @@ pub async fn sync(
                 Plan::Copy(m) => (m, Ok(None)),
                 Plan::Compare(x, y) => match same_sha(src, &x, dst, &y).await {
                     Ok((true, _)) => {
-                        let item = Item { key: &x.key, action: Action::Skip, size: Some(x.size) };
+                        let item = Item {
+                            key: &x.key,
+                            action: Action::Skip,
+                            size: Some(x.size),
+                        };
                         reporter.on_item_start(&item);
-                        done(&item, &Outcome::Skipped { reason: UNCHANGED_SHA });
+                        done(
+                            &item,
+                            &Outcome::Skipped {
+                                reason: UNCHANGED_SHA,
+                            },
+                        );
                         return;
                     }
                     Ok((false, sha)) => (x, Ok(sha)),
                     Err(e) => (x, Err(e)),
                 },
             };
-            let item = Item { key: &m.key, action: Action::Transfer, size: Some(m.size) };
+            let item = Item {
+                key: &m.key,
+                action: Action::Transfer,
+                size: Some(m.size),
+            };
             reporter.on_item_start(&item);
             let sha = match sha {
                 Ok(sha) => sha,
@@ -300,7 +352,17 @@ pub async fn sync(
                 None => transfer,
             };
             let progress = |n: u64| reporter.on_progress(&m.key, n);
-            let r = copy_one(src, &m.key, dst, &m.key, Some(m.size), topts, budget, &progress).await;
+            let r = copy_one(
+                src,
+                &m.key,
+                dst,
+                &m.key,
+                Some(m.size),
+                topts,
+                budget,
+                &progress,
+            )
+            .await;
             match r {
                 Ok(bytes) => done(&item, &Outcome::Transferred { bytes }),
                 Err(e) => done(&item, &Outcome::Failed(&e)),
@@ -313,7 +375,11 @@ pub async fn sync(
         if opts.dry_run {
             receiver(del_rx)
                 .for_each(|m| async move {
-                    let item = Item { key: &m.key, action: Action::Delete, size: Some(m.size) };
+                    let item = Item {
+                        key: &m.key,
+                        action: Action::Delete,
+                        size: Some(m.size),
+                    };
                     reporter.on_item_start(&item);
                     done(&item, &Outcome::Planned);
                 })
@@ -322,13 +388,21 @@ pub async fn sync(
         }
         let keys = receiver(del_rx)
             .map(|m| {
-                reporter.on_item_start(&Item { key: &m.key, action: Action::Delete, size: Some(m.size) });
+                reporter.on_item_start(&Item {
+                    key: &m.key,
+                    action: Action::Delete,
+                    size: Some(m.size),
+                });
                 m.key
             })
             .boxed();
         dst.delete_stream(keys)
             .for_each(|(k, r)| async move {
-                let item = Item { key: &k, action: Action::Delete, size: None };
+                let item = Item {
+                    key: &k,
+                    action: Action::Delete,
+                    size: None,
+                };
                 match r {
                     Ok(()) => done(&item, &Outcome::Deleted),
                     Err(e) => done(&item, &Outcome::Failed(&e)),
@@ -398,8 +472,14 @@ mod tests {
         // Same second: an S3 upload truncated to the second still counts as not older.
         assert!(up_to_date(&meta(5, 100, 700), &meta(5, 100, 0)));
         assert!(up_to_date(&meta(5, 100, 0), &meta(5, 101, 0)));
-        assert!(!up_to_date(&meta(5, 101, 0), &meta(5, 100, 999)), "destination older");
-        assert!(!up_to_date(&meta(5, 100, 0), &meta(6, 200, 0)), "size differs");
+        assert!(
+            !up_to_date(&meta(5, 101, 0), &meta(5, 100, 999)),
+            "destination older"
+        );
+        assert!(
+            !up_to_date(&meta(5, 100, 0), &meta(6, 200, 0)),
+            "size differs"
+        );
     }
 
     #[test]
@@ -415,7 +495,10 @@ mod tests {
         assert!(f.wants("logs/x/y.txt"));
         assert!(!f.wants("a.txt"));
         assert!(!f.wants("tmp/a.csv"), "exclude wins");
-        let bad = SyncOptions { exclude: vec!["a[".into()], ..Default::default() };
+        let bad = SyncOptions {
+            exclude: vec!["a[".into()],
+            ..Default::default()
+        };
         let e = Filter::new(&bad).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert!(e.to_string().contains("a["), "{e}");

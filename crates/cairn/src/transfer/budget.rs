@@ -17,14 +17,21 @@ impl Budget {
     /// A budget of `bytes` (at least one unit).
     pub(crate) fn new(bytes: u64) -> Self {
         let units = bytes.div_ceil(UNIT).clamp(1, u32::MAX as u64) as u32;
-        Budget { sem: Arc::new(Semaphore::new(units as usize)), units }
+        Budget {
+            sem: Arc::new(Semaphore::new(units as usize)),
+            units,
+        }
     }
 
     /// Waits until `bytes` fit. A request larger than the whole budget waits for all of it,
     /// so one oversized item runs alone instead of deadlocking.
     pub(crate) async fn acquire(&self, bytes: u64) -> OwnedSemaphorePermit {
         let want = bytes.div_ceil(UNIT).clamp(1, self.units as u64) as u32;
-        self.sem.clone().acquire_many_owned(want).await.expect("the budget is never closed")
+        self.sem
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .expect("the budget is never closed")
     }
 }
 

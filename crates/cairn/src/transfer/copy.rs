@@ -108,7 +108,10 @@ pub(crate) async fn copy_one(
     };
     let hinted_part = part_size_for(dst, &opts.writer_options(size_hint)) as u64;
     let first_opts = if large_hint {
-        GetOptions { range: Some(GetRange::Bounded(0..hinted_part)), ..Default::default() }
+        GetOptions {
+            range: Some(GetRange::Bounded(0..hinted_part)),
+            ..Default::default()
+        }
     } else {
         GetOptions::default()
     };
@@ -116,8 +119,18 @@ pub(crate) async fn copy_one(
     let meta = first.meta;
     let size = meta.size;
     let first_end = first.range.end;
-    let pinned = Pinned { store: src, key: src_key, etag: meta.etag.clone(), size, max_resumes: opts.max_resumes };
-    let want = if opts.verify { recorded_sha256(&meta.metadata) } else { None };
+    let pinned = Pinned {
+        store: src,
+        key: src_key,
+        etag: meta.etag.clone(),
+        size,
+        max_resumes: opts.max_resumes,
+    };
+    let want = if opts.verify {
+        recorded_sha256(&meta.metadata)
+    } else {
+        None
+    };
     let put = opts.put_for(meta.content_type.clone(), &meta.metadata);
 
     if size < opts.multipart_threshold {
@@ -126,8 +139,13 @@ pub(crate) async fn copy_one(
             None => budget.acquire(size).await,
         };
         let mut buf = BufSink::new(size as usize);
-        let mut sink = HashSink { inner: &mut buf, hasher: want.map(|_| Sha256::new()) };
-        pinned.read(0..size, Some((first.body, first_end)), &mut sink, progress).await?;
+        let mut sink = HashSink {
+            inner: &mut buf,
+            hasher: want.map(|_| Sha256::new()),
+        };
+        pinned
+            .read(0..size, Some((first.body, first_end)), &mut sink, progress)
+            .await?;
         if let (Some(w), Some(h)) = (&want, sink.hasher.take()) {
             check_digest(h, w, src, src_key)?;
         }
@@ -143,18 +161,29 @@ pub(crate) async fn copy_one(
     let pinned = &pinned;
     let first_body = &first_body;
     let fetch = |r: Range<u64>| async move {
-        let first = if r.start == 0 { first_body.lock().unwrap().take() } else { None };
+        let first = if r.start == 0 {
+            first_body.lock().unwrap().take()
+        } else {
+            None
+        };
         let mut sink = BufSink::new((r.end - r.start) as usize);
         pinned.read(r, first, &mut sink, progress).await?;
         Ok(sink.into_bytes())
     };
     let mut hasher = want.map(|_| Sha256::new());
-    let r = pipe_parts(&mut writer, split(size, part), budget, opts.concurrency, fetch, hasher.as_mut())
-        .await
-        .and_then(|()| match (&want, hasher) {
-            (Some(w), Some(h)) => check_digest(h, w, src, src_key),
-            _ => Ok(()),
-        });
+    let r = pipe_parts(
+        &mut writer,
+        split(size, part),
+        budget,
+        opts.concurrency,
+        fetch,
+        hasher.as_mut(),
+    )
+    .await
+    .and_then(|()| match (&want, hasher) {
+        (Some(w), Some(h)) => check_digest(h, w, src, src_key),
+        _ => Ok(()),
+    });
     match r {
         Ok(()) => {
             writer.finish().await?;
@@ -183,10 +212,24 @@ pub async fn copy_object(
     opts: &TransferOptions,
     reporter: &dyn Reporter,
 ) -> Result<u64> {
-    let item = Item { key: dst_key, action: Action::Transfer, size: None };
+    let item = Item {
+        key: dst_key,
+        action: Action::Transfer,
+        size: None,
+    };
     reporter.on_item_start(&item);
     let progress = |n: u64| reporter.on_progress(dst_key, n);
-    let r = copy_one(src, src_key, dst, dst_key, None, opts, &opts.budget(), &progress).await;
+    let r = copy_one(
+        src,
+        src_key,
+        dst,
+        dst_key,
+        None,
+        opts,
+        &opts.budget(),
+        &progress,
+    )
+    .await;
     match &r {
         Ok(n) => reporter.on_item_done(&item, &Outcome::Transferred { bytes: *n }),
         Err(e) => reporter.on_item_done(&item, &Outcome::Failed(e)),

@@ -2,7 +2,7 @@
 
 use super::copy::pipe_parts;
 use super::range::{HashSink, Pinned, Sink};
-use super::{blocking, check_digest, recorded_sha256, split, TransferOptions, Writer};
+use super::{blocking, check_digest, recorded_sha256, split, Budget, TransferOptions, Writer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
@@ -44,73 +44,103 @@ pub async fn upload_file(
     opts: &TransferOptions,
     reporter: &dyn Reporter,
 ) -> Result<PutResult> {
-    let p = path.to_path_buf();
-    let opened = blocking(move || {
-        let f = File::open(&p).map_err(|e| io_err(e, "cannot open", &p))?;
-        let m = f.metadata().map_err(|e| io_err(e, "cannot stat", &p))?;
-        Ok((Arc::new(f), m))
-    })
-    .await;
-    let (file, md) = opened.map_err(|e| e.with_operation("upload").with_store(store).with_key(key.as_str()))?;
-    if !md.is_file() {
-        return Err(Error::invalid(format!("{} is not a regular file", path.display()))
-            .with_operation("upload")
-            .with_hint("pass a file, or copy a directory recursively"));
-    }
-    let size = md.len();
-    let item = Item { key, action: Action::Transfer, size: Some(size) };
+    let mut item = Item {
+        key,
+        action: Action::Transfer,
+        size: None,
+    };
     reporter.on_item_start(&item);
     let progress = |n: u64| reporter.on_progress(key, n);
-    let r = upload_inner(store, key, path, file, stamp(&md), opts, &progress).await;
+    let r = upload_inner(store, key, path, opts, None, &opts.budget(), &progress).await;
     match &r {
-        Ok(_) => reporter.on_item_done(&item, &Outcome::Transferred { bytes: size }),
+        Ok((_, size)) => {
+            item.size = Some(*size);
+            reporter.on_item_done(&item, &Outcome::Transferred { bytes: *size })
+        }
         Err(e) => reporter.on_item_done(&item, &Outcome::Failed(e)),
     }
-    r
+    r.map(|(put, _)| put)
 }
 
-async fn upload_inner(
+/// A file opened for upload: small ones are already read.
+enum Opened {
+    Small(Bytes),
+    Large(Arc<File>, (u64, Option<SystemTime>)),
+}
+
+fn changed_error(path: &Path) -> Error {
+    Error::new(
+        ErrorKind::PreconditionFailed,
+        format!("{} changed while it was being uploaded", path.display()),
+    )
+    .with_hint("upload it again once it is no longer being written")
+}
+
+/// Uploads one file; returns the put result and the file's size.
+pub(crate) async fn upload_inner(
     store: &dyn Store,
     key: &Key,
     path: &Path,
-    file: Arc<File>,
-    before: (u64, Option<SystemTime>),
     opts: &TransferOptions,
+    size_hint: Option<u64>,
+    budget: &Budget,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<PutResult> {
-    let size = before.0;
-    let unchanged = || async {
-        let p = path.to_path_buf();
-        let now = blocking(move || fs::metadata(&p).map_err(|e| io_err(e, "cannot stat", &p))).await?;
-        if stamp(&now) == before {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::PreconditionFailed,
-                format!("{} changed while it was being uploaded", path.display()),
-            )
-            .with_operation("upload")
+) -> Result<(PutResult, u64)> {
+    let ctx = |e: Error| {
+        e.with_operation("upload")
             .with_store(store)
             .with_key(key.as_str())
-            .with_hint("upload it again once it is no longer being written"))
-        }
     };
-    if size < opts.multipart_threshold {
-        let f = file.clone();
-        let p = path.to_path_buf();
-        let data = blocking(move || {
+    let p = path.to_path_buf();
+    let threshold = opts.multipart_threshold;
+    // One blocking hop for small files: open, stat, read, and stat again to catch a writer.
+    let (opened, size, _permit) = {
+        // Small files are held whole: take their budget first when the size is known (trees);
+        // a single file has a budget of its own.
+        let permit = match size_hint {
+            Some(s) if s < threshold => Some(budget.acquire(s).await),
+            _ => None,
+        };
+        let opened = blocking(move || {
+            let f = File::open(&p).map_err(|e| io_err(e, "cannot open", &p))?;
+            let m = f.metadata().map_err(|e| io_err(e, "cannot stat", &p))?;
+            if !m.is_file() {
+                return Err(
+                    Error::invalid(format!("{} is not a regular file", p.display()))
+                        .with_hint("pass a file, or copy a directory recursively"),
+                );
+            }
+            let size = m.len();
+            if size >= threshold {
+                return Ok((Opened::Large(Arc::new(f), stamp(&m)), size));
+            }
             let mut v = vec![0u8; size as usize];
-            f.read_exact_at(&mut v, 0).map_err(|e| io_err(e, "cannot read", &p))?;
-            Ok(Bytes::from(v))
+            f.read_exact_at(&mut v, 0)
+                .map_err(|e| io_err(e, "cannot read", &p))?;
+            let after = f.metadata().map_err(|e| io_err(e, "cannot stat", &p))?;
+            if stamp(&after) != stamp(&m) {
+                return Err(changed_error(&p));
+            }
+            Ok((Opened::Small(Bytes::from(v)), size))
         })
-        .await?;
-        unchanged().await?;
-        let r = store.put_opts(key, data, opts.put.clone()).await?;
-        progress(size);
-        return Ok(r);
-    }
-    let budget = opts.budget();
-    let mut writer = Writer::new(store, key.clone(), opts.put.clone(), opts.writer_options(Some(size)));
+        .await
+        .map_err(ctx)?;
+        (opened.0, opened.1, permit)
+    };
+    let (file, before) = match opened {
+        Opened::Small(data) => {
+            let r = store.put_opts(key, data, opts.put.clone()).await?;
+            progress(size);
+            return Ok((r, size));
+        }
+        Opened::Large(f, stamp) => (f, stamp),
+    };
+    let mut writer = Writer::new(
+        store,
+        key.clone(),
+        opts.put.clone(),
+        opts.writer_options(Some(size)),
+    );
     let part = writer.part_size() as u64;
     let fetch = |r: std::ops::Range<u64>| {
         let f = file.clone();
@@ -119,7 +149,8 @@ async fn upload_inner(
             let len = (r.end - r.start) as usize;
             let b = blocking(move || {
                 let mut v = vec![0u8; len];
-                f.read_exact_at(&mut v, r.start).map_err(|e| io_err(e, "cannot read", &p))?;
+                f.read_exact_at(&mut v, r.start)
+                    .map_err(|e| io_err(e, "cannot read", &p))?;
                 Ok(Bytes::from(v))
             })
             .await?;
@@ -127,18 +158,34 @@ async fn upload_inner(
             Ok(b)
         }
     };
-    let r = pipe_parts(&mut writer, split(size, part), &budget, opts.concurrency, fetch, None).await;
+    let r = pipe_parts(
+        &mut writer,
+        split(size, part),
+        budget,
+        opts.concurrency,
+        fetch,
+        None,
+    )
+    .await;
     let r = match r {
-        Ok(()) => unchanged().await,
+        Ok(()) => {
+            let f = file.clone();
+            let now = blocking(move || f.metadata().map_err(Error::from)).await?;
+            if stamp(&now) == before {
+                Ok(())
+            } else {
+                Err(changed_error(path))
+            }
+        }
         Err(e) => Err(e),
     };
     match r {
-        Ok(()) => writer.finish().await,
+        Ok(()) => Ok((writer.finish().await?, size)),
         Err(e) => {
             if let Err(abort) = writer.abort().await {
                 tracing::warn!(key = %key, error = %abort, "abort of failed upload failed");
             }
-            Err(e.with_operation("upload").with_store(store).with_key(key.as_str()))
+            Err(ctx(e))
         }
     }
 }
@@ -148,11 +195,18 @@ struct FileSink {
     file: Arc<File>,
     buf: Vec<u8>,
     at: u64,
+    /// Bytes this sink will receive at most (sizes the buffer).
+    len: u64,
 }
 
 impl FileSink {
-    fn new(file: Arc<File>) -> Self {
-        FileSink { file, buf: Vec::new(), at: 0 }
+    fn new(file: Arc<File>, len: u64) -> Self {
+        FileSink {
+            file,
+            buf: Vec::new(),
+            at: 0,
+            len,
+        }
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -175,7 +229,8 @@ impl Sink for FileSink {
                 let f = self.file.clone();
                 return blocking(move || f.write_all_at(&data, offset).map_err(Error::from)).await;
             }
-            self.buf.reserve(WRITE_BUF);
+            self.buf
+                .reserve((self.len.min(WRITE_BUF as u64) as usize).max(data.len()));
         }
         self.buf.extend_from_slice(&data);
         if self.buf.len() >= WRITE_BUF {
@@ -216,10 +271,14 @@ pub async fn download_file(
     opts: &TransferOptions,
     reporter: &dyn Reporter,
 ) -> Result<ObjectMeta> {
-    let mut item = Item { key, action: Action::Transfer, size: None };
+    let mut item = Item {
+        key,
+        action: Action::Transfer,
+        size: None,
+    };
     reporter.on_item_start(&item);
     let progress = |n: u64| reporter.on_progress(key, n);
-    let r = download_inner(store, key, path, opts, &progress).await;
+    let r = download_inner(store, key, path, opts, true, &progress).await;
     match &r {
         Ok(m) => {
             item.size = Some(m.size);
@@ -230,15 +289,19 @@ pub async fn download_file(
     r
 }
 
-async fn download_inner(
+/// Downloads one object; with `fsync_each` false the caller syncs the filesystem afterwards
+/// (the rename is still atomic: readers see the old file or the whole new one).
+pub(crate) async fn download_inner(
     store: &dyn Store,
     key: &Key,
     path: &Path,
     opts: &TransferOptions,
+    fsync_each: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ObjectMeta> {
     let name = path.file_name().ok_or_else(|| {
-        Error::invalid(format!("{} does not name a file", path.display())).with_operation("download")
+        Error::invalid(format!("{} does not name a file", path.display()))
+            .with_operation("download")
     })?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -247,27 +310,56 @@ async fn download_inner(
     let first = store.get_opts(key, GetOptions::default()).await?;
     let meta = first.meta.clone();
     let size = meta.size;
-    let tmp_path = dir.join(format!(".{}.{:016x}.cairn-tmp", name.to_string_lossy(), rand::random::<u64>()));
-    let mut tmp = TempFile { path: tmp_path.clone(), committed: false };
+    let tmp_path = dir.join(format!(
+        ".{}.{:016x}.cairn-tmp",
+        name.to_string_lossy(),
+        rand::random::<u64>()
+    ));
+    let mut tmp = TempFile {
+        path: tmp_path.clone(),
+        committed: false,
+    };
     let file = {
         let (dir, tmp_path) = (dir.clone(), tmp_path.clone());
         blocking(move || {
             fs::create_dir_all(&dir).map_err(|e| io_err(e, "cannot create directory", &dir))?;
-            let f = File::create_new(&tmp_path).map_err(|e| io_err(e, "cannot create", &tmp_path))?;
-            f.set_len(size).map_err(|e| io_err(e, "cannot allocate", &tmp_path))?;
+            let f =
+                File::create_new(&tmp_path).map_err(|e| io_err(e, "cannot create", &tmp_path))?;
+            f.set_len(size)
+                .map_err(|e| io_err(e, "cannot allocate", &tmp_path))?;
             Ok(Arc::new(f))
         })
         .await
         .map_err(|e| e.with_operation("download").with_key(key.as_str()))?
     };
-    let pinned = Pinned { store, key, etag: meta.etag.clone(), size, max_resumes: opts.max_resumes };
-    let want = if opts.verify { recorded_sha256(&meta.metadata) } else { None };
+    let pinned = Pinned {
+        store,
+        key,
+        etag: meta.etag.clone(),
+        size,
+        max_resumes: opts.max_resumes,
+    };
+    let want = if opts.verify {
+        recorded_sha256(&meta.metadata)
+    } else {
+        None
+    };
     let part = opts.part_size.max(1) as u64;
 
     if size < opts.multipart_threshold || size <= part {
-        let mut fs_sink = FileSink::new(file.clone());
-        let mut sink = HashSink { inner: &mut fs_sink, hasher: want.map(|_| Sha256::new()) };
-        pinned.read(0..size, Some((first.body, first.range.end)), &mut sink, progress).await?;
+        let mut fs_sink = FileSink::new(file.clone(), size);
+        let mut sink = HashSink {
+            inner: &mut fs_sink,
+            hasher: want.map(|_| Sha256::new()),
+        };
+        pinned
+            .read(
+                0..size,
+                Some((first.body, first.range.end)),
+                &mut sink,
+                progress,
+            )
+            .await?;
         let hasher = sink.hasher.take();
         fs_sink.flush().await?;
         if let (Some(w), Some(h)) = (&want, hasher) {
@@ -281,8 +373,12 @@ async fn download_inner(
             .map(|r| {
                 let file = file.clone();
                 async move {
-                    let first = if r.start == 0 { first_body.lock().unwrap().take() } else { None };
-                    let mut sink = FileSink::new(file);
+                    let first = if r.start == 0 {
+                        first_body.lock().unwrap().take()
+                    } else {
+                        None
+                    };
+                    let mut sink = FileSink::new(file, r.end - r.start);
                     pinned.read(r, first, &mut sink, progress).await?;
                     sink.flush().await
                 }
@@ -311,11 +407,16 @@ async fn download_inner(
     let mtime = SystemTime::from(meta.last_modified);
     let target = path.to_path_buf();
     blocking(move || {
-        file.sync_all().map_err(|e| io_err(e, "cannot sync", &tmp_path))?;
         let _ = file.set_modified(mtime);
+        if fsync_each {
+            file.sync_all()
+                .map_err(|e| io_err(e, "cannot sync", &tmp_path))?;
+        }
         fs::rename(&tmp_path, &target).map_err(|e| io_err(e, "cannot rename into", &target))?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
+        if fsync_each {
+            if let Ok(d) = File::open(&dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
     })

@@ -6,8 +6,11 @@
 //!   first response, write with `pwrite` into a preallocated temp file next to the target,
 //!   which is fsynced and renamed into place. An interrupted range resumes at its offset.
 //! - [`copy_object`]: store to store (any pair), ranged reads feeding ordered multipart parts.
-//! - [`copy_many`] / [`transfer_tree`]: many objects at once, bounded concurrency, streamed
-//!   listings, failures recorded per item.
+//! - [`copy_many`] / [`transfer_tree`]: many objects at once between stores, bounded
+//!   concurrency, streamed listings, failures recorded per item.
+//! - [`upload_tree`] / [`download_tree`]: a local directory to a prefix and back, through the
+//!   file paths above (what `cp -r` uses); a tree download syncs the filesystem once at the end
+//!   instead of fsyncing every file.
 //!
 //! Memory: every buffered part and every small object held whole takes permits from one
 //! budget per operation (default `concurrency × part_size`), so peak memory stays at that
@@ -29,7 +32,7 @@ pub(crate) use budget::Budget;
 pub use copy::copy_object;
 pub(crate) use copy::copy_one;
 pub use file::{download_file, upload_file};
-pub use many::{copy_many, transfer_tree, CopyItem};
+pub use many::{copy_many, download_tree, transfer_tree, upload_tree, CopyItem};
 pub use writer::{part_size_for, put_stream, Writer, WriterOptions};
 
 use crate::store::{Metadata, PutOptions};
@@ -98,7 +101,9 @@ impl TransferOptions {
         let mut put = self.put.clone();
         let mut meta: Metadata = metadata
             .iter()
-            .filter(|(k, _)| !k.starts_with(crate::store::RESERVED_META_PREFIX) || *k == SHA256_META)
+            .filter(|(k, _)| {
+                !k.starts_with(crate::store::RESERVED_META_PREFIX) || *k == SHA256_META
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         meta.extend(std::mem::take(&mut put.metadata));
@@ -153,7 +158,9 @@ pub(crate) fn check_digest(
 /// Splits `0..size` into ranges of `part` bytes.
 pub(crate) fn split(size: u64, part: u64) -> Vec<std::ops::Range<u64>> {
     let part = part.max(1);
-    (0..size.div_ceil(part)).map(|i| i * part..((i + 1) * part).min(size)).collect()
+    (0..size.div_ceil(part))
+        .map(|i| i * part..((i + 1) * part).min(size))
+        .collect()
 }
 
 /// Runs a blocking filesystem call off the async threads.
@@ -161,7 +168,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> crate::Result<T> + Send + 'static,
 ) -> crate::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
-        crate::Error::new(crate::ErrorKind::Unexpected, format!("blocking task failed: {e}"))
+        crate::Error::new(
+            crate::ErrorKind::Unexpected,
+            format!("blocking task failed: {e}"),
+        )
     })?
 }
 

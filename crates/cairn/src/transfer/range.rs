@@ -27,19 +27,28 @@ pub(crate) struct Pinned<'a> {
 
 impl Pinned<'_> {
     fn changed(&self, what: String) -> Error {
-        Error::new(ErrorKind::PreconditionFailed, format!("the object changed during the transfer: {what}"))
-            .with_operation("get")
-            .with_store(self.store)
-            .with_key(self.key.as_str())
-            .with_hint("retry the transfer to get the new version")
+        Error::new(
+            ErrorKind::PreconditionFailed,
+            format!("the object changed during the transfer: {what}"),
+        )
+        .with_operation("get")
+        .with_store(self.store)
+        .with_key(self.key.as_str())
+        .with_hint("retry the transfer to get the new version")
     }
 
     async fn open(&self, range: Range<u64>) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let opts = GetOptions { range: Some(GetRange::Bounded(range.clone())), if_match: self.etag.clone() };
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: self.etag.clone(),
+        };
         let r = self.store.get_opts(self.key, opts).await?;
         // Stores that ignore If-Match are caught here.
         if r.meta.size != self.size {
-            return Err(self.changed(format!("its size went from {} to {}", self.size, r.meta.size)));
+            return Err(self.changed(format!(
+                "its size went from {} to {}",
+                self.size, r.meta.size
+            )));
         }
         if let (Some(want), Some(got)) = (&self.etag, &r.meta.etag) {
             if want != got {
@@ -49,7 +58,10 @@ impl Pinned<'_> {
         if r.range.start != range.start {
             return Err(Error::new(
                 ErrorKind::Unexpected,
-                format!("asked for bytes from {} but the body starts at {}", range.start, r.range.start),
+                format!(
+                    "asked for bytes from {} but the body starts at {}",
+                    range.start, r.range.start
+                ),
             )
             .with_operation("get")
             .with_store(self.store)
@@ -121,7 +133,10 @@ impl Pinned<'_> {
                     backoff(resumes).await;
                     continue;
                 }
-                return Err(e.with_operation("get").with_store(self.store).with_key(self.key.as_str()));
+                return Err(e
+                    .with_operation("get")
+                    .with_store(self.store)
+                    .with_key(self.key.as_str()));
             }
         }
         Ok(())
@@ -143,7 +158,11 @@ pub(crate) struct BufSink {
 
 impl BufSink {
     pub(crate) fn new(len: usize) -> Self {
-        BufSink { len, whole: None, buf: BytesMut::new() }
+        BufSink {
+            len,
+            whole: None,
+            buf: BytesMut::new(),
+        }
     }
     pub(crate) fn into_bytes(self) -> Bytes {
         self.whole.unwrap_or_else(|| self.buf.freeze())

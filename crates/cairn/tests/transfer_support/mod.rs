@@ -42,12 +42,21 @@ impl Faults {
     pub fn reset_counts(&self) {
         self.gets.lock().unwrap().clear();
         self.puts.lock().unwrap().clear();
-        for c in [&self.multipart_started, &self.parts, &self.completes, &self.aborts] {
+        for c in [
+            &self.multipart_started,
+            &self.parts,
+            &self.completes,
+            &self.aborts,
+        ] {
             c.store(0, Ordering::SeqCst);
         }
     }
     fn put_fails(&self, key: &Key) -> bool {
-        self.fail_puts_for.lock().unwrap().as_ref().is_some_and(|k| key.as_str().ends_with(k.as_str()))
+        self.fail_puts_for
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|k| key.as_str().ends_with(k.as_str()))
     }
 }
 
@@ -60,7 +69,10 @@ pub struct Faulty {
 
 impl Faulty {
     pub fn new(inner: DynStore) -> Self {
-        Faulty { inner, faults: Arc::new(Faults::default()) }
+        Faulty {
+            inner,
+            faults: Arc::new(Faults::default()),
+        }
     }
 }
 
@@ -89,7 +101,10 @@ impl MultipartUpload for FaultyUpload {
         self.faults.parts.fetch_add(1, Ordering::SeqCst);
         if *self.faults.fail_part.lock().unwrap() == Some(n) {
             return Box::pin(async move {
-                Err(Error::new(ErrorKind::PermissionDenied, format!("injected: part {n} fails")))
+                Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!("injected: part {n} fails"),
+                ))
             });
         }
         self.inner.put_part(data)
@@ -105,7 +120,10 @@ impl MultipartUpload for FaultyUpload {
 }
 
 /// Yields `n` bytes of `body`, then a temporary network error.
-fn break_after(mut body: BoxStream<'static, Result<Bytes>>, n: usize) -> BoxStream<'static, Result<Bytes>> {
+fn break_after(
+    mut body: BoxStream<'static, Result<Bytes>>,
+    n: usize,
+) -> BoxStream<'static, Result<Bytes>> {
     // Collect the first n bytes, then fail: enough for tests (bodies here are small).
     let fut = async move {
         let mut out = Vec::new();
@@ -126,7 +144,10 @@ fn break_after(mut body: BoxStream<'static, Result<Bytes>>, n: usize) -> BoxStre
                 None => return out,
             }
         }
-        out.push(Err(Error::new(ErrorKind::Network, "injected: connection reset mid-body")));
+        out.push(Err(Error::new(
+            ErrorKind::Network,
+            "injected: connection reset mid-body",
+        )));
         out
     };
     stream::once(fut).flat_map(stream::iter).boxed()
@@ -139,23 +160,43 @@ impl Store for Faulty {
         self.inner.capabilities()
     }
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
-        self.faults.puts.lock().unwrap().push((key.to_string(), opts.clone()));
+        self.faults
+            .puts
+            .lock()
+            .unwrap()
+            .push((key.to_string(), opts.clone()));
         if self.faults.put_fails(key) {
             return Err(injected(key, "puts to this key fail"));
         }
         self.inner.put_opts(key, data, opts).await
     }
-    async fn put_multipart_opts(&self, key: &Key, opts: PutOptions) -> Result<Box<dyn MultipartUpload>> {
-        self.faults.puts.lock().unwrap().push((key.to_string(), opts.clone()));
+    async fn put_multipart_opts(
+        &self,
+        key: &Key,
+        opts: PutOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.faults
+            .puts
+            .lock()
+            .unwrap()
+            .push((key.to_string(), opts.clone()));
         if self.faults.put_fails(key) {
             return Err(injected(key, "puts to this key fail"));
         }
         self.faults.multipart_started.fetch_add(1, Ordering::SeqCst);
         let inner = self.inner.put_multipart_opts(key, opts).await?;
-        Ok(Box::new(FaultyUpload { inner, faults: self.faults.clone(), n: 0 }))
+        Ok(Box::new(FaultyUpload {
+            inner,
+            faults: self.faults.clone(),
+            n: 0,
+        }))
     }
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
-        self.faults.gets.lock().unwrap().push((key.to_string(), opts.range.clone(), opts.if_match.clone()));
+        self.faults.gets.lock().unwrap().push((
+            key.to_string(),
+            opts.range.clone(),
+            opts.if_match.clone(),
+        ));
         let start = match &opts.range {
             Some(GetRange::Bounded(r)) => r.start,
             Some(GetRange::Offset(o)) => *o,
@@ -218,7 +259,9 @@ impl Store for Faulty {
 pub fn env(server: &str, name: &str) -> String {
     let var = format!("CAIRN_TEST_{server}_{name}");
     std::env::var(&var).unwrap_or_else(|_| {
-        panic!("{var} is not set: start the test servers (scripts/servers/start.sh ENV; source ENV)")
+        panic!(
+            "{var} is not set: start the test servers (scripts/servers/start.sh ENV; source ENV)"
+        )
     })
 }
 
@@ -230,11 +273,17 @@ pub async fn s3_store(server: &str, test: &str) -> (DynStore, String) {
     let mut config = cairn::Config::default();
     config.set("endpoint", &env(server, "ENDPOINT")).unwrap();
     config.set("region", &env(server, "REGION")).unwrap();
-    config.set("access_key_id", &env(server, "ACCESS_KEY_ID")).unwrap();
-    config.set("secret_access_key", &env(server, "SECRET_ACCESS_KEY")).unwrap();
+    config
+        .set("access_key_id", &env(server, "ACCESS_KEY_ID"))
+        .unwrap();
+    config
+        .set("secret_access_key", &env(server, "SECRET_ACCESS_KEY"))
+        .unwrap();
     config.set("allow_http", "true").unwrap();
     config.set("path_style", "true").unwrap();
-    config.set("provider", &server.to_ascii_lowercase()).unwrap();
+    config
+        .set("provider", &server.to_ascii_lowercase())
+        .unwrap();
     let store = cairn::open_with(&format!("s3://{bucket}/{prefix}"), config)
         .await
         .unwrap_or_else(|e| panic!("open {server} store: {e}"));
@@ -244,7 +293,13 @@ pub async fn s3_store(server: &str, test: &str) -> (DynStore, String) {
 /// Multipart uploads still open under `prefix` on `server`, via the S3 admin API.
 pub async fn s3_open_uploads(server: &str, prefix: &str) -> Vec<String> {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let creds = Credentials::new(env(server, "ACCESS_KEY_ID"), env(server, "SECRET_ACCESS_KEY"), None, None, "test");
+    let creds = Credentials::new(
+        env(server, "ACCESS_KEY_ID"),
+        env(server, "SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "test",
+    );
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(env(server, "REGION")))
@@ -260,13 +315,19 @@ pub async fn s3_open_uploads(server: &str, prefix: &str) -> Vec<String> {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{server}: list multipart uploads: {e:?}"));
-    out.uploads().iter().filter_map(|u| u.key().map(String::from)).collect()
+    out.uploads()
+        .iter()
+        .filter_map(|u| u.key().map(String::from))
+        .collect()
 }
 
 /// Files left in the local store's temp dir (where its multipart uploads live).
 pub fn local_open_uploads(root: &std::path::Path) -> Vec<String> {
     match std::fs::read_dir(root.join(".cairn/tmp")) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
