@@ -26,6 +26,7 @@ pub mod error;
 pub mod key;
 pub mod layer;
 mod open;
+pub mod ops;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

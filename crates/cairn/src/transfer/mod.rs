@@ -1,5 +1,216 @@
 //! The one transfer engine under `put_stream`, `cp`, `sync` and the Python writer.
+//!
+//! - [`upload_file`]: a file to a key. Parts are read with `pread` at their offsets and
+//!   uploaded concurrently through the [`Writer`]; small files are one put.
+//! - [`download_file`]: a key to a file. Parallel ranged GETs, each pinned to the ETag of the
+//!   first response, write with `pwrite` into a preallocated temp file next to the target,
+//!   which is fsynced and renamed into place. An interrupted range resumes at its offset.
+//! - [`copy_object`]: store to store (any pair), ranged reads feeding ordered multipart parts.
+//! - [`copy_many`] / [`transfer_tree`]: many objects at once between stores, bounded
+//!   concurrency, streamed listings, failures recorded per item.
+//! - [`upload_tree`] / [`download_tree`]: a local directory to a prefix and back, through the
+//!   file paths above (what `cp -r` uses); a tree download syncs the filesystem once at the end
+//!   instead of fsyncing every file.
+//!
+//! Memory: every buffered part and every small object held whole takes permits from one
+//! budget per operation (default `concurrency × part_size`), so peak memory stays at that
+//! plus a small constant for any object size or tree size. Downloads to files stream through
+//! 1 MiB write buffers, one per range in flight.
+//!
+//! Where the object's metadata carries [`SHA256_META`] (recorded by the checksum layer), a
+//! download or copy verifies the whole object and fails with
+//! [`ErrorKind::Integrity`](crate::ErrorKind::Integrity) on a mismatch, writing nothing.
 
+mod budget;
+mod copy;
+mod file;
+mod many;
+mod range;
 mod writer;
 
-pub use writer::{put_stream, Writer, WriterOptions};
+pub(crate) use budget::Budget;
+pub use copy::copy_object;
+pub(crate) use copy::copy_one;
+pub use file::{download_file, upload_file};
+pub use many::{copy_many, download_tree, transfer_tree, upload_tree, CopyItem};
+pub use writer::{part_size_for, put_stream, Writer, WriterOptions};
+
+use crate::store::{Metadata, PutOptions};
+use sha2::{Digest, Sha256};
+
+/// The metadata entry holding an object's SHA-256, as written by the checksum layer
+/// (hex; base64 is accepted too).
+pub const SHA256_META: &str = "cairn-sha256";
+
+/// Knobs for every transfer. `Default` is tuned for S3 over a fast network.
+#[derive(Debug, Clone)]
+pub struct TransferOptions {
+    /// Bytes per multipart part and per ranged GET (raised to fit the store's limits).
+    pub part_size: usize,
+    /// Parts in flight at once for one large object.
+    pub concurrency: usize,
+    /// Objects of at least this many bytes use multipart uploads / parallel ranged GETs.
+    pub multipart_threshold: u64,
+    /// Objects in flight at once in [`copy_many`], [`transfer_tree`] and sync.
+    pub object_concurrency: usize,
+    /// How many times one interrupted range is resumed before the transfer fails.
+    pub max_resumes: u32,
+    /// Check [`SHA256_META`] after a download or copy, when the object has it.
+    pub verify: bool,
+    /// Byte budget for buffered parts and whole small objects; `None` means
+    /// `concurrency × part_size`. A single item larger than the budget still runs, alone.
+    pub memory_limit: Option<u64>,
+    /// Options for every put: mode, storage class, layer hints (`acl`), and content type and
+    /// metadata that override the source's.
+    pub put: PutOptions,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            part_size: 8 * 1024 * 1024,
+            concurrency: 8,
+            multipart_threshold: 16 * 1024 * 1024,
+            object_concurrency: 32,
+            max_resumes: 5,
+            verify: true,
+            memory_limit: None,
+            put: PutOptions::default(),
+        }
+    }
+}
+
+impl TransferOptions {
+    pub(crate) fn budget(&self) -> Budget {
+        let default = self.part_size.max(1) as u64 * self.concurrency.max(1) as u64;
+        Budget::new(self.memory_limit.unwrap_or(default))
+    }
+
+    pub(crate) fn writer_options(&self, size: Option<u64>) -> WriterOptions {
+        WriterOptions {
+            part_size: self.part_size.max(1),
+            concurrency: self.concurrency.max(1),
+            size_hint: size,
+        }
+    }
+
+    /// The put options for a copy of an object that had `content_type` and `metadata`:
+    /// the caller's settings win; the source's cairn-internal entries are dropped except the
+    /// SHA-256, which stays true for the copied bytes.
+    pub(crate) fn put_for(&self, content_type: Option<String>, metadata: &Metadata) -> PutOptions {
+        let mut put = self.put.clone();
+        let mut meta: Metadata = metadata
+            .iter()
+            .filter(|(k, _)| {
+                !k.starts_with(crate::store::RESERVED_META_PREFIX) || *k == SHA256_META
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        meta.extend(std::mem::take(&mut put.metadata));
+        put.metadata = meta;
+        put.content_type = put.content_type.or(content_type);
+        put
+    }
+}
+
+/// Parses a recorded SHA-256 (64 hex digits or standard base64 of 32 bytes).
+pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() == 64 {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        return Some(out);
+    }
+    use base64::Engine;
+    let v = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    v.try_into().ok()
+}
+
+/// The SHA-256 recorded in `metadata`, if any and well-formed.
+pub fn recorded_sha256(metadata: &Metadata) -> Option<[u8; 32]> {
+    metadata.get(SHA256_META).and_then(|s| parse_sha256(s))
+}
+
+/// Compares a computed digest with the recorded one; an `Integrity` error on mismatch.
+pub(crate) fn check_digest(
+    hasher: Sha256,
+    want: &[u8; 32],
+    store: &dyn std::fmt::Display,
+    key: &crate::Key,
+) -> crate::Result<()> {
+    let got: [u8; 32] = hasher.finalize().into();
+    if &got == want {
+        return Ok(());
+    }
+    Err(crate::Error::new(
+        crate::ErrorKind::Integrity,
+        format!(
+            "SHA-256 of the data read is {}, but {SHA256_META} recorded {}",
+            hex::encode(got),
+            hex::encode(want)
+        ),
+    )
+    .with_operation("get")
+    .with_store(store)
+    .with_key(key.as_str()))
+}
+
+/// Splits `0..size` into ranges of `part` bytes.
+pub(crate) fn split(size: u64, part: u64) -> Vec<std::ops::Range<u64>> {
+    let part = part.max(1);
+    (0..size.div_ceil(part))
+        .map(|i| i * part..((i + 1) * part).min(size))
+        .collect()
+}
+
+/// Runs a blocking filesystem call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        crate::Error::new(
+            crate::ErrorKind::Unexpected,
+            format!("blocking task failed: {e}"),
+        )
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_covers_exactly() {
+        assert_eq!(split(0, 5), Vec::<std::ops::Range<u64>>::new());
+        assert_eq!(split(5, 5), vec![0..5]);
+        assert_eq!(split(6, 5), vec![0..5, 5..6]);
+        assert_eq!(split(9, 5), vec![0..5, 5..9]);
+        assert_eq!(split(10, 5), vec![0..5, 5..10]);
+    }
+
+    #[test]
+    fn sha256_parses_hex_and_base64() {
+        let d: [u8; 32] = Sha256::digest(b"abc").into();
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(d);
+        assert_eq!(parse_sha256(&hex::encode(d)), Some(d));
+        assert_eq!(parse_sha256(&b64), Some(d));
+        assert_eq!(parse_sha256("zz"), None);
+        assert_eq!(parse_sha256(&hex::encode(&d[..31])), None);
+    }
+
+    #[test]
+    fn put_for_keeps_user_and_sha_metadata_only() {
+        let mut src = Metadata::new();
+        src.insert("owner".into(), "a".into());
+        src.insert(SHA256_META.into(), "x".into());
+        src.insert("cairn-compression".into(), "zstd".into());
+        let mut opts = TransferOptions::default();
+        opts.put.metadata.insert("owner".into(), "b".into());
+        let put = opts.put_for(Some("text/csv".into()), &src);
+        assert_eq!(put.metadata.get("owner").map(String::as_str), Some("b"));
+        assert!(put.metadata.contains_key(SHA256_META));
+        assert!(!put.metadata.contains_key("cairn-compression"));
+        assert_eq!(put.content_type.as_deref(), Some("text/csv"));
+    }
+}

@@ -49,6 +49,8 @@ pub struct Writer<'a> {
     inflight: FuturesUnordered<BoxFuture<'static, Result<()>>>,
     parts: usize,
     written: u64,
+    /// Memory-budget permits for bytes still buffered in `buf` (released at finish/abort).
+    held: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<'a> Writer<'a> {
@@ -66,6 +68,7 @@ impl<'a> Writer<'a> {
             inflight: FuturesUnordered::new(),
             parts: 0,
             written: 0,
+            held: Vec::new(),
         }
     }
 
@@ -94,7 +97,58 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// The part size in use (after [`part_size_for`]).
+    pub(crate) fn part_size(&self) -> usize {
+        self.part_size
+    }
+
+    /// Appends one whole part whose memory is accounted by `permit`; the permit is released
+    /// when that part is stored, so a shared budget bounds the bytes in flight.
+    pub(crate) async fn write_part(
+        &mut self,
+        data: Bytes,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<()> {
+        if self.buf.is_empty() && data.len() == self.part_size {
+            self.written += data.len() as u64;
+            return self.send_guarded(data, Some(permit)).await;
+        }
+        self.held.push(permit);
+        self.write(data).await
+    }
+
+    /// Whether parts are being uploaded.
+    pub(crate) fn has_inflight(&self) -> bool {
+        !self.inflight.is_empty()
+    }
+
+    /// Waits until one in-flight part is stored (releasing its budget); returns its error if
+    /// it failed. Cancel-safe (it only polls), so it can race in a `select!`: the caller must
+    /// then call [`Writer::fail_with`] outside the select.
+    pub(crate) async fn wait_one(&mut self) -> Option<Error> {
+        match self.inflight.next().await {
+            Some(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Aborts the upload because of `e` and returns `e` with the key.
+    pub(crate) async fn fail_with(&mut self, e: Error) -> Error {
+        match self.fail::<()>(e).await {
+            Err(e) => e,
+            Ok(()) => unreachable!("fail always returns an error"),
+        }
+    }
+
     async fn send(&mut self, part: Bytes) -> Result<()> {
+        self.send_guarded(part, None).await
+    }
+
+    async fn send_guarded(
+        &mut self,
+        part: Bytes,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<()> {
         if self.upload.is_none() {
             let opts = self.opts.clone().unwrap_or_default();
             self.upload = Some(self.store.put_multipart_opts(&self.key, opts).await?);
@@ -113,7 +167,14 @@ impl<'a> Writer<'a> {
             }
         }
         let fut = self.upload.as_mut().expect("upload started").put_part(part);
-        self.inflight.push(fut);
+        match permit {
+            Some(p) => self.inflight.push(Box::pin(async move {
+                let r = fut.await;
+                drop(p);
+                r
+            })),
+            None => self.inflight.push(fut),
+        }
         self.parts += 1;
         Ok(())
     }

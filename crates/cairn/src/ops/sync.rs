@@ -1,0 +1,506 @@
+//! `sync`: make a destination store hold what a source store holds, in bounded memory.
+//!
+//! Both sides are stores: a local directory is a [`LocalStore`](crate::backend::local::LocalStore),
+//! a bucket prefix a [`PrefixStore`](crate::layer::PrefixStore) over the S3 store, so local → S3,
+//! S3 → local and S3 → S3 are the same code. Keys are compared relative to each store's root.
+//!
+//! Both listings arrive in ascending byte order (every store lists that way), so sync walks them
+//! side by side like a merge join: a key only in the source is copied, a key on both sides is
+//! compared, a key only in the destination is deleted with `delete`. Nothing is collected, so a
+//! tree of a million objects needs no more memory than one of ten. A listing that is not in
+//! order, or that fails, stops the walk (no further deletes are planned from it) and is
+//! reported as a failure.
+//!
+//! Comparing ([`Compare`]):
+//! - `SizeAndTime`: skip when the sizes match and the destination's last-modified time is not
+//!   older than the source's, both truncated to whole seconds (S3 keeps second precision, and
+//!   its last-modified is the upload time, so an upload is never older than the file it came
+//!   from). A change within the same second that keeps the size is missed: use `Checksum`.
+//! - `Checksum`: skip when the SHA-256s match. The checksum layer records one
+//!   ([`SHA256_META`](crate::transfer::SHA256_META)) for every object, multipart included; a side
+//!   without one is hashed if it is a local store, and otherwise the object is copied. Copies
+//!   made in this mode record the source's SHA-256, so the next run compares without reading.
+//!
+//! `acl` is passed to the destination as the put hint `layer_hints["acl"]`, for the S3 backend
+//! to send as a canned ACL; stores without ACLs ignore it. `storage_class` goes to
+//! [`PutOptions::storage_class`](crate::PutOptions::storage_class).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use crate::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
+use crate::store::{ObjectMeta, Store, StoreExt};
+use crate::transfer::{copy_one, recorded_sha256, TransferOptions, SHA256_META};
+use futures::stream::{self, BoxStream, StreamExt};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use sha2::{Digest, Sha256};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How sync decides that a destination object is up to date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compare {
+    /// Same size, and the destination is not older than the source (to the second).
+    #[default]
+    SizeAndTime,
+    /// Same SHA-256 (recorded, or computed for local stores).
+    Checksum,
+}
+
+/// Canned ACLs S3 accepts, checked before anything is written.
+pub const CANNED_ACLS: &[&str] = &[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+];
+
+/// Options for [`sync()`].
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// How objects on both sides are compared.
+    pub compare: Compare,
+    /// Delete destination objects that are not in the source (only among included keys).
+    pub delete: bool,
+    /// Report what would be done; change nothing.
+    pub dry_run: bool,
+    /// Only keys matching one of these globs (all keys if empty). `*` matches across `/`.
+    pub include: Vec<String>,
+    /// Leave out keys matching any of these globs, on both sides (never deleted).
+    pub exclude: Vec<String>,
+    /// A canned ACL for every uploaded object (see [`CANNED_ACLS`]), as the put hint `acl`.
+    pub acl: Option<String>,
+    /// Storage class for every uploaded object.
+    pub storage_class: Option<String>,
+    /// Part size, concurrency, memory budget and put options of the copies.
+    pub transfer: TransferOptions,
+}
+
+/// What a sync did: transferred, skipped, deleted and failed items, with reasons.
+pub type SyncSummary = Summary;
+
+struct Filter {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+fn globs(patterns: &[String], what: &str) -> Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let g = Glob::new(p).map_err(|e| {
+            Error::invalid(format!("{what} pattern {p:?} is not a valid glob: {e}"))
+                .with_operation("sync")
+                .with_hint("use globs like `*.csv`, `logs/**`, `data/{a,b}/*`")
+        })?;
+        b.add(g);
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::invalid(format!("bad {what} patterns: {e}")))
+}
+
+impl Filter {
+    fn new(opts: &SyncOptions) -> Result<Self> {
+        Ok(Filter {
+            include: globs(&opts.include, "include")?,
+            exclude: globs(&opts.exclude, "exclude")?,
+        })
+    }
+    fn wants(&self, key: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(key))
+            && !self.exclude.as_ref().is_some_and(|g| g.is_match(key))
+    }
+}
+
+/// One decision of the merge walk.
+enum Plan {
+    Copy(ObjectMeta),
+    Compare(ObjectMeta, ObjectMeta),
+}
+
+const UNCHANGED_TIME: &str = "unchanged: same size, destination not older";
+const UNCHANGED_SHA: &str = "unchanged: same SHA-256";
+
+fn up_to_date(src: &ObjectMeta, dst: &ObjectMeta) -> bool {
+    src.size == dst.size && dst.last_modified.timestamp() >= src.last_modified.timestamp()
+}
+
+/// A listing filtered by the include/exclude globs, checked to be strictly ascending.
+struct Side<'a> {
+    store: &'a dyn Store,
+    list: BoxStream<'static, Result<ObjectMeta>>,
+    last: Option<Key>,
+    filter: &'a Filter,
+}
+
+impl Side<'_> {
+    async fn next(&mut self) -> Result<Option<ObjectMeta>> {
+        loop {
+            let Some(m) = self.list.next().await.transpose()? else {
+                return Ok(None);
+            };
+            if let Some(last) = &self.last {
+                if m.key.as_str() <= last.as_str() {
+                    return Err(Error::new(
+                        ErrorKind::Unexpected,
+                        format!(
+                            "the listing is not in ascending order: {} came after {last}",
+                            m.key
+                        ),
+                    )
+                    .with_operation("list")
+                    .with_store(self.store)
+                    .with_hint(
+                        "sync relies on sorted listings and stopped to avoid wrong deletes",
+                    ));
+                }
+            }
+            self.last = Some(m.key.clone());
+            if self.filter.wants(m.key.as_str()) {
+                return Ok(Some(m));
+            }
+        }
+    }
+}
+
+/// Makes `dst` match `src`. See the [module docs](self) for how objects are compared.
+///
+/// Invalid globs or ACL names are an `InvalidInput` error before anything is read. Every other
+/// failure (an item, or a listing) is recorded in the summary with its reason and the rest
+/// goes on; a second run over unchanged sides transfers nothing.
+pub async fn sync(
+    src: &dyn Store,
+    dst: &dyn Store,
+    opts: &SyncOptions,
+    reporter: &dyn Reporter,
+) -> Result<SyncSummary> {
+    let filter = Filter::new(opts)?;
+    let mut transfer = opts.transfer.clone();
+    if let Some(acl) = &opts.acl {
+        if !CANNED_ACLS.contains(&acl.as_str()) {
+            return Err(Error::invalid(format!("unknown ACL {acl:?}"))
+                .with_operation("sync")
+                .with_hint(format!("use one of {}", CANNED_ACLS.join(", "))));
+        }
+        transfer.put.layer_hints.insert("acl".into(), acl.clone());
+    }
+    if let Some(class) = &opts.storage_class {
+        transfer.put.storage_class = Some(class.clone());
+    }
+    let started = Instant::now();
+    reporter.on_start(Totals::default());
+    let summary = Mutex::new(Summary {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    });
+    let budget = transfer.budget();
+    let workers = transfer.object_concurrency.max(1);
+    let (work_tx, work_rx) = tokio::sync::mpsc::channel::<Plan>(workers * 2);
+    let (del_tx, del_rx) = tokio::sync::mpsc::channel::<ObjectMeta>(1000);
+    let (summary_ref, transfer, budget, filter) = (&summary, &transfer, &budget, &filter);
+    let done = |item: &Item<'_>, outcome: &Outcome<'_>| {
+        reporter.on_item_done(item, outcome);
+        summary_ref.lock().unwrap().record(item, outcome);
+    };
+    let done = &done;
+
+    let producer = async move {
+        let mut s = Side {
+            store: src,
+            list: src.list_objects(""),
+            last: None,
+            filter,
+        };
+        let mut d = Side {
+            store: dst,
+            list: dst.list_objects(""),
+            last: None,
+            filter,
+        };
+        let r: Result<()> = async {
+            let (mut a, mut b) = (s.next().await?, d.next().await?);
+            loop {
+                let order = match (&a, &b) {
+                    (None, None) => break,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some(x), Some(y)) => x.key.as_str().cmp(y.key.as_str()),
+                };
+                match order {
+                    std::cmp::Ordering::Less => {
+                        let m = a.take().expect("source item");
+                        reporter.on_discovered(1, m.size);
+                        if work_tx.send(Plan::Copy(m)).await.is_err() {
+                            break;
+                        }
+                        a = s.next().await?;
+                    }
+                    std::cmp::Ordering::Greater => {
+                        let m = b.take().expect("destination item");
+                        if opts.delete && del_tx.send(m).await.is_err() {
+                            break;
+                        }
+                        b = d.next().await?;
+                    }
+                    std::cmp::Ordering::Equal => {
+                        let (x, y) = (a.take().expect("source"), b.take().expect("destination"));
+                        let plan = match opts.compare {
+                            Compare::SizeAndTime if up_to_date(&x, &y) => None,
+                            Compare::Checksum if x.size == y.size => {
+                                Some(Plan::Compare(x.clone(), y))
+                            }
+                            _ => Some(Plan::Copy(x.clone())),
+                        };
+                        match plan {
+                            None => {
+                                let item = Item {
+                                    key: &x.key,
+                                    action: Action::Skip,
+                                    size: Some(x.size),
+                                };
+                                reporter.on_item_start(&item);
+                                done(
+                                    &item,
+                                    &Outcome::Skipped {
+                                        reason: UNCHANGED_TIME,
+                                    },
+                                );
+                            }
+                            Some(p) => {
+                                reporter.on_discovered(1, x.size);
+                                if work_tx.send(p).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        a = s.next().await?;
+                        b = d.next().await?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            summary_ref
+                .lock()
+                .unwrap()
+                .record_failure("", Action::Transfer, &e);
+        }
+        drop(work_tx);
+        drop(del_tx);
+    };
+
+    let work = receiver(work_rx)
+        .map(|plan| async move {
+            let checksum = opts.compare == Compare::Checksum;
+            // In checksum mode the source's SHA-256 is recorded on the copy, so the next run
+            // can compare without reading the destination back.
+            let (m, sha) = match plan {
+                Plan::Copy(m) if checksum => match sha_of(src, &m.key).await {
+                    Ok(sha) => (m, Ok(sha)),
+                    Err(e) => (m, Err(e)),
+                },
+                Plan::Copy(m) => (m, Ok(None)),
+                Plan::Compare(x, y) => match same_sha(src, &x, dst, &y).await {
+                    Ok((true, _)) => {
+                        let item = Item {
+                            key: &x.key,
+                            action: Action::Skip,
+                            size: Some(x.size),
+                        };
+                        reporter.on_item_start(&item);
+                        done(
+                            &item,
+                            &Outcome::Skipped {
+                                reason: UNCHANGED_SHA,
+                            },
+                        );
+                        return;
+                    }
+                    Ok((false, sha)) => (x, Ok(sha)),
+                    Err(e) => (x, Err(e)),
+                },
+            };
+            let item = Item {
+                key: &m.key,
+                action: Action::Transfer,
+                size: Some(m.size),
+            };
+            reporter.on_item_start(&item);
+            let sha = match sha {
+                Ok(sha) => sha,
+                Err(e) => return done(&item, &Outcome::Failed(&e)),
+            };
+            if opts.dry_run {
+                return done(&item, &Outcome::Planned);
+            }
+            let with_sha;
+            let topts = match sha {
+                Some(d) => {
+                    let mut t = transfer.clone();
+                    t.put.metadata.insert(SHA256_META.into(), hex::encode(d));
+                    with_sha = t;
+                    &with_sha
+                }
+                None => transfer,
+            };
+            let progress = |n: u64| reporter.on_progress(&m.key, n);
+            let r = copy_one(
+                src,
+                &m.key,
+                dst,
+                &m.key,
+                Some(m.size),
+                topts,
+                budget,
+                &progress,
+            )
+            .await;
+            match r {
+                Ok(bytes) => done(&item, &Outcome::Transferred { bytes }),
+                Err(e) => done(&item, &Outcome::Failed(&e)),
+            }
+        })
+        .buffer_unordered(workers)
+        .collect::<()>();
+
+    let deletes = async move {
+        if opts.dry_run {
+            receiver(del_rx)
+                .for_each(|m| async move {
+                    let item = Item {
+                        key: &m.key,
+                        action: Action::Delete,
+                        size: Some(m.size),
+                    };
+                    reporter.on_item_start(&item);
+                    done(&item, &Outcome::Planned);
+                })
+                .await;
+            return;
+        }
+        let keys = receiver(del_rx)
+            .map(|m| {
+                reporter.on_item_start(&Item {
+                    key: &m.key,
+                    action: Action::Delete,
+                    size: Some(m.size),
+                });
+                m.key
+            })
+            .boxed();
+        dst.delete_stream(keys)
+            .for_each(|(k, r)| async move {
+                let item = Item {
+                    key: &k,
+                    action: Action::Delete,
+                    size: None,
+                };
+                match r {
+                    Ok(()) => done(&item, &Outcome::Deleted),
+                    Err(e) => done(&item, &Outcome::Failed(&e)),
+                }
+            })
+            .await;
+    };
+
+    futures::join!(producer, work, deletes);
+    let mut summary = summary.into_inner().unwrap();
+    summary.elapsed_secs = started.elapsed().as_secs_f64();
+    reporter.on_finish(&summary);
+    Ok(summary)
+}
+
+fn receiver<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> BoxStream<'static, T> {
+    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed()
+}
+
+/// Whether both objects have the same SHA-256 (a side without a recorded one is hashed if it
+/// is local, otherwise they count as different), and the source's SHA-256 if known.
+async fn same_sha(
+    src: &dyn Store,
+    x: &ObjectMeta,
+    dst: &dyn Store,
+    y: &ObjectMeta,
+) -> Result<(bool, Option<[u8; 32]>)> {
+    let (a, b) = futures::try_join!(sha_of(src, &x.key), sha_of(dst, &y.key))?;
+    Ok((matches!((a, b), (Some(a), Some(b)) if a == b), a))
+}
+
+async fn sha_of(store: &dyn Store, key: &Key) -> Result<Option<[u8; 32]>> {
+    let meta = store.head(key).await?;
+    if let Some(d) = recorded_sha256(&meta.metadata) {
+        return Ok(Some(d));
+    }
+    if !store.capabilities().local {
+        return Ok(None);
+    }
+    let mut body = store.get_stream(key).await?;
+    let mut h = Sha256::new();
+    while let Some(chunk) = body.next().await {
+        h.update(&chunk?);
+    }
+    Ok(Some(h.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn meta(size: u64, secs: i64, ms: u32) -> ObjectMeta {
+        ObjectMeta {
+            key: Key::new("k").unwrap(),
+            size,
+            etag: None,
+            last_modified: Utc.timestamp_opt(secs, ms * 1_000_000).unwrap(),
+            content_type: None,
+            metadata: Default::default(),
+            version: None,
+        }
+    }
+
+    #[test]
+    fn size_and_time_rule() {
+        // Same second: an S3 upload truncated to the second still counts as not older.
+        assert!(up_to_date(&meta(5, 100, 700), &meta(5, 100, 0)));
+        assert!(up_to_date(&meta(5, 100, 0), &meta(5, 101, 0)));
+        assert!(
+            !up_to_date(&meta(5, 101, 0), &meta(5, 100, 999)),
+            "destination older"
+        );
+        assert!(
+            !up_to_date(&meta(5, 100, 0), &meta(6, 200, 0)),
+            "size differs"
+        );
+    }
+
+    #[test]
+    fn filter_include_exclude() {
+        let opts = SyncOptions {
+            include: vec!["*.csv".into(), "logs/**".into()],
+            exclude: vec!["tmp/*".into()],
+            ..Default::default()
+        };
+        let f = Filter::new(&opts).unwrap();
+        assert!(f.wants("a.csv"));
+        assert!(f.wants("deep/dir/a.csv"), "* crosses /");
+        assert!(f.wants("logs/x/y.txt"));
+        assert!(!f.wants("a.txt"));
+        assert!(!f.wants("tmp/a.csv"), "exclude wins");
+        let bad = SyncOptions {
+            exclude: vec!["a[".into()],
+            ..Default::default()
+        };
+        let e = Filter::new(&bad).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("a["), "{e}");
+    }
+}

@@ -1,0 +1,427 @@
+//! Files to keys and keys to files.
+
+use super::copy::pipe_parts;
+use super::range::{HashSink, Pinned, Sink};
+use super::{blocking, check_digest, recorded_sha256, split, Budget, TransferOptions, Writer};
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use crate::ops::reporter::{Action, Item, Outcome, Reporter};
+use crate::store::{GetOptions, ObjectMeta, PutResult, Store};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// Bytes gathered per `pwrite` when downloading.
+const WRITE_BUF: usize = 1024 * 1024;
+
+fn io_err(e: std::io::Error, what: &str, path: &Path) -> Error {
+    let base = Error::from(e);
+    Error::new(base.kind(), format!("{what} {}", path.display())).with_source(base)
+}
+
+/// What decides whether a file changed while it was read.
+fn stamp(m: &fs::Metadata) -> (u64, Option<SystemTime>) {
+    (m.len(), m.modified().ok())
+}
+
+/// Uploads the file at `path` to `key`.
+///
+/// Files under [`TransferOptions::multipart_threshold`] are one put. Larger files are read with
+/// `pread` at each part's offset, several parts at once, and uploaded as a concurrent multipart
+/// upload; memory stays within the options' budget. Any failure aborts the upload, so nothing
+/// appears at `key`. If the file changes while it is read, the upload is aborted with
+/// `PreconditionFailed`. Progress goes to `reporter` as one item.
+pub async fn upload_file(
+    store: &dyn Store,
+    key: &Key,
+    path: &Path,
+    opts: &TransferOptions,
+    reporter: &dyn Reporter,
+) -> Result<PutResult> {
+    let mut item = Item {
+        key,
+        action: Action::Transfer,
+        size: None,
+    };
+    reporter.on_item_start(&item);
+    let progress = |n: u64| reporter.on_progress(key, n);
+    let r = upload_inner(store, key, path, opts, None, &opts.budget(), &progress).await;
+    match &r {
+        Ok((_, size)) => {
+            item.size = Some(*size);
+            reporter.on_item_done(&item, &Outcome::Transferred { bytes: *size })
+        }
+        Err(e) => reporter.on_item_done(&item, &Outcome::Failed(e)),
+    }
+    r.map(|(put, _)| put)
+}
+
+/// A file opened for upload: small ones are already read.
+enum Opened {
+    Small(Bytes),
+    Large(Arc<File>, (u64, Option<SystemTime>)),
+}
+
+fn changed_error(path: &Path) -> Error {
+    Error::new(
+        ErrorKind::PreconditionFailed,
+        format!("{} changed while it was being uploaded", path.display()),
+    )
+    .with_hint("upload it again once it is no longer being written")
+}
+
+/// Uploads one file; returns the put result and the file's size.
+pub(crate) async fn upload_inner(
+    store: &dyn Store,
+    key: &Key,
+    path: &Path,
+    opts: &TransferOptions,
+    size_hint: Option<u64>,
+    budget: &Budget,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(PutResult, u64)> {
+    let ctx = |e: Error| {
+        e.with_operation("upload")
+            .with_store(store)
+            .with_key(key.as_str())
+    };
+    let p = path.to_path_buf();
+    let threshold = opts.multipart_threshold;
+    // One blocking hop for small files: open, stat, read, and stat again to catch a writer.
+    let (opened, size, _permit) = {
+        // Small files are held whole: take their budget first when the size is known (trees);
+        // a single file has a budget of its own.
+        let permit = match size_hint {
+            Some(s) if s < threshold => Some(budget.acquire(s).await),
+            _ => None,
+        };
+        let opened = blocking(move || {
+            let f = File::open(&p).map_err(|e| io_err(e, "cannot open", &p))?;
+            let m = f.metadata().map_err(|e| io_err(e, "cannot stat", &p))?;
+            if !m.is_file() {
+                return Err(
+                    Error::invalid(format!("{} is not a regular file", p.display()))
+                        .with_hint("pass a file, or copy a directory recursively"),
+                );
+            }
+            let size = m.len();
+            if size >= threshold {
+                return Ok((Opened::Large(Arc::new(f), stamp(&m)), size));
+            }
+            let mut v = vec![0u8; size as usize];
+            f.read_exact_at(&mut v, 0)
+                .map_err(|e| io_err(e, "cannot read", &p))?;
+            let after = f.metadata().map_err(|e| io_err(e, "cannot stat", &p))?;
+            if stamp(&after) != stamp(&m) {
+                return Err(changed_error(&p));
+            }
+            Ok((Opened::Small(Bytes::from(v)), size))
+        })
+        .await
+        .map_err(ctx)?;
+        (opened.0, opened.1, permit)
+    };
+    let (file, before) = match opened {
+        Opened::Small(data) => {
+            let r = store.put_opts(key, data, opts.put.clone()).await?;
+            progress(size);
+            return Ok((r, size));
+        }
+        Opened::Large(f, stamp) => (f, stamp),
+    };
+    let mut writer = Writer::new(
+        store,
+        key.clone(),
+        opts.put.clone(),
+        opts.writer_options(Some(size)),
+    );
+    let part = writer.part_size() as u64;
+    let fetch = |r: std::ops::Range<u64>| {
+        let f = file.clone();
+        let p = path.to_path_buf();
+        async move {
+            let len = (r.end - r.start) as usize;
+            let b = blocking(move || {
+                let mut v = vec![0u8; len];
+                f.read_exact_at(&mut v, r.start)
+                    .map_err(|e| io_err(e, "cannot read", &p))?;
+                Ok(Bytes::from(v))
+            })
+            .await?;
+            progress(len as u64);
+            Ok(b)
+        }
+    };
+    let r = pipe_parts(
+        &mut writer,
+        split(size, part),
+        budget,
+        opts.concurrency,
+        fetch,
+        None,
+    )
+    .await;
+    let r = match r {
+        Ok(()) => {
+            let f = file.clone();
+            let now = blocking(move || f.metadata().map_err(Error::from)).await?;
+            if stamp(&now) == before {
+                Ok(())
+            } else {
+                Err(changed_error(path))
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(()) => Ok((writer.finish().await?, size)),
+        Err(e) => {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(key = %key, error = %abort, "abort of failed upload failed");
+            }
+            Err(ctx(e))
+        }
+    }
+}
+
+/// Writes one range into the file with `pwrite`, gathering small chunks first.
+struct FileSink {
+    file: Arc<File>,
+    buf: Vec<u8>,
+    at: u64,
+    /// Bytes this sink will receive at most (sizes the buffer).
+    len: u64,
+}
+
+impl FileSink {
+    fn new(file: Arc<File>, len: u64) -> Self {
+        FileSink {
+            file,
+            buf: Vec::new(),
+            at: 0,
+            len,
+        }
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let (f, at) = (self.file.clone(), self.at);
+        self.at += buf.len() as u64;
+        blocking(move || f.write_all_at(&buf, at).map_err(Error::from)).await
+    }
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        if self.buf.is_empty() {
+            self.at = offset;
+            if data.len() >= WRITE_BUF {
+                let f = self.file.clone();
+                return blocking(move || f.write_all_at(&data, offset).map_err(Error::from)).await;
+            }
+            self.buf
+                .reserve((self.len.min(WRITE_BUF as u64) as usize).max(data.len()));
+        }
+        self.buf.extend_from_slice(&data);
+        if self.buf.len() >= WRITE_BUF {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A temp file next to the target, removed unless committed.
+struct TempFile {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Downloads `key` to the file at `path`, replacing it atomically.
+///
+/// The first GET fetches the object and its metadata. Objects of at least
+/// [`TransferOptions::multipart_threshold`] bytes continue as parallel ranged GETs, each pinned
+/// to that response's ETag (a changed object fails with `PreconditionFailed` rather than mix
+/// versions) and resumed at its offset if its body breaks off. Bytes go straight into a
+/// preallocated temp file in the target's directory with `pwrite`; then the SHA-256 is checked
+/// if the object carries [`super::SHA256_META`] (`Integrity` on mismatch), and the file is
+/// fsynced, given the object's last-modified time, and renamed into place. On any failure the
+/// temp file is removed and an existing target is left untouched. Returns the object's metadata.
+pub async fn download_file(
+    store: &dyn Store,
+    key: &Key,
+    path: &Path,
+    opts: &TransferOptions,
+    reporter: &dyn Reporter,
+) -> Result<ObjectMeta> {
+    let mut item = Item {
+        key,
+        action: Action::Transfer,
+        size: None,
+    };
+    reporter.on_item_start(&item);
+    let progress = |n: u64| reporter.on_progress(key, n);
+    let r = download_inner(store, key, path, opts, true, &progress).await;
+    match &r {
+        Ok(m) => {
+            item.size = Some(m.size);
+            reporter.on_item_done(&item, &Outcome::Transferred { bytes: m.size })
+        }
+        Err(e) => reporter.on_item_done(&item, &Outcome::Failed(e)),
+    }
+    r
+}
+
+/// Downloads one object; with `fsync_each` false the caller syncs the filesystem afterwards
+/// (the rename is still atomic: readers see the old file or the whole new one).
+pub(crate) async fn download_inner(
+    store: &dyn Store,
+    key: &Key,
+    path: &Path,
+    opts: &TransferOptions,
+    fsync_each: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ObjectMeta> {
+    let name = path.file_name().ok_or_else(|| {
+        Error::invalid(format!("{} does not name a file", path.display()))
+            .with_operation("download")
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let first = store.get_opts(key, GetOptions::default()).await?;
+    let meta = first.meta.clone();
+    let size = meta.size;
+    let tmp_path = dir.join(format!(
+        ".{}.{:016x}.cairn-tmp",
+        name.to_string_lossy(),
+        rand::random::<u64>()
+    ));
+    let mut tmp = TempFile {
+        path: tmp_path.clone(),
+        committed: false,
+    };
+    let file = {
+        let (dir, tmp_path) = (dir.clone(), tmp_path.clone());
+        blocking(move || {
+            fs::create_dir_all(&dir).map_err(|e| io_err(e, "cannot create directory", &dir))?;
+            let f =
+                File::create_new(&tmp_path).map_err(|e| io_err(e, "cannot create", &tmp_path))?;
+            f.set_len(size)
+                .map_err(|e| io_err(e, "cannot allocate", &tmp_path))?;
+            Ok(Arc::new(f))
+        })
+        .await
+        .map_err(|e| e.with_operation("download").with_key(key.as_str()))?
+    };
+    let pinned = Pinned {
+        store,
+        key,
+        etag: meta.etag.clone(),
+        size,
+        max_resumes: opts.max_resumes,
+    };
+    let want = if opts.verify {
+        recorded_sha256(&meta.metadata)
+    } else {
+        None
+    };
+    let part = opts.part_size.max(1) as u64;
+
+    if size < opts.multipart_threshold || size <= part {
+        let mut fs_sink = FileSink::new(file.clone(), size);
+        let mut sink = HashSink {
+            inner: &mut fs_sink,
+            hasher: want.map(|_| Sha256::new()),
+        };
+        pinned
+            .read(
+                0..size,
+                Some((first.body, first.range.end)),
+                &mut sink,
+                progress,
+            )
+            .await?;
+        let hasher = sink.hasher.take();
+        fs_sink.flush().await?;
+        if let (Some(w), Some(h)) = (&want, hasher) {
+            check_digest(h, w, store, key)?;
+        }
+    } else {
+        type First = Option<(BoxStream<'static, Result<Bytes>>, u64)>;
+        let first_body: Mutex<First> = Mutex::new(Some((first.body, first.range.end)));
+        let (pinned, first_body) = (&pinned, &first_body);
+        stream::iter(split(size, part))
+            .map(|r| {
+                let file = file.clone();
+                async move {
+                    let first = if r.start == 0 {
+                        first_body.lock().unwrap().take()
+                    } else {
+                        None
+                    };
+                    let mut sink = FileSink::new(file, r.end - r.start);
+                    pinned.read(r, first, &mut sink, progress).await?;
+                    sink.flush().await
+                }
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .try_collect::<()>()
+            .await?;
+        if let Some(w) = want {
+            let f = file.clone();
+            let h = blocking(move || {
+                let mut h = Sha256::new();
+                let mut buf = vec![0u8; WRITE_BUF];
+                let mut at = 0u64;
+                while at < size {
+                    let n = ((size - at) as usize).min(buf.len());
+                    f.read_exact_at(&mut buf[..n], at)?;
+                    h.update(&buf[..n]);
+                    at += n as u64;
+                }
+                Ok(h)
+            })
+            .await?;
+            check_digest(h, &w, store, key)?;
+        }
+    }
+    let mtime = SystemTime::from(meta.last_modified);
+    let target = path.to_path_buf();
+    blocking(move || {
+        let _ = file.set_modified(mtime);
+        if fsync_each {
+            file.sync_all()
+                .map_err(|e| io_err(e, "cannot sync", &tmp_path))?;
+        }
+        fs::rename(&tmp_path, &target).map_err(|e| io_err(e, "cannot rename into", &target))?;
+        if fsync_each {
+            if let Ok(d) = File::open(&dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.with_operation("download").with_key(key.as_str()))?;
+    tmp.committed = true;
+    Ok(meta)
+}

@@ -1,0 +1,742 @@
+//! The transfer engine against memory, a local temp dir, moto and Garage: multipart part
+//! boundaries, abort on failure, resumed and ETag-pinned ranged downloads, SHA-256 checks,
+//! store-to-store copies and many-object trees with partial failure.
+
+mod transfer_support;
+
+use cairn::backend::{local::LocalStore, memory::MemoryStore};
+use cairn::ops::{Action, Recorder};
+use cairn::store::*;
+use cairn::transfer::*;
+use cairn::{DynStore, ErrorKind, Key};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use transfer_support::*;
+
+/// A store under test plus how to see its open multipart uploads.
+struct Env {
+    faulty: Faulty,
+    kind: Kind,
+}
+
+enum Kind {
+    Memory,
+    Local(tempfile::TempDir),
+    S3 {
+        server: &'static str,
+        prefix: String,
+    },
+}
+
+impl Env {
+    async fn open_uploads(&self, key: Key) -> Vec<String> {
+        match &self.kind {
+            // The memory store keeps parts inside the upload object: nothing outlives an abort.
+            Kind::Memory => Vec::new(),
+            Kind::Local(dir) => local_open_uploads(dir.path()),
+            Kind::S3 { server, prefix } => {
+                s3_open_uploads(server, &format!("{prefix}/{key}")).await
+            }
+        }
+    }
+}
+
+async fn memory(_test: &str) -> Env {
+    Env {
+        faulty: Faulty::new(Arc::new(MemoryStore::new())),
+        kind: Kind::Memory,
+    }
+}
+
+async fn local(_test: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store: DynStore = Arc::new(LocalStore::new(dir.path()).unwrap());
+    Env {
+        faulty: Faulty::new(store),
+        kind: Kind::Local(dir),
+    }
+}
+
+async fn moto(test: &str) -> Env {
+    let (store, prefix) = s3_store("MOTO", test).await;
+    Env {
+        faulty: Faulty::new(store),
+        kind: Kind::S3 {
+            server: "MOTO",
+            prefix,
+        },
+    }
+}
+
+async fn garage(test: &str) -> Env {
+    let (store, prefix) = s3_store("GARAGE", test).await;
+    Env {
+        faulty: Faulty::new(store),
+        kind: Kind::S3 {
+            server: "GARAGE",
+            prefix,
+        },
+    }
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// Files in `dir` other than `keep` (temp files a failed download must not leave).
+fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect()
+}
+
+/// Uploads and downloads at 0, 1 and around the 5 MiB part boundaries: exactly 5 MiB is one
+/// multipart part, ±1 byte moves the part count, ranged GETs line up with parts and carry the
+/// ETag of the first response, and progress adds up to the size.
+async fn roundtrip_part_boundaries(env: Env) {
+    let store = &env.faulty;
+    let m5 = 5 * MIB;
+    let opts = TransferOptions {
+        part_size: m5,
+        concurrency: 3,
+        multipart_threshold: m5 as u64,
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (i, size) in [0, 1, m5 - 1, m5, m5 + 1, 2 * m5 - 1, 2 * m5, 2 * m5 + 1]
+        .into_iter()
+        .enumerate()
+    {
+        let want = data(size, i as u64);
+        let src = write_file(dir.path(), &format!("src{i}"), &want);
+        let key = k(&format!("boundaries/{size}"));
+        store.faults.reset_counts();
+        let rec = Recorder::new();
+        upload_file(store, &key, &src, &opts, &rec)
+            .await
+            .unwrap_or_else(|e| panic!("{store}: upload {size}: {e}"));
+        let f = &store.faults;
+        let parts = if size >= m5 { size.div_ceil(m5) } else { 0 };
+        assert_eq!(
+            f.multipart_started.load(Ordering::SeqCst),
+            (size >= m5) as usize,
+            "{store}: {size}: multipart?"
+        );
+        assert_eq!(
+            f.parts.load(Ordering::SeqCst),
+            parts,
+            "{store}: {size}: part count"
+        );
+        assert_eq!(
+            f.completes.load(Ordering::SeqCst),
+            (size >= m5) as usize,
+            "{store}: {size}"
+        );
+        assert_eq!(
+            rec.progress_bytes(),
+            size as u64,
+            "{store}: {size}: upload progress"
+        );
+        assert!(
+            store.get(&key).await.unwrap() == want,
+            "{store}: {size}: stored bytes differ"
+        );
+
+        store.faults.reset_counts();
+        let out = dir.path().join(format!("out{i}"));
+        let rec = Recorder::new();
+        let meta = download_file(store, &key, &out, &opts, &rec)
+            .await
+            .unwrap_or_else(|e| panic!("{store}: download {size}: {e}"));
+        assert_eq!(meta.size, size as u64);
+        assert!(
+            std::fs::read(&out).unwrap() == want[..],
+            "{store}: {size}: downloaded bytes differ"
+        );
+        assert_eq!(
+            rec.progress_bytes(),
+            size as u64,
+            "{store}: {size}: download progress"
+        );
+        let gets = store.faults.gets();
+        assert_eq!(gets[0].1, None, "{store}: {size}: first GET is a plain GET");
+        let mut ranged: Vec<_> = gets[1..]
+            .iter()
+            .map(|g| (g.1.clone(), g.2.clone()))
+            .collect();
+        ranged.sort_by_key(|(r, _)| match r {
+            Some(GetRange::Bounded(r)) => r.start,
+            _ => u64::MAX,
+        });
+        let want_ranges: Vec<_> = if size >= m5 {
+            (1..size.div_ceil(m5))
+                .map(|p| (p * m5) as u64..((p + 1) * m5).min(size) as u64)
+                .collect()
+        } else {
+            vec![]
+        };
+        let got_ranges: Vec<_> = ranged
+            .iter()
+            .map(|(r, _)| match r {
+                Some(GetRange::Bounded(r)) => r.clone(),
+                other => panic!("{store}: unexpected range {other:?}"),
+            })
+            .collect();
+        assert_eq!(got_ranges, want_ranges, "{store}: {size}: ranged GETs");
+        for (_, etag) in &ranged {
+            assert!(
+                etag.is_some() && *etag == meta.etag,
+                "{store}: {size}: ranges pinned to {:?}, got {etag:?}",
+                meta.etag
+            );
+        }
+    }
+    assert_eq!(
+        leftovers(dir.path(), &[])
+            .iter()
+            .filter(|n| n.contains("cairn-tmp"))
+            .count(),
+        0
+    );
+}
+
+/// The named check for "a failure mid-upload leaves no open upload": part 1 of 4 fails, the
+/// upload is aborted, nothing is at the key, and `open_uploads(key)` (the server's view, e.g.
+/// ListMultipartUploads) shows nothing left.
+async fn failed_upload_leaves_no_open_upload<F, Fut>(store: &Faulty, open_uploads: F)
+where
+    F: Fn(Key) -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    let m5 = 5 * MIB;
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_file(dir.path(), "big", &data(3 * m5 + 10, 7));
+    let key = k("abort/big");
+    *store.faults.fail_part.lock().unwrap() = Some(1);
+    let opts = TransferOptions {
+        part_size: m5,
+        concurrency: 2,
+        multipart_threshold: m5 as u64,
+        ..Default::default()
+    };
+    let e = upload_file(store, &key, &src, &opts, &Recorder::new())
+        .await
+        .unwrap_err();
+    *store.faults.fail_part.lock().unwrap() = None;
+    assert_eq!(
+        e.kind(),
+        ErrorKind::PermissionDenied,
+        "{store}: the part's error comes back: {e}"
+    );
+    assert_eq!(
+        store.faults.aborts.load(Ordering::SeqCst),
+        1,
+        "{store}: the upload was aborted"
+    );
+    assert_eq!(
+        store.faults.completes.load(Ordering::SeqCst),
+        0,
+        "{store}: never completed"
+    );
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "{store}: nothing at the key"
+    );
+    let open = open_uploads(key).await;
+    assert!(open.is_empty(), "{store}: uploads left open: {open:?}");
+}
+
+async fn failed_upload_aborts(env: Env) {
+    failed_upload_leaves_no_open_upload(&env.faulty, |key| env.open_uploads(key)).await;
+}
+
+/// A body that breaks mid-way is resumed at its offset, pinned to the ETag; without resumes
+/// allowed the download fails and leaves no file.
+async fn resumed_download(env: Env) {
+    let store = &env.faulty;
+    let part = 64 * 1024;
+    let size = 200 * 1024 + 7;
+    let want = data(size, 11);
+    let key = k("resume/obj");
+    store.put(&key, want.clone()).await.unwrap();
+    let etag = store.head(&key).await.unwrap().etag;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TransferOptions {
+        part_size: part,
+        multipart_threshold: part as u64,
+        concurrency: 3,
+        ..Default::default()
+    };
+
+    // Ranged path: one range past the first breaks after 1000 bytes.
+    store.faults.reset_counts();
+    *store.faults.break_body.lock().unwrap() = Some((part as u64, 1000));
+    let out = dir.path().join("ranged");
+    download_file(store, &key, &out, &opts, &Recorder::new())
+        .await
+        .unwrap_or_else(|e| panic!("{store}: {e}"));
+    assert!(
+        std::fs::read(&out).unwrap() == want[..],
+        "{store}: resumed bytes differ"
+    );
+    let resumed: Vec<_> = store
+        .faults
+        .gets()
+        .into_iter()
+        .filter(|g| matches!(&g.1, Some(GetRange::Bounded(r)) if r.start % part as u64 == 1000))
+        .collect();
+    assert_eq!(
+        resumed.len(),
+        1,
+        "{store}: exactly one resumed GET: {:?}",
+        store.faults.gets()
+    );
+    let Some(GetRange::Bounded(r)) = &resumed[0].1 else {
+        unreachable!()
+    };
+    let range_start = r.start - 1000;
+    assert_eq!(
+        r.end,
+        (range_start + part as u64).min(size as u64),
+        "{store}: resumes to the end of its range"
+    );
+    assert_eq!(resumed[0].2, etag, "{store}: the resumed GET is pinned");
+
+    // Single-GET path: the only body breaks after 100 bytes.
+    store.faults.reset_counts();
+    *store.faults.break_body.lock().unwrap() = Some((0, 100));
+    let small = TransferOptions {
+        multipart_threshold: u64::MAX,
+        ..opts.clone()
+    };
+    let out = dir.path().join("single");
+    download_file(store, &key, &out, &small, &Recorder::new())
+        .await
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == want[..], "{store}");
+    let gets = store.faults.gets();
+    assert_eq!(gets.len(), 2, "{store}: {gets:?}");
+    assert_eq!(
+        gets[1].1,
+        Some(GetRange::Bounded(100..size as u64)),
+        "{store}"
+    );
+    assert_eq!(gets[1].2, etag, "{store}");
+
+    // No resumes allowed: the break is fatal, no file and no temp file remain.
+    *store.faults.break_body.lock().unwrap() = Some((0, 100));
+    let strict = TransferOptions {
+        max_resumes: 0,
+        ..small
+    };
+    let out = dir.path().join("strict");
+    let e = download_file(store, &key, &out, &strict, &Recorder::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Network, "{store}: {e}");
+    assert_eq!(
+        leftovers(dir.path(), &["ranged", "single"]),
+        Vec::<String>::new(),
+        "{store}"
+    );
+}
+
+/// The object changes between the first response and a later range: PreconditionFailed,
+/// nothing written (download and copy).
+async fn etag_pinning(env: Env) {
+    let store = &env.faulty;
+    let part = 64 * 1024;
+    let size = 200 * 1024;
+    let key = k("pin/obj");
+    store.put(&key, data(size, 1)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TransferOptions {
+        part_size: part,
+        multipart_threshold: part as u64,
+        concurrency: 2,
+        ..Default::default()
+    };
+    *store.faults.change_before_range.lock().unwrap() = Some(data(size, 2));
+    let out = dir.path().join("out");
+    let e = download_file(store, &key, &out, &opts, &Recorder::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{store}: {e}");
+    assert_eq!(
+        leftovers(dir.path(), &[]),
+        Vec::<String>::new(),
+        "{store}: no file, no temp file"
+    );
+
+    let dst = MemoryStore::new();
+    *store.faults.change_before_range.lock().unwrap() = Some(data(size, 3));
+    let e = copy_object(store, &key, &dst, &key, &opts, &Recorder::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::PreconditionFailed,
+        "{store}: copy: {e}"
+    );
+    assert!(
+        !dst.exists(&key).await.unwrap(),
+        "{store}: the copy wrote nothing"
+    );
+}
+
+/// A recorded SHA-256 is checked after downloads and copies, single-GET and ranged.
+async fn checksum_verified(env: Env) {
+    let store = &env.faulty;
+    if !store.capabilities().metadata {
+        panic!("{store}: every store under test keeps metadata");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let part = 64 * 1024;
+    let opts = TransferOptions {
+        part_size: part,
+        multipart_threshold: part as u64,
+        concurrency: 2,
+        ..Default::default()
+    };
+    for (i, size) in [1000usize, 200 * 1024].into_iter().enumerate() {
+        let bytes = data(size, 40 + i as u64);
+        let good = k(&format!("sha/{size}/good"));
+        let bad = k(&format!("sha/{size}/bad"));
+        let put = |sha: String| PutOptions::default().meta(SHA256_META, sha);
+        store
+            .put_opts(&good, bytes.clone(), put(sha_hex(&bytes)))
+            .await
+            .unwrap();
+        store
+            .put_opts(&bad, bytes.clone(), put(sha_hex(b"something else")))
+            .await
+            .unwrap();
+
+        let out = dir.path().join(format!("good{size}"));
+        download_file(store, &good, &out, &opts, &Recorder::new())
+            .await
+            .unwrap_or_else(|e| panic!("{store}: {e}"));
+        assert!(std::fs::read(&out).unwrap() == bytes[..]);
+        let out = dir.path().join(format!("bad{size}"));
+        let e = download_file(store, &bad, &out, &opts, &Recorder::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{store}: {size}: {e}");
+        assert!(!out.exists(), "{store}: a corrupt download leaves no file");
+
+        let dst = MemoryStore::new();
+        copy_object(store, &good, &dst, &good, &opts, &Recorder::new())
+            .await
+            .unwrap();
+        let h = dst.head(&good).await.unwrap();
+        assert_eq!(
+            h.metadata.get(SHA256_META),
+            Some(&sha_hex(&bytes)),
+            "{store}: the verified SHA-256 is carried"
+        );
+        let e = copy_object(store, &bad, &dst, &bad, &opts, &Recorder::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{store}: copy {size}: {e}");
+        assert!(
+            !dst.exists(&bad).await.unwrap(),
+            "{store}: a corrupt copy writes nothing"
+        );
+    }
+    assert_eq!(
+        leftovers(dir.path(), &["good1000", "good204800"]),
+        Vec::<String>::new()
+    );
+}
+
+/// Copies between this store and memory, both ways, small and multipart, keep bytes,
+/// content type and user metadata.
+async fn copy_between_stores(env: Env) {
+    let store = &env.faulty;
+    let mem = MemoryStore::new();
+    let opts = TransferOptions {
+        part_size: 64 * 1024,
+        multipart_threshold: 64 * 1024,
+        concurrency: 3,
+        ..Default::default()
+    };
+    for (i, size) in [10usize, 300 * 1024 + 1].into_iter().enumerate() {
+        let key = k(&format!("copy/{size}"));
+        let bytes = data(size, 60 + i as u64);
+        let put = PutOptions::default()
+            .content_type("text/csv")
+            .meta("owner", "ops");
+        store.put_opts(&key, bytes.clone(), put).await.unwrap();
+        let rec = Recorder::new();
+        let n = copy_object(store, &key, &mem, &key, &opts, &rec)
+            .await
+            .unwrap_or_else(|e| panic!("{store}: {e}"));
+        assert_eq!(n, size as u64);
+        assert_eq!(rec.progress_bytes(), size as u64, "{store}: progress");
+        assert!(mem.get(&key).await.unwrap() == bytes, "{store}: {size}");
+        let h = mem.head(&key).await.unwrap();
+        assert_eq!(h.content_type.as_deref(), Some("text/csv"), "{store}");
+        assert_eq!(
+            h.metadata.get("owner").map(String::as_str),
+            Some("ops"),
+            "{store}"
+        );
+        let back = k(&format!("copy/back-{size}"));
+        copy_object(&mem, &key, store, &back, &opts, &Recorder::new())
+            .await
+            .unwrap_or_else(|e| panic!("{store}: {e}"));
+        assert!(
+            store.get(&back).await.unwrap() == bytes,
+            "{store}: back {size}"
+        );
+        assert_eq!(
+            store
+                .head(&back)
+                .await
+                .unwrap()
+                .metadata
+                .get("owner")
+                .map(String::as_str),
+            Some("ops")
+        );
+    }
+}
+
+/// A tree of many small objects and a few large ones copies under a tight memory budget
+/// (many objects share it without deadlock), one failing key is reported and the rest go on,
+/// and the prefix is a directory (`tree` does not take `treex/`).
+async fn tree_with_partial_failure(env: Env) {
+    let src = &env.faulty;
+    let mut want = Vec::new();
+    for i in 0..120 {
+        let key = format!("tree/d{}/f{i:03}", i % 7);
+        want.push((key, data(100 + i, i as u64)));
+    }
+    for i in 0..4 {
+        want.push((
+            format!("tree/large/{i}"),
+            data(300 * 1024 + i, 500 + i as u64),
+        ));
+    }
+    futures::future::try_join_all(
+        want.iter()
+            .map(|(key, b)| async move { src.put(&k(key), b.clone()).await }),
+    )
+    .await
+    .unwrap();
+    src.put(&k("treex/not-me"), data(5, 1)).await.unwrap();
+    let dst = Faulty::new(Arc::new(MemoryStore::new()));
+    *dst.faults.fail_puts_for.lock().unwrap() = Some("copy/d3/f010".into());
+    let opts = TransferOptions {
+        part_size: 64 * 1024,
+        multipart_threshold: 64 * 1024,
+        concurrency: 4,
+        object_concurrency: 8,
+        memory_limit: Some(128 * 1024),
+        ..Default::default()
+    };
+    let rec = Recorder::new();
+    let run = transfer_tree(src, "tree", &dst, "copy/", &opts, &rec);
+    let summary = tokio::time::timeout(std::time::Duration::from_secs(300), run)
+        .await
+        .expect("the transfer hung (budget deadlock?)")
+        .unwrap();
+    assert_eq!(
+        summary.transferred,
+        want.len() as u64 - 1,
+        "{src}: {summary:?}"
+    );
+    assert_eq!(summary.failed, 1, "{src}: {summary:?}");
+    let f = &summary.failures[0];
+    assert_eq!(
+        (f.key.as_str(), f.action, f.kind),
+        (
+            "copy/d3/f010",
+            Action::Transfer,
+            ErrorKind::PermissionDenied
+        )
+    );
+    assert!(
+        f.message.contains("injected"),
+        "the reason is kept: {}",
+        f.message
+    );
+    for (key, bytes) in &want {
+        let dkey = k(&key.replacen("tree/", "copy/", 1));
+        if dkey.as_str() == "copy/d3/f010" {
+            assert!(!dst.exists(&dkey).await.unwrap());
+            continue;
+        }
+        assert!(dst.get(&dkey).await.unwrap() == bytes, "{src}: {dkey}");
+    }
+    assert!(
+        !dst.exists(&k("copyx/not-me")).await.unwrap()
+            && !dst.exists(&k("copy/x/not-me")).await.unwrap()
+    );
+    assert_eq!(rec.done().len(), want.len(), "one outcome per item");
+}
+
+/// A directory tree goes up and comes back byte for byte (small, empty, nested, multipart),
+/// a failing key is reported while the rest go on, and `..`-free keys stay inside the target.
+async fn directory_trees(env: Env) {
+    let store = &env.faulty;
+    let src = tempfile::tempdir().unwrap();
+    let mut files = vec![
+        ("empty".to_string(), Vec::new()),
+        ("big/blob.bin".to_string(), data(300 * 1024 + 9, 5).to_vec()),
+    ];
+    for i in 0..60 {
+        files.push((
+            format!("d{}/s{}/f{i:02}.csv", i % 4, i % 3),
+            data(20 + i, i as u64).to_vec(),
+        ));
+    }
+    for (rel, b) in &files {
+        let p = src.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b).unwrap();
+    }
+    let opts = TransferOptions {
+        part_size: 64 * 1024,
+        multipart_threshold: 64 * 1024,
+        concurrency: 3,
+        object_concurrency: 8,
+        ..Default::default()
+    };
+    *store.faults.fail_puts_for.lock().unwrap() = Some("up/d1/s2/f05.csv".into());
+    let rec = Recorder::new();
+    let up = upload_tree(src.path(), store, "up", &opts, &rec)
+        .await
+        .unwrap();
+    *store.faults.fail_puts_for.lock().unwrap() = None;
+    assert_eq!(
+        (up.transferred, up.failed),
+        (files.len() as u64 - 1, 1),
+        "{store}: {up:?}"
+    );
+    assert_eq!(up.failures[0].key, "up/d1/s2/f05.csv");
+    assert_eq!(rec.done().len(), files.len());
+    let again = upload_tree(src.path(), store, "up/", &opts, &Recorder::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.transferred, again.failed),
+        (files.len() as u64, 0),
+        "{store}: {again:?}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("copy");
+    let down = download_tree(store, "up", &target, &opts, &Recorder::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (down.transferred, down.failed),
+        (files.len() as u64, 0),
+        "{store}: {down:?}"
+    );
+    assert_eq!(
+        down.transferred_bytes,
+        files.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
+    );
+    for (rel, b) in &files {
+        assert!(
+            std::fs::read(target.join(rel)).unwrap() == *b,
+            "{store}: {rel}"
+        );
+    }
+    let mut n = 0;
+    let mut stack = vec![target.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path())
+            } else {
+                n += 1
+            }
+        }
+    }
+    assert_eq!(n, files.len(), "{store}: no temp files or extras left");
+    let e = upload_tree(
+        &src.path().join("missing"),
+        store,
+        "",
+        &opts,
+        &Recorder::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+macro_rules! transfer_tests {
+    ($($backend:ident),*) => {$(
+        mod $backend {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn roundtrip_part_boundaries() {
+                super::roundtrip_part_boundaries(super::$backend("roundtrip").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn failed_upload_aborts() {
+                super::failed_upload_aborts(super::$backend("abort").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn resumed_download() {
+                super::resumed_download(super::$backend("resume").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn etag_pinning() {
+                super::etag_pinning(super::$backend("pin").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn checksum_verified() {
+                super::checksum_verified(super::$backend("sha").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn copy_between_stores() {
+                super::copy_between_stores(super::$backend("copy").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn directory_trees() {
+                super::directory_trees(super::$backend("dirs").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tree_with_partial_failure() {
+                super::tree_with_partial_failure(super::$backend("tree").await).await
+            }
+        }
+    )*};
+}
+
+transfer_tests!(memory, local, moto, garage);
+
+/// Upload refuses directories with a clear InvalidInput.
+#[tokio::test]
+async fn upload_of_a_directory_is_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    let e = upload_file(
+        &store,
+        &k("x"),
+        dir.path(),
+        &TransferOptions::default(),
+        &Recorder::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    assert!(!store.exists(&k("x")).await.unwrap());
+}
