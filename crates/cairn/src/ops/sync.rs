@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
 use crate::store::{ObjectMeta, Store, StoreExt};
-use crate::transfer::{copy_one, recorded_sha256, TransferOptions, SHA256_META};
+use crate::transfer::{copy_one, recorded_sha256, TransferOptions};
 use futures::stream::{self, BoxStream, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
@@ -300,8 +300,6 @@ pub async fn sync(
     let work = receiver(work_rx)
         .map(|plan| async move {
             let checksum = opts.compare == Compare::Checksum;
-            // In checksum mode the source's SHA-256 is recorded on the copy, so the next run
-            // can compare without reading the destination back.
             let (m, sha) = match plan {
                 Plan::Copy(m) if checksum => match sha_of(src, &m.key).await {
                     Ok(sha) => (m, Ok(sha)),
@@ -341,16 +339,10 @@ pub async fn sync(
             if opts.dry_run {
                 return done(&item, &Outcome::Planned);
             }
-            let with_sha;
-            let topts = match sha {
-                Some(d) => {
-                    let mut t = transfer.clone();
-                    t.put.metadata.insert(SHA256_META.into(), hex::encode(d));
-                    with_sha = t;
-                    &with_sha
-                }
-                None => transfer,
-            };
+            // The destination's checksum layer records the copy's SHA-256 itself (and refuses
+            // callers' `cairn-*` metadata), so the next run compares without reading it back.
+            let _ = sha;
+            let topts = transfer;
             let progress = |n: u64| reporter.on_progress(&m.key, n);
             let r = copy_one(
                 src,
