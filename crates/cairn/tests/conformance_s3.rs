@@ -49,3 +49,41 @@ mod moto {
 mod garage {
     cairn::conformance_tests!(|name: &'static str| super::open("GARAGE", "garage", name));
 }
+
+/// A key file for the full-stack runs (32 bytes as hex), written once per test process.
+fn key_file() -> String {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        let path = dir.path().join("cairn-test.key");
+        std::fs::write(&path, "11".repeat(32)).unwrap();
+        path.display().to_string()
+    })
+    .clone()
+}
+
+/// Garage through every layer: checksum, zstd compression and client-side encryption.
+async fn open_full_stack(test: &'static str) -> DynStore {
+    let v = |k: &str| env(&format!("CAIRN_TEST_GARAGE_{k}"));
+    let url = format!(
+        "s3://{}/{}/{}/full/{test}?endpoint={}&region={}&path_style=true&provider=garage",
+        v("BUCKET"),
+        env("CAIRN_TEST_RUN_ID"),
+        nonce(),
+        v("ENDPOINT"),
+        v("REGION"),
+    );
+    let key = format!("file:{}", key_file());
+    let options = Config::from_pairs([
+        ("access_key_id", v("ACCESS_KEY_ID").as_str()),
+        ("secret_access_key", v("SECRET_ACCESS_KEY").as_str()),
+        ("compression", "zstd"),
+        ("encryption_key", key.as_str()),
+    ])
+    .unwrap();
+    cairn::open_with(&url, options).await.unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+mod garage_full_stack {
+    cairn::conformance_tests!(super::open_full_stack);
+}

@@ -138,8 +138,10 @@ impl LocalStore {
         let fresh = || Sidecar { size: data.len(), mtime_ns: mtime_ns(data), ..Default::default() };
         let Ok(bytes) = fs::read(self.meta_path(key)) else { return fresh() };
         match serde_json::from_slice::<Sidecar>(&bytes) {
-            // A sidecar that does not describe this exact file is stale (torn write): ignore it.
-            Ok(s) if s.size == data.len() && s.mtime_ns == mtime_ns(data) => s,
+            // A sidecar for another size is stale (torn write): ignore it. Same size but a new
+            // mtime is kept, so an in-place change of bytes shows up as corruption, not as an
+            // object without checksum.
+            Ok(s) if s.size == data.len() => s,
             _ => fresh(),
         }
     }

@@ -169,6 +169,11 @@ impl Admin {
         Admin { settings, data, client, ctx }
     }
 
+    /// The underlying aws-sdk-s3 client, for administration calls cairn does not wrap.
+    pub fn sdk(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
     /// The bucket this client administers.
     pub fn bucket(&self) -> &str {
         &self.settings.bucket

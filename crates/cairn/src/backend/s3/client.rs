@@ -197,6 +197,11 @@ impl Settings {
         if let Some(e) = &self.endpoint {
             b = b.with_endpoint(e);
         }
+        // Where the server checks x-amz-checksum-sha256, send it: a body corrupted in transit is
+        // then refused by the server instead of stored.
+        if self.quirks.server_checksum {
+            b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+        }
         b = match &self.sse {
             Sse::None => b,
             Sse::Aes256 => b.with_config(
