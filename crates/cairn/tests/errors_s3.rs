@@ -5,7 +5,8 @@
 //! SECRET_ACCESS_KEY} and CAIRN_TEST_GARAGE_CONFIG (to add a key without permissions).
 
 use cairn::backend::s3::admin::{self, Encryption, LifecycleRule, Transition, Versioning};
-use cairn::{Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, StoreExt};
+use bytes::Bytes;
+use cairn::{Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, PutOptions, Store, StoreExt};
 use futures::TryStreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -431,4 +432,33 @@ async fn sse_c_objects_need_their_key() {
     let e = cairn::open_with(&url, bad).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(!e.to_string().contains("c2hvcnQ="), "the key is not echoed: {e}");
+}
+
+#[tokio::test]
+async fn canned_acl_is_applied_and_unknown_acl_writes_nothing() {
+    let test = format!("acl-{:08x}", rand::random::<u32>());
+    let store = scoped("MOTO", &test).await;
+    let mut put = PutOptions::default();
+    put.layer_hints.insert("acl".into(), "public-read".into());
+    store.put_opts(&key("public.csv"), Bytes::from_static(b"a,b\n"), put).await.unwrap();
+    let acl = raw_client("MOTO")
+        .await
+        .get_object_acl()
+        .bucket(var("MOTO", "BUCKET"))
+        .key(format!("{}/{test}/public.csv", run_id()))
+        .send()
+        .await
+        .unwrap();
+    let public = acl.grants().iter().any(|g| {
+        g.grantee().and_then(|x| x.uri()).is_some_and(|u| u.ends_with("/global/AllUsers"))
+            && g.permission().is_some_and(|p| p.as_str() == "READ")
+    });
+    assert!(public, "public-read grants AllUsers READ: {:?}", acl.grants());
+
+    let mut bad = PutOptions::default();
+    bad.layer_hints.insert("acl".into(), "world-writable".into());
+    let e = store.put_opts(&key("bad.csv"), Bytes::from_static(b"x"), bad).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("public-read"), "the hint lists valid ACLs: {e}");
+    assert!(!store.exists(&key("bad.csv")).await.unwrap(), "nothing written");
 }

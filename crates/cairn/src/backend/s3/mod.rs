@@ -75,6 +75,8 @@ pub struct S3Store {
     s3: Arc<AmazonS3>,
     settings: Arc<Settings>,
     ctx: Ctx,
+    /// The aws-sdk-s3 client, built on first use (object ACLs only; object_store has none).
+    admin: Arc<std::sync::OnceLock<admin::Admin>>,
 }
 
 impl S3Store {
@@ -85,7 +87,7 @@ impl S3Store {
             .map_err(|e| e.with_operation("open").with_store(format!("s3://{bucket}")))?;
         let s3 = settings.object_store()?;
         let ctx = Ctx { name: format!("s3://{bucket}").into(), quirks: settings.quirks };
-        Ok(S3Store { s3: Arc::new(s3), settings: Arc::new(settings), ctx })
+        Ok(S3Store { s3: Arc::new(s3), settings: Arc::new(settings), ctx, admin: Default::default() })
     }
 
     /// The bucket name.
@@ -111,6 +113,23 @@ impl S3Store {
     /// An administration client built from the same settings.
     pub fn admin(&self) -> admin::Admin {
         admin::Admin::from_settings(Arc::clone(&self.settings), Arc::clone(&self.s3))
+    }
+
+    /// The canned ACL a put asks for (`layer_hints["acl"]`, set by `sync --acl`), checked
+    /// before anything is written.
+    fn acl_of(&self, opts: &PutOptions, key: &Key) -> Result<Option<String>> {
+        let Some(acl) = opts.layer_hints.get("acl") else { return Ok(None) };
+        admin::check_canned_acl(acl)
+            .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
+        Ok(Some(acl.clone()))
+    }
+
+    /// Applies a canned ACL after the object is written (object_store sends no ACL header).
+    async fn apply_acl(&self, key: &Key, acl: &str) -> Result<()> {
+        let admin = self.admin.get_or_init(|| {
+            admin::Admin::from_settings(Arc::clone(&self.settings), Arc::clone(&self.s3))
+        });
+        admin.put_object_acl(key.as_str(), acl).await.map_err(|e| e.with_store(self))
     }
 
     fn path(&self, op: &'static str, key: &Key) -> Result<Path> {
@@ -254,6 +273,7 @@ impl Store for S3Store {
 
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
         let path = self.path("put", key)?;
+        let acl = self.acl_of(&opts, key)?;
         let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
             .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
         let mode = if self.enforced(&opts.mode) {
@@ -277,6 +297,9 @@ impl Store for S3Store {
             .put_opts(&path, PutPayload::from(data), os_opts)
             .await
             .map_err(|e| self.err(e, "put", key))?;
+        if let Some(acl) = acl {
+            self.apply_acl(key, &acl).await?;
+        }
         Ok(PutResult { etag: r.e_tag, version: r.version })
     }
 
@@ -286,6 +309,7 @@ impl Store for S3Store {
         opts: PutOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         let path = self.path("put", key)?;
+        self.acl_of(&opts, key)?;
         let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
             .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
         self.check_mode("put", key, &opts.mode).await?;
@@ -301,8 +325,10 @@ impl Store for S3Store {
                 s3: Arc::clone(&self.s3),
                 settings: Arc::clone(&self.settings),
                 ctx: self.ctx.clone(),
+                admin: Arc::clone(&self.admin),
             },
             key: key.clone(),
+            acl: opts.layer_hints.get("acl").cloned(),
             mode: opts.mode,
         }))
     }
@@ -441,6 +467,7 @@ struct S3Upload {
     inner: Box<dyn object_store::MultipartUpload>,
     store: S3Store,
     key: Key,
+    acl: Option<String>,
     mode: PutMode,
 }
 
@@ -465,6 +492,9 @@ impl MultipartUpload for S3Upload {
         // Not atomic (see the module docs), but it keeps a lost race from overwriting.
         self.store.check_mode("put", &self.key, &self.mode).await?;
         let r = self.inner.complete().await.map_err(|e| self.store.err(e, "put", &self.key))?;
+        if let Some(acl) = &self.acl {
+            self.store.apply_acl(&self.key, acl).await?;
+        }
         Ok(PutResult { etag: r.e_tag, version: r.version })
     }
 
