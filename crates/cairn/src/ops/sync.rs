@@ -46,17 +46,7 @@ pub enum Compare {
     Checksum,
 }
 
-/// Canned ACLs S3 accepts, checked before anything is written.
-pub const CANNED_ACLS: &[&str] = &[
-    "private",
-    "public-read",
-    "public-read-write",
-    "authenticated-read",
-    "aws-exec-read",
-    "bucket-owner-read",
-    "bucket-owner-full-control",
-    "log-delivery-write",
-];
+pub use crate::backend::s3::admin::CANNED_ACLS;
 
 /// Options for [`sync()`].
 #[derive(Debug, Clone, Default)]
@@ -183,11 +173,7 @@ pub async fn sync(
     let filter = Filter::new(opts)?;
     let mut transfer = opts.transfer.clone();
     if let Some(acl) = &opts.acl {
-        if !CANNED_ACLS.contains(&acl.as_str()) {
-            return Err(Error::invalid(format!("unknown ACL {acl:?}"))
-                .with_operation("sync")
-                .with_hint(format!("use one of {}", CANNED_ACLS.join(", "))));
-        }
+        crate::backend::s3::admin::check_canned_acl(acl).map_err(|e| e.with_operation("sync"))?;
         transfer.put.layer_hints.insert("acl".into(), acl.clone());
     }
     if let Some(class) = &opts.storage_class {

@@ -573,6 +573,7 @@ pub const CANNED_ACLS: &[&str] = &[
     "aws-exec-read",
     "bucket-owner-read",
     "bucket-owner-full-control",
+    "log-delivery-write",
 ];
 
 /// Refuses anything but a canned ACL name, before any request is made.
