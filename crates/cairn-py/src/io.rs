@@ -59,6 +59,7 @@ impl ReadState {
                 let opts = GetOptions {
                     range: Some(GetRange::Offset(self.pos)),
                     if_match: self.if_match.clone(),
+                    ..Default::default()
                 };
                 self.body = Some(self.store.get_opts(&self.key, opts).await?.body);
             }
