@@ -293,3 +293,174 @@ impl Archive {
         format!("Archive({:?})", self.inner.store().to_string())
     }
 }
+
+/// Runs the future `make` builds on a blocking-pool thread of the runtime and returns an
+/// asyncio awaitable: some archive futures cannot be proven `Send`, so they are built and
+/// driven on one thread instead of handed to the scheduler.
+fn spawn_local<'py, M, F, T>(py: Python<'py>, make: M) -> PyResult<Bound<'py, PyAny>>
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = cairn::Result<T>>,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    crate::future_into_py(py, async move {
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(make()))
+            .await
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("archive task failed: {e}")))?
+            .map_err(crate::errors::to_py_detached)
+    })
+}
+
+/// The asyncio archive: the same calls as `Archive`, returning awaitables.
+#[pyclass(frozen, module = "cairn._cairn", name = "AsyncArchive")]
+pub(crate) struct AsyncArchive {
+    inner: archive::Archive,
+    owner: Owner,
+}
+
+impl AsyncArchive {
+    fn archive(&self, py: Python<'_>) -> PyResult<archive::Archive> {
+        self.owner.check(py)?;
+        Ok(self.inner.clone())
+    }
+}
+
+#[pymethods]
+impl AsyncArchive {
+    /// Same arguments as `Archive` (opening a URL here blocks; pass a store inside a loop).
+    #[new]
+    #[pyo3(signature = (store, prefix="", template=None))]
+    fn new(
+        py: Python<'_>,
+        store: &Bound<'_, PyAny>,
+        prefix: &str,
+        template: Option<&str>,
+    ) -> PyResult<Self> {
+        let Archive { inner, owner } = Archive::new(py, store, prefix, template)?;
+        Ok(AsyncArchive { inner, owner })
+    }
+
+    /// Saves bytes-like `data` (or a binary file, read on the I/O threads); see `Archive.save`.
+    #[pyo3(signature = (name, kind, data, metadata=None, content_type=None))]
+    fn save<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        kind: String,
+        data: &Bound<'py, PyAny>,
+        metadata: Option<&Bound<'py, PyDict>>,
+        content_type: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let meta = convert::metadata(metadata)?;
+        let a = self.archive(py)?;
+        if data.hasattr("read")? && !data.is_instance_of::<PyBytes>() {
+            let stream = file_stream(data.clone().unbind());
+            return spawn_local(py, move || async move {
+                a.save_stream(&name, &kind, stream, meta, content_type.as_deref()).await.map(Entry::from)
+            });
+        }
+        let data = convert::data(py, data)?;
+        spawn_local(py, move || async move {
+            a.save(&name, &kind, data, meta, content_type.as_deref()).await.map(Entry::from)
+        })
+    }
+
+    /// Matching entries, newest first; see `Archive.list`.
+    #[pyo3(signature = (name=None, kind=None, since=None, until=None, metadata=None))]
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        name: Option<String>,
+        kind: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        metadata: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let f = filter(name, kind, since, until, metadata)?;
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move {
+            Ok(a.list(&f).await?.into_iter().map(Entry::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// The newest entry for `name` (and `kind`), or None.
+    #[pyo3(signature = (name, kind=None))]
+    fn latest<'py>(&self, py: Python<'py>, name: String, kind: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move { Ok(a.latest(&name, kind.as_deref()).await?.map(Entry::from)) })
+    }
+
+    /// The entry's bytes; see `Archive.load`.
+    fn load<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        let key = convert::key(py, "archive load", key)?;
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move { Ok(convert::Body(vec![a.load(&key).await?])) })
+    }
+
+    /// Writes the entry to a local file atomically; resolves to the bytes written.
+    fn restore<'py>(&self, py: Python<'py>, key: &str, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let key = convert::key(py, "restore", key)?;
+        let path: std::path::PathBuf = py.import("os")?.call_method1("fspath", (path,))?.extract()?;
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move { a.restore(&key, &path).await })
+    }
+
+    /// Whether the entry exists.
+    fn exists<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        let key = convert::key(py, "archive exists", key)?;
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move { a.exists(&key).await })
+    }
+
+    /// Deletes the entry.
+    fn delete<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        let key = convert::key(py, "archive delete", key)?;
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move { a.delete(&key).await })
+    }
+
+    /// The entry with its full metadata.
+    fn metadata<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        let key = convert::key(py, "archive metadata", key)?;
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move { a.metadata(&key).await.map(Entry::from) })
+    }
+
+    /// `"ok"`, `"corrupt"` or `"unverifiable"`; see `Archive.verify`.
+    fn verify<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        let key = convert::key(py, "verify", key)?;
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move {
+            Ok(match a.verify(&key).await? {
+                Verified::Ok => "ok",
+                Verified::Corrupt => "corrupt",
+                Verified::Unverifiable => "unverifiable",
+            })
+        })
+    }
+
+    /// Deletes old entries; see `Archive.prune`.
+    #[pyo3(signature = (name=None, kind=None, keep_last=None, older_than=None, dry_run=false))]
+    fn prune<'py>(
+        &self,
+        py: Python<'py>,
+        name: Option<String>,
+        kind: Option<String>,
+        keep_last: Option<usize>,
+        older_than: Option<&Bound<'py, PyAny>>,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let older_than = older_than.filter(|v| !v.is_none()).map(|v| duration(py, v)).transpose()?;
+        let f = filter(name, kind, None, None, None)?;
+        let policy = Prune { keep_last, older_than, dry_run };
+        let a = self.archive(py)?;
+        spawn_local(py, move || async move {
+            Ok(a.prune(&f, &policy).await?.into_iter().map(Entry::from).collect::<Vec<_>>())
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("AsyncArchive({:?})", self.inner.store().to_string())
+    }
+}

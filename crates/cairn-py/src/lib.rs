@@ -232,6 +232,7 @@ fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<archive::Archive>()?;
     m.add_class::<archive::Entry>()?;
+    m.add_class::<archive::AsyncArchive>()?;
     m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
     Ok(())
 }

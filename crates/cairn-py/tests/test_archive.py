@@ -187,3 +187,37 @@ def test_archive_shares_the_store(store):
     e = archive.save("s", "snapshot", b"shared")
     assert store.get(e.key) == b"shared"
     assert cairn.Archive(store.to_async()).load(e.key) == b"shared"
+
+
+def test_async_archive_roundtrip(store, tmp_path):
+    import asyncio
+
+    async def main():
+        archive = cairn.AsyncArchive(store.to_async(), prefix="snapshots")
+        saved = []
+        for i in range(3):
+            saved.append(await archive.save("a", "snapshot", bytes([i]) * 10, metadata={"i": str(i)}))
+            await asyncio.sleep(0.003)
+        big = os.urandom(9 * 1024 * 1024)
+        streamed = await archive.save("b", "blob", io.BytesIO(big))
+        assert streamed.size == len(big) and await archive.load(streamed.key) == big
+        # Concurrent calls from one loop.
+        loaded = await asyncio.gather(*(archive.load(e.key) for e in saved))
+        assert loaded == [bytes([i]) * 10 for i in range(3)]
+        assert [e.key for e in await archive.list(name="a")] == [e.key for e in reversed(saved)]
+        assert (await archive.latest("a")).key == saved[-1].key
+        assert (await archive.metadata(saved[0].key)).metadata["i"] == "0"
+        assert await archive.verify(saved[0].key) == "ok"
+        assert await archive.restore(saved[1].key, tmp_path / "r.bin") == 10
+        assert (tmp_path / "r.bin").read_bytes() == bytes([1]) * 10
+        gone = await archive.prune(name="a", keep_last=1)
+        assert sorted(e.key for e in gone) == sorted(e.key for e in saved[:2])
+        assert not await archive.exists(saved[0].key)
+        await archive.delete(saved[2].key)
+        assert await archive.list(name="a") == []
+        with pytest.raises(cairn.InvalidInput):
+            await archive.prune()
+        with pytest.raises(cairn.NotFound):
+            await archive.load(saved[0].key)
+
+    asyncio.run(main())

@@ -14,7 +14,7 @@
 - Errors are :class:`CairnError` subclasses that also subclass the matching builtin
   (``NotFound`` is a ``FileNotFoundError``).
 - :class:`Archive`: named, timestamped documents (snapshots, reports) with metadata,
-  list/latest/restore/verify/prune.
+  list/latest/restore/verify/prune (:class:`AsyncArchive` for asyncio).
 - :func:`sync`: make one store (or directory) match another, with an optional progress callback.
 - ``cairn.fsspec.CairnFileSystem``: the ``cairn`` protocol for pandas, pyarrow and friends.
 
@@ -24,7 +24,7 @@ All I/O runs on one runtime per process, shared by every store, sync and async.
 import types
 from typing import Any
 
-from ._cairn import Archive, AsyncListIter, AsyncStore, Entry, ListIter, ObjectMeta, PutResult
+from ._cairn import Archive, AsyncArchive, AsyncListIter, AsyncStore, Entry, ListIter, ObjectMeta, PutResult
 from ._cairn import Store as _NativeStore
 from ._cairn import __version__, config_keys, sync
 from ._errors import (
@@ -53,6 +53,7 @@ __all__ = [
     "ListIter",
     "AsyncListIter",
     "Archive",
+    "AsyncArchive",
     "Entry",
     "sync",
     "ObjectReader",

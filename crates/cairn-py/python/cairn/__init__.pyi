@@ -4,6 +4,7 @@ import io
 from typing import Any, ClassVar, Dict, Literal, Optional, Protocol, overload
 
 from ._cairn import Archive as Archive
+from ._cairn import AsyncArchive as AsyncArchive
 from ._cairn import AsyncListIter as AsyncListIter
 from ._cairn import Entry as Entry
 from ._cairn import SyncEvent as SyncEvent

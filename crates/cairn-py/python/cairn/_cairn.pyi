@@ -244,6 +244,47 @@ class Archive:
         """Deletes entries beyond the newest ``keep_last`` and/or older than ``older_than``
         (both given: only entries matching both), per name (and kind, if given)."""
 
+class AsyncArchive:
+    """``Archive`` for asyncio: the same methods, each returning an awaitable."""
+
+    def __init__(
+        self,
+        store: Union[str, Store, AsyncStore],
+        prefix: str = "",
+        template: Optional[str] = None,
+    ) -> None: ...
+    def save(
+        self,
+        name: str,
+        kind: str,
+        data: Union[Data, BinaryIO],
+        metadata: Optional[Dict[str, str]] = None,
+        content_type: Optional[str] = None,
+    ) -> Awaitable[Entry]: ...
+    def list(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[datetime.datetime] = None,
+        until: Optional[datetime.datetime] = None,
+        metadata: Optional[Dict[str, str]] = None,
+    ) -> Awaitable[List[Entry]]: ...
+    def latest(self, name: str, kind: Optional[str] = None) -> Awaitable[Optional[Entry]]: ...
+    def load(self, key: str) -> Awaitable[bytes]: ...
+    def restore(self, key: str, path: Union[str, "os.PathLike[str]"]) -> Awaitable[int]: ...
+    def exists(self, key: str) -> Awaitable[bool]: ...
+    def delete(self, key: str) -> Awaitable[None]: ...
+    def metadata(self, key: str) -> Awaitable[Entry]: ...
+    def verify(self, key: str) -> Awaitable[Literal["ok", "corrupt", "unverifiable"]]: ...
+    def prune(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        keep_last: Optional[int] = None,
+        older_than: Union[float, datetime.timedelta, None] = None,
+        dry_run: bool = False,
+    ) -> Awaitable[List[Entry]]: ...
+
 class SyncFailure(TypedDict):
     key: str
     action: Literal["transfer", "delete", "skip"]
