@@ -8,3 +8,4 @@ export AWS_SECRET_ACCESS_KEY="$CAIRN_TEST_GARAGE_SECRET_ACCESS_KEY"
 export AWS_REGION="$CAIRN_TEST_GARAGE_REGION"
 export CAIRN_URL="s3://$CAIRN_TEST_GARAGE_BUCKET/$CAIRN_TEST_RUN_ID/examples/agent_snapshots?endpoint=$CAIRN_TEST_GARAGE_ENDPOINT&path_style=true&provider=garage"
 cargo run -q -p cairn --example agent_snapshots
+python examples/agent_snapshots/agent_snapshots.py

@@ -7,14 +7,16 @@
 //!   async calls alike (async through pyo3-async-runtimes' generic API, [`CairnRuntime`]).
 //! - Blocking calls release the GIL for the whole I/O ([`run`]) and wake every 100 ms to let
 //!   Ctrl-C through.
-//! - Extension point: `Archive` and `sync()` bindings register in [`_cairn`] next to the stores
-//!   once `cairn::ops` lands; their progress callback will implement the Rust `Reporter` trait.
+//! - `Archive` ([`archive`]) and `sync()` ([`sync`]) bind the Rust implementations; sync's
+//!   progress callback is a Rust `Reporter` that takes the GIL for each event.
 
 mod aio;
+mod archive;
 mod convert;
 mod errors;
 mod io;
 mod store;
+mod sync;
 
 use pyo3::prelude::*;
 use pyo3_async_runtimes::generic;
@@ -155,12 +157,23 @@ where
     F: Future + Send,
     F::Output: Send,
 {
+    wait_with(py, move || fut)
+}
+
+/// [`wait`] for a future that is built on the detached thread by `make`, so the future itself
+/// need not be `Send` (some of the archive's futures cannot be proven `Send` by rustc).
+pub(crate) fn wait_with<M, F>(py: Python<'_>, make: M) -> PyResult<F::Output>
+where
+    M: FnOnce() -> F + Send,
+    F: Future,
+    F::Output: Send,
+{
     if !on_main_thread() {
-        return Ok(py.detach(|| runtime().block_on(fut)));
+        return Ok(py.detach(|| runtime().block_on(make())));
     }
     py.detach(|| {
         runtime().block_on(async {
-            let mut fut = std::pin::pin!(fut);
+            let mut fut = std::pin::pin!(make());
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             tick.tick().await; // the first tick is immediate
             loop {
@@ -180,6 +193,16 @@ where
     T: Send,
 {
     wait(py, fut)?.map_err(|e| errors::to_py(py, e))
+}
+
+/// [`run`] for a future built by `make` on the detached thread (see [`wait_with`]).
+pub(crate) fn run_with<M, F, T>(py: Python<'_>, make: M) -> PyResult<T>
+where
+    M: FnOnce() -> F + Send,
+    F: Future<Output = cairn::Result<T>>,
+    T: Send,
+{
+    wait_with(py, make)?.map_err(|e| errors::to_py(py, e))
 }
 
 /// Starts a listing inside the runtime: `Store::list` is synchronous but may spawn tasks
@@ -207,7 +230,10 @@ fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<io::Writer>()?;
     m.add_function(wrap_pyfunction!(config_keys, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    // Extension point: m.add_class::<archive::Archive>() and sync() go here (issue 5).
+    m.add_class::<archive::Archive>()?;
+    m.add_class::<archive::Entry>()?;
+    m.add_class::<archive::AsyncArchive>()?;
+    m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
     Ok(())
 }
 

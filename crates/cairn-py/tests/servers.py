@@ -43,3 +43,8 @@ def spec_for(backend: str, tmp_path: Any) -> Tuple[str, Dict[str, Any]]:
     env = s3_env(backend)
     run_id = os.environ.get("CAIRN_TEST_RUN_ID", "local")
     return f"s3://{env['bucket']}/{run_id}/py-{uuid.uuid4().hex[:12]}", s3_options(backend)
+
+
+def user_meta(meta: Any) -> Dict[str, str]:
+    """An object's metadata without the names cairn's layers add (``cairn-sha256``, ...)."""
+    return {k: v for k, v in meta.metadata.items() if not k.lower().startswith("cairn-")}

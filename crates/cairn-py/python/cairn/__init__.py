@@ -13,18 +13,20 @@
 - :class:`AsyncStore`: the same calls for asyncio (``await store.get(key)``).
 - Errors are :class:`CairnError` subclasses that also subclass the matching builtin
   (``NotFound`` is a ``FileNotFoundError``).
+- :class:`Archive`: named, timestamped documents (snapshots, reports) with metadata,
+  list/latest/restore/verify/prune (:class:`AsyncArchive` for asyncio).
+- :func:`sync`: make one store (or directory) match another, with an optional progress callback.
 - ``cairn.fsspec.CairnFileSystem``: the ``cairn`` protocol for pandas, pyarrow and friends.
 
 All I/O runs on one runtime per process, shared by every store, sync and async.
-Archive and sync bindings are added here as they land in the Rust library.
 """
 
 import types
 from typing import Any
 
-from ._cairn import AsyncListIter, AsyncStore, ListIter, ObjectMeta, PutResult
+from ._cairn import Archive, AsyncArchive, AsyncListIter, AsyncStore, Entry, ListIter, ObjectMeta, PutResult
 from ._cairn import Store as _NativeStore
-from ._cairn import __version__, config_keys
+from ._cairn import __version__, config_keys, sync
 from ._errors import (
     AlreadyExists,
     BucketNotFound,
@@ -50,6 +52,10 @@ __all__ = [
     "PutResult",
     "ListIter",
     "AsyncListIter",
+    "Archive",
+    "AsyncArchive",
+    "Entry",
+    "sync",
     "ObjectReader",
     "ObjectWriter",
     "TextObjectWriter",

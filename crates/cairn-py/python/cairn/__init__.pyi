@@ -3,7 +3,14 @@
 import io
 from typing import Any, ClassVar, Dict, Literal, Optional, Protocol, overload
 
+from ._cairn import Archive as Archive
+from ._cairn import AsyncArchive as AsyncArchive
 from ._cairn import AsyncListIter as AsyncListIter
+from ._cairn import Entry as Entry
+from ._cairn import SyncEvent as SyncEvent
+from ._cairn import SyncFailure as SyncFailure
+from ._cairn import SyncSummary as SyncSummary
+from ._cairn import sync as sync
 from ._cairn import AsyncStore as AsyncStore
 from ._cairn import ListIter as ListIter
 from ._cairn import ObjectMeta as ObjectMeta

@@ -12,9 +12,13 @@ from typing import (
     Literal,
     Optional,
     Tuple,
+    TypedDict,
     Union,
     overload,
 )
+
+import os
+from typing import BinaryIO, Callable
 
 from ._errors import CairnError
 
@@ -171,3 +175,149 @@ class AsyncStore:
     def health_check(self) -> Awaitable[None]: ...
     @property
     def capabilities(self) -> Dict[str, Any]: ...
+
+class Entry:
+    """One archived document."""
+
+    @property
+    def key(self) -> str:
+        """Where it is stored; pass it to ``load``, ``restore``, ``verify``, ``delete``."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime.datetime:
+        """Save time, timezone-aware UTC."""
+    @property
+    def size(self) -> int: ...
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """User metadata plus ``archive-*`` names; filled by ``save``, ``metadata(key)`` and
+        metadata-filtered lists, empty in plain lists."""
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class Archive:
+    """Named, timestamped documents over a store, keyed by a template (default
+    ``{prefix}/{name}/{yyyy}/{mm}/{timestamp}-{kind}.{ext}``). Blocking; releases the GIL."""
+
+    def __init__(
+        self,
+        store: Union[str, Store, AsyncStore],
+        prefix: str = "",
+        template: Optional[str] = None,
+    ) -> None: ...
+    def save(
+        self,
+        name: str,
+        kind: str,
+        data: Union[Data, BinaryIO],
+        metadata: Optional[Dict[str, str]] = None,
+        content_type: Optional[str] = None,
+    ) -> Entry:
+        """Saves bytes or a binary file (streamed); never overwrites an earlier save."""
+    def list(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[datetime.datetime] = None,
+        until: Optional[datetime.datetime] = None,
+        metadata: Optional[Dict[str, str]] = None,
+    ) -> List[Entry]:
+        """Matching entries, newest first; ``since`` inclusive, ``until`` exclusive."""
+    def latest(self, name: str, kind: Optional[str] = None) -> Optional[Entry]: ...
+    def load(self, key: str) -> bytes: ...
+    def restore(self, key: str, path: Union[str, "os.PathLike[str]"]) -> int:
+        """Writes the entry to a local file atomically; returns the bytes written."""
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def metadata(self, key: str) -> Entry: ...
+    def verify(self, key: str) -> Literal["ok", "corrupt", "unverifiable"]: ...
+    def prune(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        keep_last: Optional[int] = None,
+        older_than: Union[float, datetime.timedelta, None] = None,
+        dry_run: bool = False,
+    ) -> List[Entry]:
+        """Deletes entries beyond the newest ``keep_last`` and/or older than ``older_than``
+        (both given: only entries matching both), per name (and kind, if given)."""
+
+class AsyncArchive:
+    """``Archive`` for asyncio: the same methods, each returning an awaitable."""
+
+    def __init__(
+        self,
+        store: Union[str, Store, AsyncStore],
+        prefix: str = "",
+        template: Optional[str] = None,
+    ) -> None: ...
+    def save(
+        self,
+        name: str,
+        kind: str,
+        data: Union[Data, BinaryIO],
+        metadata: Optional[Dict[str, str]] = None,
+        content_type: Optional[str] = None,
+    ) -> Awaitable[Entry]: ...
+    def list(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[datetime.datetime] = None,
+        until: Optional[datetime.datetime] = None,
+        metadata: Optional[Dict[str, str]] = None,
+    ) -> Awaitable[List[Entry]]: ...
+    def latest(self, name: str, kind: Optional[str] = None) -> Awaitable[Optional[Entry]]: ...
+    def load(self, key: str) -> Awaitable[bytes]: ...
+    def restore(self, key: str, path: Union[str, "os.PathLike[str]"]) -> Awaitable[int]: ...
+    def exists(self, key: str) -> Awaitable[bool]: ...
+    def delete(self, key: str) -> Awaitable[None]: ...
+    def metadata(self, key: str) -> Awaitable[Entry]: ...
+    def verify(self, key: str) -> Awaitable[Literal["ok", "corrupt", "unverifiable"]]: ...
+    def prune(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        keep_last: Optional[int] = None,
+        older_than: Union[float, datetime.timedelta, None] = None,
+        dry_run: bool = False,
+    ) -> Awaitable[List[Entry]]: ...
+
+class SyncFailure(TypedDict):
+    key: str
+    action: Literal["transfer", "delete", "skip"]
+    kind: str
+    message: str
+
+class SyncSummary(TypedDict):
+    dry_run: bool
+    transferred: int
+    transferred_bytes: int
+    skipped: int
+    deleted: int
+    failed: int
+    failures: List[SyncFailure]
+    elapsed_secs: float
+
+SyncEvent = Dict[str, Any]
+"""``{"event": "start" | "discovered" | "item_start" | "progress" | "item_done" | "finish", ...}``"""
+
+def sync(
+    src: Union[str, "os.PathLike[str]", Store, AsyncStore],
+    dst: Union[str, "os.PathLike[str]", Store, AsyncStore],
+    *,
+    delete: bool = False,
+    dry_run: bool = False,
+    checksum: bool = False,
+    include: Optional[List[str]] = None,
+    exclude: Optional[List[str]] = None,
+    acl: Optional[str] = None,
+    storage_class: Optional[str] = None,
+    concurrency: Optional[int] = None,
+    progress: Optional[Callable[[SyncEvent], Any]] = None,
+) -> SyncSummary:
+    """Makes ``dst`` match ``src``; per-item failures are in the summary, bad options raise
+    ``InvalidInput``. ``progress`` gets event dicts; an exception it raises is re-raised
+    when sync returns."""

@@ -177,7 +177,8 @@ impl Archive {
     ) -> Result<(Key, PutOptions, DateTime<Utc>)> {
         check_part("name", name, true)?;
         check_part("kind", kind, false)?;
-        let now = Utc::now();
+        // Milliseconds, as in the key: the returned entry then equals the one listed later.
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
         let ext = ext_for(content_type);
         let key = self.template.render(&self.prefix, name, kind, ext, now)?;
         metadata.insert(META_NAME.into(), name.into());
