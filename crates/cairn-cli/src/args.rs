@@ -102,6 +102,24 @@ pub enum Command {
     /// Check that a store is reachable, authenticated and writable.
     #[command(after_help = HEALTH_EXAMPLES)]
     Health(HealthArgs),
+    /// Check stored objects against their recorded SHA-256: ok, corrupt or unverifiable.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+}
+
+const VERIFY_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn verify local://reports/run.json        one object
+  cairn verify local://reports/                everything under reports/
+  cairn verify --json s3://bucket/backup/ | jq 'select(.status != \"ok\")'
+
+Objects are read as stored (no decryption key needed). Exit code 2 if any object is corrupt
+or could not be read; unverifiable objects (no recorded digest) do not fail the command.";
+
+#[derive(Debug, ClapArgs)]
+pub struct VerifyArgs {
+    /// An object, or a prefix ending in `/` (or a bare store) to verify everything below.
+    pub url: String,
 }
 
 const CP_EXAMPLES: &str = "\

@@ -634,3 +634,60 @@ fn plain_paths_work_for_ls_cat_and_stat() {
     assert!(!s.work.join("nodir").exists());
     assert!(!s.work.join("d/.cairn").exists(), "reads leave no store files behind");
 }
+
+/// Flips one byte of a file in place, keeping its size and modification time (as bit rot does).
+fn rot(path: &Path) {
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut data = std::fs::read(path).unwrap();
+    data[0] ^= 0x55;
+    std::fs::write(path, &data).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[test]
+fn verify_reports_ok_corrupt_and_unverifiable() {
+    let s = Sandbox::new();
+    s.write("a.txt", b"hello world\n");
+    s.write("b.bin", &bytes(200_000, 3));
+    s.ok(&["cp", "a.txt", "local://v/a.txt"]);
+    s.ok(&["cp", "b.bin", "local://v/b.bin"]);
+    let r = s.ok(&["verify", "local://v/"]);
+    assert_eq!(r.lines().len(), 2, "{}", r.out());
+    assert!(r.lines().iter().all(|l| l.starts_with("ok ")), "{}", r.out());
+    assert!(r.stderr.contains("2 ok, 0 corrupt"), "{}", r.stderr);
+
+    // A file put into the store directory by hand has no recorded digest.
+    std::fs::write(s.root.join("v/c.txt"), b"by hand").unwrap();
+    let r = s.ok(&["verify", "--json", "local://v/"]);
+    let lines: Vec<serde_json::Value> = r
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{}", r.out());
+    assert_eq!(lines[2]["key"], "v/c.txt");
+    assert_eq!(lines[2]["status"], "unverifiable");
+    assert_eq!(lines[3]["summary"]["ok"], 2);
+    assert_eq!(lines[3]["summary"]["unverifiable"], 1);
+
+    rot(&s.root.join("v/b.bin"));
+    let r = s.run(&["verify", "local://v/"]);
+    assert_eq!(r.code, 2, "{}\n{}", r.out(), r.stderr);
+    let out = r.out();
+    assert!(out.contains("CORRUPT       local://v/b.bin"), "{out}");
+    assert!(out.contains("ok            local://v/a.txt"), "{out}");
+    assert!(r.stderr.contains("1 corrupt"), "{}", r.stderr);
+    let r = s.run(&["verify", "--json", "local://v/b.bin"]);
+    assert_eq!(r.code, 2);
+    let v: serde_json::Value = serde_json::from_str(&r.lines()[0]).unwrap();
+    assert_eq!(v["status"], "corrupt");
+    assert_ne!(v["expected_sha256"], v["actual_sha256"]);
+    // One good object alone passes; a missing one is an error.
+    s.ok(&["verify", "local://v/a.txt"]);
+    assert_error(&s.run(&["verify", "local://v/nope"]), 1, "not found");
+}

@@ -8,6 +8,7 @@ pub mod health;
 pub mod ls;
 pub mod rm;
 pub mod stat;
+pub mod verify;
 
 use crate::address::{self, Addr, StoreAddr};
 use crate::args::Command;
@@ -34,6 +35,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: &Command) -> Result {
         Command::Mb(a) => bucket::mb(ctx, a).await,
         Command::Rb(a) => bucket::rb(ctx, a).await,
         Command::Health(a) => health::run(ctx, a).await,
+        Command::Verify(a) => verify::run(ctx, a).await,
     }
 }
 
