@@ -379,6 +379,52 @@ fn stat_shows_type_and_metadata() {
 }
 
 #[test]
+fn stat_shows_what_the_layers_recorded() {
+    let s = Sandbox::new();
+    s.write("plain.txt", b"hello");
+    s.ok(&["cp", "--meta", "team=ops", "plain.txt", "local://p.txt"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["stat", "--json", "local://p.txt"]).stdout).unwrap();
+    assert_eq!(v["stored_size"], 5);
+    assert_eq!(v["checksum"]["kind"], "sha256");
+    // SHA-256 of "hello".
+    assert_eq!(
+        v["checksum"]["sha256"],
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
+    assert!(v["compression"].is_null() && v["encryption"].is_null(), "{v}");
+    // Only user metadata in the user section.
+    assert_eq!(v["metadata"], serde_json::json!({ "team": "ops" }));
+
+    // Compressed and encrypted: the stored size differs and both layers are named.
+    let text = "a line that repeats\n".repeat(2000);
+    s.write("big.txt", text.as_bytes());
+    s.write("key.hex", "11".repeat(32).as_bytes());
+    let key = format!("file:{}", s.work.join("key.hex").display());
+    let layered = ["-o", "compression=zstd", "-o"];
+    let enc = format!("encryption_key={key}");
+    let mut args: Vec<&str> = layered.to_vec();
+    args.extend([enc.as_str(), "cp", "big.txt", "local://z.txt"]);
+    s.ok(&args);
+    let mut args: Vec<&str> = layered.to_vec();
+    args.extend([enc.as_str(), "stat", "--json", "local://z.txt"]);
+    let v: serde_json::Value = serde_json::from_slice(&s.ok(&args).stdout).unwrap();
+    assert_eq!(v["size"], text.len() as u64);
+    let stored = v["stored_size"].as_u64().unwrap();
+    assert!(stored < text.len() as u64 / 10, "{v}");
+    assert_eq!(v["compression"], "zstd");
+    assert!(v["encryption"]["algorithm"].is_string(), "{v}");
+    assert!(v["encryption"]["key_id"].is_string(), "{v}");
+    assert_eq!(v["metadata"], serde_json::json!({}));
+    args.retain(|a| *a != "--json");
+    let human = s.ok(&args).out();
+    assert!(human.contains("compression:   zstd"), "{human}");
+    assert!(human.contains("key id"), "{human}");
+    assert!(human.contains(&format!("stored size:   {stored}")), "{human}");
+    assert!(!human.contains("cairn-"), "{human}");
+}
+
+#[test]
 fn exit_codes_and_error_format() {
     let s = Sandbox::new();
     s.write("f.txt", b"x");
