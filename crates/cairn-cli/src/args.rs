@@ -105,8 +105,54 @@ pub enum Command {
     /// Check stored objects against their recorded SHA-256: ok, corrupt or unverifiable.
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
+    /// Make a destination hold what a source holds: dir <-> store <-> store.
+    #[command(after_help = SYNC_EXAMPLES)]
+    Sync(SyncArgs),
 }
 
+const SYNC_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn sync ./site s3://bucket/www/            upload what changed
+  cairn sync s3://bucket/www/ ./copy --delete   mirror, deleting what the source lacks
+  cairn sync --dry-run --delete ./a local://a/  show what would change
+  cairn sync --checksum --include '*.csv' ./data s3://bucket/data/
+  cairn sync --exclude 'tmp/**' --acl public-read ./site s3://bucket/www/
+
+Objects are the same when sizes match and the destination is not older (to the second);
+--checksum compares SHA-256s instead. Globs match keys relative to SRC/DST (`*` crosses `/`);
+excluded keys are never deleted. Failed items do not stop the rest: exit code 2 at the end.";
+
+#[derive(Debug, ClapArgs)]
+pub struct SyncArgs {
+    /// The source: a directory, or a store URL with an optional prefix.
+    pub src: String,
+    /// The destination: a directory (created if missing), or a store URL with an optional prefix.
+    pub dst: String,
+    /// Delete destination objects that the source does not have.
+    #[arg(long)]
+    pub delete: bool,
+    /// Show what would be done; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Compare by SHA-256 instead of size and time.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Only keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Canned ACL for uploaded objects, e.g. public-read (S3 only).
+    #[arg(long, value_name = "ACL")]
+    pub acl: Option<String>,
+    /// Storage class for uploaded objects, e.g. STANDARD_IA (S3 only).
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Objects copied at once.
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
 const VERIFY_EXAMPLES: &str = "\
 EXAMPLES:
   cairn verify local://reports/run.json        one object

@@ -392,7 +392,10 @@ fn stat_shows_what_the_layers_recorded() {
         v["checksum"]["sha256"],
         "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     );
-    assert!(v["compression"].is_null() && v["encryption"].is_null(), "{v}");
+    assert!(
+        v["compression"].is_null() && v["encryption"].is_null(),
+        "{v}"
+    );
     // Only user metadata in the user section.
     assert_eq!(v["metadata"], serde_json::json!({ "team": "ops" }));
 
@@ -420,7 +423,10 @@ fn stat_shows_what_the_layers_recorded() {
     let human = s.ok(&args).out();
     assert!(human.contains("compression:   zstd"), "{human}");
     assert!(human.contains("key id"), "{human}");
-    assert!(human.contains(&format!("stored size:   {stored}")), "{human}");
+    assert!(
+        human.contains(&format!("stored size:   {stored}")),
+        "{human}"
+    );
     assert!(!human.contains("cairn-"), "{human}");
 }
 
@@ -590,7 +596,9 @@ fn help_has_examples() {
     let s = Sandbox::new();
     let top = s.ok(&["--help"]).out();
     assert!(top.contains("EXAMPLES") && top.contains("s3://"), "{top}");
-    for cmd in ["cp", "ls", "cat", "stat", "rm", "mb", "rb", "health"] {
+    for cmd in [
+        "cp", "ls", "cat", "stat", "rm", "mb", "rb", "health", "verify", "sync",
+    ] {
         let h = s.ok(&[cmd, "--help"]).out();
         assert!(h.contains("EXAMPLES"), "cairn {cmd} --help:\n{h}");
         assert!(
@@ -670,7 +678,10 @@ fn plain_paths_work_for_ls_cat_and_stat() {
     s.write("d/f.txt", b"plain");
     s.write("d/sub/g.txt", b"g");
     assert_eq!(s.ok(&["ls", "d"]).lines(), vec!["f.txt", "PRE sub/"]);
-    assert_eq!(s.ok(&["ls", "-r", "../work/d/"]).lines(), vec!["f.txt", "sub/g.txt"]);
+    assert_eq!(
+        s.ok(&["ls", "-r", "../work/d/"]).lines(),
+        vec!["f.txt", "sub/g.txt"]
+    );
     assert_eq!(s.ok(&["cat", "../work/d/f.txt"]).stdout, b"plain");
     let v: serde_json::Value =
         serde_json::from_slice(&s.ok(&["stat", "--json", "d/f.txt"]).stdout).unwrap();
@@ -678,7 +689,10 @@ fn plain_paths_work_for_ls_cat_and_stat() {
     // Reading never creates: a missing directory is an error, and stays missing.
     assert_error(&s.run(&["ls", "nodir/x"]), 1, "nodir");
     assert!(!s.work.join("nodir").exists());
-    assert!(!s.work.join("d/.cairn").exists(), "reads leave no store files behind");
+    assert!(
+        !s.work.join("d/.cairn").exists(),
+        "reads leave no store files behind"
+    );
 }
 
 /// Flips one byte of a file in place, keeping its size and modification time (as bit rot does).
@@ -704,7 +718,11 @@ fn verify_reports_ok_corrupt_and_unverifiable() {
     s.ok(&["cp", "b.bin", "local://v/b.bin"]);
     let r = s.ok(&["verify", "local://v/"]);
     assert_eq!(r.lines().len(), 2, "{}", r.out());
-    assert!(r.lines().iter().all(|l| l.starts_with("ok ")), "{}", r.out());
+    assert!(
+        r.lines().iter().all(|l| l.starts_with("ok ")),
+        "{}",
+        r.out()
+    );
     assert!(r.stderr.contains("2 ok, 0 corrupt"), "{}", r.stderr);
 
     // A file put into the store directory by hand has no recorded digest.

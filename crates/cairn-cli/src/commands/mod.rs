@@ -8,6 +8,7 @@ pub mod health;
 pub mod ls;
 pub mod rm;
 pub mod stat;
+pub mod sync;
 pub mod verify;
 
 use crate::address::{self, Addr, StoreAddr};
@@ -36,6 +37,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: &Command) -> Result {
         Command::Rb(a) => bucket::rb(ctx, a).await,
         Command::Health(a) => health::run(ctx, a).await,
         Command::Verify(a) => verify::run(ctx, a).await,
+        Command::Sync(a) => sync::run(ctx, a).await,
     }
 }
 

@@ -55,7 +55,8 @@ pub async fn run(ctx: &Ctx, a: &StatArgs) -> Result {
             "version": m.version,
         }));
     }
-    let row = |name: &str, value: &dyn std::fmt::Display| p.line(format_args!("{name:<14} {value}"));
+    let row =
+        |name: &str, value: &dyn std::fmt::Display| p.line(format_args!("{name:<14} {value}"));
     row("url:", &shown_key(&addr, key.as_str()))?;
     row("size:", &m.size)?;
     row("stored size:", &stored)?;
