@@ -108,8 +108,153 @@ pub enum Command {
     /// Make a destination hold what a source holds: dir <-> store <-> store.
     #[command(after_help = SYNC_EXAMPLES)]
     Sync(SyncArgs),
+    /// Save, list, fetch, verify and prune named documents (snapshots, reports) in a store.
+    #[command(after_help = ARCHIVE_EXAMPLES)]
+    Archive(ArchiveArgs),
 }
 
+const ARCHIVE_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn archive save agent-7 snapshot state.json --meta run=42
+  cairn archive --store s3://bucket/archive save repo-x bench report.json --best-effort
+  cairn archive ls --name agent-7 --since 2026-01-01T00:00:00Z
+  cairn archive latest agent-7 --kind snapshot
+  cairn archive get agent-7/2026/11/20261123T083000.123Z-snapshot.json --output state.json
+  cairn archive prune --keep 10 --dry-run
+
+Documents are stored as {prefix}/{name}/{yyyy}/{mm}/{timestamp}-{kind}.{ext} (see --template)
+in the store given by --store (default local://archive; its path is the archive's prefix).";
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveArgs {
+    /// The archive's store and prefix, e.g. s3://bucket/archive or file:///srv/archive.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "local://archive"
+    )]
+    pub store: String,
+    /// A key prefix under the store URL's own path.
+    #[arg(long, global = true, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Key template, e.g. 'benchmarks/{name}/{timestamp}-{kind}.{ext}'.
+    #[arg(long, global = true, value_name = "T")]
+    pub template: Option<String>,
+    #[command(subcommand)]
+    pub command: ArchiveCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Save a document (a file, or - for stdin) under NAME and KIND.
+    #[command(
+        after_help = "EXAMPLES:\n  cairn archive save agent-7 snapshot state.json --meta run=42\n  \
+        make-report | cairn archive save repo-x report - --content-type application/json --best-effort"
+    )]
+    Save(ArchiveSaveArgs),
+    /// List documents, newest first.
+    #[command(after_help = "EXAMPLES:\n  cairn archive ls --name agent-7\n  \
+        cairn archive ls --kind bench --since 2026-11-01T00:00:00Z --json")]
+    Ls(ArchiveLsArgs),
+    /// Show the newest document of NAME.
+    #[command(after_help = "EXAMPLES:\n  cairn archive latest agent-7\n  \
+        cairn archive get \"$(cairn archive latest agent-7 --kind snapshot)\" --output state.json")]
+    Latest(ArchiveLatestArgs),
+    /// Fetch a document by key to a file or stdout.
+    #[command(
+        after_help = "EXAMPLES:\n  cairn archive get agent-7/2026/11/20261123T083000.123Z-snapshot.json --output s.json"
+    )]
+    Get(ArchiveGetArgs),
+    /// Check documents against their recorded SHA-256 (exit 2 if any is corrupt).
+    #[command(after_help = "EXAMPLES:\n  cairn archive verify --name agent-7")]
+    Verify(ArchiveVerifyArgs),
+    /// Delete old documents, per name: keep the newest N and/or drop those older than a duration.
+    #[command(after_help = "EXAMPLES:\n  cairn archive prune --keep 10\n  \
+        cairn archive prune --older-than 30d --name agent-7 --dry-run")]
+    Prune(ArchivePruneArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveSaveArgs {
+    /// The archive name (e.g. an agent or repository id).
+    pub name: String,
+    /// The kind of document (snapshot, report, bench, ...).
+    pub kind: String,
+    /// The file to save, or - for stdin.
+    pub file: String,
+    /// User metadata (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Content type (default: from the file's extension).
+    #[arg(long, value_name = "MIME")]
+    pub content_type: Option<String>,
+    /// Never fail: report a failure as a warning on stderr and exit 0.
+    #[arg(long)]
+    pub best_effort: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveLsArgs {
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only documents saved at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only documents saved before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only documents with this metadata (repeatable; one request per document).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveLatestArgs {
+    /// The archive name.
+    pub name: String,
+    /// Only this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveGetArgs {
+    /// The document's key, as `archive ls` shows it.
+    pub key: String,
+    /// Write to this file (atomically) or - for stdout (the default). (`-o` is the global
+    /// store option flag.)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveVerifyArgs {
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+#[command(group(clap::ArgGroup::new("policy").required(true).multiple(true).args(["keep", "older_than"])))]
+pub struct ArchivePruneArgs {
+    /// Keep the newest N documents of each name.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Delete documents older than this, e.g. 30d or 12h (with --keep: both must hold).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Show what would be deleted; delete nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
 const SYNC_EXAMPLES: &str = "\
 EXAMPLES:
   cairn sync ./site s3://bucket/www/            upload what changed

@@ -1,5 +1,6 @@
 //! One module per command, plus what they share.
 
+pub mod archive;
 pub mod bucket;
 pub mod cat;
 pub mod copy;
@@ -38,6 +39,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: &Command) -> Result {
         Command::Health(a) => health::run(ctx, a).await,
         Command::Verify(a) => verify::run(ctx, a).await,
         Command::Sync(a) => sync::run(ctx, a).await,
+        Command::Archive(a) => archive::run(ctx, a).await,
     }
 }
 
