@@ -111,8 +111,57 @@ pub enum Command {
     /// Save, list, fetch, verify and prune named documents (snapshots, reports) in a store.
     #[command(after_help = ARCHIVE_EXAMPLES)]
     Archive(ArchiveArgs),
+    /// Measure a store: put/get/list/delete rates and latencies per object size.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
 }
 
+const BENCH_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn bench memory://                                   the in-process baseline
+  cairn bench s3://bucket --sizes 4K,1M --count 50 --large 64M --report run.json
+  cairn bench local:// --baseline run.json --regress-pct 10     fail on a slowdown
+  cairn bench s3://bucket --baseline archive:ci-s3 --archive ci-s3
+
+A metric worse than the baseline by more than --regress-pct percent (ops/s, MB/s down or p99
+latency up) lists the regressions and exits 1. `archive:NAME` is the newest report saved with
+--archive NAME in the --archive-store (default local://archive); saving there is best effort.";
+
+#[derive(Debug, ClapArgs)]
+pub struct BenchArgs {
+    /// The store to measure (objects go under a temporary prefix, removed afterwards).
+    pub url: String,
+    /// Object sizes, comma-separated, with K/M/G suffixes (powers of 1024).
+    #[arg(long, value_name = "LIST", default_value = "1K,10K,100K,1M")]
+    pub sizes: String,
+    /// Objects per size.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub count: usize,
+    /// Operations in flight at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Size of one large transfer through the multipart engine; 0 skips it.
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub large: String,
+    /// Write the versioned JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Write the report as a Markdown table to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<std::path::PathBuf>,
+    /// Compare with a earlier report: a JSON file, or archive:NAME.
+    #[arg(long, value_name = "FILE|archive:NAME")]
+    pub baseline: Option<String>,
+    /// Percent worse than the baseline that counts as a regression.
+    #[arg(long, value_name = "PCT", default_value_t = 15.0)]
+    pub regress_pct: f64,
+    /// Save the report in the archive under NAME (kind `bench`), best effort.
+    #[arg(long, value_name = "NAME")]
+    pub archive: Option<String>,
+    /// The archive for --archive and archive:NAME baselines.
+    #[arg(long, value_name = "URL", default_value = "local://archive")]
+    pub archive_store: String,
+}
 const ARCHIVE_EXAMPLES: &str = "\
 EXAMPLES:
   cairn archive save agent-7 snapshot state.json --meta run=42

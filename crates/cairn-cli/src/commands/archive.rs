@@ -17,17 +17,7 @@ pub async fn run(ctx: &Ctx, a: &ArchiveArgs) -> Result {
             // Best effort (use case 000): a failure warns on stderr, stdout and the exit code
             // stay as if nothing had been asked.
             if let Err(e) = save(ctx, a, s).await {
-                let what = match &e {
-                    CliError::Fail(r) => {
-                        let mut w = r.what.clone();
-                        for c in &r.causes {
-                            w.push_str(": ");
-                            w.push_str(c);
-                        }
-                        w
-                    }
-                    other => format!("{other:?}"),
-                };
+                let what = e.one_line();
                 ctx.printer
                     .warn(format!("archive save skipped (best effort): {what}"));
             }

@@ -1,6 +1,7 @@
 //! One module per command, plus what they share.
 
 pub mod archive;
+pub mod bench;
 pub mod bucket;
 pub mod cat;
 pub mod copy;
@@ -40,6 +41,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: &Command) -> Result {
         Command::Verify(a) => verify::run(ctx, a).await,
         Command::Sync(a) => sync::run(ctx, a).await,
         Command::Archive(a) => archive::run(ctx, a).await,
+        Command::Bench(a) => bench::run(ctx, a).await,
     }
 }
 
