@@ -164,7 +164,11 @@ pub fn fs_as_store(path: &Path, want_dir: bool) -> Result<StoreAddr> {
     let abs = match (std::fs::canonicalize(path), path.parent(), path.file_name()) {
         (Ok(real), _, _) => real,
         (Err(_), Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
             std::fs::canonicalize(parent)
                 .map_err(|e| Report::new(format!("{shown}: {e}")))?
                 .join(name)

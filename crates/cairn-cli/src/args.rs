@@ -102,6 +102,264 @@ pub enum Command {
     /// Check that a store is reachable, authenticated and writable.
     #[command(after_help = HEALTH_EXAMPLES)]
     Health(HealthArgs),
+    /// Check stored objects against their recorded SHA-256: ok, corrupt or unverifiable.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+    /// Make a destination hold what a source holds: dir <-> store <-> store.
+    #[command(after_help = SYNC_EXAMPLES)]
+    Sync(SyncArgs),
+    /// Save, list, fetch, verify and prune named documents (snapshots, reports) in a store.
+    #[command(after_help = ARCHIVE_EXAMPLES)]
+    Archive(ArchiveArgs),
+    /// Measure a store: put/get/list/delete rates and latencies per object size.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+}
+
+const BENCH_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn bench memory://                                   the in-process baseline
+  cairn bench s3://bucket --sizes 4K,1M --count 50 --large 64M --report run.json
+  cairn bench local:// --baseline run.json --regress-pct 10     fail on a slowdown
+  cairn bench s3://bucket --baseline archive:ci-s3 --archive ci-s3
+
+A metric worse than the baseline by more than --regress-pct percent (ops/s, MB/s down or p99
+latency up) lists the regressions and exits 1. `archive:NAME` is the newest report saved with
+--archive NAME in the --archive-store (default local://archive); saving there is best effort.";
+
+#[derive(Debug, ClapArgs)]
+pub struct BenchArgs {
+    /// The store to measure (objects go under a temporary prefix, removed afterwards).
+    pub url: String,
+    /// Object sizes, comma-separated, with K/M/G suffixes (powers of 1024).
+    #[arg(long, value_name = "LIST", default_value = "1K,10K,100K,1M")]
+    pub sizes: String,
+    /// Objects per size.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub count: usize,
+    /// Operations in flight at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Size of one large transfer through the multipart engine; 0 skips it.
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub large: String,
+    /// Write the versioned JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Write the report as a Markdown table to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<std::path::PathBuf>,
+    /// Compare with a earlier report: a JSON file, or archive:NAME.
+    #[arg(long, value_name = "FILE|archive:NAME")]
+    pub baseline: Option<String>,
+    /// Percent worse than the baseline that counts as a regression.
+    #[arg(long, value_name = "PCT", default_value_t = 15.0)]
+    pub regress_pct: f64,
+    /// Save the report in the archive under NAME (kind `bench`), best effort.
+    #[arg(long, value_name = "NAME")]
+    pub archive: Option<String>,
+    /// The archive for --archive and archive:NAME baselines.
+    #[arg(long, value_name = "URL", default_value = "local://archive")]
+    pub archive_store: String,
+}
+const ARCHIVE_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn archive save agent-7 snapshot state.json --meta run=42
+  cairn archive --store s3://bucket/archive save repo-x bench report.json --best-effort
+  cairn archive ls --name agent-7 --since 2026-01-01T00:00:00Z
+  cairn archive latest agent-7 --kind snapshot
+  cairn archive get agent-7/2026/11/20261123T083000.123Z-snapshot.json --output state.json
+  cairn archive prune --keep 10 --dry-run
+
+Documents are stored as {prefix}/{name}/{yyyy}/{mm}/{timestamp}-{kind}.{ext} (see --template)
+in the store given by --store (default local://archive; its path is the archive's prefix).";
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveArgs {
+    /// The archive's store and prefix, e.g. s3://bucket/archive or file:///srv/archive.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "local://archive"
+    )]
+    pub store: String,
+    /// A key prefix under the store URL's own path.
+    #[arg(long, global = true, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Key template, e.g. 'benchmarks/{name}/{timestamp}-{kind}.{ext}'.
+    #[arg(long, global = true, value_name = "T")]
+    pub template: Option<String>,
+    #[command(subcommand)]
+    pub command: ArchiveCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Save a document (a file, or - for stdin) under NAME and KIND.
+    #[command(
+        after_help = "EXAMPLES:\n  cairn archive save agent-7 snapshot state.json --meta run=42\n  \
+        make-report | cairn archive save repo-x report - --content-type application/json --best-effort"
+    )]
+    Save(ArchiveSaveArgs),
+    /// List documents, newest first.
+    #[command(after_help = "EXAMPLES:\n  cairn archive ls --name agent-7\n  \
+        cairn archive ls --kind bench --since 2026-11-01T00:00:00Z --json")]
+    Ls(ArchiveLsArgs),
+    /// Show the newest document of NAME.
+    #[command(after_help = "EXAMPLES:\n  cairn archive latest agent-7\n  \
+        cairn archive get \"$(cairn archive latest agent-7 --kind snapshot)\" --output state.json")]
+    Latest(ArchiveLatestArgs),
+    /// Fetch a document by key to a file or stdout.
+    #[command(
+        after_help = "EXAMPLES:\n  cairn archive get agent-7/2026/11/20261123T083000.123Z-snapshot.json --output s.json"
+    )]
+    Get(ArchiveGetArgs),
+    /// Check documents against their recorded SHA-256 (exit 2 if any is corrupt).
+    #[command(after_help = "EXAMPLES:\n  cairn archive verify --name agent-7")]
+    Verify(ArchiveVerifyArgs),
+    /// Delete old documents, per name: keep the newest N and/or drop those older than a duration.
+    #[command(after_help = "EXAMPLES:\n  cairn archive prune --keep 10\n  \
+        cairn archive prune --older-than 30d --name agent-7 --dry-run")]
+    Prune(ArchivePruneArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveSaveArgs {
+    /// The archive name (e.g. an agent or repository id).
+    pub name: String,
+    /// The kind of document (snapshot, report, bench, ...).
+    pub kind: String,
+    /// The file to save, or - for stdin.
+    pub file: String,
+    /// User metadata (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Content type (default: from the file's extension).
+    #[arg(long, value_name = "MIME")]
+    pub content_type: Option<String>,
+    /// Never fail: report a failure as a warning on stderr and exit 0.
+    #[arg(long)]
+    pub best_effort: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveLsArgs {
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only documents saved at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only documents saved before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only documents with this metadata (repeatable; one request per document).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveLatestArgs {
+    /// The archive name.
+    pub name: String,
+    /// Only this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveGetArgs {
+    /// The document's key, as `archive ls` shows it.
+    pub key: String,
+    /// Write to this file (atomically) or - for stdout (the default). (`-o` is the global
+    /// store option flag.)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveVerifyArgs {
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+#[command(group(clap::ArgGroup::new("policy").required(true).multiple(true).args(["keep", "older_than"])))]
+pub struct ArchivePruneArgs {
+    /// Keep the newest N documents of each name.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Delete documents older than this, e.g. 30d or 12h (with --keep: both must hold).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Show what would be deleted; delete nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+const SYNC_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn sync ./site s3://bucket/www/            upload what changed
+  cairn sync s3://bucket/www/ ./copy --delete   mirror, deleting what the source lacks
+  cairn sync --dry-run --delete ./a local://a/  show what would change
+  cairn sync --checksum --include '*.csv' ./data s3://bucket/data/
+  cairn sync --exclude 'tmp/**' --acl public-read ./site s3://bucket/www/
+
+Objects are the same when sizes match and the destination is not older (to the second);
+--checksum compares SHA-256s instead. Globs match keys relative to SRC/DST (`*` crosses `/`);
+excluded keys are never deleted. Failed items do not stop the rest: exit code 2 at the end.";
+
+#[derive(Debug, ClapArgs)]
+pub struct SyncArgs {
+    /// The source: a directory, or a store URL with an optional prefix.
+    pub src: String,
+    /// The destination: a directory (created if missing), or a store URL with an optional prefix.
+    pub dst: String,
+    /// Delete destination objects that the source does not have.
+    #[arg(long)]
+    pub delete: bool,
+    /// Show what would be done; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Compare by SHA-256 instead of size and time.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Only keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Canned ACL for uploaded objects, e.g. public-read (S3 only).
+    #[arg(long, value_name = "ACL")]
+    pub acl: Option<String>,
+    /// Storage class for uploaded objects, e.g. STANDARD_IA (S3 only).
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Objects copied at once.
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+const VERIFY_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn verify local://reports/run.json        one object
+  cairn verify local://reports/                everything under reports/
+  cairn verify --json s3://bucket/backup/ | jq 'select(.status != \"ok\")'
+
+Objects are read as stored (no decryption key needed). Exit code 2 if any object is corrupt
+or could not be read; unverifiable objects (no recorded digest) do not fail the command.";
+
+#[derive(Debug, ClapArgs)]
+pub struct VerifyArgs {
+    /// An object, or a prefix ending in `/` (or a bare store) to verify everything below.
+    pub url: String,
 }
 
 const CP_EXAMPLES: &str = "\

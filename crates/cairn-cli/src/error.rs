@@ -153,6 +153,26 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The error on one line, causes included (for warnings).
+    pub fn one_line(&self) -> String {
+        match self {
+            CliError::Fail(r) => {
+                let mut w = r.what.clone();
+                for c in &r.causes {
+                    w.push_str(": ");
+                    w.push_str(c);
+                }
+                w
+            }
+            CliError::Partial {
+                failed,
+                total,
+                noun,
+            } => format!("{failed} of {total} {noun} failed"),
+            CliError::BrokenPipe => "broken pipe".into(),
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Fail(_) => ExitCode::from(1),

@@ -68,6 +68,14 @@ impl Printer {
         }
     }
 
+    /// A warning on stderr (`warning: ...`), unless `--quiet`.
+    pub fn warn(&self, s: impl std::fmt::Display) {
+        if !self.quiet {
+            let _ = self.out.lock().unwrap().flush();
+            eprintln!("warning: {s}");
+        }
+    }
+
     /// An error report on stderr (always shown: `--quiet` silences chatter, not failures).
     pub fn error(&self, r: &Report) {
         // Flush results first so the error follows them when both streams go to one terminal.

@@ -379,6 +379,58 @@ fn stat_shows_type_and_metadata() {
 }
 
 #[test]
+fn stat_shows_what_the_layers_recorded() {
+    let s = Sandbox::new();
+    s.write("plain.txt", b"hello");
+    s.ok(&["cp", "--meta", "team=ops", "plain.txt", "local://p.txt"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["stat", "--json", "local://p.txt"]).stdout).unwrap();
+    assert_eq!(v["stored_size"], 5);
+    assert_eq!(v["checksum"]["kind"], "sha256");
+    // SHA-256 of "hello".
+    assert_eq!(
+        v["checksum"]["sha256"],
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
+    assert!(
+        v["compression"].is_null() && v["encryption"].is_null(),
+        "{v}"
+    );
+    // Only user metadata in the user section.
+    assert_eq!(v["metadata"], serde_json::json!({ "team": "ops" }));
+
+    // Compressed and encrypted: the stored size differs and both layers are named.
+    let text = "a line that repeats\n".repeat(2000);
+    s.write("big.txt", text.as_bytes());
+    s.write("key.hex", "11".repeat(32).as_bytes());
+    let key = format!("file:{}", s.work.join("key.hex").display());
+    let layered = ["-o", "compression=zstd", "-o"];
+    let enc = format!("encryption_key={key}");
+    let mut args: Vec<&str> = layered.to_vec();
+    args.extend([enc.as_str(), "cp", "big.txt", "local://z.txt"]);
+    s.ok(&args);
+    let mut args: Vec<&str> = layered.to_vec();
+    args.extend([enc.as_str(), "stat", "--json", "local://z.txt"]);
+    let v: serde_json::Value = serde_json::from_slice(&s.ok(&args).stdout).unwrap();
+    assert_eq!(v["size"], text.len() as u64);
+    let stored = v["stored_size"].as_u64().unwrap();
+    assert!(stored < text.len() as u64 / 10, "{v}");
+    assert_eq!(v["compression"], "zstd");
+    assert!(v["encryption"]["algorithm"].is_string(), "{v}");
+    assert!(v["encryption"]["key_id"].is_string(), "{v}");
+    assert_eq!(v["metadata"], serde_json::json!({}));
+    args.retain(|a| *a != "--json");
+    let human = s.ok(&args).out();
+    assert!(human.contains("compression:   zstd"), "{human}");
+    assert!(human.contains("key id"), "{human}");
+    assert!(
+        human.contains(&format!("stored size:   {stored}")),
+        "{human}"
+    );
+    assert!(!human.contains("cairn-"), "{human}");
+}
+
+#[test]
 fn exit_codes_and_error_format() {
     let s = Sandbox::new();
     s.write("f.txt", b"x");
@@ -544,7 +596,9 @@ fn help_has_examples() {
     let s = Sandbox::new();
     let top = s.ok(&["--help"]).out();
     assert!(top.contains("EXAMPLES") && top.contains("s3://"), "{top}");
-    for cmd in ["cp", "ls", "cat", "stat", "rm", "mb", "rb", "health"] {
+    for cmd in [
+        "cp", "ls", "cat", "stat", "rm", "mb", "rb", "health", "verify", "sync",
+    ] {
         let h = s.ok(&[cmd, "--help"]).out();
         assert!(h.contains("EXAMPLES"), "cairn {cmd} --help:\n{h}");
         assert!(
@@ -624,7 +678,10 @@ fn plain_paths_work_for_ls_cat_and_stat() {
     s.write("d/f.txt", b"plain");
     s.write("d/sub/g.txt", b"g");
     assert_eq!(s.ok(&["ls", "d"]).lines(), vec!["f.txt", "PRE sub/"]);
-    assert_eq!(s.ok(&["ls", "-r", "../work/d/"]).lines(), vec!["f.txt", "sub/g.txt"]);
+    assert_eq!(
+        s.ok(&["ls", "-r", "../work/d/"]).lines(),
+        vec!["f.txt", "sub/g.txt"]
+    );
     assert_eq!(s.ok(&["cat", "../work/d/f.txt"]).stdout, b"plain");
     let v: serde_json::Value =
         serde_json::from_slice(&s.ok(&["stat", "--json", "d/f.txt"]).stdout).unwrap();
@@ -632,5 +689,69 @@ fn plain_paths_work_for_ls_cat_and_stat() {
     // Reading never creates: a missing directory is an error, and stays missing.
     assert_error(&s.run(&["ls", "nodir/x"]), 1, "nodir");
     assert!(!s.work.join("nodir").exists());
-    assert!(!s.work.join("d/.cairn").exists(), "reads leave no store files behind");
+    assert!(
+        !s.work.join("d/.cairn").exists(),
+        "reads leave no store files behind"
+    );
+}
+
+/// Flips one byte of a file in place, keeping its size and modification time (as bit rot does).
+fn rot(path: &Path) {
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut data = std::fs::read(path).unwrap();
+    data[0] ^= 0x55;
+    std::fs::write(path, &data).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[test]
+fn verify_reports_ok_corrupt_and_unverifiable() {
+    let s = Sandbox::new();
+    s.write("a.txt", b"hello world\n");
+    s.write("b.bin", &bytes(200_000, 3));
+    s.ok(&["cp", "a.txt", "local://v/a.txt"]);
+    s.ok(&["cp", "b.bin", "local://v/b.bin"]);
+    let r = s.ok(&["verify", "local://v/"]);
+    assert_eq!(r.lines().len(), 2, "{}", r.out());
+    assert!(
+        r.lines().iter().all(|l| l.starts_with("ok ")),
+        "{}",
+        r.out()
+    );
+    assert!(r.stderr.contains("2 ok, 0 corrupt"), "{}", r.stderr);
+
+    // A file put into the store directory by hand has no recorded digest.
+    std::fs::write(s.root.join("v/c.txt"), b"by hand").unwrap();
+    let r = s.ok(&["verify", "--json", "local://v/"]);
+    let lines: Vec<serde_json::Value> = r
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{}", r.out());
+    assert_eq!(lines[2]["key"], "v/c.txt");
+    assert_eq!(lines[2]["status"], "unverifiable");
+    assert_eq!(lines[3]["summary"]["ok"], 2);
+    assert_eq!(lines[3]["summary"]["unverifiable"], 1);
+
+    rot(&s.root.join("v/b.bin"));
+    let r = s.run(&["verify", "local://v/"]);
+    assert_eq!(r.code, 2, "{}\n{}", r.out(), r.stderr);
+    let out = r.out();
+    assert!(out.contains("CORRUPT       local://v/b.bin"), "{out}");
+    assert!(out.contains("ok            local://v/a.txt"), "{out}");
+    assert!(r.stderr.contains("1 corrupt"), "{}", r.stderr);
+    let r = s.run(&["verify", "--json", "local://v/b.bin"]);
+    assert_eq!(r.code, 2);
+    let v: serde_json::Value = serde_json::from_str(&r.lines()[0]).unwrap();
+    assert_eq!(v["status"], "corrupt");
+    assert_ne!(v["expected_sha256"], v["actual_sha256"]);
+    // One good object alone passes; a missing one is an error.
+    s.ok(&["verify", "local://v/a.txt"]);
+    assert_error(&s.run(&["verify", "local://v/nope"]), 1, "not found");
 }

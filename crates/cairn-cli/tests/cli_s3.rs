@@ -388,3 +388,33 @@ fn moto_make_and_remove_a_bucket() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("bucket not found"), "{}", r.stderr);
 }
+
+#[test]
+fn sync_local_to_garage_and_back() {
+    let s = Sandbox::new("GARAGE", "sync");
+    s.write("site/index.html", b"<h1>hi</h1>");
+    s.write("site/css/a.css", b"body{}");
+    s.write("site/big.bin", &bytes(300_000, 5));
+    let dst = format!("{}/www/", s.base);
+    let r = s.ok(&["--json", "sync", "site", &dst]);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["transferred"], 3, "{v}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["--json", "sync", "--checksum", "site", &dst]).stdout)
+            .unwrap();
+    assert_eq!(v["summary"]["transferred"], 0, "{v}");
+    assert_eq!(v["summary"]["skipped"], 3, "{v}");
+    std::fs::remove_file(s.work.join("site/css/a.css")).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["--json", "sync", "--delete", "site", &dst]).stdout)
+            .unwrap();
+    assert_eq!(v["summary"]["deleted"], 1, "{v}");
+    s.ok(&["sync", &dst, "back"]);
+    assert_eq!(
+        std::fs::read(s.work.join("back/big.bin")).unwrap(),
+        bytes(300_000, 5)
+    );
+    assert!(!s.work.join("back/css/a.css").exists());
+    s.ok(&["verify", &dst]);
+    s.ok(&["rm", "-r", &dst]);
+}

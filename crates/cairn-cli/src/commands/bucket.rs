@@ -164,7 +164,8 @@ mod s3_admin {
     use super::{Ctx, StoreAddr};
 
     pub async fn create_bucket(ctx: &Ctx, addr: &StoreAddr, _bucket: &str) -> cairn::Result<()> {
-        let (admin, _) = cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
+        let (admin, _) =
+            cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
         admin.create_bucket().await
     }
 
@@ -174,7 +175,8 @@ mod s3_admin {
         _bucket: &str,
         force: bool,
     ) -> cairn::Result<()> {
-        let (admin, _) = cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
+        let (admin, _) =
+            cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
         admin.delete_bucket(force).await
     }
 }

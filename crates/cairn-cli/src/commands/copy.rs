@@ -108,6 +108,8 @@ pub fn merge_put(explicit: &PutOptions, reader: &Reader) -> PutOptions {
         put.content_type = reader.content_type.clone();
     }
     let mut metadata = reader.metadata.clone();
+    // The destination's layers write their own `cairn-*` entries; the source's would be refused.
+    cairn::layer::stack::strip_reserved(&mut metadata);
     metadata.extend(explicit.metadata.clone());
     put.metadata = metadata;
     put

@@ -33,11 +33,17 @@ pub async fn run(ctx: &Ctx, a: &CpArgs) -> Result {
 
 /// `--content-type` and `--meta k=v`, checked before anything happens.
 fn put_options(a: &CpArgs) -> Result<PutOptions> {
-    let mut put = PutOptions {
+    Ok(PutOptions {
         content_type: a.content_type.clone(),
+        metadata: parse_meta(&a.meta)?,
         ..Default::default()
-    };
-    for m in &a.meta {
+    })
+}
+
+/// `--meta k=v` pairs: names lower-cased, ASCII letters, digits, `-` and `_`, not `cairn-*`.
+pub fn parse_meta(pairs: &[String]) -> Result<cairn::Metadata> {
+    let mut out = cairn::Metadata::new();
+    for m in pairs {
         let Some((k, v)) = m.split_once('=') else {
             return Err(usage(
                 format!("--meta {m:?} is not KEY=VALUE"),
@@ -55,9 +61,9 @@ fn put_options(a: &CpArgs) -> Result<PutOptions> {
                 "names are ASCII letters, digits, `-` and `_`, not starting with `cairn-`",
             ));
         }
-        put.metadata.insert(k, v.to_string());
+        out.insert(k, v.to_string());
     }
-    Ok(put)
+    Ok(out)
 }
 
 /// The source of a single copy, validated and opened but not yet read.

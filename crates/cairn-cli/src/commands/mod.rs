@@ -1,5 +1,7 @@
 //! One module per command, plus what they share.
 
+pub mod archive;
+pub mod bench;
 pub mod bucket;
 pub mod cat;
 pub mod copy;
@@ -8,6 +10,8 @@ pub mod health;
 pub mod ls;
 pub mod rm;
 pub mod stat;
+pub mod sync;
+pub mod verify;
 
 use crate::address::{self, Addr, StoreAddr};
 use crate::args::Command;
@@ -34,6 +38,10 @@ pub async fn dispatch(ctx: &Ctx, cmd: &Command) -> Result {
         Command::Mb(a) => bucket::mb(ctx, a).await,
         Command::Rb(a) => bucket::rb(ctx, a).await,
         Command::Health(a) => health::run(ctx, a).await,
+        Command::Verify(a) => verify::run(ctx, a).await,
+        Command::Sync(a) => sync::run(ctx, a).await,
+        Command::Archive(a) => archive::run(ctx, a).await,
+        Command::Bench(a) => bench::run(ctx, a).await,
     }
 }
 
