@@ -10,7 +10,8 @@
 
 use cairn::ops::{sync, NoReporter, SyncOptions};
 use cairn::transfer::{download_file, download_tree, upload_file, upload_tree, TransferOptions};
-use cairn::{Key, StoreUrl};
+use cairn::{Key, StoreExt, StoreUrl};
+use futures::StreamExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,16 +45,14 @@ async fn run(args: &[String]) -> cairn::Result<bool> {
         "down" => {
             let (root, prefix) = split(a)?;
             let store = cairn::open(&root).await?;
-            let key = Key::new(prefix.clone())?;
-            match store.head(&key).await {
-                Ok(_) => {
-                    download_file(&*store, &key, Path::new(b), &opts, &r).await?;
-                    Ok(true)
-                }
-                Err(e) if e.kind() == cairn::ErrorKind::NotFound => {
-                    Ok(download_tree(&*store, &prefix, Path::new(b), &opts, &r).await?.is_success())
-                }
-                Err(e) => Err(e),
+            // A tree if anything lists below `prefix/` (or at the root); else one object.
+            let below = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+            let is_tree = prefix.is_empty() || store.list_objects(&below).next().await.is_some();
+            if is_tree {
+                Ok(download_tree(&*store, &prefix, Path::new(b), &opts, &r).await?.is_success())
+            } else {
+                download_file(&*store, &Key::new(prefix)?, Path::new(b), &opts, &r).await?;
+                Ok(true)
             }
         }
         "sync" => {
