@@ -233,6 +233,7 @@ run_tool() {
     log "$tool $sc"
     local m="$WORK/$tool-$sc.json" rc=0
     rm -f "$m"
+    sync # no tool pays for flushing what an earlier step left dirty
     set -f # s5cmd's wildcards must reach it unexpanded
     # shellcheck disable=SC2086 # argv is built from paths without spaces
     "$WORK/measure" "$tool:$sc" "$m" -- $argv >"$WORK/$tool-$sc.out" 2>"$WORK/$tool-$sc.err" || rc=$?

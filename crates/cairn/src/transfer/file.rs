@@ -278,7 +278,7 @@ pub async fn download_file(
     };
     reporter.on_item_start(&item);
     let progress = |n: u64| reporter.on_progress(key, n);
-    let r = download_inner(store, key, path, opts, true, &progress).await;
+    let r = download_inner(store, key, path, opts, opts.durable, &progress).await;
     match &r {
         Ok(m) => {
             item.size = Some(m.size);
