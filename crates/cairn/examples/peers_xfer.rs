@@ -7,6 +7,7 @@
 //! ```
 //! The store comes from `cairn::open` (endpoint and credentials from the environment). With
 //! `up`/`down`, a directory means a tree; a file means one object. Exits 2 if items failed.
+//! `PEERS_XFER_DURABLE=0` turns off the final fsync/syncfs of downloads.
 
 use cairn::ops::{sync, NoReporter, SyncOptions};
 use cairn::transfer::{download_file, download_tree, upload_file, upload_tree, TransferOptions};
@@ -25,7 +26,9 @@ fn split(url: &str) -> cairn::Result<(String, String)> {
 }
 
 async fn run(args: &[String]) -> cairn::Result<bool> {
-    let opts = TransferOptions::default();
+    // PEERS_XFER_DURABLE=0: no fsync/syncfs at the end of downloads (as the peers do).
+    let durable = std::env::var("PEERS_XFER_DURABLE").map(|v| v != "0").unwrap_or(true);
+    let opts = TransferOptions { durable, ..TransferOptions::default() };
     let r = NoReporter;
     let (mode, a, b) = match args {
         [m, a, b] => (m.as_str(), a.as_str(), b.as_str()),
