@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """obstore (object_store from Python) as a peer: upload or download a tree or one file.
 
-Usage: obstore_peer.py up   SRC_DIR_OR_FILE PREFIX_OR_KEY
-       obstore_peer.py down PREFIX_OR_KEY   DST_DIR_OR_FILE
-Reads AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, BUCKET and
-CONCURRENCY (default 32) from the environment.
+Usage: obstore_peer.py up   SRC_DIR_OR_FILE s3://BUCKET[/PREFIX_OR_KEY]
+       obstore_peer.py down s3://BUCKET[/PREFIX_OR_KEY] DST_DIR_OR_FILE
+Reads AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and CONCURRENCY
+(default 32) from the environment.
 """
 import asyncio
 import os
@@ -17,9 +17,14 @@ from obstore.store import S3Store
 CONC = int(os.environ.get("CONCURRENCY", "32"))
 
 
-def store() -> S3Store:
+def split(url: str) -> tuple[str, str]:
+    bucket, _, path = url.removeprefix("s3://").partition("/")
+    return bucket, path
+
+
+def store(bucket: str) -> S3Store:
     return S3Store(
-        os.environ["BUCKET"],
+        bucket,
         endpoint=os.environ["AWS_ENDPOINT_URL"],
         region=os.environ.get("AWS_REGION", "us-east-1"),
         access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
@@ -37,7 +42,8 @@ async def up(s: S3Store, src: Path, dst: str) -> None:
 
     async def one(p: Path) -> None:
         async with sem:
-            await obs.put_async(s, f"{dst.rstrip('/')}/{p.relative_to(src).as_posix()}", p)
+            rel = p.relative_to(src).as_posix()
+            await obs.put_async(s, f"{dst.rstrip('/')}/{rel}" if dst else rel, p)
 
     await asyncio.gather(*(one(p) for p in src.rglob("*") if p.is_file()))
 
@@ -51,7 +57,7 @@ async def fetch(s: S3Store, key: str, path: Path) -> None:
 
 
 async def down(s: S3Store, src: str, dst: Path) -> None:
-    prefix = src.rstrip("/") + "/"
+    prefix = src.rstrip("/") + "/" if src else ""
     keys = []
     async for batch in obs.list(s, prefix):
         keys.extend(m["path"] for m in batch)
@@ -69,11 +75,12 @@ async def down(s: S3Store, src: str, dst: Path) -> None:
 
 def main() -> None:
     mode, a, b = sys.argv[1:4]
-    s = store()
     if mode == "up":
-        asyncio.run(up(s, Path(a), b))
+        bucket, key = split(b)
+        asyncio.run(up(store(bucket), Path(a), key))
     else:
-        asyncio.run(down(s, a, Path(b)))
+        bucket, key = split(a)
+        asyncio.run(down(store(bucket), key, Path(b)))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ REGION=us-east-1
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}" NO_PROXY="127.0.0.1,localhost"
 
 log() { printf 'peers: %s\n' "$*" >&2; }
+mkdir -p "$WORK"
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 SERVER_PID=""
@@ -112,7 +113,7 @@ start_s3s_fs() {
   cc -shared -fPIC -O2 -o "$WORK/nodelay.so" "$HERE/nodelay.c" -ldl || return 1
   local port
   port="$(free_port)"
-  mkdir -p "$WORK/s3/$BUCKET"
+  mkdir -p "$WORK/s3"
   LD_PRELOAD="$WORK/nodelay.so" NODELAY_LOG=1 s3s-fs --host 127.0.0.1 --port "$port" \
     --access-key "$AK" --secret-key "$SK" "$WORK/s3" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
@@ -158,38 +159,52 @@ EOF
 }
 
 # --- each tool's commands: TOOL SCENARIO -> argv ----------------------------------
+# On s3s-fs each tool gets its own buckets and the tree sits at a bucket root: s3s-fs answers
+# a HEAD on a key that is a directory on its disk with 500, not 404 (rclone then retries for
+# minutes). On Garage everything shares one bucket under per-tool prefixes.
+urls() {
+  local tool="$1"
+  if [ -n "$SERVER_PID" ]; then
+    mkdir -p "$WORK/s3/small-$tool" "$WORK/s3/large-$tool"
+    SMALL="small-$tool" LARGE="large-$tool/large.bin"
+  else
+    SMALL="$BUCKET/$tool-small" LARGE="$BUCKET/$tool-large.bin"
+  fi
+}
+
 commands() {
-  local tool="$1" sc="$2" s3="s3://$BUCKET/$1" out="$WORK/out/$1"
+  local tool="$1" sc="$2" out="$WORK/out/$1" c="$CONCURRENCY" data="$WORK/data"
+  urls "$tool"
   case "$tool:$sc" in
-    cairn:small_up) echo "$CAIRN" cp -r "$WORK/data/small" "$s3/small" ;;
-    cairn:small_down) echo "$CAIRN" cp -r "$s3/small" "$out/small" ;;
-    cairn:large_up) echo "$CAIRN" cp "$WORK/data/large.bin" "$s3/large.bin" ;;
-    cairn:large_down) echo "$CAIRN" cp "$s3/large.bin" "$out/large.bin" ;;
-    cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$WORK/data/small" "$s3/small"; fi ;;
-    engine:small_up) echo "$ENGINE" up "$WORK/data/small" "$s3/small" ;;
-    engine:small_down) echo "$ENGINE" down "$s3/small" "$out/small" ;;
-    engine:large_up) echo "$ENGINE" up "$WORK/data/large.bin" "$s3/large.bin" ;;
-    engine:large_down) echo "$ENGINE" down "$s3/large.bin" "$out/large.bin" ;;
-    engine:noop_sync) echo "$ENGINE" sync "$WORK/data/small" "$s3/small" ;;
-    s5cmd:small_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$WORK/data/small/*" "$s3/small/" ;;
-    s5cmd:small_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$s3/small/*" "$out/small/" ;;
-    s5cmd:large_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$WORK/data/large.bin" "$s3/large.bin" ;;
-    s5cmd:large_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$s3/large.bin" "$out/large.bin" ;;
-    s5cmd:noop_sync) echo "$S5CMD" --endpoint-url "$ENDPOINT" sync "$WORK/data/small/" "$s3/small/" ;;
-    rclone:small_up) echo "$RCLONE" copy "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
-    rclone:small_down) echo "$RCLONE" copy "peer:$BUCKET/rclone/small" "$out/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
-    rclone:large_up) echo "$RCLONE" copyto "$WORK/data/large.bin" "peer:$BUCKET/rclone/large.bin" ;;
-    rclone:large_down) echo "$RCLONE" copyto "peer:$BUCKET/rclone/large.bin" "$out/large.bin" ;;
-    rclone:noop_sync) echo "$RCLONE" sync "$WORK/data/small" "peer:$BUCKET/rclone/small" --transfers "$CONCURRENCY" --checkers "$CONCURRENCY" ;;
-    aws:small_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$WORK/data/small" "$s3/small" ;;
-    aws:small_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$s3/small" "$out/small" ;;
-    aws:large_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$WORK/data/large.bin" "$s3/large.bin" ;;
-    aws:large_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$s3/large.bin" "$out/large.bin" ;;
-    aws:noop_sync) echo "$AWS" --endpoint-url "$ENDPOINT" s3 sync --only-show-errors "$WORK/data/small" "$s3/small" ;;
-    obstore:small_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$WORK/data/small" obstore/small ;;
-    obstore:small_down) echo "$PYBIN" "$HERE/obstore_peer.py" down obstore/small "$out/small" ;;
-    obstore:large_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$WORK/data/large.bin" obstore/large.bin ;;
-    obstore:large_down) echo "$PYBIN" "$HERE/obstore_peer.py" down obstore/large.bin "$out/large.bin" ;;
+    cairn:small_up) echo "$CAIRN" cp -r "$data/small" "s3://$SMALL" ;;
+    cairn:small_down) echo "$CAIRN" cp -r "s3://$SMALL" "$out/small" ;;
+    cairn:large_up) echo "$CAIRN" cp "$data/large.bin" "s3://$LARGE" ;;
+    cairn:large_down) echo "$CAIRN" cp "s3://$LARGE" "$out/large.bin" ;;
+    cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$data/small" "s3://$SMALL"; fi ;;
+    engine:small_up) echo "$ENGINE" up "$data/small" "s3://$SMALL" ;;
+    engine:small_down) echo "$ENGINE" down "s3://$SMALL" "$out/small" ;;
+    engine:large_up) echo "$ENGINE" up "$data/large.bin" "s3://$LARGE" ;;
+    engine:large_down) echo "$ENGINE" down "s3://$LARGE" "$out/large.bin" ;;
+    engine:noop_sync) echo "$ENGINE" sync "$data/small" "s3://$SMALL" ;;
+    s5cmd:small_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$data/small/*" "s3://$SMALL/" ;;
+    s5cmd:small_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "s3://$SMALL/*" "$out/small/" ;;
+    s5cmd:large_up) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "$data/large.bin" "s3://$LARGE" ;;
+    s5cmd:large_down) echo "$S5CMD" --endpoint-url "$ENDPOINT" cp "s3://$LARGE" "$out/large.bin" ;;
+    s5cmd:noop_sync) echo "$S5CMD" --endpoint-url "$ENDPOINT" sync "$data/small/" "s3://$SMALL/" ;;
+    rclone:small_up) echo "$RCLONE" copy "$data/small" "peer:$SMALL" --transfers "$c" --checkers "$c" ;;
+    rclone:small_down) echo "$RCLONE" copy "peer:$SMALL" "$out/small" --transfers "$c" --checkers "$c" ;;
+    rclone:large_up) echo "$RCLONE" copyto "$data/large.bin" "peer:$LARGE" ;;
+    rclone:large_down) echo "$RCLONE" copyto "peer:$LARGE" "$out/large.bin" ;;
+    rclone:noop_sync) echo "$RCLONE" sync "$data/small" "peer:$SMALL" --transfers "$c" --checkers "$c" ;;
+    aws:small_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$data/small" "s3://$SMALL" ;;
+    aws:small_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "s3://$SMALL" "$out/small" ;;
+    aws:large_up) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$data/large.bin" "s3://$LARGE" ;;
+    aws:large_down) echo "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "s3://$LARGE" "$out/large.bin" ;;
+    aws:noop_sync) echo "$AWS" --endpoint-url "$ENDPOINT" s3 sync --only-show-errors "$data/small" "s3://$SMALL" ;;
+    obstore:small_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$data/small" "s3://$SMALL" ;;
+    obstore:small_down) echo "$PYBIN" "$HERE/obstore_peer.py" down "s3://$SMALL" "$out/small" ;;
+    obstore:large_up) echo "$PYBIN" "$HERE/obstore_peer.py" up "$data/large.bin" "s3://$LARGE" ;;
+    obstore:large_down) echo "$PYBIN" "$HERE/obstore_peer.py" down "s3://$LARGE" "$out/large.bin" ;;
     obstore:noop_sync) ;; # obstore has no sync
   esac
 }
@@ -216,19 +231,25 @@ run_tool() {
     argv="$(commands "$tool" "$sc")"
     [ -n "$argv" ] || continue
     log "$tool $sc"
-    local line
+    local m="$WORK/$tool-$sc.json" rc=0
+    rm -f "$m"
+    sync # no tool pays for flushing what an earlier step left dirty
+    set -f # s5cmd's wildcards must reach it unexpanded
     # shellcheck disable=SC2086 # argv is built from paths without spaces
-    if line="$("$WORK/measure" "$tool:$sc" -- $argv 2>"$WORK/$tool-$sc.err")"; then
-      local v
-      v="$(verify "$tool" "$sc")"
-      line="${line%\}}, \"verify\": \"$v\"}"
-    else
-      log "$tool $sc failed: $(tail -n 3 "$WORK/$tool-$sc.err" | tr '\n' ' ')"
+    "$WORK/measure" "$tool:$sc" "$m" -- $argv >"$WORK/$tool-$sc.out" 2>"$WORK/$tool-$sc.err" || rc=$?
+    set +f
+    if [ "$rc" -ne 0 ]; then
+      log "$tool $sc failed (exit $rc): $(tail -n 3 "$WORK/$tool-$sc.err" | tr '\n' ' ')"
     fi
-    echo "$line" >>"$RESULTS"
+    if [ -s "$m" ]; then
+      local line v
+      line="$(cat "$m")"
+      v="$(verify "$tool" "$sc")"
+      echo "${line%\}}, \"verify\": \"$v\"}" >>"$RESULTS"
+    fi
   done
   rm -rf "${WORK:?}/out/$tool"
-  if [ -n "$SERVER_PID" ]; then rm -rf "${WORK:?}/s3/$BUCKET/$tool" "${WORK:?}/s3/$BUCKET/obstore"; fi
+  if [ -n "$SERVER_PID" ]; then rm -rf "${WORK:?}/s3/small-$tool" "${WORK:?}/s3/large-$tool"; fi
 }
 
 table() {
@@ -273,7 +294,7 @@ main() {
   install_peers
   start_server
   export AWS_ACCESS_KEY_ID="$AK" AWS_SECRET_ACCESS_KEY="$SK" AWS_REGION="$REGION" AWS_DEFAULT_REGION="$REGION"
-  export AWS_ENDPOINT_URL="$ENDPOINT" S3_PATH_STYLE=true BUCKET
+  export AWS_ENDPOINT_URL="$ENDPOINT" S3_PATH_STYLE=true
   export RCLONE_CONFIG_PEER_TYPE=s3 RCLONE_CONFIG_PEER_PROVIDER=Other RCLONE_CONFIG_PEER_ENV_AUTH=false
   export RCLONE_CONFIG_PEER_ACCESS_KEY_ID="$AK" RCLONE_CONFIG_PEER_SECRET_ACCESS_KEY="$SK"
   export RCLONE_CONFIG_PEER_ENDPOINT="$ENDPOINT" RCLONE_CONFIG_PEER_REGION="$REGION" RCLONE_CONFIG_PEER_FORCE_PATH_STYLE=true

@@ -7,10 +7,12 @@
 //! ```
 //! The store comes from `cairn::open` (endpoint and credentials from the environment). With
 //! `up`/`down`, a directory means a tree; a file means one object. Exits 2 if items failed.
+//! `PEERS_XFER_DURABLE=0` turns off the final fsync/syncfs of downloads.
 
 use cairn::ops::{sync, NoReporter, SyncOptions};
 use cairn::transfer::{download_file, download_tree, upload_file, upload_tree, TransferOptions};
-use cairn::{Key, StoreUrl};
+use cairn::{Key, StoreExt, StoreUrl};
+use futures::StreamExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,7 +26,9 @@ fn split(url: &str) -> cairn::Result<(String, String)> {
 }
 
 async fn run(args: &[String]) -> cairn::Result<bool> {
-    let opts = TransferOptions::default();
+    // PEERS_XFER_DURABLE=0: no fsync/syncfs at the end of downloads (as the peers do).
+    let durable = std::env::var("PEERS_XFER_DURABLE").map(|v| v != "0").unwrap_or(true);
+    let opts = TransferOptions { durable, ..TransferOptions::default() };
     let r = NoReporter;
     let (mode, a, b) = match args {
         [m, a, b] => (m.as_str(), a.as_str(), b.as_str()),
@@ -44,16 +48,14 @@ async fn run(args: &[String]) -> cairn::Result<bool> {
         "down" => {
             let (root, prefix) = split(a)?;
             let store = cairn::open(&root).await?;
-            let key = Key::new(prefix.clone())?;
-            match store.head(&key).await {
-                Ok(_) => {
-                    download_file(&*store, &key, Path::new(b), &opts, &r).await?;
-                    Ok(true)
-                }
-                Err(e) if e.kind() == cairn::ErrorKind::NotFound => {
-                    Ok(download_tree(&*store, &prefix, Path::new(b), &opts, &r).await?.is_success())
-                }
-                Err(e) => Err(e),
+            // A tree if anything lists below `prefix/` (or at the root); else one object.
+            let below = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+            let is_tree = prefix.is_empty() || store.list_objects(&below).next().await.is_some();
+            if is_tree {
+                Ok(download_tree(&*store, &prefix, Path::new(b), &opts, &r).await?.is_success())
+            } else {
+                download_file(&*store, &Key::new(prefix)?, Path::new(b), &opts, &r).await?;
+                Ok(true)
             }
         }
         "sync" => {

@@ -1,7 +1,7 @@
 //! Files to keys and keys to files.
 
 use super::copy::pipe_parts;
-use super::range::{HashSink, Pinned, Sink};
+use super::range::{BufSink, HashSink, Pinned, Sink};
 use super::{blocking, check_digest, recorded_sha256, split, Budget, TransferOptions, Writer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
@@ -278,7 +278,7 @@ pub async fn download_file(
     };
     reporter.on_item_start(&item);
     let progress = |n: u64| reporter.on_progress(key, n);
-    let r = download_inner(store, key, path, opts, true, &progress).await;
+    let r = download_inner(store, key, path, opts, opts.durable, &progress).await;
     match &r {
         Ok(m) => {
             item.size = Some(m.size);
@@ -315,6 +315,69 @@ pub(crate) async fn download_inner(
         name.to_string_lossy(),
         rand::random::<u64>()
     ));
+    let pinned = Pinned {
+        store,
+        key,
+        etag: meta.etag.clone(),
+        size,
+        max_resumes: opts.max_resumes,
+    };
+    let want = if opts.verify {
+        recorded_sha256(&meta.metadata)
+    } else {
+        None
+    };
+    let part = opts.part_size.max(1) as u64;
+    let single = size < opts.multipart_threshold || size <= part;
+    if single && size <= WRITE_BUF as u64 {
+        // Small: read it whole, then create, write and rename in one blocking call.
+        let mut buf = BufSink::new(size as usize);
+        let mut sink = HashSink {
+            inner: &mut buf,
+            hasher: want.map(|_| Sha256::new()),
+        };
+        pinned
+            .read(
+                0..size,
+                Some((first.body, first.range.end)),
+                &mut sink,
+                progress,
+            )
+            .await?;
+        if let (Some(w), Some(h)) = (&want, sink.hasher.take()) {
+            check_digest(h, w, store, key)?;
+        }
+        let data = buf.into_bytes();
+        let mtime = SystemTime::from(meta.last_modified);
+        let target = path.to_path_buf();
+        blocking(move || {
+            let mut tmp = TempFile {
+                path: tmp_path.clone(),
+                committed: false,
+            };
+            fs::create_dir_all(&dir).map_err(|e| io_err(e, "cannot create directory", &dir))?;
+            let mut f =
+                File::create_new(&tmp_path).map_err(|e| io_err(e, "cannot create", &tmp_path))?;
+            std::io::Write::write_all(&mut f, &data)
+                .map_err(|e| io_err(e, "cannot write", &tmp_path))?;
+            let _ = f.set_modified(mtime);
+            if fsync_each {
+                f.sync_all()
+                    .map_err(|e| io_err(e, "cannot sync", &tmp_path))?;
+            }
+            fs::rename(&tmp_path, &target).map_err(|e| io_err(e, "cannot rename into", &target))?;
+            tmp.committed = true;
+            if fsync_each {
+                if let Ok(d) = File::open(&dir) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.with_operation("download").with_key(key.as_str()))?;
+        return Ok(meta);
+    }
     let mut tmp = TempFile {
         path: tmp_path.clone(),
         committed: false,
@@ -332,21 +395,8 @@ pub(crate) async fn download_inner(
         .await
         .map_err(|e| e.with_operation("download").with_key(key.as_str()))?
     };
-    let pinned = Pinned {
-        store,
-        key,
-        etag: meta.etag.clone(),
-        size,
-        max_resumes: opts.max_resumes,
-    };
-    let want = if opts.verify {
-        recorded_sha256(&meta.metadata)
-    } else {
-        None
-    };
-    let part = opts.part_size.max(1) as u64;
 
-    if size < opts.multipart_threshold || size <= part {
+    if single {
         let mut fs_sink = FileSink::new(file.clone(), size);
         let mut sink = HashSink {
             inner: &mut fs_sink,

@@ -63,6 +63,10 @@ pub struct TransferOptions {
     /// Options for every put: mode, storage class, layer hints (`acl`), and content type and
     /// metadata that override the source's.
     pub put: PutOptions,
+    /// Make downloaded files durable before reporting success: an fsync per file for
+    /// [`download_file`], one filesystem sync at the end for [`download_tree`]. Off, files are
+    /// still replaced atomically (temp file + rename), as cp(1) and rsync do by default.
+    pub durable: bool,
 }
 
 impl Default for TransferOptions {
@@ -76,6 +80,7 @@ impl Default for TransferOptions {
             verify: true,
             memory_limit: None,
             put: PutOptions::default(),
+            durable: true,
         }
     }
 }

@@ -12,6 +12,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// One recorded GET: (key, range, if_match).
+pub type SeenGet = (String, Option<GetRange>, Option<String>);
+
 /// Faults to inject and what was seen. Each one-shot fault clears itself when it fires.
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -26,7 +29,7 @@ pub struct Faults {
     /// The listing comes back with its first two objects swapped.
     pub unsorted_list: Mutex<bool>,
     /// GETs as (key, range, if_match).
-    pub gets: Mutex<Vec<(String, Option<GetRange>, Option<String>)>>,
+    pub gets: Mutex<Vec<SeenGet>>,
     /// Put options seen, per key.
     pub puts: Mutex<Vec<(String, PutOptions)>>,
     pub multipart_started: AtomicUsize,
@@ -36,7 +39,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn gets(&self) -> Vec<(String, Option<GetRange>, Option<String>)> {
+    pub fn gets(&self) -> Vec<SeenGet> {
         self.gets.lock().unwrap().clone()
     }
     pub fn reset_counts(&self) {
