@@ -32,7 +32,9 @@ pub(crate) use budget::Budget;
 pub use copy::copy_object;
 pub(crate) use copy::copy_one;
 pub use file::{download_file, upload_file};
-pub use many::{copy_many, download_tree, transfer_tree, upload_tree, CopyItem};
+pub use many::{
+    copy_many, download_tree, transfer_tree, upload_many, upload_tree, CopyItem, UploadItem,
+};
 pub use writer::{part_size_for, put_stream, Writer, WriterOptions};
 
 use crate::store::{Metadata, PutOptions};
