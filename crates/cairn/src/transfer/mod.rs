@@ -11,6 +11,8 @@
 //! - [`upload_tree`] / [`download_tree`]: a local directory to a prefix and back, through the
 //!   file paths above (what `cp -r` uses); a tree download syncs the filesystem once at the end
 //!   instead of fsyncing every file.
+//! - [`upload_many`]: files the caller lists (the CLI walks directories itself, following
+//!   links to files and naming every file it cannot upload), through the same upload path.
 //!
 //! Memory: every buffered part and every small object held whole takes permits from one
 //! budget per operation (default `concurrency × part_size`), so peak memory stays at that
