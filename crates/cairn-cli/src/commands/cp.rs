@@ -159,7 +159,7 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
         To::Object(_, _, shown) => shown.clone(),
     };
     let written: Result<Option<u64>> = async {
-        Ok(match (from, to) {
+        Ok(Some(match (from, to) {
             (from, To::Stdout) => {
                 let body = match from {
                     One::Stdin => read_stream(tokio::io::stdin(), "stdin".into()),
@@ -173,8 +173,12 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
                 return Ok(None);
             }
             (One::Stdin, To::File(p)) => {
-                write_stream_file(&p, read_stream(tokio::io::stdin(), "stdin".into()), &on_bytes)
-                    .await?
+                write_stream_file(
+                    &p,
+                    read_stream(tokio::io::stdin(), "stdin".into()),
+                    &on_bytes,
+                )
+                .await?
             }
             (One::File(from, _), To::File(p)) => {
                 write_stream_file(&p, open_file(&from).await?, &on_bytes).await?
@@ -206,8 +210,7 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
                 transfer::copy_object(from.as_ref(), &src_key, store.as_ref(), &key, &opts, &rep)
                     .await?
             }
-        })
-        .map(Some)
+        }))
     }
     .await;
     bar.finish_and_clear();
@@ -419,7 +422,11 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
     }
     // Failures without an item (a listing that broke off) were not reported per item.
     for f in sum.failures.iter().filter(|f| f.key.is_empty()) {
-        copy::Reporter::failed(&bulk, &a_shown(&src), &cairn::Error::new(f.kind, f.message.clone()));
+        copy::Reporter::failed(
+            &bulk,
+            &a_shown(&src),
+            &cairn::Error::new(f.kind, f.message.clone()),
+        );
     }
     let csum = copy::Summary {
         done: sum.transferred,
@@ -535,7 +542,9 @@ async fn write_stream_file(
             n += chunk.len() as u64;
             on_bytes(chunk.len() as u64);
         }
-        file.sync_all().await.map_err(|e| fs_err(e, "write", dest))?;
+        file.sync_all()
+            .await
+            .map_err(|e| fs_err(e, "write", dest))?;
         tokio::fs::rename(&tmp, dest)
             .await
             .map_err(|e| fs_err(e, "write", dest))?;
@@ -551,8 +560,15 @@ async fn write_stream_file(
 /// One entry of a directory walk: a file to upload (path relative to the root), or a file
 /// that cannot be uploaded and why.
 enum Listed {
-    Item { rel: String, path: PathBuf, size: u64 },
-    Skip { rel: String, error: Error },
+    Item {
+        rel: String,
+        path: PathBuf,
+        size: u64,
+    },
+    Skip {
+        rel: String,
+        error: Error,
+    },
 }
 
 /// Walks a directory in name order off the async threads.
