@@ -747,3 +747,58 @@ async fn upload_of_a_directory_is_invalid_input() {
     assert!(e.to_string().contains("not a regular file"), "{e}");
     assert!(!store.exists(&k("x")).await.unwrap());
 }
+
+/// `upload_many` uploads caller-chosen files, applies each item's content type unless the
+/// options set one, and records a missing file as one failure under its key.
+#[tokio::test]
+async fn upload_many_uploads_items_and_records_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_file(dir.path(), "a.txt", b"alpha");
+    let big = vec![7u8; 40 * 1024];
+    let b = write_file(dir.path(), "b.bin", &big);
+    let store = MemoryStore::new();
+    let item = |path: std::path::PathBuf, key: &str, ct: Option<&str>| {
+        Ok(UploadItem {
+            size: std::fs::metadata(&path).ok().map(|m| m.len()),
+            path,
+            key: k(key),
+            content_type: ct.map(str::to_string),
+        })
+    };
+    let items = vec![
+        item(a, "up/a.txt", Some("text/plain")),
+        item(b, "up/b.bin", None),
+        item(dir.path().join("gone"), "up/gone", None),
+    ];
+    // Small parts so the second file is a concurrent multipart upload.
+    let opts = TransferOptions {
+        part_size: 8 * 1024,
+        multipart_threshold: 16 * 1024,
+        ..Default::default()
+    };
+    let rec = Recorder::new();
+    use futures::StreamExt;
+    let sum = upload_many(&store, futures::stream::iter(items).boxed(), &opts, &rec).await;
+    assert_eq!((sum.transferred, sum.failed), (2, 1), "{sum:?}");
+    assert_eq!(sum.transferred_bytes, 5 + big.len() as u64);
+    assert_eq!(sum.failures[0].key, "up/gone");
+    assert_eq!(rec.done().len(), 3);
+    assert_eq!(rec.progress_bytes(), 5 + big.len() as u64);
+    assert_eq!(store.get(&k("up/b.bin")).await.unwrap().to_vec(), big);
+    let m = store.head(&k("up/a.txt")).await.unwrap();
+    assert_eq!(m.content_type.as_deref(), Some("text/plain"));
+    assert!(!store.exists(&k("up/gone")).await.unwrap());
+    // Options that set a content type win over the item's.
+    let opts = TransferOptions {
+        put: PutOptions {
+            content_type: Some("text/x-set".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let again = vec![item(dir.path().join("a.txt"), "up/a.txt", Some("text/plain"))];
+    let sum = upload_many(&store, futures::stream::iter(again).boxed(), &opts, &rec).await;
+    assert_eq!(sum.transferred, 1, "{sum:?}");
+    let m = store.head(&k("up/a.txt")).await.unwrap();
+    assert_eq!(m.content_type.as_deref(), Some("text/x-set"));
+}

@@ -1,17 +1,25 @@
 //! `cairn cp SRC DST`: one file or object, stdin/stdout, or a tree with `-r`.
 //!
 //! Both addresses are parsed and both stores opened before a byte moves, so bad input fails
-//! with nothing written.
+//! with nothing written. Files and objects move through cairn's transfer engine
+//! (`cairn::transfer`), the same one under `sync` and the library; only stdin/stdout and
+//! plain file-to-file copies stream here.
 
-use super::copy::{self, Reader, TreeDest, TreeOptions, TreeSource};
+use super::copy::{self, fs_err, guess_content_type, Reporter as _};
 use super::{open, open_existing, shown_key, BulkReporter, Ctx};
 use crate::address::{self, dir_prefix, Addr};
 use crate::args::CpArgs;
 use crate::error::{usage, CliError, Report, Result};
 use crate::printer::human_bytes;
-use cairn::transfer::WriterOptions;
-use cairn::{DynStore, Key, PutOptions};
+use bytes::{Bytes, BytesMut};
+use cairn::ops::reporter::{Item, Outcome, Reporter};
+use cairn::transfer::{self, put_stream, TransferOptions, UploadItem, WriterOptions};
+use cairn::{DynStore, Error, GetOptions, Key, PutOptions};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 pub async fn run(ctx: &Ctx, a: &CpArgs) -> Result {
     let put = put_options(a)?;
@@ -27,7 +35,7 @@ pub async fn run(ctx: &Ctx, a: &CpArgs) -> Result {
         } else {
             src
         };
-        copy_one(ctx, src, dst, put).await
+        copy_one(ctx, a, src, dst, put).await
     }
 }
 
@@ -69,16 +77,32 @@ pub fn parse_meta(pairs: &[String]) -> Result<cairn::Metadata> {
 /// The source of a single copy, validated and opened but not yet read.
 enum One {
     Stdin,
-    File(PathBuf),
+    File(PathBuf, u64),
     Object(DynStore, Key),
 }
 
-async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
+/// Where a single copy goes.
+enum To {
+    Stdout,
+    File(PathBuf),
+    Object(DynStore, Key, String),
+}
+
+/// Transfer settings from the flags; the engine's defaults otherwise.
+fn transfer_options(a: &CpArgs, put: PutOptions) -> TransferOptions {
+    TransferOptions {
+        object_concurrency: (a.concurrency as usize).max(1),
+        put,
+        ..Default::default()
+    }
+}
+
+async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) -> Result {
     // 1. Validate and open everything.
     let (from, name) = match &src {
         Addr::Stdio => (One::Stdin, None),
         Addr::Fs(p) => {
-            let m = std::fs::metadata(p).map_err(|e| copy::fs_err(e, "read", p))?;
+            let m = std::fs::metadata(p).map_err(|e| fs_err(e, "read", p))?;
             if m.is_dir() {
                 return Err(usage(
                     format!("{} is a directory", p.display()),
@@ -86,7 +110,7 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
                 ));
             }
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-            (One::File(p.clone()), name)
+            (One::File(p.clone(), m.len()), name)
         }
         Addr::Store(s) => {
             let key = s.key()?;
@@ -103,11 +127,6 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
             )
         })
     };
-    enum To {
-        Stdout,
-        File(PathBuf),
-        Object(DynStore, Key, String),
-    }
     let to = match &dst {
         Addr::Stdio => To::Stdout,
         Addr::Fs(p) => {
@@ -130,38 +149,80 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
         }
     };
 
-    // 2. Open the source: a missing object fails here, before anything is written.
-    let reader: Reader = match &from {
-        One::Stdin => copy::open_stdin(),
-        One::File(p) => copy::open_file(p).await?,
-        One::Object(store, key) => copy::open_object(store.as_ref(), key).await?,
+    // 2. Move the bytes through the transfer engine. Every path reads the source before it
+    //    writes anything, so a missing object fails with nothing written.
+    let size = match &from {
+        One::File(_, n) => Some(*n),
+        _ => None,
     };
-
-    // 3. Move the bytes.
-    let bar = ctx.printer.bytes_bar(reader.size);
+    let bar = ctx.printer.bytes_bar(size);
+    let rep = BarReporter(&bar);
     let on_bytes = |n| bar.inc(n);
-    let (written, shown) = match to {
-        To::Stdout => {
-            let n = super::cat::to_stdout(ctx, reader.body, &on_bytes).await;
-            bar.finish_and_clear();
-            n?;
-            return Ok(());
-        }
-        To::File(p) => {
-            let n = copy::write_file(&p, reader, &on_bytes).await;
-            (n, p.display().to_string())
-        }
-        To::Object(store, key, shown) => {
-            let put = copy::merge_put(&put, &reader);
-            let opts = WriterOptions::default();
-            (
-                copy::write_object(store.as_ref(), &key, reader, put, opts, &on_bytes).await,
-                shown,
-            )
-        }
+    let mut opts = transfer_options(a, put);
+    let shown = match &to {
+        To::Stdout => String::new(),
+        To::File(p) => p.display().to_string(),
+        To::Object(_, _, shown) => shown.clone(),
     };
+    let written: Result<Option<u64>> = async {
+        Ok(Some(match (from, to) {
+            (from, To::Stdout) => {
+                let body = match from {
+                    One::Stdin => read_stream(tokio::io::stdin(), "stdin".into()),
+                    One::File(p, _) => open_file(&p).await?,
+                    One::Object(store, key) => {
+                        store.get_opts(&key, GetOptions::default()).await?.body
+                    }
+                };
+                super::cat::to_stdout(ctx, body, &on_bytes).await?;
+                bar.finish_and_clear();
+                return Ok(None);
+            }
+            (One::Stdin, To::File(p)) => {
+                write_stream_file(
+                    &p,
+                    read_stream(tokio::io::stdin(), "stdin".into()),
+                    &on_bytes,
+                )
+                .await?
+            }
+            (One::File(from, _), To::File(p)) => {
+                write_stream_file(&p, open_file(&from).await?, &on_bytes).await?
+            }
+            (One::Object(store, key), To::File(p)) => {
+                transfer::download_file(store.as_ref(), &key, &p, &opts, &rep)
+                    .await?
+                    .size
+            }
+            (One::Stdin, To::Object(store, key, _)) => {
+                // Stdin has no size and cannot be re-read: streamed through the writer.
+                let total = AtomicU64::new(0);
+                let body = read_stream(tokio::io::stdin(), "stdin".into()).inspect_ok(|c| {
+                    total.fetch_add(c.len() as u64, Ordering::Relaxed);
+                    on_bytes(c.len() as u64);
+                });
+                let put = opts.put.clone();
+                put_stream(store.as_ref(), &key, body, put, WriterOptions::default()).await?;
+                total.into_inner()
+            }
+            (One::File(p, n), To::Object(store, key, _)) => {
+                if opts.put.content_type.is_none() {
+                    opts.put.content_type = guess_content_type(&p).map(str::to_string);
+                }
+                transfer::upload_file(store.as_ref(), &key, &p, &opts, &rep).await?;
+                n
+            }
+            (One::Object(from, src_key), To::Object(store, key, _)) => {
+                transfer::copy_object(from.as_ref(), &src_key, store.as_ref(), &key, &opts, &rep)
+                    .await?
+            }
+        }))
+    }
+    .await;
     bar.finish_and_clear();
-    let written = written?;
+    let Some(written) = written? else {
+        return Ok(());
+    };
     if ctx.printer.json() {
         ctx.printer.json_line(&serde_json::json!({
             "src": a_shown(&src), "dst": shown, "size": written,
@@ -176,6 +237,39 @@ async fn copy_one(ctx: &Ctx, src: Addr, dst: Addr, put: PutOptions) -> Result {
     Ok(())
 }
 
+/// Drives a single copy's byte bar from the engine's progress events.
+struct BarReporter<'a>(&'a ProgressBar);
+
+impl Reporter for BarReporter<'_> {
+    fn on_progress(&self, _key: &Key, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+/// Feeds the engine's per-item events to the CLI's bulk reporter (bar, JSON lines, failures
+/// listed at the end), with keys shown relative to the tree root.
+struct TreeReporter<'a> {
+    bulk: &'a BulkReporter<'a>,
+    /// Length of the root prefix on the reported keys.
+    strip: usize,
+}
+
+impl Reporter for TreeReporter<'_> {
+    fn on_progress(&self, _key: &Key, bytes: u64) {
+        self.bulk.bytes(bytes);
+    }
+
+    fn on_item_done(&self, item: &Item<'_>, outcome: &Outcome<'_>) {
+        let k = item.key.as_str();
+        let rel = k.get(self.strip..).unwrap_or(k);
+        match outcome {
+            Outcome::Transferred { bytes } => self.bulk.done(rel, *bytes),
+            Outcome::Failed(e) => self.bulk.failed(rel, e),
+            _ => {}
+        }
+    }
+}
+
 fn a_shown(a: &Addr) -> String {
     match a {
         Addr::Stdio => "stdin".into(),
@@ -184,25 +278,32 @@ fn a_shown(a: &Addr) -> String {
     }
 }
 
+/// Where a tree comes from.
+enum TreeSource {
+    Dir(PathBuf),
+    Prefix(DynStore, String),
+}
+
+/// Where a tree goes; item paths are appended to it.
+enum TreeDest {
+    Dir(PathBuf),
+    Prefix(DynStore, String),
+}
+
 async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) -> Result {
-    let src_store;
     let (source, base) = match &src {
         Addr::Stdio => return Err(usage("cannot copy stdin with -r", "drop -r to copy stdin")),
         Addr::Fs(p) => {
-            let m = std::fs::metadata(p).map_err(|e| copy::fs_err(e, "list", p))?;
+            let m = std::fs::metadata(p).map_err(|e| fs_err(e, "list", p))?;
             debug_assert!(m.is_dir());
             (TreeSource::Dir(p.clone()), base_name(p))
         }
         Addr::Store(s) => {
-            src_store = open_existing(ctx, s).await?;
-            let source = TreeSource::Prefix {
-                store: src_store.as_ref(),
-                prefix: s.dir_prefix(),
-            };
+            let store = open_existing(ctx, s).await?;
+            let source = TreeSource::Prefix(store, s.dir_prefix());
             (source, s.base_name().map(str::to_string))
         }
     };
-    let dst_store;
     let (dest, shown) = match &dst {
         Addr::Stdio => {
             return Err(usage(
@@ -228,49 +329,123 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
                 _ => dir_prefix(&s.path),
             };
             cairn::key::validate_prefix(&prefix)?;
-            dst_store = open(ctx, s).await?;
+            let store = open(ctx, s).await?;
             let shown = shown_key(s, &prefix);
-            (
-                TreeDest::Prefix {
-                    store: dst_store.as_ref(),
-                    prefix,
-                },
-                shown,
-            )
+            (TreeDest::Prefix(store, prefix), shown)
         }
     };
-    let opts = TreeOptions {
-        concurrency: a.concurrency as usize,
-        put,
-        // Many files at once: two parts in flight each keeps memory near 16 x 24 MiB at worst.
-        writer: WriterOptions {
-            concurrency: 2,
-            ..Default::default()
-        },
+    // A directory this command creates is removed again if the copy fails as a whole.
+    let created = match &dest {
+        TreeDest::Dir(d) if !d.exists() => Some(d.clone()),
+        _ => None,
     };
-    let rep = BulkReporter::new(&ctx.printer, "copy");
-    let sum = copy::copy_tree(&source, &dest, &opts, &rep).await;
-    let sum = match sum {
-        Ok(s) => s,
-        Err(e) => {
-            rep.finish();
-            return Err(e.into());
+    let opts = transfer_options(a, put);
+    let bulk = BulkReporter::new(&ctx.printer, "copy");
+    // Files the walk cannot upload (bad names, special files): reported here, counted below.
+    let skipped = AtomicU64::new(0);
+    let sum = match (&source, &dest) {
+        (TreeSource::Dir(from), TreeDest::Prefix(store, prefix)) => {
+            let rep = TreeReporter {
+                bulk: &bulk,
+                strip: prefix.len(),
+            };
+            let (bulk, skipped) = (&bulk, &skipped);
+            let items = walk(from.clone())
+                .filter_map(|listed| async move {
+                    match listed {
+                        Err(e) => Some(Err(e)),
+                        Ok(Listed::Skip { rel, error }) => {
+                            bulk.failed(&rel, &error);
+                            skipped.fetch_add(1, Ordering::Relaxed);
+                            None
+                        }
+                        Ok(Listed::Item { rel, path, size }) => {
+                            match Key::new(format!("{prefix}{rel}")) {
+                                Ok(key) => Some(Ok(UploadItem {
+                                    content_type: guess_content_type(&path).map(str::to_string),
+                                    path,
+                                    key,
+                                    size: Some(size),
+                                })),
+                                Err(error) => {
+                                    bulk.failed(&rel, &error);
+                                    skipped.fetch_add(1, Ordering::Relaxed);
+                                    None
+                                }
+                            }
+                        }
+                    }
+                })
+                .boxed();
+            transfer::upload_many(store.as_ref(), items, &opts, &rep).await
+        }
+        (TreeSource::Dir(from), TreeDest::Dir(to)) => {
+            // Plain directory to plain directory: the source read as a local store.
+            let local = cairn::backend::local::LocalStore::new(from)?;
+            let rep = TreeReporter {
+                bulk: &bulk,
+                strip: 0,
+            };
+            transfer::download_tree(&local, "", to, &opts, &rep).await?
+        }
+        (TreeSource::Prefix(store, prefix), TreeDest::Dir(to)) => {
+            let rep = TreeReporter {
+                bulk: &bulk,
+                strip: prefix.len(),
+            };
+            transfer::download_tree(store.as_ref(), prefix, to, &opts, &rep).await?
+        }
+        (TreeSource::Prefix(from, sp), TreeDest::Prefix(store, dp)) => {
+            let rep = TreeReporter {
+                bulk: &bulk,
+                strip: dp.len(),
+            };
+            transfer::transfer_tree(from.as_ref(), sp, store.as_ref(), dp, &opts, &rep).await?
         }
     };
-    if sum.total() == 0 && matches!(source, TreeSource::Prefix { .. }) {
-        rep.finish();
-        return Err(CliError::Fail(
+    let skipped = skipped.into_inner();
+    let abandon = |e: CliError| {
+        bulk.abandon();
+        if let Some(d) = &created {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        Err(e)
+    };
+    // A failure that dooms every item (missing bucket, bad credentials, nothing reachable)
+    // is one error, not a list of failed items.
+    for f in &sum.failures {
+        let e = cairn::Error::new(f.kind, f.message.clone());
+        if copy::is_fatal(&e, sum.transferred == 0) {
+            return abandon(e.into());
+        }
+    }
+    let total = sum.transferred + sum.failed + skipped;
+    if total == 0 && matches!(source, TreeSource::Prefix(..)) {
+        return abandon(CliError::Fail(
             Report::new(format!("no objects under {}", a_shown(&src)))
                 .hint("check the prefix with `cairn ls`; to copy one object, drop -r"),
         ));
     }
+    // Failures without an item (a listing that broke off) were not reported per item.
+    for f in sum.failures.iter().filter(|f| f.key.is_empty()) {
+        copy::Reporter::failed(
+            &bulk,
+            &a_shown(&src),
+            &cairn::Error::new(f.kind, f.message.clone()),
+        );
+    }
+    let csum = copy::Summary {
+        done: sum.transferred,
+        bytes: sum.transferred_bytes,
+        failed: sum.failed + skipped,
+    };
     let summary = format!(
         "Copied {} of {} files ({}) to {shown}",
-        sum.done,
-        sum.total(),
-        human_bytes(sum.bytes)
+        csum.done,
+        csum.total(),
+        human_bytes(csum.bytes)
     );
-    super::finish_bulk(ctx, &rep, sum, "files", summary)
+    super::finish_bulk(ctx, &bulk, csum, "files", summary)
 }
 
 /// The name `cp -r` keeps when copying into a directory: none for `.`, `..` or `/`.
@@ -308,4 +483,173 @@ fn refuse_copy_into_itself(from: &Path, to: &Path) -> Result {
         ));
     }
     Ok(())
+}
+
+const CHUNK: usize = 256 * 1024;
+
+/// Opens a local file as a stream of chunks.
+async fn open_file(path: &Path) -> Result<BoxStream<'static, cairn::Result<Bytes>>> {
+    let f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| fs_err(e, "read", path))?;
+    Ok(read_stream(f, path.display().to_string()))
+}
+
+fn read_stream<R>(r: R, shown: String) -> BoxStream<'static, cairn::Result<Bytes>>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    stream::try_unfold((r, shown), |(mut r, shown)| async move {
+        let mut buf = BytesMut::with_capacity(CHUNK);
+        let n = r.read_buf(&mut buf).await.map_err(|e| {
+            Error::from(e)
+                .with_operation("read")
+                .with_key(shown.clone())
+        })?;
+        Ok(if n == 0 {
+            None
+        } else {
+            Some((buf.freeze(), (r, shown)))
+        })
+    })
+    .boxed()
+}
+
+/// Writes a stream to a local file atomically (temp file beside it, fsync, rename): for
+/// stdin and plain file copies, which have no object to download.
+async fn write_stream_file(
+    dest: &Path,
+    mut body: BoxStream<'static, cairn::Result<Bytes>>,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<u64> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| fs_err(e, "write", &dir))?;
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(
+        ".{}.{}.cairn-tmp",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let r: Result<u64> = async {
+        let mut file = tokio::fs::File::create_new(&tmp)
+            .await
+            .map_err(|e| fs_err(e, "write", &tmp))?;
+        let mut n = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| fs_err(e, "write", dest))?;
+            n += chunk.len() as u64;
+            on_bytes(chunk.len() as u64);
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| fs_err(e, "write", dest))?;
+        tokio::fs::rename(&tmp, dest)
+            .await
+            .map_err(|e| fs_err(e, "write", dest))?;
+        Ok(n)
+    }
+    .await;
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// One entry of a directory walk: a file to upload (path relative to the root), or a file
+/// that cannot be uploaded and why.
+enum Listed {
+    Item {
+        rel: String,
+        path: PathBuf,
+        size: u64,
+    },
+    Skip {
+        rel: String,
+        error: Error,
+    },
+}
+
+/// Walks a directory in name order off the async threads.
+fn walk(root: PathBuf) -> BoxStream<'static, cairn::Result<Listed>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::task::spawn_blocking(move || walk_dir(&root, "", &tx));
+    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }).boxed()
+}
+
+type Tx = tokio::sync::mpsc::Sender<cairn::Result<Listed>>;
+
+/// Sends every file under `dir`; false once the receiver is gone.
+fn walk_dir(dir: &Path, rel_dir: &str, tx: &Tx) -> bool {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            let err = fs_err(e, "list", dir);
+            // The root failing is fatal; a subdirectory failing is one skipped item.
+            let msg = if rel_dir.is_empty() {
+                Err(err)
+            } else {
+                Ok(Listed::Skip {
+                    rel: rel_dir.trim_end_matches('/').into(),
+                    error: err,
+                })
+            };
+            return tx.blocking_send(msg).is_ok();
+        }
+    };
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            let rel = format!("{rel_dir}{}", entry.file_name().to_string_lossy());
+            let error = Error::invalid("the file name is not UTF-8; keys must be");
+            if tx.blocking_send(Ok(Listed::Skip { rel, error })).is_err() {
+                return false;
+            }
+            continue;
+        };
+        let rel = format!("{rel_dir}{name}");
+        // Follow links to files (as the aws cli does); never links to directories (cycles).
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        let msg = match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() && is_link => Ok(Listed::Skip {
+                rel,
+                error: Error::unsupported("it is a symlink to a directory; not followed"),
+            }),
+            Ok(m) if m.is_dir() => {
+                if !walk_dir(&path, &format!("{rel}/"), tx) {
+                    return false;
+                }
+                continue;
+            }
+            Ok(m) if m.is_file() => match Key::new(rel.as_str()) {
+                Ok(_) => Ok(Listed::Item {
+                    rel,
+                    path,
+                    size: m.len(),
+                }),
+                Err(error) => Ok(Listed::Skip { rel, error }),
+            },
+            Ok(_) => Ok(Listed::Skip {
+                rel,
+                error: Error::unsupported("not a regular file"),
+            }),
+            Err(e) => Ok(Listed::Skip {
+                rel,
+                error: fs_err(e, "read", &path),
+            }),
+        };
+        if tx.blocking_send(msg).is_err() {
+            return false;
+        }
+    }
+    true
 }

@@ -124,6 +124,11 @@ impl<'a> BulkReporter<'a> {
         }
     }
 
+    /// Clears the bar without printing the failures: the command ends with one error instead.
+    pub fn abandon(&self) {
+        self.bar.finish_and_clear();
+    }
+
     /// Clears the bar and prints the failures (human mode; JSON lines were printed as they came).
     pub fn finish(&self) {
         self.bar.finish_and_clear();

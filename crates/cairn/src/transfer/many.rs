@@ -9,7 +9,7 @@ use crate::key::{validate_prefix, Key};
 use crate::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
 use crate::store::{Store, StoreExt};
 use futures::stream::{BoxStream, StreamExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -221,6 +221,73 @@ pub async fn upload_tree(
     )
     .await;
     Ok(finish(summary, started, reporter))
+}
+
+/// One local file to upload with [`upload_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadItem {
+    /// The file.
+    pub path: PathBuf,
+    /// Where it goes in the store.
+    pub key: Key,
+    /// Its size, if known (from a directory walk); lets small files share the budget.
+    pub size: Option<u64>,
+    /// A content type for this file, used when [`TransferOptions::put`] sets none.
+    pub content_type: Option<String>,
+}
+
+/// Uploads every file of `items`, [`TransferOptions::object_concurrency`] at once, within one
+/// memory budget, each through [`upload_file`](super::upload_file)'s path.
+///
+/// For callers that walk directories themselves (the CLI follows links to files and names
+/// every file it cannot upload). A failed item, or an error in the stream (recorded with an
+/// empty key), is counted in the summary with its reason; the rest go on. Items are reported
+/// under their keys.
+pub async fn upload_many(
+    store: &dyn Store,
+    items: BoxStream<'_, Result<UploadItem>>,
+    opts: &TransferOptions,
+    reporter: &dyn Reporter,
+) -> Summary {
+    let started = Instant::now();
+    reporter.on_start(Totals::default());
+    let budget = opts.budget();
+    let summary = Mutex::new(Summary::default());
+    let (budget, summary_ref) = (&budget, &summary);
+    run_items(
+        items,
+        opts.object_concurrency,
+        summary_ref,
+        |it: UploadItem| async move {
+            reporter.on_discovered(1, it.size.unwrap_or(0));
+            let item = Item {
+                key: &it.key,
+                action: Action::Transfer,
+                size: it.size,
+            };
+            reporter.on_item_start(&item);
+            let own;
+            let opts = match &it.content_type {
+                Some(ct) if opts.put.content_type.is_none() => {
+                    let mut o = opts.clone();
+                    o.put.content_type = Some(ct.clone());
+                    own = o;
+                    &own
+                }
+                _ => opts,
+            };
+            let progress = |n: u64| reporter.on_progress(&it.key, n);
+            let r = upload_inner(store, &it.key, &it.path, opts, it.size, budget, &progress).await;
+            let outcome = match &r {
+                Ok((_, size)) => Outcome::Transferred { bytes: *size },
+                Err(e) => Outcome::Failed(e),
+            };
+            reporter.on_item_done(&item, &outcome);
+            summary_ref.lock().unwrap().record(&item, &outcome);
+        },
+    )
+    .await;
+    finish(summary, started, reporter)
 }
 
 /// Downloads every object under the directory `prefix` of `store` into the local directory

@@ -11,6 +11,8 @@
 //! - [`upload_tree`] / [`download_tree`]: a local directory to a prefix and back, through the
 //!   file paths above (what `cp -r` uses); a tree download syncs the filesystem once at the end
 //!   instead of fsyncing every file.
+//! - [`upload_many`]: files the caller lists (the CLI walks directories itself, following
+//!   links to files and naming every file it cannot upload), through the same upload path.
 //!
 //! Memory: every buffered part and every small object held whole takes permits from one
 //! budget per operation (default `concurrency × part_size`), so peak memory stays at that
@@ -32,7 +34,9 @@ pub(crate) use budget::Budget;
 pub use copy::copy_object;
 pub(crate) use copy::copy_one;
 pub use file::{download_file, upload_file};
-pub use many::{copy_many, download_tree, transfer_tree, upload_tree, CopyItem};
+pub use many::{
+    copy_many, download_tree, transfer_tree, upload_many, upload_tree, CopyItem, UploadItem,
+};
 pub use writer::{part_size_for, put_stream, Writer, WriterOptions};
 
 use crate::store::{Metadata, PutOptions};
