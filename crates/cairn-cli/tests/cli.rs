@@ -724,6 +724,11 @@ fn verify_reports_ok_corrupt_and_unverifiable() {
         r.out()
     );
     assert!(r.stderr.contains("2 ok, 0 corrupt"), "{}", r.stderr);
+    // Without the trailing `/` a name that is no object but has objects below is a prefix.
+    let r = s.ok(&["verify", "local://v"]);
+    assert!(r.stderr.contains("2 ok, 0 corrupt"), "{}", r.stderr);
+    let r = s.run(&["verify", "local://nothing-here"]);
+    assert_eq!(r.code, 1, "a missing object is an error: {}", r.stderr);
 
     // A file put into the store directory by hand has no recorded digest.
     std::fs::write(s.root.join("v/c.txt"), b"by hand").unwrap();

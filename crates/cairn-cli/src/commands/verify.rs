@@ -21,14 +21,26 @@ pub async fn run(ctx: &Ctx, a: &VerifyArgs) -> Result {
     let store = open_existing(ctx, &addr).await?;
     let p = &ctx.printer;
     let mut t = Totals::default();
-    let whole_prefix = addr.into || addr.path.is_empty() || addr.path.ends_with('/');
+    let mut whole_prefix = addr.into || addr.path.is_empty() || addr.path.ends_with('/');
+    let mut prefix = addr.path.clone();
     if !whole_prefix {
         let key = addr.key()?;
-        // A missing object is an error of the command, not a line of its report.
-        store.head(&key).await?;
-        check(ctx, &addr, store.as_ref(), &key, &mut t).await?;
-    } else {
-        let prefix = addr.path.clone();
+        match store.head(&key).await {
+            Ok(_) => check(ctx, &addr, store.as_ref(), &key, &mut t).await?,
+            // Like `aws s3 ls`, a name that is no object but has objects below it is a prefix.
+            Err(e) if e.kind() == cairn::ErrorKind::NotFound => {
+                let dir = format!("{}/", addr.path);
+                if store.list_objects(&dir).next().await.is_none() {
+                    // A missing object is an error of the command, not a line of its report.
+                    return Err(e.into());
+                }
+                whole_prefix = true;
+                prefix = dir;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if whole_prefix {
         let bar = p.items_bar("verify");
         let mut list = store.list_objects(&prefix);
         while let Some(m) = list.next().await {
