@@ -1,1 +1,12 @@
-fn main(){}
+//! `cairn`: the command-line tool over cairn's one storage API.
+
+mod address;
+mod args;
+mod commands;
+mod error;
+mod printer;
+mod run;
+
+fn main() -> std::process::ExitCode {
+    run::run(std::env::args_os())
+}

@@ -452,7 +452,8 @@ impl StoreUrl {
                 Location::Local { root: Some(PathBuf::from(path)), prefix: String::new() }
             }
             "local" => {
-                let joined = format!("{}{}", parsed.host_str().unwrap_or(""), path);
+                let host = percent_decode(parsed.host_str().unwrap_or(""))?;
+                let joined = format!("{host}{path}");
                 Location::Local { root: None, prefix: clean_prefix(&joined)? }
             }
             "memory" | "mem" => Location::Memory,
@@ -507,6 +508,10 @@ mod tests {
         assert_eq!(
             StoreUrl::parse("local://reports/2026").unwrap().location,
             Location::Local { root: None, prefix: "reports/2026".into() }
+        );
+        assert_eq!(
+            StoreUrl::parse("local://über/x").unwrap().location,
+            Location::Local { root: None, prefix: "über/x".into() }
         );
     }
 

@@ -167,6 +167,18 @@ impl Error {
         self
     }
 
+    /// Replaces the store's display name (a wrapper presenting its own view of the keys).
+    pub fn set_store(mut self, store: impl fmt::Display) -> Self {
+        self.store = store.to_string();
+        self
+    }
+
+    /// Rewrites the key, e.g. to strip a store's internal prefix.
+    pub fn map_key(mut self, f: impl FnOnce(String) -> String) -> Self {
+        self.key = self.key.map(f);
+        self
+    }
+
     /// Sets what the user can do about it.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -227,7 +239,8 @@ impl fmt::Display for Error {
             write!(f, "{} ", self.operation)?;
         }
         match (&self.store.is_empty(), &self.key) {
-            (false, Some(k)) => write!(f, "{}/{}: ", self.store.trim_end_matches('/'), k)?,
+            (false, Some(k)) if self.store.ends_with('/') => write!(f, "{}{}: ", self.store, k)?,
+            (false, Some(k)) => write!(f, "{}/{}: ", self.store, k)?,
             (false, None) => write!(f, "{}: ", self.store)?,
             (true, Some(k)) => write!(f, "{k}: ")?,
             (true, None) => {}

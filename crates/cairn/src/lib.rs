@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod backend;
 pub mod config;
 pub mod error;
@@ -34,5 +35,5 @@ pub mod transfer;
 pub use config::{Config, Location, Secret, StoreUrl};
 pub use error::{Error, ErrorKind, Result};
 pub use key::Key;
-pub use open::{open, open_with};
+pub use open::{open, open_from_env, open_with, url_from_env};
 pub use store::*;

@@ -3,6 +3,7 @@
 use crate::backend::{local::LocalStore, memory::MemoryStore};
 use crate::config::{Config, Location, StoreUrl};
 use crate::error::Result;
+use crate::layer::retry::{RetryPolicy, RetryStore};
 use crate::layer::PrefixStore;
 use crate::store::DynStore;
 use std::sync::Arc;
@@ -14,15 +15,22 @@ pub async fn open(url: &str) -> Result<DynStore> {
 
 /// Opens the store at `url` with explicit options, which take precedence over every other source.
 pub async fn open_with(url: &str, options: Config) -> Result<DynStore> {
+    let (location, config) = resolve(url, options)?;
+    open_location(&location, &config).await
+}
+
+/// Parses `url` and merges its config: options > URL query > environment > config file.
+pub(crate) fn resolve(url: &str, options: Config) -> Result<(Location, Config)> {
     let parsed = StoreUrl::parse(url)?;
     let config = options
         .or(parsed.options)
         .or(Config::from_env()?)
         .or(Config::from_default_file()?);
-    open_location(&parsed.location, &config).await
+    Ok((parsed.location, config))
 }
 
-/// Opens a parsed location with a fully merged config.
+/// Opens a parsed location with a fully merged config: the backend, wrapped in the default
+/// layers ([`crate::layer::stack::apply`]), scoped to the URL's prefix.
 pub async fn open_location(location: &Location, config: &Config) -> Result<DynStore> {
     let (base, prefix): (DynStore, &str) = match location {
         Location::Memory => (Arc::new(MemoryStore::new()), ""),
@@ -38,9 +46,70 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
             (crate::backend::s3::open(bucket, config).await?, prefix.as_str())
         }
     };
+    // Stores that retry internally (S3) or cannot fail transiently (local, memory) are not
+    // wrapped; anything else gets the config's retry policy.
+    let caps = base.capabilities();
+    let base: DynStore = if config.retry != Some(false) && !caps.retries_internally && !caps.local {
+        Arc::new(RetryStore::new(base, RetryPolicy::from_config(config)))
+    } else {
+        base
+    };
+    let base = crate::layer::stack::apply(base, config)?;
     if prefix.is_empty() {
         Ok(base)
     } else {
         Ok(Arc::new(PrefixStore::new(base, prefix)?))
+    }
+}
+
+/// The store URL the use cases' environment names: `STORAGE_TYPE=local|s3` (default `local`),
+/// `S3_BUCKET_NAME` and `S3_PREFIX`. `local` is the local default store (under `S3_PREFIX`).
+pub fn url_from_env() -> Result<String> {
+    url_from_env_with(|k| std::env::var(k).ok())
+}
+
+/// [`url_from_env`] over any lookup function (for tests).
+pub fn url_from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<String> {
+    let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    let prefix = get("S3_PREFIX").map(|p| p.trim_matches('/').to_string()).unwrap_or_default();
+    let kind = get("STORAGE_TYPE").unwrap_or_else(|| "local".into()).to_ascii_lowercase();
+    match kind.as_str() {
+        "local" => Ok(format!("local://{prefix}")),
+        "s3" => {
+            let bucket = get("S3_BUCKET_NAME").ok_or_else(|| {
+                crate::Error::invalid("STORAGE_TYPE=s3 but S3_BUCKET_NAME is not set")
+                    .with_hint("set S3_BUCKET_NAME (and S3_ENDPOINT_URL for non-AWS servers)")
+            })?;
+            Ok(format!("s3://{bucket}/{prefix}"))
+        }
+        other => Err(crate::Error::invalid(format!("STORAGE_TYPE={other:?} is not local or s3"))
+            .with_hint("set STORAGE_TYPE to local or s3")),
+    }
+}
+
+/// Opens the store the environment names (see [`url_from_env`]).
+pub async fn open_from_env() -> Result<DynStore> {
+    open(&url_from_env()?).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_case_env_names_pick_the_store() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(url_from_env_with(env(&[])).unwrap(), "local://");
+        assert_eq!(
+            url_from_env_with(env(&[("STORAGE_TYPE", "s3"), ("S3_BUCKET_NAME", "b1"), ("S3_PREFIX", "/app/")]))
+                .unwrap(),
+            "s3://b1/app"
+        );
+        assert_eq!(url_from_env_with(env(&[("S3_PREFIX", "p")])).unwrap(), "local://p");
+        let e = url_from_env_with(env(&[("STORAGE_TYPE", "s3")])).unwrap_err();
+        assert!(e.to_string().contains("S3_BUCKET_NAME"), "{e}");
+        assert!(url_from_env_with(env(&[("STORAGE_TYPE", "gcs")])).is_err());
     }
 }

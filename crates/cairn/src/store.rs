@@ -166,6 +166,10 @@ pub struct GetOptions {
     pub range: Option<GetRange>,
     /// Fail with `PreconditionFailed` unless the ETag matches.
     pub if_match: Option<String>,
+    /// Return the bytes as stored: layers that transform bytes (compression, encryption) pass
+    /// them through untouched; the checksum layer still verifies them. For `cairn verify`, and
+    /// for copying encrypted objects without their key.
+    pub raw: bool,
 }
 
 /// What a head or list tells about an object.
@@ -268,6 +272,13 @@ pub trait MultipartUpload: Send + fmt::Debug {
     async fn complete(&mut self) -> Result<PutResult>;
     /// Discards the upload and its parts.
     async fn abort(&mut self) -> Result<()>;
+
+    /// Adds metadata known only once every part is written (a digest, a logical size), before
+    /// `complete`. Layers pass it down; the checksum layer records it in the object's manifest
+    /// (see [`crate::layer::checksum`]). Stores that fix metadata at creation ignore it.
+    fn add_trailing_metadata(&mut self, metadata: Metadata) {
+        let _ = metadata;
+    }
 }
 
 /// The contract a backend or layer implements. Users call [`StoreExt`].

@@ -138,8 +138,10 @@ impl LocalStore {
         let fresh = || Sidecar { size: data.len(), mtime_ns: mtime_ns(data), ..Default::default() };
         let Ok(bytes) = fs::read(self.meta_path(key)) else { return fresh() };
         match serde_json::from_slice::<Sidecar>(&bytes) {
-            // A sidecar that does not describe this exact file is stale (torn write): ignore it.
-            Ok(s) if s.size == data.len() && s.mtime_ns == mtime_ns(data) => s,
+            // A sidecar for another size is stale (torn write): ignore it. Same size but a new
+            // mtime is kept, so an in-place change of bytes shows up as corruption, not as an
+            // object without checksum.
+            Ok(s) if s.size == data.len() => s,
             _ => fresh(),
         }
     }
@@ -241,16 +243,24 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(self.err(e, "delete", key)),
         }
-        let _ = fs::remove_file(self.meta_path(key));
-        // Prune now-empty parents so directories mirror S3's implicit prefixes.
-        let mut dir = path.parent().map(Path::to_path_buf);
-        while let Some(d) = dir {
-            if d == self.inner.root || fs::remove_dir(&d).is_err() {
-                break;
-            }
-            dir = d.parent().map(Path::to_path_buf);
+        let meta = self.meta_path(key);
+        if fs::remove_file(&meta).is_ok() {
+            prune_empty_dirs(&meta, &self.inner.root.join(RESERVED_DIR).join("meta"));
         }
+        // Prune now-empty parents so directories mirror S3's implicit prefixes.
+        prune_empty_dirs(&path, &self.inner.root);
         Ok(())
+    }
+}
+
+/// Removes the empty directories above `path`, stopping at `stop`.
+fn prune_empty_dirs(path: &Path, stop: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == stop || !d.starts_with(stop) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
     }
 }
 

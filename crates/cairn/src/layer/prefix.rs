@@ -32,8 +32,10 @@ impl<S: Store> PrefixStore<S> {
         key.strip_prefix(&self.prefix).and_then(|k| Key::new(k).ok())
     }
 
+    /// Presents an inner error in this store's terms: its name, and keys without the prefix.
     fn outer_err(&self, e: Error) -> Error {
-        e.with_store(self)
+        let base = format!("{}/", self.prefix);
+        e.set_store(self).map_key(|k| k.strip_prefix(&base).map(str::to_string).unwrap_or(k))
     }
 }
 
@@ -57,20 +59,21 @@ impl<S: Store> Store for PrefixStore<S> {
         key: &Key,
         opts: PutOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(&self.full(key)?, opts).await
+        self.inner.put_multipart_opts(&self.full(key)?, opts).await.map_err(|e| self.outer_err(e))
     }
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
-        let mut r = self.inner.get_opts(&self.full(key)?, opts).await?;
+        let mut r =
+            self.inner.get_opts(&self.full(key)?, opts).await.map_err(|e| self.outer_err(e))?;
         r.meta.key = key.clone();
         Ok(r)
     }
     async fn head(&self, key: &Key) -> Result<ObjectMeta> {
-        let mut m = self.inner.head(&self.full(key)?).await?;
+        let mut m = self.inner.head(&self.full(key)?).await.map_err(|e| self.outer_err(e))?;
         m.key = key.clone();
         Ok(m)
     }
     async fn delete(&self, key: &Key) -> Result<()> {
-        self.inner.delete(&self.full(key)?).await
+        self.inner.delete(&self.full(key)?).await.map_err(|e| self.outer_err(e))
     }
     fn delete_stream<'a>(
         &'a self,
@@ -79,7 +82,7 @@ impl<S: Store> Store for PrefixStore<S> {
         let mapped = keys.filter_map(move |k| async move { self.full(&k).ok() }).boxed();
         self.inner
             .delete_stream(mapped)
-            .map(move |(k, r)| (self.strip(&k).unwrap_or(k), r))
+            .map(move |(k, r)| (self.strip(&k).unwrap_or(k), r.map_err(|e| self.outer_err(e))))
             .boxed()
     }
     fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
@@ -89,10 +92,12 @@ impl<S: Store> Store for PrefixStore<S> {
             delimiter: opts.delimiter,
             start_after: opts.start_after.map(|a| format!("{base}{a}")),
         };
+        let name = self.to_string();
         self.inner
             .list(inner_opts)
             .map(move |e| {
-                e.map(|e| match e {
+                let strip = |k: String| k.strip_prefix(&base).map(str::to_string).unwrap_or(k);
+                e.map_err(|err| err.set_store(&name).map_key(strip)).map(|e| match e {
                     ListEntry::Object(mut m) => {
                         m.key = Key::unchecked(&m.key.as_str()[base.len()..]);
                         ListEntry::Object(m)
@@ -103,9 +108,12 @@ impl<S: Store> Store for PrefixStore<S> {
             .boxed()
     }
     async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
-        self.inner.copy_opts(&self.full(from)?, &self.full(to)?, opts).await
+        self.inner
+            .copy_opts(&self.full(from)?, &self.full(to)?, opts)
+            .await
+            .map_err(|e| self.outer_err(e))
     }
     async fn health_check(&self) -> Result<()> {
-        self.inner.health_check().await
+        self.inner.health_check().await.map_err(|e| self.outer_err(e))
     }
 }

@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
 use crate::store::{ListEntry, ListOptions, ObjectMeta, Store, StoreExt};
-use crate::transfer::{copy_one, recorded_sha256, TransferOptions, SHA256_META};
+use crate::transfer::{copy_one, recorded_sha256, TransferOptions};
 use futures::stream::{self, BoxStream, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
@@ -46,17 +46,7 @@ pub enum Compare {
     Checksum,
 }
 
-/// Canned ACLs S3 accepts, checked before anything is written.
-pub const CANNED_ACLS: &[&str] = &[
-    "private",
-    "public-read",
-    "public-read-write",
-    "authenticated-read",
-    "aws-exec-read",
-    "bucket-owner-read",
-    "bucket-owner-full-control",
-    "log-delivery-write",
-];
+pub use crate::backend::s3::admin::CANNED_ACLS;
 
 /// Options for [`sync()`].
 #[derive(Debug, Clone, Default)]
@@ -228,11 +218,7 @@ pub async fn sync(
     let filter = Filter::new(opts)?;
     let mut transfer = opts.transfer.clone();
     if let Some(acl) = &opts.acl {
-        if !CANNED_ACLS.contains(&acl.as_str()) {
-            return Err(Error::invalid(format!("unknown ACL {acl:?}"))
-                .with_operation("sync")
-                .with_hint(format!("use one of {}", CANNED_ACLS.join(", "))));
-        }
+        crate::backend::s3::admin::check_canned_acl(acl).map_err(|e| e.with_operation("sync"))?;
         transfer.put.layer_hints.insert("acl".into(), acl.clone());
     }
     if let Some(class) = &opts.storage_class {
@@ -345,8 +331,6 @@ pub async fn sync(
     let work = receiver(work_rx)
         .map(|plan| async move {
             let checksum = opts.compare == Compare::Checksum;
-            // In checksum mode the source's SHA-256 is recorded on the copy, so the next run
-            // can compare without reading the destination back.
             let (m, sha) = match plan {
                 Plan::Copy(m) if checksum => match sha_of(src, &m.key).await {
                     Ok(sha) => (m, Ok(sha)),
@@ -386,16 +370,10 @@ pub async fn sync(
             if opts.dry_run {
                 return done(&item, &Outcome::Planned);
             }
-            let with_sha;
-            let topts = match sha {
-                Some(d) => {
-                    let mut t = transfer.clone();
-                    t.put.metadata.insert(SHA256_META.into(), hex::encode(d));
-                    with_sha = t;
-                    &with_sha
-                }
-                None => transfer,
-            };
+            // The destination's checksum layer records the copy's SHA-256 itself (and refuses
+            // callers' `cairn-*` metadata), so the next run compares without reading it back.
+            let _ = sha;
+            let topts = transfer;
             let progress = |n: u64| reporter.on_progress(&m.key, n);
             let r = copy_one(
                 src,

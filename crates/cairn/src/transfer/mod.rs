@@ -100,15 +100,14 @@ impl TransferOptions {
     }
 
     /// The put options for a copy of an object that had `content_type` and `metadata`:
-    /// the caller's settings win; the source's cairn-internal entries are dropped except the
-    /// SHA-256, which stays true for the copied bytes.
+    /// the caller's settings win; the source's cairn-internal entries are dropped (the
+    /// destination's checksum layer records its own SHA-256).
     pub(crate) fn put_for(&self, content_type: Option<String>, metadata: &Metadata) -> PutOptions {
         let mut put = self.put.clone();
         let mut meta: Metadata = metadata
             .iter()
-            .filter(|(k, _)| {
-                !k.starts_with(crate::store::RESERVED_META_PREFIX) || *k == SHA256_META
-            })
+            // The destination's own layers record their metadata; they refuse it from callers.
+            .filter(|(k, _)| !k.starts_with(crate::store::RESERVED_META_PREFIX))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         meta.extend(std::mem::take(&mut put.metadata));
@@ -133,6 +132,11 @@ pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
 
 /// The SHA-256 recorded in `metadata`, if any and well-formed.
 pub fn recorded_sha256(metadata: &Metadata) -> Option<[u8; 32]> {
+    // The checksum layer hashes the stored bytes; once compressed or encrypted they are not
+    // the bytes a reader gets (those layers authenticate their own output instead).
+    if metadata.contains_key("cairn-compression") || metadata.contains_key("cairn-encryption") {
+        return None;
+    }
     metadata.get(SHA256_META).and_then(|s| parse_sha256(s))
 }
 
@@ -205,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn put_for_keeps_user_and_sha_metadata_only() {
+    fn put_for_keeps_user_metadata_only() {
         let mut src = Metadata::new();
         src.insert("owner".into(), "a".into());
         src.insert(SHA256_META.into(), "x".into());
@@ -214,7 +218,7 @@ mod tests {
         opts.put.metadata.insert("owner".into(), "b".into());
         let put = opts.put_for(Some("text/csv".into()), &src);
         assert_eq!(put.metadata.get("owner").map(String::as_str), Some("b"));
-        assert!(put.metadata.contains_key(SHA256_META));
+        assert!(!put.metadata.contains_key(SHA256_META), "the destination records its own");
         assert!(!put.metadata.contains_key("cairn-compression"));
         assert_eq!(put.content_type.as_deref(), Some("text/csv"));
     }

@@ -41,6 +41,7 @@ impl Pinned<'_> {
         let opts = GetOptions {
             range: Some(GetRange::Bounded(range.clone())),
             if_match: self.etag.clone(),
+            ..Default::default()
         };
         let r = self.store.get_opts(self.key, opts).await?;
         // Stores that ignore If-Match are caught here.

@@ -270,6 +270,15 @@ pub fn env(server: &str, name: &str) -> String {
 
 /// The S3 store of `server` (`MOTO` or `GARAGE`) scoped to a fresh prefix for `test`.
 pub async fn s3_store(server: &str, test: &str) -> (DynStore, String) {
+    s3_store_with(server, test, &[]).await
+}
+
+/// [`s3_store`] with extra options, e.g. `("checksum", "false")` for the bare backend.
+pub async fn s3_store_with(
+    server: &str,
+    test: &str,
+    extra: &[(&str, &str)],
+) -> (DynStore, String) {
     let run = std::env::var("CAIRN_TEST_RUN_ID").unwrap_or_else(|_| "local".into());
     let prefix = format!("{run}/ops-{test}-{:08x}", rand::random::<u32>());
     let bucket = env(server, "BUCKET");
@@ -287,6 +296,9 @@ pub async fn s3_store(server: &str, test: &str) -> (DynStore, String) {
     config
         .set("provider", &server.to_ascii_lowercase())
         .unwrap();
+    for (k, v) in extra {
+        config.set(k, v).unwrap();
+    }
     let store = cairn::open_with(&format!("s3://{bucket}/{prefix}"), config)
         .await
         .unwrap_or_else(|e| panic!("open {server} store: {e}"));

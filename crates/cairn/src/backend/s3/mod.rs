@@ -1,13 +1,504 @@
-//! The S3 store (placeholder until the S3 backend lands).
+//! The S3 store: object_store's `AmazonS3` for data, configured from one [`Config`].
+//!
+//! - Works with any endpoint (AWS, R2, MinIO, Garage, Ceph, moto); provider differences are
+//!   data in [`quirks`], read through [`S3Store::capabilities`].
+//! - Credentials: static keys from the config, else aws-config's default chain
+//!   ([`credentials`]). They never appear in Display, Debug, errors or logs.
+//! - Retries happen inside object_store, configured from cairn's
+//!   [`RetryPolicy`](crate::layer::retry::RetryPolicy); the store declares
+//!   `retries_internally` so no second retry layer is stacked on it.
+//! - Errors of both S3 clients go through one mapping, [`error::classify`].
+//! - Bucket administration (versioning, lifecycle, encryption) lives in [`admin`].
+//!
+//! Capability checklist (per provider, see [`quirks`]): conditional create/update (where the
+//! server enforces them; otherwise a non-atomic head-then-write check), conditional get,
+//! metadata and content type, server-side copy, multipart (5 MiB .. 5 GiB parts, 10 000
+//! parts), ranged reads, delimiter listings, batch delete.
+//!
+//! A multipart upload with `PutMode::Create`/`Update` is checked when it starts and again
+//! before it completes, never atomically: object_store cannot send conditions on completion.
+
+pub mod admin;
+mod client;
+mod credentials;
+pub(crate) mod error;
+mod list;
+mod metadata;
+pub mod quirks;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::store::DynStore;
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use crate::store::*;
+use async_trait::async_trait;
+use bytes::Bytes;
+use client::Settings;
+use error::Scope;
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use quirks::{CopyIfNotExists, Quirks};
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
 
-/// Provider names accepted by the `provider` option.
-pub const PROVIDERS: &[&str] = &["aws", "r2", "minio", "garage", "ceph", "moto"];
+pub use quirks::PROVIDERS;
 
 /// Opens an S3 store for `bucket` with `config`.
-pub async fn open(_bucket: &str, _config: &Config) -> Result<DynStore> {
-    Err(Error::unsupported("the S3 store is not built yet"))
+pub async fn open(bucket: &str, config: &Config) -> Result<DynStore> {
+    Ok(Arc::new(S3Store::new(bucket, config).await?))
+}
+
+/// What every error of this store carries: the store's name and its provider's quirks.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub name: Arc<str>,
+    pub quirks: &'static Quirks,
+}
+
+impl Ctx {
+    pub(crate) fn err(
+        &self,
+        e: object_store::Error,
+        op: &'static str,
+        key: Option<&str>,
+        scope: Scope,
+    ) -> Error {
+        error::from_object_store(e, op, &self.name, key, scope, self.quirks)
+    }
+}
+
+/// A store over one S3 bucket.
+pub struct S3Store {
+    s3: Arc<AmazonS3>,
+    settings: Arc<Settings>,
+    ctx: Ctx,
+    /// The aws-sdk-s3 client, built on first use (object ACLs only; object_store has none).
+    admin: Arc<std::sync::OnceLock<admin::Admin>>,
+}
+
+impl S3Store {
+    /// Builds the store (no request is made; see [`Store::health_check`]).
+    pub async fn new(bucket: &str, config: &Config) -> Result<S3Store> {
+        let settings = Settings::resolve(bucket, config)
+            .await
+            .map_err(|e| e.with_operation("open").with_store(format!("s3://{bucket}")))?;
+        let s3 = settings.object_store()?;
+        let ctx = Ctx { name: format!("s3://{bucket}").into(), quirks: settings.quirks };
+        Ok(S3Store { s3: Arc::new(s3), settings: Arc::new(settings), ctx, admin: Default::default() })
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.settings.bucket
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.settings.region
+    }
+
+    /// The endpoint URL, if not AWS's default.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.settings.endpoint.as_deref()
+    }
+
+    /// The provider whose quirks apply.
+    pub fn provider(&self) -> &'static str {
+        self.settings.quirks.name
+    }
+
+    /// An administration client built from the same settings.
+    pub fn admin(&self) -> admin::Admin {
+        admin::Admin::from_settings(Arc::clone(&self.settings), Arc::clone(&self.s3))
+    }
+
+    /// The canned ACL a put asks for (`layer_hints["acl"]`, set by `sync --acl`), checked
+    /// before anything is written.
+    fn acl_of(&self, opts: &PutOptions, key: &Key) -> Result<Option<String>> {
+        let Some(acl) = opts.layer_hints.get("acl") else { return Ok(None) };
+        admin::check_canned_acl(acl)
+            .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
+        Ok(Some(acl.clone()))
+    }
+
+    /// Applies a canned ACL after the object is written (object_store sends no ACL header).
+    async fn apply_acl(&self, key: &Key, acl: &str) -> Result<()> {
+        let admin = self.admin.get_or_init(|| {
+            admin::Admin::from_settings(Arc::clone(&self.settings), Arc::clone(&self.s3))
+        });
+        admin.put_object_acl(key.as_str(), acl).await.map_err(|e| e.with_store(self))
+    }
+
+    fn path(&self, op: &'static str, key: &Key) -> Result<Path> {
+        Path::parse(key.as_str()).map_err(|e| {
+            Error::invalid(format!("key cannot be expressed as an S3 object path: {e}"))
+                .with_operation(op)
+                .with_store(self)
+                .with_key(key.as_str())
+        })
+    }
+
+    fn err(&self, e: object_store::Error, op: &'static str, key: &Key) -> Error {
+        self.ctx.err(e, op, Some(key.as_str()), Scope::Object)
+    }
+
+    /// A put condition the server does not enforce, checked by a head first (not atomic).
+    async fn check_mode(&self, op: &'static str, key: &Key, mode: &PutMode) -> Result<()> {
+        if *mode == PutMode::Overwrite {
+            return Ok(());
+        }
+        let current = match self.head(key).await {
+            Ok(m) => Some(m.etag.unwrap_or_default()),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        crate::backend::memory::check_mode(mode, current.as_deref())
+            .map_err(|e| e.with_operation(op).with_store(self).with_key(key.as_str()))
+    }
+
+    fn enforced(&self, mode: &PutMode) -> bool {
+        match mode {
+            PutMode::Overwrite => true,
+            PutMode::Create => self.ctx.quirks.conditional_create,
+            PutMode::Update(_) => self.ctx.quirks.conditional_update,
+        }
+    }
+
+    async fn delete_batch(&self, keys: Vec<Key>) -> Vec<(Key, Result<()>)> {
+        let mut out = Vec::with_capacity(keys.len());
+        let mut paths = Vec::with_capacity(keys.len());
+        for k in keys {
+            match self.path("delete", &k) {
+                Ok(p) => paths.push((k, p)),
+                Err(e) => out.push((k, Err(e))),
+            }
+        }
+        let input = stream::iter(paths.iter().map(|(_, p)| Ok(p.clone())).collect::<Vec<_>>());
+        let results: Vec<object_store::Result<Path>> =
+            self.s3.delete_stream(input.boxed()).collect().await;
+        let mut deleted = HashSet::new();
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok(p) => {
+                    deleted.insert(p.to_string());
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        for (k, p) in paths {
+            if deleted.contains(p.as_ref()) {
+                out.push((k, Ok(())));
+                continue;
+            }
+            // A per-key failure names its key; a failed request applies to the whole batch.
+            let needle = format!("for key {p}:");
+            let e = errors.iter().find(|e| e.to_string().contains(&needle)).or(errors.first());
+            let err = match e {
+                Some(e) => error::describe(
+                    e,
+                    "delete",
+                    self,
+                    Some(k.as_str()),
+                    Scope::Object,
+                    self.ctx.quirks,
+                )
+                .with_source(e.to_string()),
+                None => Error::new(
+                    ErrorKind::Unexpected,
+                    "the server did not report this key as deleted",
+                )
+                .with_operation("delete")
+                .with_store(self)
+                .with_key(k.as_str()),
+            };
+            out.push((k, Err(err)));
+        }
+        out
+    }
+}
+
+impl fmt::Display for S3Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.ctx.name)
+    }
+}
+
+impl fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Settings' Debug redacts credentials and SSE-C keys; AmazonS3's own Debug is not shown.
+        write!(f, "S3Store({:?})", self.settings)
+    }
+}
+
+fn to_os_range(r: &GetRange) -> object_store::GetRange {
+    match r {
+        GetRange::Bounded(r) => object_store::GetRange::Bounded(r.clone()),
+        GetRange::Offset(o) => object_store::GetRange::Offset(*o),
+        GetRange::Suffix(n) => object_store::GetRange::Suffix(*n),
+    }
+}
+
+/// Ranges HTTP cannot ask for (they select no bytes) are answered from a head.
+fn empty_range(r: &GetRange) -> bool {
+    match r {
+        GetRange::Bounded(r) => r.start >= r.end,
+        GetRange::Suffix(0) => true,
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    fn capabilities(&self) -> Capabilities {
+        let q = self.ctx.quirks;
+        Capabilities {
+            conditional_create: q.conditional_create,
+            conditional_update: q.conditional_update,
+            conditional_get: q.conditional_get,
+            metadata: true,
+            copy: true,
+            multipart: true,
+            min_part_size: q.min_part_size,
+            max_part_size: q.max_part_size,
+            max_parts: q.max_parts,
+            server_checksum: q.server_checksum,
+            retries_internally: true,
+            local: false,
+        }
+    }
+
+    async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
+        let path = self.path("put", key)?;
+        let acl = self.acl_of(&opts, key)?;
+        let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
+            .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
+        let mode = if self.enforced(&opts.mode) {
+            match &opts.mode {
+                PutMode::Overwrite => object_store::PutMode::Overwrite,
+                PutMode::Create => object_store::PutMode::Create,
+                PutMode::Update(etag) => {
+                    object_store::PutMode::Update(object_store::UpdateVersion {
+                        e_tag: Some(etag.clone()),
+                        version: None,
+                    })
+                }
+            }
+        } else {
+            self.check_mode("put", key, &opts.mode).await?;
+            object_store::PutMode::Overwrite
+        };
+        let os_opts = object_store::PutOptions { mode, attributes, ..Default::default() };
+        let r = self
+            .s3
+            .put_opts(&path, PutPayload::from(data), os_opts)
+            .await
+            .map_err(|e| self.err(e, "put", key))?;
+        if let Some(acl) = acl {
+            self.apply_acl(key, &acl).await?;
+        }
+        Ok(PutResult { etag: r.e_tag, version: r.version })
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        key: &Key,
+        opts: PutOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        let path = self.path("put", key)?;
+        self.acl_of(&opts, key)?;
+        let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
+            .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
+        self.check_mode("put", key, &opts.mode).await?;
+        let os_opts = object_store::PutMultipartOptions { attributes, ..Default::default() };
+        let inner = self
+            .s3
+            .put_multipart_opts(&path, os_opts)
+            .await
+            .map_err(|e| self.err(e, "put", key))?;
+        Ok(Box::new(S3Upload {
+            inner,
+            store: S3Store {
+                s3: Arc::clone(&self.s3),
+                settings: Arc::clone(&self.settings),
+                ctx: self.ctx.clone(),
+                admin: Arc::clone(&self.admin),
+            },
+            key: key.clone(),
+            acl: opts.layer_hints.get("acl").cloned(),
+            mode: opts.mode,
+        }))
+    }
+
+    async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
+        let path = self.path("get", key)?;
+        if let Some(r) = opts.range.as_ref().filter(|r| empty_range(r)) {
+            if let GetRange::Bounded(b) = r {
+                if b.start > b.end {
+                    return Err(Error::invalid(format!(
+                        "range {}..{} is reversed",
+                        b.start, b.end
+                    ))
+                    .with_operation("get")
+                    .with_store(self)
+                    .with_key(key.as_str()));
+                }
+            }
+            let meta = self.head(key).await?;
+            if let Some(want) = &opts.if_match {
+                if meta.etag.as_deref() != Some(want.as_str()) {
+                    return Err(Error::new(
+                        ErrorKind::PreconditionFailed,
+                        "the ETag does not match",
+                    )
+                    .with_operation("get")
+                    .with_store(self)
+                    .with_key(key.as_str()));
+                }
+            }
+            let at = r
+                .resolve(meta.size)
+                .map_err(|e| e.with_operation("get").with_store(self).with_key(key.as_str()))?;
+            return Ok(GetResult {
+                meta,
+                range: at.start..at.start,
+                body: stream::empty().boxed(),
+            });
+        }
+        let os_opts = object_store::GetOptions {
+            if_match: opts.if_match.clone(),
+            range: opts.range.as_ref().map(to_os_range),
+            ..Default::default()
+        };
+        let mut r = self.s3.get_opts(&path, os_opts).await.map_err(|e| self.err(e, "get", key))?;
+        let (content_type, metadata) = metadata::from_attributes(&r.attributes);
+        r.attributes = Default::default();
+        let meta = ObjectMeta {
+            key: key.clone(),
+            size: r.meta.size,
+            etag: r.meta.e_tag.clone(),
+            last_modified: r.meta.last_modified,
+            content_type,
+            metadata,
+            version: r.meta.version.clone(),
+        };
+        let range = r.range.clone();
+        let ctx = self.ctx.clone();
+        let k = key.clone();
+        let body = r
+            .into_stream()
+            .map_err(move |e| ctx.err(e, "get", Some(k.as_str()), Scope::Object))
+            .boxed();
+        Ok(GetResult { meta, range, body })
+    }
+
+    async fn head(&self, key: &Key) -> Result<ObjectMeta> {
+        let path = self.path("head", key)?;
+        // A GET with `head` returns the attributes (user metadata), which `head()` drops.
+        let opts = object_store::GetOptions { head: true, ..Default::default() };
+        let r = self.s3.get_opts(&path, opts).await.map_err(|e| self.err(e, "head", key))?;
+        let (content_type, metadata) = metadata::from_attributes(&r.attributes);
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size: r.meta.size,
+            etag: r.meta.e_tag,
+            last_modified: r.meta.last_modified,
+            content_type,
+            metadata,
+            version: r.meta.version,
+        })
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let path = self.path("delete", key)?;
+        self.s3.delete(&path).await.map_err(|e| self.err(e, "delete", key))
+    }
+
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
+        // One DeleteObjects request per 1000 keys, a few in flight.
+        keys.chunks(1000)
+            .map(move |batch| self.delete_batch(batch))
+            .buffered(4)
+            .flat_map(stream::iter)
+            .boxed()
+    }
+
+    fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        list::list(Arc::clone(&self.s3), self.ctx.clone(), opts)
+    }
+
+    async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        let (src, dst) = (self.path("copy", from)?, self.path("copy", to)?);
+        let mode = if !opts.if_not_exists {
+            object_store::CopyMode::Overwrite
+        } else if let CopyIfNotExists::Header(_) = self.ctx.quirks.copy_if_not_exists {
+            object_store::CopyMode::Create
+        } else {
+            self.check_mode("copy", to, &PutMode::Create).await?;
+            object_store::CopyMode::Overwrite
+        };
+        let r =
+            self.s3.copy_opts(&src, &dst, object_store::CopyOptions::new().with_mode(mode)).await;
+        r.map_err(|e| {
+            let e = self.err(e, "copy", to);
+            // A missing source is reported against the source key.
+            if e.kind() == ErrorKind::NotFound {
+                Error::new(ErrorKind::NotFound, "the source object does not exist")
+                    .with_operation("copy")
+                    .with_store(self)
+                    .with_key(from.as_str())
+                    .with_source(e)
+            } else {
+                e
+            }
+        })
+    }
+
+    async fn health_check(&self) -> Result<()> {
+        list::probe(&self.s3, &self.ctx).await
+    }
+}
+
+/// A multipart upload: object_store's upload plus the key and put condition.
+struct S3Upload {
+    inner: Box<dyn object_store::MultipartUpload>,
+    store: S3Store,
+    key: Key,
+    acl: Option<String>,
+    mode: PutMode,
+}
+
+impl fmt::Debug for S3Upload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "S3Upload({}/{})", self.store, self.key)
+    }
+}
+
+#[async_trait]
+impl MultipartUpload for S3Upload {
+    fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
+        let fut = self.inner.put_part(PutPayload::from(data));
+        let ctx = self.store.ctx.clone();
+        let key = self.key.clone();
+        Box::pin(async move {
+            fut.await.map_err(|e| ctx.err(e, "put", Some(key.as_str()), Scope::Object))
+        })
+    }
+
+    async fn complete(&mut self) -> Result<PutResult> {
+        // Not atomic (see the module docs), but it keeps a lost race from overwriting.
+        self.store.check_mode("put", &self.key, &self.mode).await?;
+        let r = self.inner.complete().await.map_err(|e| self.store.err(e, "put", &self.key))?;
+        if let Some(acl) = &self.acl {
+            self.store.apply_acl(&self.key, acl).await?;
+        }
+        Ok(PutResult { etag: r.e_tag, version: r.version })
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        self.inner.abort().await.map_err(|e| self.store.err(e, "abort", &self.key))
+    }
 }

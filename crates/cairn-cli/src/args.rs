@@ -1,0 +1,487 @@
+//! The command line, as clap derive definitions.
+
+use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand};
+use std::path::PathBuf;
+
+const ADDRESSES: &str = "\
+ADDRESSES:
+  s3://bucket/key          an object (or prefix) in an S3 bucket
+  local://key              the local default store (no config; see --root)
+  file:///abs/dir/key      a cairn store in a directory
+  memory://key             a store in this process's memory (gone when cairn exits)
+  ./path, /abs/path        a plain local file or directory
+  -                        stdin or stdout (cp only)";
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+  cairn cp report.pdf local://reports/         store a file in the local default store
+  cairn ls -r local://                         list everything stored locally
+  cairn cp -r ./photos s3://my-bucket/backup/  upload a directory tree
+  cairn cat s3://my-bucket/notes.txt | less    print an object
+  cairn --endpoint http://127.0.0.1:3900 --path-style health s3://my-bucket
+
+EXIT CODES:
+  0 success, 1 failure, 2 usage error or some items of a bulk command failed";
+
+/// cairn: one storage tool for local disk, memory and any S3 endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, after_help = format!("{ADDRESSES}\n\n{EXAMPLES}"))]
+pub struct Args {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes; store settings go through `cairn::Config::set`.
+#[derive(Debug, ClapArgs)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// Print results as one JSON object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only results and errors: no summaries, warnings or progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log what cairn does to stderr (-vv for more); RUST_LOG works too.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// S3 endpoint URL, e.g. http://127.0.0.1:9000.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile for credentials.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Path-style S3 addressing (MinIO, Garage, Ceph, moto).
+    #[arg(long, global = true)]
+    pub path_style: bool,
+    /// Per-request timeout, e.g. 30s or 500ms.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Most retries of a transient failure.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_retries: Option<String>,
+    /// Config file (TOML) instead of ~/.config/cairn/config.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Root directory of the local default store (local://); default $CAIRN_ROOT or
+    /// ~/.local/share/cairn.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Any store option as KEY=VALUE (repeatable), e.g. -o pool_size=32.
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy files and objects: local file <-> store <-> store, or a whole tree with -r.
+    #[command(after_help = CP_EXAMPLES)]
+    Cp(CpArgs),
+    /// List objects (one level, with PRE lines for sub-prefixes; -r for everything below).
+    #[command(after_help = LS_EXAMPLES)]
+    Ls(LsArgs),
+    /// Print an object to stdout.
+    #[command(after_help = CAT_EXAMPLES)]
+    Cat(CatArgs),
+    /// Show an object's size, ETag, last-modified time, content type and metadata.
+    #[command(after_help = STAT_EXAMPLES)]
+    Stat(StatArgs),
+    /// Delete an object, or everything under a prefix with -r.
+    #[command(after_help = RM_EXAMPLES)]
+    Rm(RmArgs),
+    /// Make a bucket (or a local store directory).
+    #[command(after_help = MB_EXAMPLES)]
+    Mb(MbArgs),
+    /// Remove an empty bucket (or local store directory); --force empties it first.
+    #[command(after_help = RB_EXAMPLES)]
+    Rb(RbArgs),
+    /// Check that a store is reachable, authenticated and writable.
+    #[command(after_help = HEALTH_EXAMPLES)]
+    Health(HealthArgs),
+    /// Check stored objects against their recorded SHA-256: ok, corrupt or unverifiable.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+    /// Make a destination hold what a source holds: dir <-> store <-> store.
+    #[command(after_help = SYNC_EXAMPLES)]
+    Sync(SyncArgs),
+    /// Save, list, fetch, verify and prune named documents (snapshots, reports) in a store.
+    #[command(after_help = ARCHIVE_EXAMPLES)]
+    Archive(ArchiveArgs),
+    /// Measure a store: put/get/list/delete rates and latencies per object size.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+}
+
+const BENCH_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn bench memory://                                   the in-process baseline
+  cairn bench s3://bucket --sizes 4K,1M --count 50 --large 64M --report run.json
+  cairn bench local:// --baseline run.json --regress-pct 10     fail on a slowdown
+  cairn bench s3://bucket --baseline archive:ci-s3 --archive ci-s3
+
+A metric worse than the baseline by more than --regress-pct percent (ops/s, MB/s down or p99
+latency up) lists the regressions and exits 1. `archive:NAME` is the newest report saved with
+--archive NAME in the --archive-store (default local://archive); saving there is best effort.";
+
+#[derive(Debug, ClapArgs)]
+pub struct BenchArgs {
+    /// The store to measure (objects go under a temporary prefix, removed afterwards).
+    pub url: String,
+    /// Object sizes, comma-separated, with K/M/G suffixes (powers of 1024).
+    #[arg(long, value_name = "LIST", default_value = "1K,10K,100K,1M")]
+    pub sizes: String,
+    /// Objects per size.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub count: usize,
+    /// Operations in flight at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Size of one large transfer through the multipart engine; 0 skips it.
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub large: String,
+    /// Write the versioned JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Write the report as a Markdown table to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<std::path::PathBuf>,
+    /// Compare with a earlier report: a JSON file, or archive:NAME.
+    #[arg(long, value_name = "FILE|archive:NAME")]
+    pub baseline: Option<String>,
+    /// Percent worse than the baseline that counts as a regression.
+    #[arg(long, value_name = "PCT", default_value_t = 15.0)]
+    pub regress_pct: f64,
+    /// Save the report in the archive under NAME (kind `bench`), best effort.
+    #[arg(long, value_name = "NAME")]
+    pub archive: Option<String>,
+    /// The archive for --archive and archive:NAME baselines.
+    #[arg(long, value_name = "URL", default_value = "local://archive")]
+    pub archive_store: String,
+}
+const ARCHIVE_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn archive save agent-7 snapshot state.json --meta run=42
+  cairn archive --store s3://bucket/archive save repo-x bench report.json --best-effort
+  cairn archive ls --name agent-7 --since 2026-01-01T00:00:00Z
+  cairn archive latest agent-7 --kind snapshot
+  cairn archive get agent-7/2026/11/20261123T083000.123Z-snapshot.json --output state.json
+  cairn archive prune --keep 10 --dry-run
+
+Documents are stored as {prefix}/{name}/{yyyy}/{mm}/{timestamp}-{kind}.{ext} (see --template)
+in the store given by --store (default local://archive; its path is the archive's prefix).";
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveArgs {
+    /// The archive's store and prefix, e.g. s3://bucket/archive or file:///srv/archive.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "local://archive"
+    )]
+    pub store: String,
+    /// A key prefix under the store URL's own path.
+    #[arg(long, global = true, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Key template, e.g. 'benchmarks/{name}/{timestamp}-{kind}.{ext}'.
+    #[arg(long, global = true, value_name = "T")]
+    pub template: Option<String>,
+    #[command(subcommand)]
+    pub command: ArchiveCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Save a document (a file, or - for stdin) under NAME and KIND.
+    #[command(
+        after_help = "EXAMPLES:\n  cairn archive save agent-7 snapshot state.json --meta run=42\n  \
+        make-report | cairn archive save repo-x report - --content-type application/json --best-effort"
+    )]
+    Save(ArchiveSaveArgs),
+    /// List documents, newest first.
+    #[command(after_help = "EXAMPLES:\n  cairn archive ls --name agent-7\n  \
+        cairn archive ls --kind bench --since 2026-11-01T00:00:00Z --json")]
+    Ls(ArchiveLsArgs),
+    /// Show the newest document of NAME.
+    #[command(after_help = "EXAMPLES:\n  cairn archive latest agent-7\n  \
+        cairn archive get \"$(cairn archive latest agent-7 --kind snapshot)\" --output state.json")]
+    Latest(ArchiveLatestArgs),
+    /// Fetch a document by key to a file or stdout.
+    #[command(
+        after_help = "EXAMPLES:\n  cairn archive get agent-7/2026/11/20261123T083000.123Z-snapshot.json --output s.json"
+    )]
+    Get(ArchiveGetArgs),
+    /// Check documents against their recorded SHA-256 (exit 2 if any is corrupt).
+    #[command(after_help = "EXAMPLES:\n  cairn archive verify --name agent-7")]
+    Verify(ArchiveVerifyArgs),
+    /// Delete old documents, per name: keep the newest N and/or drop those older than a duration.
+    #[command(after_help = "EXAMPLES:\n  cairn archive prune --keep 10\n  \
+        cairn archive prune --older-than 30d --name agent-7 --dry-run")]
+    Prune(ArchivePruneArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveSaveArgs {
+    /// The archive name (e.g. an agent or repository id).
+    pub name: String,
+    /// The kind of document (snapshot, report, bench, ...).
+    pub kind: String,
+    /// The file to save, or - for stdin.
+    pub file: String,
+    /// User metadata (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Content type (default: from the file's extension).
+    #[arg(long, value_name = "MIME")]
+    pub content_type: Option<String>,
+    /// Never fail: report a failure as a warning on stderr and exit 0.
+    #[arg(long)]
+    pub best_effort: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveLsArgs {
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only documents saved at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only documents saved before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only documents with this metadata (repeatable; one request per document).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveLatestArgs {
+    /// The archive name.
+    pub name: String,
+    /// Only this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveGetArgs {
+    /// The document's key, as `archive ls` shows it.
+    pub key: String,
+    /// Write to this file (atomically) or - for stdout (the default). (`-o` is the global
+    /// store option flag.)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ArchiveVerifyArgs {
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+#[command(group(clap::ArgGroup::new("policy").required(true).multiple(true).args(["keep", "older_than"])))]
+pub struct ArchivePruneArgs {
+    /// Keep the newest N documents of each name.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Delete documents older than this, e.g. 30d or 12h (with --keep: both must hold).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Only this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Show what would be deleted; delete nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+const SYNC_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn sync ./site s3://bucket/www/            upload what changed
+  cairn sync s3://bucket/www/ ./copy --delete   mirror, deleting what the source lacks
+  cairn sync --dry-run --delete ./a local://a/  show what would change
+  cairn sync --checksum --include '*.csv' ./data s3://bucket/data/
+  cairn sync --exclude 'tmp/**' --acl public-read ./site s3://bucket/www/
+
+Objects are the same when sizes match and the destination is not older (to the second);
+--checksum compares SHA-256s instead. Globs match keys relative to SRC/DST (`*` crosses `/`);
+excluded keys are never deleted. Failed items do not stop the rest: exit code 2 at the end.";
+
+#[derive(Debug, ClapArgs)]
+pub struct SyncArgs {
+    /// The source: a directory, or a store URL with an optional prefix.
+    pub src: String,
+    /// The destination: a directory (created if missing), or a store URL with an optional prefix.
+    pub dst: String,
+    /// Delete destination objects that the source does not have.
+    #[arg(long)]
+    pub delete: bool,
+    /// Show what would be done; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Compare by SHA-256 instead of size and time.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Only keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Canned ACL for uploaded objects, e.g. public-read (S3 only).
+    #[arg(long, value_name = "ACL")]
+    pub acl: Option<String>,
+    /// Storage class for uploaded objects, e.g. STANDARD_IA (S3 only).
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Objects copied at once.
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+const VERIFY_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn verify local://reports/run.json        one object
+  cairn verify local://reports/                everything under reports/
+  cairn verify --json s3://bucket/backup/ | jq 'select(.status != \"ok\")'
+
+Objects are read as stored (no decryption key needed). Exit code 2 if any object is corrupt
+or could not be read; unverifiable objects (no recorded digest) do not fail the command.";
+
+#[derive(Debug, ClapArgs)]
+pub struct VerifyArgs {
+    /// An object, or a prefix ending in `/` (or a bare store) to verify everything below.
+    pub url: String,
+}
+
+const CP_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn cp notes.txt local://docs/             into a prefix (keeps the name)
+  cairn cp notes.txt s3://bucket/docs/n.txt    to a new name
+  cairn cp s3://bucket/docs/n.txt .            download into the current directory
+  cairn cp -r ./site s3://bucket/www/          upload a tree to s3://bucket/www/site/...
+  cairn cp -r s3://bucket/www/site ./copy      download a tree into ./copy/...
+  tar c dir | cairn cp - s3://bucket/dir.tar   upload from stdin
+  cairn cp s3://bucket/dir.tar - | tar x       download to stdout
+
+A destination ending in `/`, an existing directory or a bare store (local://, s3://bucket)
+means \"into\": the source's name is appended.";
+
+const LS_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn ls                                     the top level of the local default store
+  cairn ls -r local://reports/                 everything under reports/
+  cairn ls -l s3://bucket/logs/2026-           sizes, dates and ETags of keys starting so
+  cairn ls -r --json s3://bucket | jq .key     one JSON object per line";
+
+const CAT_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn cat local://reports/run.json
+  cairn cat s3://bucket/big.log | head";
+
+const STAT_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn stat s3://bucket/photo.jpg
+  cairn stat --json local://reports/run.json";
+
+const RM_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn rm local://reports/old.json            one object
+  cairn rm -r s3://bucket/tmp/                 everything under tmp/";
+
+const MB_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn mb s3://new-bucket
+  cairn mb file:///srv/cairn-store";
+
+const RB_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn rb s3://old-bucket
+  cairn rb --force file:///srv/cairn-store     delete its objects first";
+
+const HEALTH_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn health                                 the local default store
+  cairn --endpoint http://127.0.0.1:3900 --path-style health s3://bucket";
+
+#[derive(Debug, ClapArgs)]
+pub struct CpArgs {
+    /// What to copy: a path, a URL, or - for stdin.
+    pub src: String,
+    /// Where to: a path, a URL, or - for stdout.
+    pub dst: String,
+    /// Copy a directory or prefix and everything below it.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Content type to store with uploaded objects.
+    #[arg(long, value_name = "MIME")]
+    pub content_type: Option<String>,
+    /// User metadata to store with uploaded objects (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Files copied at once with -r.
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct LsArgs {
+    /// A store URL or path, optionally with a key prefix (default: local://).
+    pub url: Option<String>,
+    /// List everything below, not one level.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Show date, size and ETag.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct CatArgs {
+    /// The object to print.
+    pub url: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct StatArgs {
+    /// The object to describe.
+    pub url: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct RmArgs {
+    /// The object (or with -r, the prefix) to delete.
+    pub url: String,
+    /// Delete everything under the prefix.
+    #[arg(short, long)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct MbArgs {
+    /// The bucket (s3://name) or local store directory to create.
+    pub url: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct RbArgs {
+    /// The bucket (s3://name) or local store directory to remove.
+    pub url: String,
+    /// Delete every object in it first.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct HealthArgs {
+    /// The store to check (default: local://).
+    pub url: Option<String>,
+}

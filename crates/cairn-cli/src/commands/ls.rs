@@ -1,0 +1,69 @@
+//! `cairn ls [URL]`: one level (with `PRE dir/` lines, as the aws cli shows) or, with `-r`,
+//! everything below. The prefix is a raw string prefix, as in S3: `ls s3://b/log` shows `log/`
+//! as a prefix and `logo.png` as an object.
+
+use super::{open_existing, store_addr, Ctx};
+use crate::args::LsArgs;
+use crate::error::Result;
+use cairn::{ListEntry, ListOptions, ObjectMeta};
+use futures::StreamExt;
+
+/// Width of `YYYY-MM-DD HH:MM:SS` plus a size column, so `PRE` lines line up with names.
+const LONG_PAD: usize = 19 + 1 + 12;
+
+pub async fn run(ctx: &Ctx, a: &LsArgs) -> Result {
+    let addr = store_addr(a.url.as_deref().unwrap_or("local://"), false)?;
+    let store = open_existing(ctx, &addr).await?;
+    let prefix = addr.path.clone();
+    let opts = if a.recursive {
+        ListOptions::recursive(prefix.as_str())
+    } else {
+        ListOptions::shallow(prefix.as_str())
+    };
+    // One level shows names relative to the prefix's directory; -r shows full keys.
+    let cut = if a.recursive {
+        0
+    } else {
+        prefix.rfind('/').map_or(0, |i| i + 1)
+    };
+    let p = &ctx.printer;
+    let mut entries = store.list(opts);
+    while let Some(entry) = entries.next().await {
+        match entry? {
+            ListEntry::Prefix(pre) => {
+                if p.json() {
+                    p.json_line(&serde_json::json!({ "prefix": pre }))?;
+                } else if a.long {
+                    p.line(format_args!("{:>LONG_PAD$} PRE {}", "", &pre[cut..]))?;
+                } else {
+                    p.line(format_args!("PRE {}", &pre[cut..]))?;
+                }
+            }
+            ListEntry::Object(m) => {
+                if p.json() {
+                    p.json_line(&object_json(&m))?;
+                } else if a.long {
+                    p.line(format_args!(
+                        "{} {:>12} {} {}",
+                        m.last_modified.format("%Y-%m-%d %H:%M:%S"),
+                        m.size,
+                        m.etag.as_deref().unwrap_or("-"),
+                        &m.key.as_str()[cut..]
+                    ))?;
+                } else {
+                    p.line(&m.key.as_str()[cut..])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn object_json(m: &ObjectMeta) -> serde_json::Value {
+    serde_json::json!({
+        "key": m.key.as_str(),
+        "size": m.size,
+        "last_modified": m.last_modified.to_rfc3339(),
+        "etag": m.etag,
+    })
+}

@@ -1,0 +1,194 @@
+//! One module per command, plus what they share.
+
+pub mod archive;
+pub mod bench;
+pub mod bucket;
+pub mod cat;
+pub mod copy;
+pub mod cp;
+pub mod health;
+pub mod ls;
+pub mod rm;
+pub mod stat;
+pub mod sync;
+pub mod verify;
+
+use crate::address::{self, Addr, StoreAddr};
+use crate::args::Command;
+use crate::error::{one_line, usage, CliError, Report, Result};
+use crate::printer::Printer;
+use cairn::DynStore;
+use indicatif::ProgressBar;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// What every command gets: the printer and the store options from the global flags.
+pub struct Ctx {
+    pub printer: Printer,
+    pub config: cairn::Config,
+}
+
+pub async fn dispatch(ctx: &Ctx, cmd: &Command) -> Result {
+    match cmd {
+        Command::Cp(a) => cp::run(ctx, a).await,
+        Command::Ls(a) => ls::run(ctx, a).await,
+        Command::Cat(a) => cat::run(ctx, a).await,
+        Command::Stat(a) => stat::run(ctx, a).await,
+        Command::Rm(a) => rm::run(ctx, a).await,
+        Command::Mb(a) => bucket::mb(ctx, a).await,
+        Command::Rb(a) => bucket::rb(ctx, a).await,
+        Command::Health(a) => health::run(ctx, a).await,
+        Command::Verify(a) => verify::run(ctx, a).await,
+        Command::Sync(a) => sync::run(ctx, a).await,
+        Command::Archive(a) => archive::run(ctx, a).await,
+        Command::Bench(a) => bench::run(ctx, a).await,
+    }
+}
+
+/// An address that must name something in a store; plain paths become `file://` stores.
+pub fn store_addr(raw: &str, want_dir: bool) -> Result<StoreAddr> {
+    match address::parse(raw, want_dir)? {
+        Addr::Store(s) => Ok(s),
+        Addr::Fs(p) => address::fs_as_store(&p, want_dir),
+        Addr::Stdio => Err(usage(
+            "`-` (stdin/stdout) only works with cp",
+            "give a URL or a path",
+        )),
+    }
+}
+
+/// Opens the store of an address.
+pub async fn open(ctx: &Ctx, addr: &StoreAddr) -> Result<DynStore> {
+    Ok(cairn::open_with(&addr.url, ctx.config.clone()).await?)
+}
+
+/// Opens the store of an address that must already exist: a `file://` root is never created
+/// by a command that only reads or deletes.
+pub async fn open_existing(ctx: &Ctx, addr: &StoreAddr) -> Result<DynStore> {
+    if let Some(root) = file_root(&addr.url) {
+        if !root.is_dir() {
+            return Err(CliError::Fail(
+                Report::new(format!(
+                    "{}: no such directory {}",
+                    addr.shown,
+                    root.display()
+                ))
+                .hint("check the path; `cairn mb file:///path` creates a store directory"),
+            ));
+        }
+    }
+    open(ctx, addr).await
+}
+
+/// The directory of a `file://` store URL.
+pub fn file_root(url: &str) -> Option<std::path::PathBuf> {
+    match cairn::StoreUrl::parse(url).ok()?.location {
+        cairn::Location::Local {
+            root: Some(root), ..
+        } => Some(root),
+        _ => None,
+    }
+}
+
+/// How an object of `addr`'s store is shown: `s3://bucket/key`, `local://key`, ...
+pub fn shown_key(addr: &StoreAddr, key: &str) -> String {
+    let base = addr.url.split('?').next().unwrap_or(&addr.url);
+    if base.ends_with("://") {
+        format!("{base}{key}")
+    } else {
+        format!("{}/{key}", base.trim_end_matches('/'))
+    }
+}
+
+/// The CLI side of a bulk operation: a progress bar, per-item JSON lines, and the failures
+/// listed at the end.
+pub struct BulkReporter<'a> {
+    printer: &'a Printer,
+    bar: ProgressBar,
+    verb: &'static str,
+    failures: Mutex<Vec<String>>,
+    bytes: AtomicU64,
+}
+
+/// Failures listed one per line at the end of a bulk command; the rest are counted.
+const MAX_LISTED_FAILURES: usize = 50;
+
+impl<'a> BulkReporter<'a> {
+    pub fn new(printer: &'a Printer, verb: &'static str) -> Self {
+        BulkReporter {
+            printer,
+            bar: printer.items_bar(verb),
+            verb,
+            failures: Mutex::new(Vec::new()),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Clears the bar and prints the failures (human mode; JSON lines were printed as they came).
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+        for f in self.failures.lock().unwrap().iter() {
+            self.printer.error(&Report::new(f.clone()));
+        }
+    }
+}
+
+impl copy::Reporter for BulkReporter<'_> {
+    fn bytes(&self, n: u64) {
+        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        self.bar.set_message(crate::printer::human_bytes(total));
+    }
+
+    fn done(&self, rel: &str, size: u64) {
+        self.bar.inc(1);
+        tracing::debug!(item = rel, size, "{} done", self.verb);
+        if self.printer.json() {
+            let line = match self.verb {
+                "delete" => serde_json::json!({ "deleted": rel }),
+                _ => serde_json::json!({ "copied": rel, "size": size }),
+            };
+            let _ = self.printer.json_line(&line);
+        }
+    }
+
+    fn failed(&self, rel: &str, error: &cairn::Error) {
+        if self.printer.json() {
+            let _ = self.printer.json_line(&serde_json::json!({
+                "key": rel,
+                "error": one_line(error),
+                "kind": error.kind().as_str(),
+            }));
+            return;
+        }
+        let mut f = self.failures.lock().unwrap();
+        if f.len() < MAX_LISTED_FAILURES {
+            f.push(format!("{} {rel}: {}", self.verb, one_line(error)));
+        }
+    }
+}
+
+/// The end of a bulk command: a summary line, then exit 2 if some items failed.
+pub fn finish_bulk(
+    ctx: &Ctx,
+    rep: &BulkReporter<'_>,
+    sum: copy::Summary,
+    noun: &'static str,
+    summary: String,
+) -> Result {
+    rep.finish();
+    if ctx.printer.json() {
+        ctx.printer.json_line(&serde_json::json!({
+            "summary": { "done": sum.done, "failed": sum.failed, "bytes": sum.bytes }
+        }))?;
+    } else {
+        ctx.printer.info(summary);
+    }
+    if sum.failed > 0 {
+        return Err(CliError::Partial {
+            failed: sum.failed,
+            total: sum.total(),
+            noun,
+        });
+    }
+    Ok(())
+}

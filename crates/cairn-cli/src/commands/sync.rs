@@ -1,0 +1,159 @@
+//! `cairn sync SRC DST` over `cairn::ops::sync`: both sides become stores (a plain directory is
+//! a `file://` store opened through `open_with`, so the configured layers apply; a prefix is a
+//! `PrefixStore`), and the library walks them. This file only draws progress and reports.
+
+use super::{open, open_existing, store_addr, Ctx};
+use crate::address::{self, Addr, StoreAddr};
+use crate::args::SyncArgs;
+use crate::error::{one_line, CliError, Report, Result};
+use crate::printer::{human_bytes, Printer};
+use cairn::layer::PrefixStore;
+use cairn::ops::reporter::{Action, Item, Outcome, Reporter};
+use cairn::ops::{Compare, SyncOptions};
+use cairn::transfer::TransferOptions;
+use cairn::{DynStore, Key};
+use indicatif::ProgressBar;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
+    let src_addr = side(&a.src, false)?;
+    let dst_addr = side(&a.dst, true)?;
+    let src = scoped(open_existing(ctx, &src_addr).await?, &src_addr)?;
+    let dst = scoped(open(ctx, &dst_addr).await?, &dst_addr)?;
+    let opts = SyncOptions {
+        compare: if a.checksum {
+            Compare::Checksum
+        } else {
+            Compare::SizeAndTime
+        },
+        delete: a.delete,
+        dry_run: a.dry_run,
+        include: a.include.clone(),
+        exclude: a.exclude.clone(),
+        acl: a.acl.clone(),
+        storage_class: a.storage_class.clone(),
+        transfer: TransferOptions {
+            object_concurrency: a.concurrency.into(),
+            ..Default::default()
+        },
+    };
+    let p = &ctx.printer;
+    let rep = SyncReporter::new(p);
+    let result = cairn::ops::sync(src.as_ref(), dst.as_ref(), &opts, &rep).await;
+    rep.bar.finish_and_clear();
+    let sum = result?;
+    if p.json() {
+        p.json_line(&serde_json::json!({ "summary": sum }))?;
+    } else {
+        for f in &sum.failures {
+            let what = match f.action {
+                Action::Delete => "delete",
+                _ => "upload",
+            };
+            let key = if f.key.is_empty() {
+                "(listing)"
+            } else {
+                &f.key
+            };
+            p.error(&Report::new(format!("{what} {key}: {}", f.message)));
+        }
+        let verb = if sum.dry_run {
+            "would upload"
+        } else {
+            "uploaded"
+        };
+        let del = if sum.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
+        p.info(format!(
+            "{} → {}: {verb} {} ({}), skipped {}, {del} {}, failed {}",
+            src_addr.shown,
+            dst_addr.shown,
+            sum.transferred,
+            human_bytes(sum.transferred_bytes),
+            sum.skipped,
+            sum.deleted,
+            sum.failed
+        ));
+    }
+    if sum.failed > 0 {
+        return Err(CliError::Partial {
+            failed: sum.failed,
+            total: sum.failed + sum.transferred + sum.deleted + sum.skipped,
+            noun: "objects",
+        });
+    }
+    Ok(())
+}
+
+/// One side as a store address; a missing destination directory is created.
+fn side(raw: &str, is_dst: bool) -> Result<StoreAddr> {
+    if let Addr::Fs(p) = address::parse(raw, true)? {
+        if is_dst && !p.exists() {
+            std::fs::create_dir_all(&p)
+                .map_err(|e| Report::new(format!("creating {}: {e}", p.display())))?;
+        }
+    }
+    store_addr(raw, true)
+}
+
+/// The store, scoped to the address's prefix if it has one.
+fn scoped(store: DynStore, addr: &StoreAddr) -> Result<DynStore> {
+    let prefix = addr.path.trim_matches('/');
+    if prefix.is_empty() {
+        return Ok(store);
+    }
+    Ok(Arc::new(PrefixStore::new(store, prefix)?))
+}
+
+/// Bars for bytes and objects on a terminal; one line per change on stdout (human mode).
+struct SyncReporter<'a> {
+    printer: &'a Printer,
+    bar: ProgressBar,
+    objects: AtomicU64,
+}
+
+impl<'a> SyncReporter<'a> {
+    fn new(printer: &'a Printer) -> Self {
+        SyncReporter {
+            printer,
+            bar: printer.bytes_bar(Some(0)),
+            objects: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Reporter for SyncReporter<'_> {
+    fn on_discovered(&self, _objects: u64, bytes: u64) {
+        self.bar.inc_length(bytes);
+    }
+
+    fn on_progress(&self, _key: &Key, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    fn on_item_done(&self, item: &Item<'_>, outcome: &Outcome<'_>) {
+        let n = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
+        self.bar.set_message(format!("{n} objects"));
+        if self.printer.json() {
+            return;
+        }
+        let line = match (outcome, item.action) {
+            (Outcome::Transferred { .. }, _) => format!("upload {}", item.key),
+            (Outcome::Deleted, _) => format!("delete {}", item.key),
+            (Outcome::Planned, Action::Transfer) => format!("(dry run) upload {}", item.key),
+            (Outcome::Planned, Action::Delete) => format!("(dry run) delete {}", item.key),
+            (Outcome::Failed(e), _) => {
+                tracing::debug!(key = %item.key, error = %one_line(e), "sync item failed");
+                return;
+            }
+            _ => return,
+        };
+        self.bar.suspend(|| {
+            let _ = self.printer.line(&line);
+        });
+    }
+}

@@ -1,0 +1,119 @@
+//! From argv to an exit code: parse, set up logging and the runtime, run, report.
+
+use crate::args::{Args, Global};
+use crate::commands::{self, Ctx};
+use crate::error::{usage, CliError, Report, Result};
+use crate::printer::Printer;
+use clap::Parser;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    init_tracing(args.global.verbose);
+    let ctx = match store_config(&args.global) {
+        Ok(config) => Ctx {
+            printer: Printer::new(args.global.json, args.global.quiet),
+            config,
+        },
+        Err(e) => return report(&Printer::new(false, false), e),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(
+                &ctx.printer,
+                Report::new(format!("starting the runtime: {e}")).into(),
+            )
+        }
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = commands::dispatch(&ctx, &args.command) => r,
+            _ = tokio::signal::ctrl_c() => Err(CliError::Fail(Report::new("interrupted"))),
+        }
+    });
+    // Blocking tasks (a directory walk, a file read) must not hold up the exit.
+    rt.shutdown_background();
+    match result.and_then(|()| ctx.printer.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&ctx.printer, e),
+    }
+}
+
+fn report(printer: &Printer, e: CliError) -> ExitCode {
+    match &e {
+        CliError::Fail(r) => printer.error(r),
+        CliError::Partial {
+            failed,
+            total,
+            noun,
+        } => printer.error(&Report::new(format!("{failed} of {total} {noun} failed"))),
+        CliError::BrokenPipe => {}
+    }
+    e.exit_code()
+}
+
+/// Store options from the global flags, through `Config::set` like every other source.
+fn store_config(g: &Global) -> Result<cairn::Config> {
+    if let Some(path) = &g.config {
+        // Validate now for a clear error; open_with then reads it in its place in the
+        // precedence order (below flags, URL options and env).
+        cairn::Config::from_file(path)?;
+        std::env::set_var("CAIRN_CONFIG", path);
+    }
+    let mut c = cairn::Config::default();
+    let flags = [
+        ("endpoint", g.endpoint.as_deref()),
+        ("region", g.region.as_deref()),
+        ("profile", g.profile.as_deref()),
+        ("timeout", g.timeout.as_deref()),
+        ("max_retries", g.max_retries.as_deref()),
+        ("path_style", g.path_style.then_some("true")),
+    ];
+    for (name, value) in flags {
+        if let Some(v) = value {
+            c.set(name, v)?;
+        }
+    }
+    for o in &g.options {
+        let Some((k, v)) = o.split_once('=') else {
+            return Err(usage(
+                format!("-o {o:?} is not KEY=VALUE"),
+                "write -o pool_size=32",
+            ));
+        };
+        c.set(k, v)?;
+    }
+    if let Some(root) = &g.root {
+        c.root = Some(root.clone());
+    }
+    Ok(c)
+}
+
+/// Logs to stderr: -v for cairn's debug events, -vv for trace; otherwise only if RUST_LOG asks.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match verbose {
+        0 => match std::env::var("RUST_LOG") {
+            Ok(v) if !v.is_empty() => EnvFilter::new(v),
+            _ => return,
+        },
+        1 => EnvFilter::new("warn,cairn=debug"),
+        _ => EnvFilter::new("info,cairn=trace"),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,420 @@
+//! Drives the real `cairn` binary against the S3 test servers (Garage and moto) started by
+//! `scripts/servers/start.sh`. A missing server is a failure, never a skip.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+
+fn var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{name} is not set: start servers with scripts/servers/start.sh ENVFILE, then \
+             `source ENVFILE` before running these tests"
+        ),
+    }
+}
+
+/// One S3 server's settings, from CAIRN_TEST_<NAME>_*.
+#[derive(Clone)]
+struct Server {
+    endpoint: String,
+    bucket: String,
+    region: String,
+    key_id: String,
+    secret: String,
+}
+
+impl Server {
+    fn from_env(name: &str) -> Server {
+        let v = |k: &str| var(&format!("CAIRN_TEST_{name}_{k}"));
+        Server {
+            endpoint: v("ENDPOINT"),
+            bucket: v("BUCKET"),
+            region: v("REGION"),
+            key_id: v("ACCESS_KEY_ID"),
+            secret: v("SECRET_ACCESS_KEY"),
+        }
+    }
+}
+
+fn run_id() -> String {
+    var("CAIRN_TEST_RUN_ID")
+}
+
+struct Sandbox {
+    _dir: tempfile::TempDir,
+    work: PathBuf,
+    root: PathBuf,
+    home: PathBuf,
+    server: Server,
+    /// `s3://bucket/RUN_ID/cli/TEST` (no trailing slash).
+    base: String,
+}
+
+struct Run {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Sandbox {
+    fn new(server: &str, test: &str) -> Sandbox {
+        let server = Server::from_env(server);
+        let dir = tempfile::tempdir().unwrap();
+        let (work, root, home) = (
+            dir.path().join("work"),
+            dir.path().join("root"),
+            dir.path().join("home"),
+        );
+        for d in [&work, &root, &home] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let base = format!("s3://{}/{}/cli/{test}", server.bucket, run_id());
+        Sandbox {
+            _dir: dir,
+            work,
+            root,
+            home,
+            server,
+            base,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_as(&self.server, args)
+    }
+
+    /// Runs cairn against `server` (its endpoint and credentials), credentials via env only.
+    fn run_as(&self, server: &Server, args: &[&str]) -> Run {
+        let out = Command::new(BIN)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("CAIRN_ROOT", &self.root)
+            .env("AWS_ACCESS_KEY_ID", &server.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &server.secret)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .current_dir(&self.work)
+            .args([
+                "--endpoint",
+                &server.endpoint,
+                "--region",
+                &server.region,
+                "--path-style",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let r = Run {
+            code: out.status.code().expect("exited normally"),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        // A secret never shows, whatever happened (moto's short dummy secret is a common word).
+        assert!(
+            server.secret.len() < 16
+                || !r.stderr.contains(&server.secret)
+                    && !String::from_utf8_lossy(&r.stdout).contains(&server.secret),
+            "the secret leaked into cairn's output"
+        );
+        r
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "cairn {args:?} failed:\n{}", r.stderr);
+        r
+    }
+
+    fn write(&self, rel: &str, data: &[u8]) {
+        let p = self.work.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+}
+
+fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+/// A failure with one `error:` line, a non-zero code, nothing on stdout, nothing written locally.
+fn assert_clean_failure(s: &Sandbox, r: &Run, needle: &str) {
+    assert_ne!(r.code, 0, "expected a failure:\n{}", r.stderr);
+    assert!(r.stderr.starts_with("error: "), "stderr:\n{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.to_lowercase().contains(&needle.to_lowercase()),
+        "stderr lacks {needle:?}:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    assert!(
+        tree(&s.work).is_empty(),
+        "written locally: {:?}",
+        tree(&s.work).keys()
+    );
+    assert!(
+        tree(&s.root).is_empty(),
+        "written to the local store: {:?}",
+        tree(&s.root).keys()
+    );
+}
+
+fn sample_tree(s: &Sandbox) -> BTreeMap<String, Vec<u8>> {
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("tree/a.txt", b"alpha\n".to_vec()),
+        ("tree/empty", Vec::new()),
+        ("tree/sub/b.json", b"{\"b\":1}".to_vec()),
+        ("tree/sub/deeper/ünïcødé 文件.bin", bytes(70_000, 7)),
+        // Above the 5 MiB part minimum: a multipart upload on the way in.
+        ("tree/sub/deeper/big.bin", bytes(6 * 1024 * 1024 + 17, 9)),
+        ("tree/space dir/x y.txt", b"with spaces".to_vec()),
+    ];
+    for (rel, data) in &files {
+        s.write(rel, data);
+    }
+    files
+        .into_iter()
+        .map(|(r, d)| (r.strip_prefix("tree/").unwrap().to_string(), d))
+        .collect()
+}
+
+fn tree_round_trip(server: &str) {
+    let s = Sandbox::new(server, "tree");
+    let want = sample_tree(&s);
+    let dst = format!("{}/", s.base);
+    s.ok(&["cp", "-r", "tree", &dst]);
+
+    let listed = String::from_utf8(s.ok(&["ls", "-r", &dst]).stdout).unwrap();
+    let prefix = dst.splitn(4, '/').nth(3).unwrap().to_string(); // key prefix inside the bucket
+    let mut got: Vec<&str> = listed.lines().collect();
+    got.sort();
+    let expected: Vec<String> = want.keys().map(|k| format!("{prefix}tree/{k}")).collect();
+    assert_eq!(got, expected);
+
+    let cat = s.ok(&["cat", &format!("{dst}tree/sub/deeper/ünïcødé 文件.bin")]);
+    assert_eq!(cat.stdout, want["sub/deeper/ünïcødé 文件.bin"]);
+
+    s.ok(&["cp", "-r", &format!("{dst}tree"), "back"]);
+    assert_eq!(tree(&s.work.join("back")), want, "every byte comes back");
+
+    // Through the local store and back out to S3 under another prefix.
+    s.ok(&["cp", "-r", &format!("{dst}tree"), "local://via/"]);
+    s.ok(&["cp", "-r", "local://via/tree", &format!("{}/again", s.base)]);
+    s.ok(&["cp", "-r", &format!("{}/again", s.base), "again"]);
+    assert_eq!(tree(&s.work.join("again")), want);
+
+    s.ok(&["rm", "-r", &format!("{}/", s.base)]);
+    let after = s.ok(&["ls", "-r", &format!("{}/", s.base)]);
+    assert!(
+        after.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+}
+
+#[test]
+fn garage_tree_round_trip() {
+    tree_round_trip("GARAGE");
+}
+
+#[test]
+fn moto_tree_round_trip() {
+    tree_round_trip("MOTO");
+}
+
+#[test]
+fn garage_single_objects_stdin_and_stat() {
+    let s = Sandbox::new("GARAGE", "single");
+    s.write("doc.txt", b"hello s3");
+    let key = format!("{}/doc.txt", s.base);
+    s.ok(&["cp", "--meta", "owner=ana", "doc.txt", &key]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["stat", "--json", &key]).stdout).unwrap();
+    assert_eq!(v["size"], 8);
+    assert_eq!(v["content_type"], "text/plain");
+    assert_eq!(v["metadata"]["owner"], "ana");
+    assert_eq!(s.ok(&["cp", &key, "-"]).stdout, b"hello s3");
+    let r = s.ok(&["health", &format!("s3://{}", s.server.bucket)]);
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("ok"));
+    s.ok(&["rm", &key]);
+    assert_ne!(s.run(&["stat", &key]).code, 0);
+}
+
+#[test]
+fn garage_missing_bucket_is_one_clear_error() {
+    let s = Sandbox::new("GARAGE", "missing-bucket");
+    let missing = format!("s3://cairn-no-such-bucket-{}", run_id());
+    let r = s.run(&["cp", &format!("{missing}/k.txt"), "out.txt"]);
+    assert_clean_failure(&s, &r, "bucket");
+    let r = s.run(&["cp", "-r", &format!("{missing}/dir/"), "outdir"]);
+    assert_clean_failure(&s, &r, "bucket");
+    let r = s.run(&["ls", &format!("{missing}/")]);
+    assert_clean_failure(&s, &r, "bucket");
+    let r = s.run(&["health", &missing]);
+    assert_clean_failure(&s, &r, "bucket");
+}
+
+#[test]
+fn garage_bad_credentials_are_one_clear_error() {
+    let s = Sandbox::new("GARAGE", "bad-creds");
+    let bad = Server {
+        secret: "not-the-secret-0000000000000000".into(),
+        ..s.server.clone()
+    };
+    let key = format!("{}/k.txt", s.base);
+    let r = s.run_as(&bad, &["cp", &key, "out.txt"]);
+    assert_clean_failure(&s, &r, "auth");
+    let r = s.run_as(&bad, &["cp", "-r", &format!("{}/", s.base), "outdir"]);
+    assert_clean_failure(&s, &r, "auth");
+    let r = s.run_as(&bad, &["health", &format!("s3://{}", s.server.bucket)]);
+    assert_clean_failure(&s, &r, "auth");
+    // An upload with bad credentials fails and leaves nothing behind on the server.
+    s.write("up.txt", b"x");
+    let r = s.run_as(&bad, &["cp", "up.txt", &key]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    assert_ne!(s.run(&["stat", &key]).code, 0, "nothing was written");
+}
+
+#[test]
+fn unreachable_endpoint_is_one_clear_error() {
+    let s = Sandbox::new("GARAGE", "unreachable");
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        ..s.server.clone()
+    };
+    let key = format!("{}/k.txt", s.base);
+    let r = s.run_as(
+        &dead,
+        &[
+            "--max-retries",
+            "1",
+            "--timeout",
+            "5s",
+            "cp",
+            &key,
+            "out.txt",
+        ],
+    );
+    assert_clean_failure(&s, &r, "network");
+    let r = s.run_as(
+        &dead,
+        &[
+            "--max-retries",
+            "1",
+            "cp",
+            "-r",
+            &format!("{}/", s.base),
+            "outdir",
+        ],
+    );
+    assert_clean_failure(&s, &r, "network");
+    let r = s.run_as(
+        &dead,
+        &[
+            "--max-retries",
+            "1",
+            "health",
+            &format!("s3://{}", s.server.bucket),
+        ],
+    );
+    assert_clean_failure(&s, &r, "network");
+}
+
+#[test]
+fn moto_make_and_remove_a_bucket() {
+    let s = Sandbox::new("MOTO", "mb");
+    let bucket = format!("s3://cairn-cli-mb-{}", run_id());
+    s.ok(&["mb", &bucket]);
+    assert!(s.ok(&["ls", &format!("{bucket}/")]).stdout.is_empty());
+    s.write("f.txt", b"x");
+    s.ok(&["cp", "f.txt", &format!("{bucket}/f.txt")]);
+    let r = s.run(&["rb", &bucket]);
+    assert_ne!(
+        r.code, 0,
+        "a non-empty bucket is not removed without --force"
+    );
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    assert_eq!(s.ok(&["cat", &format!("{bucket}/f.txt")]).stdout, b"x");
+    s.ok(&["rb", "--force", &bucket]);
+    let r = s.run(&["ls", &format!("{bucket}/")]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("bucket not found"), "{}", r.stderr);
+}
+
+#[test]
+fn sync_local_to_garage_and_back() {
+    let s = Sandbox::new("GARAGE", "sync");
+    s.write("site/index.html", b"<h1>hi</h1>");
+    s.write("site/css/a.css", b"body{}");
+    s.write("site/big.bin", &bytes(300_000, 5));
+    let dst = format!("{}/www/", s.base);
+    let r = s.ok(&["--json", "sync", "site", &dst]);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["transferred"], 3, "{v}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["--json", "sync", "--checksum", "site", &dst]).stdout)
+            .unwrap();
+    assert_eq!(v["summary"]["transferred"], 0, "{v}");
+    assert_eq!(v["summary"]["skipped"], 3, "{v}");
+    std::fs::remove_file(s.work.join("site/css/a.css")).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["--json", "sync", "--delete", "site", &dst]).stdout)
+            .unwrap();
+    assert_eq!(v["summary"]["deleted"], 1, "{v}");
+    s.ok(&["sync", &dst, "back"]);
+    assert_eq!(
+        std::fs::read(s.work.join("back/big.bin")).unwrap(),
+        bytes(300_000, 5)
+    );
+    assert!(!s.work.join("back/css/a.css").exists());
+    s.ok(&["verify", &dst]);
+    s.ok(&["rm", "-r", &dst]);
+}

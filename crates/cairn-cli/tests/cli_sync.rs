@@ -1,0 +1,163 @@
+//! `cairn sync` between plain directories and local stores, through the real binary.
+
+mod common;
+use common::{tree, Sandbox};
+
+fn summary(s: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json", "sync"];
+    all.extend_from_slice(args);
+    s.ok(&all).json()["summary"].clone()
+}
+
+fn sample(s: &Sandbox) {
+    s.write("src/a.txt", b"alpha");
+    s.write("src/sub/b.csv", b"1,2,3");
+    s.write("src/sub/deep/c.log", b"log line");
+    s.write("src/space dir/ünï.txt", b"unicode");
+}
+
+#[test]
+fn second_run_transfers_nothing_and_back_again() {
+    let s = Sandbox::new();
+    sample(&s);
+    let r = s.ok(&["sync", "src", "local://m/"]);
+    assert_eq!(r.lines().len(), 4, "{}", r.out());
+    assert!(
+        r.lines().contains(&"upload sub/b.csv".to_string()),
+        "{}",
+        r.out()
+    );
+    assert!(r.stderr.contains("uploaded 4"), "{}", r.stderr);
+    let again = summary(&s, &["src", "local://m/"]);
+    assert_eq!(again["transferred"], 0);
+    assert_eq!(again["skipped"], 4);
+    assert_eq!(again["failed"], 0);
+    // --checksum agrees, and store → directory reproduces the tree.
+    let sum = summary(&s, &["--checksum", "src", "local://m/"]);
+    assert_eq!(
+        (sum["transferred"].as_u64(), sum["skipped"].as_u64()),
+        (Some(0), Some(4))
+    );
+    s.ok(&["sync", "local://m", "copy"]);
+    assert_eq!(tree(&s.work.join("copy")), tree(&s.work.join("src")));
+    // A changed file is sent again (different size).
+    s.write("src/a.txt", b"alpha, longer");
+    let sum = summary(&s, &["src", "local://m/"]);
+    assert_eq!(sum["transferred"], 1);
+    assert_eq!(s.ok(&["cat", "local://m/a.txt"]).stdout, b"alpha, longer");
+}
+
+#[test]
+fn delete_and_dry_run() {
+    let s = Sandbox::new();
+    sample(&s);
+    s.ok(&["sync", "src", "local://m/"]);
+    std::fs::remove_file(s.work.join("src/sub/b.csv")).unwrap();
+    s.write("src/new.txt", b"new");
+    let before = tree(&s.root);
+
+    let r = s.ok(&["sync", "--dry-run", "--delete", "src", "local://m/"]);
+    let lines = r.lines();
+    assert!(
+        lines.contains(&"(dry run) delete sub/b.csv".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"(dry run) upload new.txt".to_string()),
+        "{lines:?}"
+    );
+    assert!(r.stderr.contains("would delete 1"), "{}", r.stderr);
+    assert_eq!(tree(&s.root), before, "a dry run changed the store");
+    let sum = summary(&s, &["--dry-run", "--delete", "src", "local://m/"]);
+    assert_eq!(sum["dry_run"], true);
+    assert_eq!(sum["deleted"], 1);
+    assert_eq!(tree(&s.root), before);
+
+    // Without --delete the extra object stays; with it, it goes.
+    let sum = summary(&s, &["src", "local://m/"]);
+    assert_eq!(
+        (sum["transferred"].as_u64(), sum["deleted"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(s.ok(&["cat", "local://m/sub/b.csv"]).stdout, b"1,2,3");
+    let sum = summary(&s, &["--delete", "src", "local://m/"]);
+    assert_eq!(sum["deleted"], 1);
+    assert_eq!(s.run(&["cat", "local://m/sub/b.csv"]).code, 1);
+    let keys = s.ok(&["ls", "-r", "local://m/"]).lines();
+    assert_eq!(
+        keys,
+        [
+            "m/a.txt",
+            "m/new.txt",
+            "m/space dir/ünï.txt",
+            "m/sub/deep/c.log"
+        ]
+    );
+}
+
+#[test]
+fn include_and_exclude() {
+    let s = Sandbox::new();
+    sample(&s);
+    let sum = summary(
+        &s,
+        &[
+            "--include",
+            "*.txt",
+            "--include",
+            "*.csv",
+            "--exclude",
+            "space dir/**",
+            "src",
+            "dst",
+        ],
+    );
+    assert_eq!(sum["transferred"], 2);
+    let got: Vec<String> = tree(&s.work.join("dst")).into_keys().collect();
+    assert_eq!(got, ["a.txt", "sub/b.csv"]);
+    // Excluded keys are never deleted.
+    s.write("dst/keep.bin", b"mine");
+    summary(&s, &["--delete", "--exclude", "keep.bin", "src", "dst"]);
+    assert!(s.work.join("dst/keep.bin").exists());
+    assert_eq!(tree(&s.work.join("dst")).len(), 5);
+    // A bad glob is a usage error before anything is written.
+    let r = s.run(&["sync", "--include", "a[", "src", "other"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error: ") && r.stderr.contains("glob"),
+        "{}",
+        r.stderr
+    );
+    assert!(tree(&s.work.join("other")).is_empty());
+}
+
+#[test]
+fn failed_items_do_not_stop_the_rest_and_exit_2() {
+    let s = Sandbox::new();
+    s.write("src/x/blocked", b"1");
+    s.write("src/x/fine", b"2");
+    s.write("src/y.txt", b"3");
+    // The destination has a directory where a file must go.
+    std::fs::create_dir_all(s.work.join("dst/x/blocked/inside")).unwrap();
+    let r = s.run(&["sync", "src", "dst"]);
+    assert_eq!(r.code, 2, "{}\n{}", r.out(), r.stderr);
+    assert!(r.stderr.contains("upload x/blocked"), "{}", r.stderr);
+    assert!(r.stderr.contains("failed 1"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .lines()
+            .last()
+            .unwrap()
+            .contains("1 of 3 objects failed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(s.work.join("dst/x/fine")).unwrap(), b"2");
+    assert_eq!(std::fs::read(s.work.join("dst/y.txt")).unwrap(), b"3");
+    let r = s.run(&["--json", "sync", "src", "dst"]);
+    assert_eq!(r.code, 2);
+    let v: serde_json::Value = serde_json::from_str(r.out().lines().next().unwrap()).unwrap();
+    assert_eq!(v["summary"]["failed"], 1);
+    assert_eq!(v["summary"]["failures"][0]["key"], "x/blocked");
+    assert_eq!(v["summary"]["skipped"], 2);
+}

@@ -1,0 +1,114 @@
+"""cairn: one storage API over local disk, memory and any S3-compatible service.
+
+    import cairn
+
+    store = cairn.Store.open("s3://my-bucket/reports", region="eu-west-1")
+    store.put("2026/11/run.json", b"{}")
+    with store.open("2026/11/run.csv", "w", newline="") as f:
+        csv.writer(f).writerow(["a", 1])
+    for meta in store.list("2026/"):
+        print(meta.key, meta.size)
+
+- :class:`Store`: blocking calls; the GIL is released during I/O, so threads run in parallel.
+- :class:`AsyncStore`: the same calls for asyncio (``await store.get(key)``).
+- Errors are :class:`CairnError` subclasses that also subclass the matching builtin
+  (``NotFound`` is a ``FileNotFoundError``).
+- :class:`Archive`: named, timestamped documents (snapshots, reports) with metadata,
+  list/latest/restore/verify/prune (:class:`AsyncArchive` for asyncio).
+- :func:`sync`: make one store (or directory) match another, with an optional progress callback.
+- ``cairn.fsspec.CairnFileSystem``: the ``cairn`` protocol for pandas, pyarrow and friends.
+
+All I/O runs on one runtime per process, shared by every store, sync and async.
+"""
+
+import types
+from typing import Any
+
+from ._cairn import Archive, AsyncArchive, AsyncListIter, AsyncStore, Entry, ListIter, ObjectMeta, PutResult
+from ._cairn import Store as _NativeStore
+from ._cairn import __version__, config_keys, sync
+from ._errors import (
+    AlreadyExists,
+    BucketNotFound,
+    CairnError,
+    IntegrityError,
+    InvalidInput,
+    NetworkError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    RateLimited,
+    Timeout,
+    Unauthenticated,
+    UnexpectedError,
+    Unsupported,
+)
+from ._io import ObjectReader, ObjectWriter, TextObjectWriter, open_object
+
+__all__ = [
+    "Store",
+    "AsyncStore",
+    "ObjectMeta",
+    "PutResult",
+    "ListIter",
+    "AsyncListIter",
+    "Archive",
+    "AsyncArchive",
+    "Entry",
+    "sync",
+    "ObjectReader",
+    "ObjectWriter",
+    "TextObjectWriter",
+    "config_keys",
+    "CairnError",
+    "NotFound",
+    "AlreadyExists",
+    "PreconditionFailed",
+    "PermissionDenied",
+    "Unauthenticated",
+    "BucketNotFound",
+    "InvalidInput",
+    "RateLimited",
+    "NetworkError",
+    "Timeout",
+    "IntegrityError",
+    "Unsupported",
+    "UnexpectedError",
+    "__version__",
+]
+
+
+def _open_store(cls: Any, url: str, /, **options: Any) -> "Store":
+    """Opens the store at ``url`` with ``options`` (the Rust config names, e.g. ``endpoint``,
+    ``region``, ``access_key_id``, ``secret_access_key``, ``path_style``, ``timeout``)."""
+    return cls(url, **options)
+
+
+class _Open:
+    """``Store.open(url, **options)`` opens a store; ``store.open(key, mode)`` opens an object.
+
+    On the class it is :func:`_open_store`; on an instance it is :func:`cairn.open_object`.
+    """
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return types.MethodType(_open_store, objtype)
+        return types.MethodType(open_object, obj)
+
+
+class Store(_NativeStore):
+    """A blocking handle on one store (thread-safe; the GIL is released during I/O).
+
+    ``Store.open(url, **options)`` (or ``Store(url, **options)``) opens one;
+    ``Store(async_store)`` shares an :class:`AsyncStore`'s backend.
+
+    Keys are relative paths like ``"reports/2026/11/run.json"``. Methods: ``put``, ``get``,
+    ``head``, ``exists``, ``delete``, ``delete_many``, ``list``, ``list_prefixes``, ``copy``,
+    ``rename``, ``open`` (file-like objects), ``health_check``, ``to_async``.
+    """
+
+    __slots__ = ()
+    open = _Open()
+
+    def __repr__(self) -> str:
+        return f"cairn.Store({str(self)!r})"

@@ -1,0 +1,323 @@
+"""Type stubs for the native module ``cairn._cairn`` (see ``src/*.rs``)."""
+
+import datetime
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Tuple,
+    TypedDict,
+    Union,
+    overload,
+)
+
+import os
+from typing import BinaryIO, Callable
+
+from ._errors import CairnError
+
+__version__: str
+
+Range = Union[Tuple[int, Optional[int]], slice]
+Data = Union[bytes, bytearray, memoryview]
+PutMode = Literal["overwrite", "create"]
+
+def config_keys() -> List[str]:
+    """The option names ``Store.open(url, **options)`` accepts (canonical names)."""
+
+class ObjectMeta:
+    """What a head or a listing says about an object."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> Optional[str]: ...
+    @property
+    def last_modified(self) -> datetime.datetime:
+        """Timezone-aware UTC."""
+    @property
+    def content_type(self) -> Optional[str]:
+        """From head; listings leave it None."""
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """From head; listings leave it empty."""
+    @property
+    def version(self) -> Optional[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class PutResult:
+    """The new object's ETag and version, when the store has them."""
+
+    @property
+    def etag(self) -> Optional[str]: ...
+    @property
+    def version(self) -> Optional[str]: ...
+
+class ListIter(Iterator[Any]):
+    """A lazy listing; pages are fetched as you iterate."""
+
+    def __iter__(self) -> "ListIter": ...
+    def __next__(self) -> Any: ...
+    def collect(self) -> List[Any]: ...
+
+class AsyncListIter(AsyncIterator[Any]):
+    """A lazy async listing: ``async for meta in store.list(prefix)``."""
+
+    def __aiter__(self) -> "AsyncListIter": ...
+    def __anext__(self) -> Awaitable[Any]: ...
+    def collect(self) -> Awaitable[List[Any]]: ...
+
+class Reader:
+    key: str
+    size: int
+    etag: Optional[str]
+    closed: bool
+    def read(self, size: int = -1) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0) -> int: ...
+    def tell(self) -> int: ...
+    def close(self) -> None: ...
+
+class Writer:
+    key: str
+    written: int
+    closed: bool
+    def write(self, data: Data) -> int: ...
+    def close(self) -> Optional[PutResult]: ...
+    def abort(self) -> None: ...
+
+class Store:
+    """The native blocking store; use ``cairn.Store``, which adds ``open``."""
+
+    def __init__(self, url: Union[str, "Store", "AsyncStore"], /, **options: Any) -> None: ...
+    def put(
+        self,
+        key: str,
+        data: Data,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        mode: PutMode = "overwrite",
+        if_match: Optional[str] = None,
+    ) -> PutResult: ...
+    def get(self, key: str, *, range: Optional[Range] = None) -> bytes: ...
+    def head(self, key: str) -> ObjectMeta: ...
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def delete_many(self, keys: Iterable[str]) -> List[Tuple[str, CairnError]]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[True] = True, start_after: Optional[str] = None
+    ) -> Iterator[ObjectMeta]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[False], start_after: Optional[str] = None
+    ) -> Iterator[Union[ObjectMeta, str]]: ...
+    def list_prefixes(self, prefix: str = "") -> List[str]: ...
+    def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None: ...
+    def rename(self, src: str, dst: str) -> None: ...
+    def health_check(self) -> None: ...
+    @property
+    def capabilities(self) -> Dict[str, Any]: ...
+    def to_async(self) -> "AsyncStore": ...
+    def _reader(self, key: str) -> Reader: ...
+    def _writer(
+        self,
+        key: str,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        mode: PutMode = "overwrite",
+        if_match: Optional[str] = None,
+        part_size: Optional[int] = None,
+        concurrency: Optional[int] = None,
+    ) -> Writer: ...
+
+class AsyncStore:
+    """An asyncio handle on one store: the same calls as ``Store``, awaited."""
+
+    def __init__(self, url: Union[str, Store, "AsyncStore"], /, **options: Any) -> None: ...
+    @classmethod
+    def open(cls, url: str, /, **options: Any) -> Awaitable["AsyncStore"]: ...
+    def put(
+        self,
+        key: str,
+        data: Data,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        mode: PutMode = "overwrite",
+        if_match: Optional[str] = None,
+    ) -> Awaitable[PutResult]: ...
+    def get(self, key: str, *, range: Optional[Range] = None) -> Awaitable[bytes]: ...
+    def head(self, key: str) -> Awaitable[ObjectMeta]: ...
+    def exists(self, key: str) -> Awaitable[bool]: ...
+    def delete(self, key: str) -> Awaitable[None]: ...
+    def delete_many(self, keys: Iterable[str]) -> Awaitable[List[Tuple[str, CairnError]]]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[True] = True, start_after: Optional[str] = None
+    ) -> AsyncIterator[ObjectMeta]: ...
+    @overload
+    def list(
+        self, prefix: str = "", *, recursive: Literal[False], start_after: Optional[str] = None
+    ) -> AsyncIterator[Union[ObjectMeta, str]]: ...
+    def list_prefixes(self, prefix: str = "") -> Awaitable[List[str]]: ...
+    def copy(self, src: str, dst: str, *, overwrite: bool = True) -> Awaitable[None]: ...
+    def rename(self, src: str, dst: str) -> Awaitable[None]: ...
+    def health_check(self) -> Awaitable[None]: ...
+    @property
+    def capabilities(self) -> Dict[str, Any]: ...
+
+class Entry:
+    """One archived document."""
+
+    @property
+    def key(self) -> str:
+        """Where it is stored; pass it to ``load``, ``restore``, ``verify``, ``delete``."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime.datetime:
+        """Save time, timezone-aware UTC."""
+    @property
+    def size(self) -> int: ...
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """User metadata plus ``archive-*`` names; filled by ``save``, ``metadata(key)`` and
+        metadata-filtered lists, empty in plain lists."""
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class Archive:
+    """Named, timestamped documents over a store, keyed by a template (default
+    ``{prefix}/{name}/{yyyy}/{mm}/{timestamp}-{kind}.{ext}``). Blocking; releases the GIL."""
+
+    def __init__(
+        self,
+        store: Union[str, Store, AsyncStore],
+        prefix: str = "",
+        template: Optional[str] = None,
+    ) -> None: ...
+    def save(
+        self,
+        name: str,
+        kind: str,
+        data: Union[Data, BinaryIO],
+        metadata: Optional[Dict[str, str]] = None,
+        content_type: Optional[str] = None,
+    ) -> Entry:
+        """Saves bytes or a binary file (streamed); never overwrites an earlier save."""
+    def list(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[datetime.datetime] = None,
+        until: Optional[datetime.datetime] = None,
+        metadata: Optional[Dict[str, str]] = None,
+    ) -> List[Entry]:
+        """Matching entries, newest first; ``since`` inclusive, ``until`` exclusive."""
+    def latest(self, name: str, kind: Optional[str] = None) -> Optional[Entry]: ...
+    def load(self, key: str) -> bytes: ...
+    def restore(self, key: str, path: Union[str, "os.PathLike[str]"]) -> int:
+        """Writes the entry to a local file atomically; returns the bytes written."""
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def metadata(self, key: str) -> Entry: ...
+    def verify(self, key: str) -> Literal["ok", "corrupt", "unverifiable"]: ...
+    def prune(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        keep_last: Optional[int] = None,
+        older_than: Union[float, datetime.timedelta, None] = None,
+        dry_run: bool = False,
+    ) -> List[Entry]:
+        """Deletes entries beyond the newest ``keep_last`` and/or older than ``older_than``
+        (both given: only entries matching both), per name (and kind, if given)."""
+
+class AsyncArchive:
+    """``Archive`` for asyncio: the same methods, each returning an awaitable."""
+
+    def __init__(
+        self,
+        store: Union[str, Store, AsyncStore],
+        prefix: str = "",
+        template: Optional[str] = None,
+    ) -> None: ...
+    def save(
+        self,
+        name: str,
+        kind: str,
+        data: Union[Data, BinaryIO],
+        metadata: Optional[Dict[str, str]] = None,
+        content_type: Optional[str] = None,
+    ) -> Awaitable[Entry]: ...
+    def list(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[datetime.datetime] = None,
+        until: Optional[datetime.datetime] = None,
+        metadata: Optional[Dict[str, str]] = None,
+    ) -> Awaitable[List[Entry]]: ...
+    def latest(self, name: str, kind: Optional[str] = None) -> Awaitable[Optional[Entry]]: ...
+    def load(self, key: str) -> Awaitable[bytes]: ...
+    def restore(self, key: str, path: Union[str, "os.PathLike[str]"]) -> Awaitable[int]: ...
+    def exists(self, key: str) -> Awaitable[bool]: ...
+    def delete(self, key: str) -> Awaitable[None]: ...
+    def metadata(self, key: str) -> Awaitable[Entry]: ...
+    def verify(self, key: str) -> Awaitable[Literal["ok", "corrupt", "unverifiable"]]: ...
+    def prune(
+        self,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        keep_last: Optional[int] = None,
+        older_than: Union[float, datetime.timedelta, None] = None,
+        dry_run: bool = False,
+    ) -> Awaitable[List[Entry]]: ...
+
+class SyncFailure(TypedDict):
+    key: str
+    action: Literal["transfer", "delete", "skip"]
+    kind: str
+    message: str
+
+class SyncSummary(TypedDict):
+    dry_run: bool
+    transferred: int
+    transferred_bytes: int
+    skipped: int
+    deleted: int
+    failed: int
+    failures: List[SyncFailure]
+    elapsed_secs: float
+
+SyncEvent = Dict[str, Any]
+"""``{"event": "start" | "discovered" | "item_start" | "progress" | "item_done" | "finish", ...}``"""
+
+def sync(
+    src: Union[str, "os.PathLike[str]", Store, AsyncStore],
+    dst: Union[str, "os.PathLike[str]", Store, AsyncStore],
+    *,
+    delete: bool = False,
+    dry_run: bool = False,
+    checksum: bool = False,
+    include: Optional[List[str]] = None,
+    exclude: Optional[List[str]] = None,
+    acl: Optional[str] = None,
+    storage_class: Optional[str] = None,
+    concurrency: Optional[int] = None,
+    progress: Optional[Callable[[SyncEvent], Any]] = None,
+) -> SyncSummary:
+    """Makes ``dst`` match ``src``; per-item failures are in the summary, bad options raise
+    ``InvalidInput``. ``progress`` gets event dicts; an exception it raises is re-raised
+    when sync returns."""

@@ -1,0 +1,303 @@
+//! The blocking store. `cairn.Store` (Python) subclasses it to add `open(key, mode)`.
+
+use crate::convert::{self, Entry, ObjectMeta, PutResult};
+use crate::errors::to_py;
+use crate::{aio::AsyncStore, io, run, wait, Owner};
+use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use std::sync::Mutex;
+
+/// Opens the store behind `url_or_store`: a URL string (opened with `options`), or an
+/// existing `Store`/`AsyncStore` whose backend is shared.
+pub(crate) fn open_or_share(
+    py: Python<'_>,
+    url_or_store: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(DynStore, Owner)> {
+    let shared = if let Ok(s) = url_or_store.cast::<Store>() {
+        Some((s.get().inner.clone(), s.get().owner))
+    } else if let Ok(s) = url_or_store.cast::<AsyncStore>() {
+        Some((s.get().inner.clone(), s.get().owner))
+    } else {
+        None
+    };
+    if let Some(shared) = shared {
+        if options.is_some_and(|o| !o.is_empty()) {
+            return Err(crate::errors::invalid(
+                py,
+                "open",
+                "options cannot be given when wrapping an existing store",
+            ));
+        }
+        return Ok(shared);
+    }
+    let url: String = url_or_store.cast::<PyString>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("expected a store URL (str), a Store or an AsyncStore")
+    })?.to_string();
+    let config = convert::config_from_kwargs(py, options)?;
+    let inner = run(py, async move { cairn::open_with(&url, config).await })?;
+    Ok((inner, Owner::here()))
+}
+
+/// A blocking handle on one store. Thread-safe; every call releases the GIL during I/O.
+#[pyclass(frozen, subclass, module = "cairn._cairn", name = "Store")]
+pub(crate) struct Store {
+    pub(crate) inner: DynStore,
+    pub(crate) owner: Owner,
+}
+
+impl Store {
+    fn store(&self, py: Python<'_>) -> PyResult<&DynStore> {
+        self.owner.check(py)?;
+        Ok(&self.inner)
+    }
+}
+
+#[pymethods]
+impl Store {
+    /// Opens the store at `url` (`s3://bucket/prefix`, `file:///path`, `local://prefix`,
+    /// `memory://` or a path). `options` are the Rust config names (`endpoint`, `region`,
+    /// `access_key_id`, `path_style`, `timeout`, ...); bools, numbers and timedeltas are
+    /// accepted. Passing a `Store` or `AsyncStore` instead shares its backend.
+    #[new]
+    #[pyo3(signature = (url, /, **options))]
+    fn new(
+        py: Python<'_>,
+        url: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let (inner, owner) = open_or_share(py, url, options)?;
+        Ok(Store { inner, owner })
+    }
+
+    /// Writes `data` to `key` and returns its `PutResult` (ETag, version).
+    ///
+    /// `mode="create"` fails with `AlreadyExists` if the key exists; `if_match=etag` fails
+    /// with `PreconditionFailed` unless the current ETag matches.
+    #[pyo3(signature = (key, data, *, content_type=None, metadata=None, mode="overwrite", if_match=None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        data: &Bound<'_, PyAny>,
+        content_type: Option<String>,
+        metadata: Option<&Bound<'_, PyDict>>,
+        mode: &str,
+        if_match: Option<String>,
+    ) -> PyResult<PutResult> {
+        let key = convert::key(py, "put", key)?;
+        let data = convert::data(py, data)?;
+        let opts = convert::put_options(py, "put", content_type, metadata, mode, if_match)?;
+        let store = self.store(py)?;
+        run(py, async move { store.put_opts(&key, data, opts).await }).map(Into::into)
+    }
+
+    /// Reads the object, or a `range` of it: `(start, end)` with `end` exclusive,
+    /// `slice(start, end)`, `slice(start, None)` or `slice(-n, None)` for the last n bytes.
+    #[pyo3(signature = (key, *, range=None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        range: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let key = convert::key(py, "get", key)?;
+        let range = match range {
+            Some(r) => convert::range(py, r)?,
+            None => None,
+        };
+        let store = self.store(py)?;
+        let chunks = run(py, async move {
+            let opts = GetOptions { range, ..Default::default() };
+            store.get_opts(&key, opts).await?.body.try_collect::<Vec<_>>().await
+        })?;
+        convert::bytes_out(py, &chunks)
+    }
+
+    /// The object's metadata; raises `NotFound` if it does not exist.
+    fn head(&self, py: Python<'_>, key: &str) -> PyResult<ObjectMeta> {
+        let key = convert::key(py, "head", key)?;
+        let store = self.store(py)?;
+        run(py, async move { store.head(&key).await }).map(Into::into)
+    }
+
+    /// Whether the object exists.
+    fn exists(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        let key = convert::key(py, "exists", key)?;
+        let store = self.store(py)?;
+        run(py, async move { store.exists(&key).await })
+    }
+
+    /// Deletes the object; deleting a missing object succeeds.
+    fn delete(&self, py: Python<'_>, key: &str) -> PyResult<()> {
+        let key = convert::key(py, "delete", key)?;
+        let store = self.store(py)?;
+        run(py, async move { store.delete(&key).await })
+    }
+
+    /// Deletes many objects; returns `(key, error)` for each one that failed.
+    fn delete_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Vec<(String, PyErr)>> {
+        let mut valid = Vec::new();
+        for k in keys.try_iter()? {
+            let k: String = k?.extract()?;
+            valid.push(convert::key(py, "delete", &k)?);
+        }
+        let store = self.store(py)?;
+        let failed = wait(py, async move { store.delete_many(valid).await })?;
+        Ok(failed.into_iter().map(|(k, e)| (k.into_string(), to_py(py, e))).collect())
+    }
+
+    /// Iterates over objects under the raw string `prefix` in key order, fetching pages
+    /// lazily. With `recursive=False`, keys below the next `/` fold into common prefixes,
+    /// yielded as `str` (ending in `/`) between the `ObjectMeta` items.
+    #[pyo3(signature = (prefix="", *, recursive=true, start_after=None))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        prefix: &str,
+        recursive: bool,
+        start_after: Option<String>,
+    ) -> PyResult<ListIter> {
+        cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
+        let opts = ListOptions {
+            prefix: prefix.to_string(),
+            delimiter: !recursive,
+            start_after,
+        };
+        Ok(ListIter { stream: Mutex::new(Some(crate::list_stream(self.store(py)?, opts))) })
+    }
+
+    /// The common prefixes (ending in `/`) one level below `prefix`.
+    #[pyo3(signature = (prefix=""))]
+    fn list_prefixes(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
+        cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
+        let stream = crate::list_stream(self.store(py)?, ListOptions::shallow(prefix));
+        run(py, async move {
+            stream
+                .try_filter_map(|e| async move {
+                    Ok(match e {
+                        cairn::ListEntry::Prefix(p) => Some(p),
+                        cairn::ListEntry::Object(_) => None,
+                    })
+                })
+                .try_collect()
+                .await
+        })
+    }
+
+    /// Copies `src` to `dst` within the store. With `overwrite=False`, fails with
+    /// `AlreadyExists` if `dst` exists.
+    #[pyo3(signature = (src, dst, *, overwrite=true))]
+    fn copy(&self, py: Python<'_>, src: &str, dst: &str, overwrite: bool) -> PyResult<()> {
+        let src = convert::key(py, "copy", src)?;
+        let dst = convert::key(py, "copy", dst)?;
+        let store = self.store(py)?;
+        let opts = CopyOptions { if_not_exists: !overwrite };
+        run(py, async move { store.copy_opts(&src, &dst, opts).await })
+    }
+
+    /// Moves `src` to `dst` (copy, then delete).
+    fn rename(&self, py: Python<'_>, src: &str, dst: &str) -> PyResult<()> {
+        let src = convert::key(py, "rename", src)?;
+        let dst = convert::key(py, "rename", dst)?;
+        let store = self.store(py)?;
+        run(py, async move { store.rename(&src, &dst).await })
+    }
+
+    /// Checks that the store is reachable, authenticated and permitted; raises if not.
+    fn health_check(&self, py: Python<'_>) -> PyResult<()> {
+        let store = self.store(py)?;
+        run(py, async move { store.health_check().await })
+    }
+
+    /// What this store can do, as a dict (`conditional_create`, `metadata`, ...).
+    #[getter]
+    fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::capabilities(py, &self.inner.capabilities())
+    }
+
+    /// Opens a streaming reader (used by `Store.open(key, "rb")`).
+    fn _reader(&self, py: Python<'_>, key: &str) -> PyResult<io::Reader> {
+        let key = convert::key(py, "open", key)?;
+        io::Reader::open(py, self.store(py)?.clone(), key)
+    }
+
+    /// Opens a streaming writer (used by `Store.open(key, "wb")`).
+    #[pyo3(signature = (key, *, content_type=None, metadata=None, mode="overwrite", if_match=None, part_size=None, concurrency=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _writer(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        content_type: Option<String>,
+        metadata: Option<&Bound<'_, PyDict>>,
+        mode: &str,
+        if_match: Option<String>,
+        part_size: Option<usize>,
+        concurrency: Option<usize>,
+    ) -> PyResult<io::Writer> {
+        let key = convert::key(py, "open", key)?;
+        let put = convert::put_options(py, "open", content_type, metadata, mode, if_match)?;
+        Ok(io::Writer::start(self.store(py)?.clone(), key, put, part_size, concurrency))
+    }
+
+    /// Same store as an `AsyncStore` (shares the backend and its connections).
+    fn to_async(&self) -> AsyncStore {
+        AsyncStore { inner: self.inner.clone(), owner: self.owner }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Store({:?})", self.inner.to_string())
+    }
+
+    fn __str__(&self) -> String {
+        self.inner.to_string()
+    }
+}
+
+/// A lazy listing: each `next()` pulls one entry, fetching the next page when needed.
+#[pyclass(frozen, module = "cairn._cairn", name = "ListIter")]
+pub(crate) struct ListIter {
+    stream: Mutex<Option<BoxStream<'static, cairn::Result<cairn::ListEntry>>>>,
+}
+
+#[pymethods]
+impl ListIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Entry>> {
+        // try_lock: a thread blocked here while holding the GIL would deadlock the one
+        // doing I/O, which needs the GIL to check for signals.
+        let mut guard = self.stream.try_lock().map_err(|_| busy())?;
+        let Some(stream) = guard.as_mut() else { return Ok(None) };
+        match wait(py, stream.next())? {
+            Some(Ok(e)) => Ok(Some(e.into())),
+            Some(Err(e)) => {
+                *guard = None;
+                Err(to_py(py, e))
+            }
+            None => {
+                *guard = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Collects the remaining entries into a list.
+    fn collect(&self, py: Python<'_>) -> PyResult<Vec<Entry>> {
+        let mut out = Vec::new();
+        while let Some(e) = self.__next__(py)? {
+            out.push(e);
+        }
+        Ok(out)
+    }
+}
+
+/// The error for an object used from two threads at once.
+pub(crate) fn busy() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("this object is in use by another thread")
+}

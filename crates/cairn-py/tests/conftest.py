@@ -1,0 +1,37 @@
+"""Shared fixtures: every behaviour test runs against memory, local disk, moto and Garage.
+
+The S3 servers come from scripts/servers/start.sh (`source` its env file). A missing
+CAIRN_TEST_MOTO_* / CAIRN_TEST_GARAGE_* variable is a test failure, not a skip.
+Each test writes under a fresh random prefix, deleted afterwards.
+"""
+
+from typing import Any, Dict, Iterator, Tuple
+
+import pytest
+
+import cairn
+from servers import spec_for
+
+BACKENDS = ["memory", "local", "moto", "garage"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: Any) -> str:
+    return request.param
+
+
+@pytest.fixture
+def spec(backend: str, tmp_path: Any) -> Tuple[str, Dict[str, Any]]:
+    return spec_for(backend, tmp_path)
+
+
+@pytest.fixture
+def store(spec: Tuple[str, Dict[str, Any]]) -> Iterator[cairn.Store]:
+    url, options = spec
+    s = cairn.Store.open(url, **options)
+    yield s
+    # Leave nothing behind on the shared S3 buckets.
+    if url.startswith("s3://"):
+        keys = [m.key for m in s.list("")]
+        if keys:
+            s.delete_many(keys)

@@ -1,0 +1,96 @@
+"""AsyncStore: the same calls as awaitables on the shared runtime."""
+
+import asyncio
+
+import pytest
+
+import cairn
+
+
+def test_async_roundtrip(spec):
+    url, options = spec
+
+    async def main():
+        store = await cairn.AsyncStore.open(url, **options)
+        assert isinstance(store, cairn.AsyncStore)
+        res = await store.put("a/x.txt", b"hello", content_type="text/plain")
+        assert isinstance(res, cairn.PutResult)
+        assert await store.get("a/x.txt") == b"hello"
+        assert await store.get("a/x.txt", range=(1, 3)) == b"el"
+        meta = await store.head("a/x.txt")
+        assert meta.size == 5
+        assert await store.exists("a/x.txt")
+        await store.copy("a/x.txt", "a/y.txt")
+        await store.rename("a/y.txt", "b/z.txt")
+        keys = [m.key async for m in store.list("")]
+        assert keys == ["a/x.txt", "b/z.txt"]
+        entries = [e async for e in store.list("", recursive=False)]
+        assert entries == ["a/", "b/"]
+        assert await store.list_prefixes("") == ["a/", "b/"]
+        assert [m.key for m in await store.list("a/").collect()] == ["a/x.txt"]
+        assert await store.delete_many(["a/x.txt", "b/z.txt"]) == []
+        await store.delete("a/x.txt")
+        assert not await store.exists("a/x.txt")
+        await store.health_check()
+
+    asyncio.run(main())
+
+
+def test_async_errors_raise_the_same_classes(spec):
+    url, options = spec
+
+    async def main():
+        store = await cairn.AsyncStore.open(url, **options)
+        with pytest.raises(cairn.NotFound) as info:
+            await store.get("missing/key")
+        assert info.value.operation == "get"
+        assert info.value.key == "missing/key"
+        with pytest.raises(cairn.InvalidInput):
+            await store.put("../escape", b"")
+
+    asyncio.run(main())
+
+
+def test_many_concurrent_requests(spec):
+    url, options = spec
+
+    async def main():
+        store = await cairn.AsyncStore.open(url, **options)
+        payloads = {f"c/{i:03}": bytes([i % 256]) * (1000 + i) for i in range(200)}
+        await asyncio.gather(*(store.put(k, v) for k, v in payloads.items()))
+        got = await asyncio.gather(*(store.get(k) for k in payloads))
+        assert dict(zip(payloads, got)) == payloads
+        assert len([m async for m in store.list("c/")]) == 200
+        await store.delete_many(list(payloads))
+
+    asyncio.run(main())
+
+
+def test_sync_and_async_views_share_one_backend():
+    store = cairn.Store.open("memory://")
+    astore = store.to_async()
+    store.put("k", b"v")
+
+    async def main():
+        assert await astore.get("k") == b"v"
+        await astore.put("k2", b"v2")
+
+    asyncio.run(main())
+    assert store.get("k2") == b"v2"
+    again = cairn.Store(astore)
+    assert isinstance(again, cairn.Store)
+    assert again.get("k") == b"v"
+    assert cairn.AsyncStore(store).__class__ is cairn.AsyncStore
+
+
+def test_cancelled_request_does_not_break_the_store():
+    async def main():
+        store = await cairn.AsyncStore.open("memory://")
+        await store.put("k", b"v" * 1000)
+        task = asyncio.ensure_future(store.get("k"))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await store.get("k") == b"v" * 1000
+
+    asyncio.run(main())

@@ -1,0 +1,257 @@
+//! One [`Config`] → resolved S3 settings → both clients (object_store's `AmazonS3` for data,
+//! aws-sdk-s3 for administration), so the two can never disagree on endpoint, region,
+//! addressing, credentials, timeouts or retries.
+
+use super::credentials::Credentials;
+use super::quirks::Quirks;
+use crate::config::{Config, Secret};
+use crate::error::{Error, Result};
+use crate::layer::retry::RetryPolicy;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Server-side encryption requested for writes.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Sse {
+    None,
+    Aes256,
+    Kms(Option<String>),
+    Customer(Secret),
+}
+
+impl fmt::Debug for Sse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sse::None => f.write_str("none"),
+            Sse::Aes256 => f.write_str("AES256"),
+            Sse::Kms(k) => write!(f, "aws:kms({k:?})"),
+            Sse::Customer(_) => f.write_str("sse-c(***)"),
+        }
+    }
+}
+
+/// Everything the S3 clients need, resolved from a [`Config`]. Holds no secret in Debug.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub path_style: bool,
+    pub allow_http: bool,
+    pub quirks: &'static Quirks,
+    pub pool_size: Option<usize>,
+    pub connect_timeout: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub retry: RetryPolicy,
+    pub sse: Sse,
+    pub credentials: Credentials,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("provider", &self.quirks.name)
+            .field("sse", &self.sse)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// The region when the config names none: AWS_REGION / AWS_DEFAULT_REGION, then the profile,
+/// then us-east-1. Instance metadata is not asked: it stalls off EC2 and endpoints rarely care.
+async fn default_region(profile: Option<&str>) -> String {
+    use aws_config::meta::region::RegionProviderChain;
+    let mut prof = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(p) = profile {
+        prof = prof.profile_name(p);
+    }
+    let chain = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(prof.build());
+    chain.region().await.map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string())
+}
+
+fn parse_sse(config: &Config) -> Result<Sse> {
+    let kind = config.sse.as_deref().map(str::to_ascii_lowercase);
+    let sse = match kind.as_deref() {
+        None | Some("none") => Sse::None,
+        Some("aes256") => Sse::Aes256,
+        Some("aws:kms") => Sse::Kms(config.sse_kms_key_id.clone()),
+        Some("sse-c") => {
+            let key = config.sse_customer_key.clone().ok_or_else(|| {
+                Error::invalid("sse = \"sse-c\" needs sse_customer_key")
+                    .with_hint("a base64-encoded 256-bit key, e.g. from `openssl rand -base64 32`")
+            })?;
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD.decode(key.expose().trim());
+            if raw.map(|r| r.len()) != Ok(32) {
+                // Never echo the key itself.
+                return Err(Error::invalid("sse_customer_key is not a base64-encoded 256-bit key")
+                    .with_hint("generate one with `openssl rand -base64 32`"));
+            }
+            Sse::Customer(key)
+        }
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "sse must be aes256, aws:kms, sse-c or none, not {other:?}"
+            )))
+        }
+    };
+    if config.sse_kms_key_id.is_some() && !matches!(sse, Sse::Kms(_)) {
+        return Err(Error::invalid("sse_kms_key_id is set but sse is not \"aws:kms\""));
+    }
+    if config.sse_customer_key.is_some() && !matches!(sse, Sse::Customer(_)) {
+        return Err(Error::invalid("sse_customer_key is set but sse is not \"sse-c\""));
+    }
+    Ok(sse)
+}
+
+impl Settings {
+    /// Resolves `config` for `bucket`: defaults, provider quirks, region chain, credentials.
+    pub(crate) async fn resolve(bucket: &str, config: &Config) -> Result<Settings> {
+        let quirks = Quirks::for_provider(config.provider.as_deref())?;
+        let endpoint = config.endpoint.as_ref().map(|e| e.trim_end_matches('/').to_string());
+        let is_http = endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        let allow_http = config.allow_http.unwrap_or(is_http);
+        if is_http && !allow_http {
+            return Err(Error::invalid(format!(
+                "endpoint {} is plain http but allow_http is false",
+                endpoint.as_deref().unwrap_or("")
+            ))
+            .with_hint("use an https:// endpoint or set allow_http=true"));
+        }
+        let region = match &config.region {
+            Some(r) => r.clone(),
+            None => default_region(config.profile.as_deref()).await,
+        };
+        // Virtual-host style needs DNS for bucket.endpoint; a custom endpoint rarely has it.
+        let path_style = config.path_style.unwrap_or(quirks.path_style || endpoint.is_some());
+        let credentials = Credentials::resolve(config, &region).await?;
+        Ok(Settings {
+            bucket: bucket.to_string(),
+            endpoint,
+            region,
+            path_style,
+            allow_http,
+            quirks,
+            pool_size: config.pool_size,
+            connect_timeout: config.connect_timeout,
+            timeout: config.timeout,
+            retry: RetryPolicy::from_config(config),
+            sse: parse_sse(config)?,
+            credentials,
+        })
+    }
+
+    fn client_options(&self) -> ClientOptions {
+        let mut o = ClientOptions::new().with_allow_http(self.allow_http);
+        if let Some(n) = self.pool_size {
+            o = o.with_pool_max_idle_per_host(n);
+        }
+        if let Some(t) = self.connect_timeout {
+            o = o.with_connect_timeout(t);
+        }
+        if let Some(t) = self.timeout {
+            o = o.with_timeout(t);
+        }
+        o
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.retry.base,
+                max_backoff: self.retry.max_delay,
+                base: 2.0,
+            },
+            max_retries: self.retry.max_retries(),
+            retry_timeout: self.retry.budget,
+        }
+    }
+
+    /// The data-plane client.
+    pub(crate) fn object_store(&self) -> Result<AmazonS3> {
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&self.bucket)
+            .with_region(&self.region)
+            .with_credentials(self.credentials.object_store.clone())
+            .with_virtual_hosted_style_request(!self.path_style)
+            .with_allow_http(self.allow_http)
+            .with_client_options(self.client_options())
+            .with_retry(self.retry_config())
+            .with_conditional_put(S3ConditionalPut::ETagMatch);
+        if let super::quirks::CopyIfNotExists::Header(h) = self.quirks.copy_if_not_exists {
+            b = b.with_copy_if_not_exists(object_store::aws::S3CopyIfNotExists::Header(
+                h.to_string(),
+                "*".to_string(),
+            ));
+        }
+        if let Some(e) = &self.endpoint {
+            b = b.with_endpoint(e);
+        }
+        // Where the server checks x-amz-checksum-sha256, send it: a body corrupted in transit is
+        // then refused by the server instead of stored.
+        if self.quirks.server_checksum {
+            b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+        }
+        b = match &self.sse {
+            Sse::None => b,
+            Sse::Aes256 => b.with_config(
+                AmazonS3ConfigKey::from_str("aws_server_side_encryption").expect("known key"),
+                "AES256",
+            ),
+            Sse::Kms(Some(k)) => b.with_sse_kms_encryption(k),
+            Sse::Kms(None) => b.with_config(
+                AmazonS3ConfigKey::from_str("aws_server_side_encryption").expect("known key"),
+                "aws:kms",
+            ),
+            Sse::Customer(k) => b.with_ssec_encryption(k.expose()),
+        };
+        b.build().map_err(|e| {
+            // Builder errors name config values, never credentials (those came in as a provider).
+            Error::invalid(format!("S3 configuration: {e}"))
+                .with_store(format!("s3://{}", self.bucket))
+        })
+    }
+
+    /// The administration client. Checksums only when an operation requires them: Garage
+    /// rejects aws-sdk-s3's default streaming trailer checksums.
+    pub(crate) fn sdk(&self) -> aws_sdk_s3::Client {
+        use aws_sdk_s3::config::{
+            retry::RetryConfig as SdkRetry, timeout::TimeoutConfig, BehaviorVersion, Region,
+            RequestChecksumCalculation, ResponseChecksumValidation,
+        };
+        let mut timeouts = TimeoutConfig::builder();
+        if let Some(t) = self.connect_timeout {
+            timeouts = timeouts.connect_timeout(t);
+        }
+        if let Some(t) = self.timeout {
+            timeouts = timeouts.operation_attempt_timeout(t);
+        }
+        let retry = SdkRetry::standard()
+            .with_max_attempts(self.retry.max_attempts.max(1))
+            .with_initial_backoff(self.retry.base)
+            .with_max_backoff(self.retry.max_delay);
+        let mut b = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.sdk.clone())
+            .force_path_style(self.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .retry_config(retry)
+            .timeout_config(timeouts.build());
+        if let Some(e) = &self.endpoint {
+            b = b.endpoint_url(e);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+}

@@ -1,0 +1,200 @@
+//! Credentials for both S3 clients from one source: static keys from the config, or
+//! aws-config's default chain (env, profile incl. SSO and credential_process, web identity,
+//! ECS, IMDS) handed to object_store through its `CredentialProvider` trait.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use object_store::aws::{AwsCredential, AwsCredentialProvider};
+use object_store::StaticCredentialProvider;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Credentials refresh this long before they expire, so no request signs with a stale key.
+const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// One credential source, shaped for each client.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    /// For object_store (data plane).
+    pub object_store: AwsCredentialProvider,
+    /// For aws-sdk-s3 (administration).
+    pub sdk: SharedCredentialsProvider,
+    /// "static" or "chain", for Debug.
+    pub source: &'static str,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({})", self.source)
+    }
+}
+
+impl Credentials {
+    /// Static keys when the config has them, else the default chain (built lazily: nothing
+    /// is fetched until the first request).
+    pub(crate) async fn resolve(config: &Config, region: &str) -> Result<Credentials> {
+        match (&config.access_key_id, &config.secret_access_key) {
+            (Some(id), Some(secret)) => {
+                let token = config.session_token.as_ref().map(|t| t.expose().to_string());
+                let os = AwsCredential {
+                    key_id: id.clone(),
+                    secret_key: secret.expose().to_string(),
+                    token: token.clone(),
+                };
+                let sdk = aws_credential_types::Credentials::new(
+                    id.clone(),
+                    secret.expose(),
+                    token,
+                    None,
+                    "cairn-static",
+                );
+                Ok(Credentials {
+                    object_store: Arc::new(StaticCredentialProvider::new(os)),
+                    sdk: SharedCredentialsProvider::new(sdk),
+                    source: "static",
+                })
+            }
+            (Some(_), None) => {
+                Err(Error::invalid("access_key_id is set but secret_access_key is not")
+                    .with_hint("set both, or neither to use the AWS credential chain"))
+            }
+            (None, Some(_)) => {
+                Err(Error::invalid("secret_access_key is set but access_key_id is not")
+                    .with_hint("set both, or neither to use the AWS credential chain"))
+            }
+            (None, None) => {
+                let mut b =
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .region(aws_config::Region::new(region.to_string()));
+                if let Some(p) = &config.profile {
+                    b = b.profile_name(p);
+                }
+                let chain = SharedCredentialsProvider::new(b.build().await);
+                Ok(Credentials {
+                    object_store: Arc::new(ChainProvider::new(chain.clone())),
+                    sdk: chain,
+                    source: "chain",
+                })
+            }
+        }
+    }
+}
+
+/// aws-config's chain as an object_store credential provider, cached until near expiry.
+pub(crate) struct ChainProvider {
+    inner: SharedCredentialsProvider,
+    cache: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+}
+
+impl ChainProvider {
+    pub(crate) fn new(inner: SharedCredentialsProvider) -> Self {
+        ChainProvider { inner, cache: tokio::sync::Mutex::new(None) }
+    }
+}
+
+impl fmt::Debug for ChainProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChainProvider(aws-config default chain)")
+    }
+}
+
+fn fresh(expiry: Option<SystemTime>) -> bool {
+    expiry.is_none_or(|e| e > SystemTime::now() + REFRESH_MARGIN)
+}
+
+#[async_trait]
+impl object_store::CredentialProvider for ChainProvider {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        // Holding the lock while fetching makes concurrent requests share one fetch.
+        let mut cache = self.cache.lock().await;
+        if let Some((c, exp)) = cache.as_ref() {
+            if fresh(*exp) {
+                return Ok(Arc::clone(c));
+            }
+        }
+        let creds = self.inner.provide_credentials().await.map_err(|e| {
+            object_store::Error::Unauthenticated {
+                path: String::new(),
+                source: format!("no AWS credentials: {}", error_chain(&e)).into(),
+            }
+        })?;
+        let c = Arc::new(AwsCredential {
+            key_id: creds.access_key_id().to_string(),
+            secret_key: creds.secret_access_key().to_string(),
+            token: creds.session_token().map(str::to_string),
+        });
+        *cache = Some((Arc::clone(&c), creds.expiry()));
+        Ok(c)
+    }
+}
+
+/// A credential error's message with its causes (they name the providers tried).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::CredentialProvider;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug)]
+    struct Counting(Arc<AtomicUsize>, Option<SystemTime>);
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
+                aws_credential_types::Credentials::new(
+                    format!("AK{n}"),
+                    "sekrit",
+                    None,
+                    self.1,
+                    "test",
+                ),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn chain_adapter_caches_until_expiry() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let long = Some(SystemTime::now() + Duration::from_secs(3600));
+        let p = ChainProvider::new(SharedCredentialsProvider::new(Counting(calls.clone(), long)));
+        assert_eq!(p.get_credential().await.unwrap().key_id, "AK0");
+        assert_eq!(p.get_credential().await.unwrap().key_id, "AK0");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "cached while fresh");
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let soon = Some(SystemTime::now() + Duration::from_secs(60));
+        let p = ChainProvider::new(SharedCredentialsProvider::new(Counting(calls.clone(), soon)));
+        p.get_credential().await.unwrap();
+        assert_eq!(p.get_credential().await.unwrap().key_id, "AK1", "refreshed near expiry");
+        assert!(!format!("{p:?}").contains("sekrit"));
+    }
+
+    #[tokio::test]
+    async fn half_static_keys_are_rejected() {
+        let c = Config::from_pairs([("access_key_id", "AK")]).unwrap();
+        let e = Credentials::resolve(&c, "us-east-1").await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+    }
+}

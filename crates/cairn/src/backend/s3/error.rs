@@ -1,0 +1,355 @@
+//! The one mapping from S3 failures to [`ErrorKind`].
+//!
+//! Both clients (object_store for data, aws-sdk-s3 for administration) reduce their errors
+//! to a [`Failure`] (HTTP status, S3 error code, message, transport fault) and hand it to
+//! [`classify`]. object_store hides the status and the S3 error body inside its source chain,
+//! so [`Failure::from_object_store`] reads them from the chain's text.
+
+use super::quirks::Quirks;
+use crate::error::{Error, ErrorKind};
+use std::fmt;
+
+/// A failure below HTTP: the request got no usable response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// Connecting failed or the connection broke: the server may not have seen the request.
+    Connect,
+    /// The request or connect timed out.
+    Timeout,
+    /// The response could not be read or decoded.
+    Other,
+}
+
+/// What the request was about, so a bare 404 can mean "no bucket" rather than "no key".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// An object request.
+    Object,
+    /// A bucket-level request (list, head bucket, admin).
+    Bucket,
+}
+
+/// A failed S3 request, reduced to what the mapping needs.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Failure {
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub transport: Option<Transport>,
+}
+
+/// The kind, whether retrying may help, and a hint to show when the kind's default won't do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Classified {
+    pub kind: ErrorKind,
+    pub temporary: bool,
+    pub hint: Option<&'static str>,
+}
+
+/// THE mapping: every S3 error of both clients goes through here.
+pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified {
+    use ErrorKind::*;
+    let c = |kind: ErrorKind, temporary: bool| Classified { kind, temporary, hint: None };
+    if let Some(code) = f.code.as_deref() {
+        let by_code = match code {
+            "NoSuchBucket" => Some(c(BucketNotFound, false)),
+            "NoSuchKey" | "NoSuchVersion" | "NoSuchUpload" => Some(c(NotFound, false)),
+            "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "InvalidToken"
+            | "TokenRefreshRequired"
+            | "MissingSecurityHeader"
+            | "InvalidSecurity"
+            | "AuthorizationHeaderMalformed" => Some(c(Unauthenticated, false)),
+            "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => {
+                let msg = f.message.as_deref().unwrap_or("");
+                if quirks.unauthenticated_messages.iter().any(|m| msg.contains(m)) {
+                    Some(c(Unauthenticated, false))
+                } else {
+                    Some(c(PermissionDenied, false))
+                }
+            }
+            "PreconditionFailed" => Some(c(PreconditionFailed, false)),
+            // S3 asks for a retry when two conditional writes race.
+            "ConditionalRequestConflict" => Some(c(PreconditionFailed, true)),
+            "SlowDown"
+            | "TooManyRequests"
+            | "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "ServiceUnavailable" => Some(c(RateLimited, true)),
+            "RequestTimeout" => Some(c(Timeout, true)),
+            "InternalError" => Some(c(Unexpected, true)),
+            "NotImplemented" | "MethodNotAllowed" => Some(Classified {
+                kind: Unsupported,
+                temporary: false,
+                hint: Some("this S3 server does not implement the operation"),
+            }),
+            "BucketAlreadyExists" | "BucketAlreadyOwnedByYou" => Some(c(AlreadyExists, false)),
+            "BucketNotEmpty" => Some(Classified {
+                kind: PreconditionFailed,
+                temporary: false,
+                hint: Some(
+                    "the bucket still holds objects; empty it first (e.g. `cairn rb --force`)",
+                ),
+            }),
+            "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => {
+                Some(c(Integrity, false))
+            }
+            "PermanentRedirect" | "IllegalLocationConstraintException" => Some(Classified {
+                kind: InvalidInput,
+                temporary: false,
+                hint: Some("the bucket is in another region; set `region`"),
+            }),
+            "InvalidRange" => Some(c(InvalidInput, false)),
+            "InvalidBucketName" | "InvalidArgument" | "InvalidRequest" | "EntityTooLarge"
+            | "EntityTooSmall" | "InvalidPart" | "InvalidPartOrder" | "KeyTooLongError"
+            | "MalformedXML" | "MetadataTooLarge" => Some(c(InvalidInput, false)),
+            _ => None,
+        };
+        if let Some(k) = by_code {
+            return k;
+        }
+    }
+    if let Some(status) = f.status {
+        return match status {
+            404 if scope == Scope::Bucket => c(BucketNotFound, false),
+            404 => c(NotFound, false),
+            401 => c(Unauthenticated, false),
+            403 => c(PermissionDenied, false),
+            412 | 304 => c(PreconditionFailed, false),
+            409 => c(AlreadyExists, false),
+            408 => c(Timeout, true),
+            429 | 503 => c(RateLimited, true),
+            501 => c(Unsupported, false),
+            500..=599 => c(Unexpected, true),
+            301 | 307 => Classified {
+                kind: InvalidInput,
+                temporary: false,
+                hint: Some(
+                    "the bucket is in another region or behind another endpoint; set `region`",
+                ),
+            },
+            400..=499 => c(InvalidInput, false),
+            _ => c(Unexpected, false),
+        };
+    }
+    match f.transport {
+        Some(Transport::Connect) => c(Network, true),
+        Some(Transport::Timeout) => c(Timeout, true),
+        Some(Transport::Other) => c(Network, true),
+        None => c(Unexpected, false),
+    }
+}
+
+/// Reads `<Tag>value</Tag>` from an S3 error body (or text that embeds one).
+pub(crate) fn xml_tag(text: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = text.find(&open)? + open.len();
+    let end = text[start..].find(&format!("</{tag}>"))? + start;
+    Some(text[start..end].trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The HTTP status in object_store's "non-2xx status code: 404 Not Found" text.
+fn status_in(text: &str) -> Option<u16> {
+    let i = text.find("status code: ")? + "status code: ".len();
+    text.get(i..i + 3)?.parse().ok()
+}
+
+impl Failure {
+    /// Reduces an object_store error: its variant, then the status, S3 code and transport
+    /// fault found in its source chain.
+    pub(crate) fn from_object_store(e: &object_store::Error) -> Failure {
+        use object_store::Error as E;
+        let mut f = Failure::default();
+        let mut text = String::new();
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = src {
+            if f.transport.is_none() {
+                if let Some(h) = s.downcast_ref::<object_store::client::HttpError>() {
+                    use object_store::client::HttpErrorKind as K;
+                    f.transport = Some(match h.kind() {
+                        K::Connect | K::Request | K::Interrupted => Transport::Connect,
+                        K::Timeout => Transport::Timeout,
+                        _ => Transport::Other,
+                    });
+                }
+            }
+            text.push_str(&s.to_string());
+            text.push('\n');
+            src = s.source();
+        }
+        f.code = xml_tag(&text, "Code").or_else(|| {
+            // DeleteObjects per-key failures read "... (code: AccessDenied)".
+            let i = text.find("(code: ")? + "(code: ".len();
+            let end = text[i..].find(')')? + i;
+            Some(text[i..end].to_string())
+        });
+        f.message = xml_tag(&text, "Message");
+        f.status = status_in(&text).or(match e {
+            E::NotFound { .. } => Some(404),
+            E::Precondition { .. } => Some(412),
+            E::NotModified { .. } => Some(304),
+            E::AlreadyExists { .. } => Some(409),
+            E::PermissionDenied { .. } => Some(403),
+            E::Unauthenticated { .. } => Some(401),
+            E::NotSupported { .. } | E::NotImplemented { .. } => Some(501),
+            _ => None,
+        });
+        if f.status.is_some() {
+            f.transport = None;
+        }
+        f
+    }
+
+    /// The short message shown to users: the S3 code and message, else the fault.
+    pub(crate) fn summary(&self) -> String {
+        match (&self.code, &self.message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => match (self.status, self.transport) {
+                (Some(s), _) => format!("HTTP {s}"),
+                (None, Some(Transport::Connect)) => "could not connect to the endpoint".into(),
+                (None, Some(Transport::Timeout)) => "the request timed out".into(),
+                (None, Some(Transport::Other)) => "the response could not be read".into(),
+                (None, None) => String::new(),
+            },
+        }
+    }
+}
+
+/// Builds a cairn error from an object_store error, with the operation, store and key.
+pub(crate) fn from_object_store(
+    e: object_store::Error,
+    op: &'static str,
+    store: &dyn fmt::Display,
+    key: Option<&str>,
+    scope: Scope,
+    quirks: &Quirks,
+) -> Error {
+    describe(&e, op, store, key, scope, quirks).with_source(e)
+}
+
+/// Like [`from_object_store`] but borrowing the error (no source attached), for one
+/// failure that applies to many keys.
+pub(crate) fn describe(
+    e: &object_store::Error,
+    op: &'static str,
+    store: &dyn fmt::Display,
+    key: Option<&str>,
+    scope: Scope,
+    quirks: &Quirks,
+) -> Error {
+    use object_store::Error as E;
+    let mut err = match e {
+        // object_store's own refusal of a path it cannot express.
+        E::InvalidPath { source } => {
+            Error::invalid(format!("S3 key cannot be expressed: {source}"))
+        }
+        _ => {
+            let f = Failure::from_object_store(e);
+            let mut c = classify(&f, scope, quirks);
+            // object_store already turned a failed create-only write into AlreadyExists and a
+            // missing object under if-match into Precondition; its reading wins over the status.
+            match e {
+                E::AlreadyExists { .. } => c.kind = ErrorKind::AlreadyExists,
+                E::Precondition { .. } if c.kind == ErrorKind::NotFound => {
+                    c.kind = ErrorKind::PreconditionFailed
+                }
+                _ => {}
+            }
+            let mut err = Error::new(c.kind, f.summary()).set_temporary(c.temporary);
+            if let Some(h) = c.hint {
+                err = err.with_hint(h);
+            }
+            err
+        }
+    };
+    err = err.with_operation(op).with_store(store);
+    if let Some(k) = key {
+        err = err.with_key(k);
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(name: &str) -> &'static Quirks {
+        Quirks::for_provider(Some(name)).unwrap()
+    }
+
+    fn f(status: u16, code: &str, msg: &str) -> Failure {
+        Failure {
+            status: Some(status),
+            code: Some(code.into()).filter(|c: &String| !c.is_empty()),
+            message: Some(msg.into()),
+            transport: None,
+        }
+    }
+
+    #[test]
+    fn codes_and_statuses_map_to_kinds() {
+        use ErrorKind::*;
+        let aws = q("aws");
+        let cases = [
+            (f(404, "NoSuchKey", ""), Scope::Object, NotFound, false),
+            (f(404, "NoSuchBucket", ""), Scope::Object, BucketNotFound, false),
+            (f(404, "", ""), Scope::Bucket, BucketNotFound, false),
+            (f(404, "", ""), Scope::Object, NotFound, false),
+            (f(403, "InvalidAccessKeyId", ""), Scope::Object, Unauthenticated, false),
+            (f(403, "SignatureDoesNotMatch", ""), Scope::Object, Unauthenticated, false),
+            (f(403, "AccessDenied", "No such key: GK1"), Scope::Object, Unauthenticated, false),
+            (f(403, "", ""), Scope::Object, PermissionDenied, false),
+            (f(412, "PreconditionFailed", ""), Scope::Object, PreconditionFailed, false),
+            (f(409, "", ""), Scope::Object, AlreadyExists, false),
+            (f(503, "SlowDown", ""), Scope::Object, RateLimited, true),
+            (f(429, "", ""), Scope::Object, RateLimited, true),
+            (f(500, "InternalError", ""), Scope::Object, Unexpected, true),
+            (f(502, "", ""), Scope::Object, Unexpected, true),
+            (f(400, "RequestTimeout", ""), Scope::Object, Timeout, true),
+            (f(501, "NotImplemented", ""), Scope::Bucket, Unsupported, false),
+            (f(400, "BadDigest", ""), Scope::Object, Integrity, false),
+            (f(400, "InvalidArgument", ""), Scope::Object, InvalidInput, false),
+        ];
+        for (failure, scope, kind, temporary) in cases {
+            let c = classify(&failure, scope, aws);
+            assert_eq!((c.kind, c.temporary), (kind, temporary), "{failure:?}");
+        }
+        let connect = Failure { transport: Some(Transport::Connect), ..Default::default() };
+        assert_eq!(classify(&connect, Scope::Object, aws).kind, Network);
+        assert!(classify(&connect, Scope::Object, aws).temporary);
+        let timeout = Failure { transport: Some(Transport::Timeout), ..Default::default() };
+        assert_eq!(classify(&timeout, Scope::Object, aws).kind, Timeout);
+    }
+
+    #[test]
+    fn garage_reports_bad_credentials_as_access_denied() {
+        let g = q("garage");
+        for msg in ["Forbidden: No such key: GK123", "Forbidden: Invalid signature"] {
+            assert_eq!(
+                classify(&f(403, "AccessDenied", msg), Scope::Bucket, g).kind,
+                ErrorKind::Unauthenticated
+            );
+        }
+        let denied = f(403, "AccessDenied", "Operation is not allowed for this key.");
+        assert_eq!(classify(&denied, Scope::Bucket, g).kind, ErrorKind::PermissionDenied);
+    }
+
+    #[test]
+    fn reads_status_and_code_from_text() {
+        let text = "Error performing GET http://h/b?list-type=2 in 2ms - Server returned non-2xx \
+                    status code: 404 Not Found: <?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code>\
+                    <Message>The specified bucket does not exist</Message></Error>";
+        assert_eq!(status_in(text), Some(404));
+        assert_eq!(xml_tag(text, "Code").as_deref(), Some("NoSuchBucket"));
+        assert_eq!(
+            xml_tag(text, "Message").as_deref(),
+            Some("The specified bucket does not exist")
+        );
+        assert_eq!(xml_tag("no xml", "Code"), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! Listing: S3's own paginated ListObjectsV2 (raw-string prefix, `/` delimiter, start-after),
+//! one page in memory at a time.
+//!
+//! object_store parses every key of a page into a `Path`, and one key it cannot express
+//! (`a//b`, `x/./y`) fails the whole page. The lister then halves the page size until the
+//! failing page holds only that key, skips it with a warning, and carries on. Directory
+//! markers (`dir/`) reach us with their slash stripped; they are recognised when they are the
+//! listed prefix itself, when they break the ascending order, or (after a head that finds no
+//! object under the stripped name) when their children follow them.
+
+use super::error::Scope;
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::store::{ListEntry, ListOptions, Metadata, ObjectMeta};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3;
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::{ListResult, ObjectStoreExt};
+use std::sync::Arc;
+
+/// S3's default and largest page.
+const PAGE: usize = 1000;
+
+struct Lister {
+    s3: Arc<AmazonS3>,
+    ctx: Ctx,
+    prefix: String,
+    delimiter: bool,
+    token: Option<String>,
+    offset: Option<String>,
+    /// Smaller than a full page while hunting for a key object_store cannot parse.
+    page_size: Option<usize>,
+    done: bool,
+    /// The last name yielded, to drop stripped markers that come out of order.
+    last: Option<String>,
+}
+
+/// The raw key in object_store's parse error, if it says which key failed.
+fn bad_key(e: &object_store::path::Error) -> Option<String> {
+    use object_store::path::Error as P;
+    match e {
+        P::EmptySegment { path } | P::BadSegment { path, .. } | P::NonUnicode { path, .. } => {
+            Some(path.clone())
+        }
+        _ => None,
+    }
+}
+
+impl Lister {
+    fn err(&self, e: object_store::Error) -> Error {
+        self.ctx.err(e, "list", Some(&self.prefix), Scope::Bucket)
+    }
+
+    /// The next page of entries, `Ok(None)` at the end. Pages may come back empty.
+    async fn next_page(&mut self) -> Result<Option<Vec<ListEntry>>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let opts = PaginatedListOptions {
+                offset: if self.token.is_none() { self.offset.clone() } else { None },
+                delimiter: self.delimiter.then_some("/".into()),
+                max_keys: self.page_size,
+                page_token: self.token.clone(),
+                ..Default::default()
+            };
+            let prefix = (!self.prefix.is_empty()).then_some(self.prefix.as_str());
+            match self.s3.list_paginated(prefix, opts).await {
+                Ok(page) => {
+                    self.token = page.page_token;
+                    self.done = self.token.is_none();
+                    return self.convert(page.result).await.map(Some);
+                }
+                Err(object_store::Error::InvalidPath { source }) => {
+                    let size = self.page_size.unwrap_or(PAGE);
+                    if size > 1 {
+                        self.page_size = Some(size / 2);
+                        continue;
+                    }
+                    let Some(raw) = bad_key(&source) else {
+                        return Err(self.err(object_store::Error::InvalidPath { source }));
+                    };
+                    tracing::warn!(store = %self.ctx.name, key = %raw.escape_debug(),
+                        "skipping an S3 key cairn cannot represent (empty, `.` or `..` segment)");
+                    // Resume after it; a bad common prefix is skipped with everything under it.
+                    self.offset = Some(if self.delimiter && raw.ends_with('/') {
+                        format!("{raw}\u{10FFFF}")
+                    } else {
+                        raw
+                    });
+                    self.token = None;
+                    self.page_size = None;
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    /// Whether the listed `name` is really the marker `name/`: no object answers to the
+    /// stripped name. Asked only when children follow, which real data rarely shows.
+    async fn is_marker(&self, name: &str) -> Result<bool> {
+        let path = object_store::path::Path::parse(name)
+            .map_err(|e| self.err(object_store::Error::InvalidPath { source: e }))?;
+        match self.s3.head(&path).await {
+            Ok(_) => Ok(false),
+            Err(object_store::Error::NotFound { .. }) => Ok(true),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    async fn convert(&mut self, page: ListResult) -> Result<Vec<ListEntry>> {
+        let mut objects = Vec::with_capacity(page.objects.len());
+        for (i, m) in page.objects.iter().enumerate() {
+            let name = m.location.as_ref();
+            let out_of_order = self.last.as_deref().is_some_and(|l| name <= l);
+            if !name.starts_with(&self.prefix) || out_of_order {
+                tracing::warn!(store = %self.ctx.name, key = %name, "skipping S3 directory marker");
+                continue;
+            }
+            let children_follow = page.objects.get(i + 1).is_some_and(|n| {
+                n.location.as_ref().strip_prefix(name).is_some_and(|r| r.starts_with('/'))
+            });
+            if children_follow && self.is_marker(name).await? {
+                tracing::warn!(store = %self.ctx.name, key = %name, "skipping S3 directory marker");
+                continue;
+            }
+            let key = match Key::new(name) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(store = %self.ctx.name, key = %name, error = %e,
+                        "skipping an S3 key cairn cannot represent");
+                    continue;
+                }
+            };
+            self.last = Some(name.to_string());
+            objects.push(ListEntry::Object(ObjectMeta {
+                key,
+                size: m.size,
+                etag: m.e_tag.clone(),
+                last_modified: m.last_modified,
+                content_type: None,
+                metadata: Metadata::new(),
+                version: m.version.clone(),
+            }));
+        }
+        let mut prefixes = Vec::with_capacity(page.common_prefixes.len());
+        for p in &page.common_prefixes {
+            let p = p.as_ref();
+            if p.is_empty() || Key::new(p).is_err() || !p.starts_with(&self.prefix) {
+                tracing::warn!(store = %self.ctx.name, prefix = %p, "skipping an S3 prefix cairn cannot represent");
+                continue;
+            }
+            prefixes.push(ListEntry::Prefix(format!("{p}/")));
+        }
+        if prefixes.is_empty() {
+            return Ok(objects);
+        }
+        // S3 returns a page's keys and common prefixes apart; merge them back into order.
+        let mut all: Vec<ListEntry> = objects.into_iter().chain(prefixes).collect();
+        all.sort_by(|a, b| name(a).cmp(name(b)));
+        if let Some(l) = all.last() {
+            self.last = Some(name(l).to_string());
+        }
+        Ok(all)
+    }
+}
+
+fn name(e: &ListEntry) -> &str {
+    match e {
+        ListEntry::Object(m) => m.key.as_str(),
+        ListEntry::Prefix(p) => p,
+    }
+}
+
+/// Lists `opts` as a stream of entries in ascending key order.
+pub(crate) fn list(
+    s3: Arc<AmazonS3>,
+    ctx: Ctx,
+    opts: ListOptions,
+) -> BoxStream<'static, Result<ListEntry>> {
+    if let Err(e) = crate::key::validate_prefix(&opts.prefix) {
+        let e = e.with_operation("list").with_store(&*ctx.name);
+        return stream::once(async { Err(e) }).boxed();
+    }
+    let lister = Lister {
+        s3,
+        ctx,
+        prefix: opts.prefix,
+        delimiter: opts.delimiter,
+        token: None,
+        offset: opts.start_after,
+        page_size: None,
+        done: false,
+        last: None,
+    };
+    stream::try_unfold(lister, |mut l| async move {
+        while let Some(page) = l.next_page().await? {
+            if !page.is_empty() {
+                return Ok::<_, Error>(Some((page, l)));
+            }
+        }
+        Ok(None)
+    })
+    .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+    .try_flatten()
+    .boxed()
+}
+
+/// One cheap bucket-level request for `health_check`: a listing of at most one key.
+pub(crate) async fn probe(s3: &AmazonS3, ctx: &Ctx) -> Result<()> {
+    let opts = PaginatedListOptions { max_keys: Some(1), ..Default::default() };
+    match s3.list_paginated(None, opts).await {
+        Ok(_) | Err(object_store::Error::InvalidPath { .. }) => Ok(()),
+        Err(e) => Err(ctx.err(e, "health_check", None, Scope::Bucket)),
+    }
+}

@@ -1,0 +1,464 @@
+//! Error mapping, health checks, redaction, odd server-side keys and bucket administration,
+//! against real servers (see `tests/conformance_s3.rs` for the environment).
+//!
+//! Reads CAIRN_TEST_RUN_ID, CAIRN_TEST_{MOTO,GARAGE}_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,
+//! SECRET_ACCESS_KEY} and CAIRN_TEST_GARAGE_CONFIG (to add a key without permissions).
+
+use cairn::backend::s3::admin::{self, Encryption, LifecycleRule, Transition, Versioning};
+use bytes::Bytes;
+use cairn::{Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, PutOptions, Store, StoreExt};
+use futures::TryStreamExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start servers with scripts/servers/start.sh and source the env file")
+    })
+}
+
+fn var(server: &str, k: &str) -> String {
+    env(&format!("CAIRN_TEST_{server}_{k}"))
+}
+
+/// The run id plus a value per test process, so reruns against the same servers start clean.
+fn run_id() -> String {
+    static N: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    N.get_or_init(|| format!("{}-{:08x}", env("CAIRN_TEST_RUN_ID"), rand::random::<u32>())).clone()
+}
+
+/// A bucket name unique to this run and this call, so reruns never collide.
+fn fresh_bucket(kind: &str) -> String {
+    format!("cairn-{kind}-{}-{:08x}", run_id(), rand::random::<u32>())
+}
+
+/// The URL query for a server: endpoint, region, path style, provider.
+fn query(server: &str) -> String {
+    format!(
+        "endpoint={}&region={}&path_style=true&provider={}",
+        var(server, "ENDPOINT"),
+        var(server, "REGION"),
+        server.to_ascii_lowercase()
+    )
+}
+
+fn creds(id: &str, secret: &str) -> Config {
+    Config::from_pairs([("access_key_id", id), ("secret_access_key", secret)]).unwrap()
+}
+
+fn good_creds(server: &str) -> Config {
+    creds(&var(server, "ACCESS_KEY_ID"), &var(server, "SECRET_ACCESS_KEY"))
+}
+
+async fn open(url: &str, config: Config) -> DynStore {
+    cairn::open_with(url, config).await.unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+/// `s3://{bucket}/{run}/{test}` on a server with its own credentials.
+async fn scoped(server: &str, test: &str) -> DynStore {
+    let url = format!("s3://{}/{}/{test}?{}", var(server, "BUCKET"), run_id(), query(server));
+    open(&url, good_creds(server)).await
+}
+
+fn key(s: &str) -> Key {
+    Key::new(s).unwrap()
+}
+
+#[tokio::test]
+async fn bad_credentials_are_unauthenticated() {
+    let bucket = var("GARAGE", "BUCKET");
+    let url = format!("s3://{bucket}/{}/badcreds?{}", run_id(), query("GARAGE"));
+    // A wrong secret for a real key, then a key the server has never seen.
+    for (id, secret) in [
+        (var("GARAGE", "ACCESS_KEY_ID"), "0".repeat(64)),
+        ("GK000000000000000000000000".to_string(), "0".repeat(64)),
+    ] {
+        let store = open(&url, creds(&id, &secret)).await;
+        let e = store.health_check().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "health: {e}");
+        assert!(!e.is_temporary(), "{e}");
+        let e = store.get(&key("k")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "get: {e}");
+        let e = store.put(&key("k"), &b"x"[..]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "put: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains("put") && msg.contains("badcreds/k") && msg.contains("hint"), "{msg}");
+    }
+}
+
+#[tokio::test]
+async fn missing_bucket_is_bucket_not_found() {
+    for server in ["GARAGE", "MOTO"] {
+        let url = format!("s3://cairn-missing-{}?{}", run_id(), query(server));
+        let store = open(&url, good_creds(server)).await;
+        let e = store.health_check().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server} health: {e}");
+        let e = store.get(&key("k")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server} get: {e}");
+        let e = store.put(&key("k"), &b"x"[..]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server} put: {e}");
+        let e = store.list_objects("").try_collect::<Vec<_>>().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server} list: {e}");
+        assert!(e.to_string().contains("cairn mb"), "hint says what to do: {e}");
+    }
+}
+
+#[tokio::test]
+async fn missing_permission_is_permission_denied() {
+    // A Garage key with no rights on the test bucket, made with Garage's own CLI.
+    let cfg = env("CAIRN_TEST_GARAGE_CONFIG");
+    let id = format!("GK{:0>24}", run_id().replace('-', ""));
+    let secret = "ab".repeat(32);
+    let garage = std::env::var("CARGO_HOME")
+        .map(|h| format!("{h}/bin/garage"))
+        .ok()
+        .filter(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| format!("{}/.cargo/bin/garage", env("HOME")));
+    let out = std::process::Command::new(garage)
+        .args(["-c", &cfg, "key", "import", "--yes", "-n", "cairn-noperm", &id, &secret])
+        .output()
+        .expect("run garage");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || stderr.contains("already exists"),
+        "garage key import: {stderr}"
+    );
+    let url = format!("s3://{}?{}", var("GARAGE", "BUCKET"), query("GARAGE"));
+    let store = open(&url, creds(&id, &secret)).await;
+    let e = store.health_check().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let e = store.get(&key("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+}
+
+/// A port nobody listens on: bind, read the port, close.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_is_network_after_bounded_retries() {
+    let port = closed_port();
+    let url = format!(
+        "s3://cairn-test?endpoint=http://127.0.0.1:{port}&region=us-east-1&provider=moto&max_retries=2&retry_timeout=5s&connect_timeout=1s"
+    );
+    let store = open(&url, creds("AK", "secret")).await;
+    let e = store.health_check().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+    assert!(e.is_temporary(), "{e}");
+    assert!(e.to_string().contains("endpoint"), "hint names the endpoint: {e}");
+    let e = store.get(&key("k")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+}
+
+#[tokio::test]
+async fn broken_connections_are_retried_a_bounded_number_of_times() {
+    // A server that accepts and hangs up at once, counting connections.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let server = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(sock);
+        }
+    });
+    for retries in [0usize, 2] {
+        accepted.store(0, Ordering::SeqCst);
+        let url = format!(
+            "s3://cairn-test?endpoint=http://127.0.0.1:{port}&region=us-east-1&provider=moto&max_retries={retries}&retry_timeout=30s"
+        );
+        let store = open(&url, creds("AK", "secret")).await;
+        let e = store.health_check().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            retries + 1,
+            "attempts with max_retries={retries}"
+        );
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_output() {
+    let secret = "Sup3rS3cretValue-do-not-print-0123456789abcdef";
+    let sse_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // base64 of 32 bytes
+    let url = format!("s3://{}/{}/secrets?{}", var("GARAGE", "BUCKET"), run_id(), query("GARAGE"));
+    let mut config = creds(&var("GARAGE", "ACCESS_KEY_ID"), secret);
+    config.set("session_token", "T0kenT0kenT0ken-do-not-print").unwrap();
+    config.set("sse", "sse-c").unwrap();
+    config.set("sse_customer_key", sse_key).unwrap();
+    let store = open(&url, config.clone()).await;
+    let mut seen = vec![format!("{store}"), format!("{store:?}"), format!("{config:?}")];
+    for e in [
+        store.health_check().await.unwrap_err(),
+        store.put(&key("k"), &b"x"[..]).await.unwrap_err(),
+        store.get(&key("k")).await.unwrap_err(),
+    ] {
+        seen.push(format!("{e}"));
+        seen.push(format!("{e:?}"));
+    }
+    let (adm, _) = admin::admin_for(&url, config).await.unwrap();
+    seen.push(format!("{adm:?}"));
+    seen.push(format!("{:?}", adm.bucket_exists().await));
+    for s in &seen {
+        for needle in [secret, "T0kenT0kenT0ken", sse_key] {
+            assert!(!s.contains(needle), "secret leaked in: {s}");
+        }
+    }
+    assert!(seen[0].starts_with("s3://"), "display: {}", seen[0]);
+}
+
+/// An aws-sdk-s3 client that can write keys cairn cannot express.
+async fn raw_client(server: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(var(server, "ENDPOINT"))
+        .region(Region::new(var(server, "REGION")))
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .credentials_provider(Credentials::new(
+            var(server, "ACCESS_KEY_ID"),
+            var(server, "SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn listings_skip_keys_cairn_cannot_represent() {
+    for server in ["GARAGE", "MOTO"] {
+        let raw = raw_client(server).await;
+        let base = format!("{}/oddkeys", run_id());
+        for k in [
+            "weird/a//b",
+            "weird/x/./y",
+            "weird/dir/",
+            "weird/dir/child",
+            "weird/ok",
+            "weird/z/../q",
+        ] {
+            // Directory markers are empty, as consoles and s3fs make them.
+            let body: &'static [u8] = if k.ends_with('/') { b"" } else { b"raw" };
+            raw.put_object()
+                .bucket(var(server, "BUCKET"))
+                .key(format!("{base}/{k}"))
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(body))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{server}: raw put {k}: {e:?}"));
+        }
+        let store = scoped(server, "oddkeys").await;
+        let keys: Vec<String> =
+            store.list_objects("weird/").map_ok(|m| m.key.to_string()).try_collect().await.unwrap();
+        assert_eq!(keys, ["weird/dir/child", "weird/ok"], "{server}: recursive listing");
+        let shallow: Vec<ListEntry> =
+            store.list(ListOptions::shallow("weird/")).try_collect().await.unwrap();
+        let names: Vec<String> = shallow
+            .iter()
+            .map(|e| match e {
+                ListEntry::Object(m) => m.key.to_string(),
+                ListEntry::Prefix(p) => p.clone(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["weird/a/", "weird/dir/", "weird/ok", "weird/x/", "weird/z/"],
+            "{server}"
+        );
+        // The marker itself is not an object of its own directory.
+        let inside: Vec<String> = store
+            .list_objects("weird/dir/")
+            .map_ok(|m| m.key.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(inside, ["weird/dir/child"], "{server}");
+        // Such a key cannot even be named: a clear InvalidInput, before any request.
+        let e = Key::new("weird/a//b").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("empty segment"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn bad_metadata_names_are_invalid_input_and_nothing_is_written() {
+    let store = scoped("GARAGE", "badmeta").await;
+    let k = key("obj");
+    let opts = cairn::PutOptions::default().meta("Bad Name", "x");
+    let e = store.put_opts(&k, bytes::Bytes::from_static(b"x"), opts).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(!store.exists(&k).await.unwrap(), "nothing written");
+}
+
+fn admin_url(server: &str, bucket: &str) -> String {
+    format!("s3://{bucket}?{}", query(server))
+}
+
+#[tokio::test]
+async fn admin_create_and_delete_bucket_roundtrip() {
+    for server in ["MOTO", "GARAGE"] {
+        let bucket = fresh_bucket(&server.to_ascii_lowercase());
+        let url = admin_url(server, &bucket);
+        let (adm, name) = admin::admin_for(&url, good_creds(server)).await.unwrap();
+        assert_eq!(name, bucket);
+        assert!(!adm.bucket_exists().await.unwrap(), "{server}: fresh name");
+        adm.create_bucket().await.unwrap_or_else(|e| panic!("{server}: create: {e}"));
+        assert!(adm.bucket_exists().await.unwrap(), "{server}");
+        // Creating it again: AlreadyExists, except where S3's legacy us-east-1 rule answers
+        // success to the owner (moto follows it).
+        match adm.create_bucket().await {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{server}: {e}"),
+            Ok(()) => {
+                assert_eq!(var(server, "REGION"), "us-east-1", "{server}: second create succeeded")
+            }
+        }
+
+        let store = open(&url, good_creds(server)).await;
+        store.health_check().await.unwrap();
+        store.put(&key("a/b"), &b"1"[..]).await.unwrap();
+        let e = adm.delete_bucket(false).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{server}: not empty: {e}");
+        adm.delete_bucket(true).await.unwrap_or_else(|e| panic!("{server}: force delete: {e}"));
+        assert!(!adm.bucket_exists().await.unwrap(), "{server}: gone");
+        let e = store.health_check().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn admin_versioning_encryption_lifecycle_on_moto() {
+    let bucket = fresh_bucket("cfg");
+    let url = admin_url("MOTO", &bucket);
+    let (adm, _) = admin::admin_for(&url, good_creds("MOTO")).await.unwrap();
+    adm.create_bucket().await.unwrap();
+    assert_eq!(adm.get_versioning().await.unwrap(), Versioning::Off);
+    adm.put_versioning(true).await.unwrap();
+    assert_eq!(adm.get_versioning().await.unwrap(), Versioning::Enabled);
+
+    assert_eq!(adm.get_encryption().await.unwrap(), Encryption::None);
+    adm.put_encryption_aes256().await.unwrap();
+    assert!(
+        matches!(adm.get_encryption().await.unwrap(), Encryption::Sse { ref algorithm, .. } if algorithm == "AES256")
+    );
+
+    assert!(adm.get_lifecycle().await.unwrap().is_empty());
+    let rules = vec![
+        LifecycleRule {
+            id: "logs".into(),
+            prefix: "logs/".into(),
+            expiration_days: Some(30),
+            transitions: vec![Transition { days: 7, storage_class: "STANDARD_IA".into() }],
+            abort_incomplete_multipart_days: Some(2),
+        },
+        LifecycleRule {
+            id: "tmp".into(),
+            prefix: "tmp/".into(),
+            expiration_days: Some(1),
+            ..Default::default()
+        },
+    ];
+    adm.put_lifecycle(&rules).await.unwrap();
+    assert_eq!(adm.get_lifecycle().await.unwrap(), rules);
+    let e = adm
+        .put_lifecycle(&[LifecycleRule { id: "noop".into(), ..Default::default() }])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+
+    let info = adm.info().await.unwrap();
+    assert_eq!(info.versioning, Versioning::Enabled);
+    assert_eq!(info.provider, "moto");
+
+    // Two versions of one key: force delete must remove both.
+    let store = open(&url, good_creds("MOTO")).await;
+    store.put(&key("v"), &b"1"[..]).await.unwrap();
+    store.put(&key("v"), &b"2"[..]).await.unwrap();
+    adm.delete_bucket(true)
+        .await
+        .unwrap_or_else(|e| panic!("force delete of a versioned bucket: {e}"));
+    assert!(!adm.bucket_exists().await.unwrap());
+}
+
+#[tokio::test]
+async fn garage_admin_unsupported_is_reported() {
+    let bucket = fresh_bucket("uns");
+    let url = admin_url("GARAGE", &bucket);
+    let (adm, _) = admin::admin_for(&url, good_creds("GARAGE")).await.unwrap();
+    adm.create_bucket().await.unwrap();
+    let e = adm.put_versioning(true).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("put_bucket_versioning"), "{e}");
+    let e = adm.put_encryption_aes256().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let info = adm.info().await.unwrap();
+    assert_eq!(info.provider, "garage");
+    // Garage reads versioning (never on) but does not implement bucket encryption.
+    assert_eq!(info.versioning, Versioning::Off);
+    assert_eq!(info.encryption, Encryption::Unsupported);
+    adm.delete_bucket(true).await.unwrap();
+}
+
+#[tokio::test]
+async fn admin_for_rejects_non_s3_urls() {
+    let e = admin::admin_for("memory://", Config::default()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn sse_c_objects_need_their_key() {
+    // Garage implements SSE-C (moto ignores it), so this shows the key really is sent.
+    let url = format!("s3://{}/{}/ssec?{}", var("GARAGE", "BUCKET"), run_id(), query("GARAGE"));
+    let mut with_key = good_creds("GARAGE");
+    with_key.set("sse", "sse-c").unwrap();
+    with_key.set("sse_customer_key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+    let store = open(&url, with_key).await;
+    store.put(&key("secret.bin"), &b"sealed"[..]).await.unwrap();
+    assert_eq!(store.get(&key("secret.bin")).await.unwrap(), &b"sealed"[..]);
+    assert_eq!(store.head(&key("secret.bin")).await.unwrap().size, 6);
+    let plain = open(&url, good_creds("GARAGE")).await;
+    let e = plain.get(&key("secret.bin")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "reading without the key: {e}");
+    let mut bad = good_creds("GARAGE");
+    bad.set("sse", "sse-c").unwrap();
+    bad.set("sse_customer_key", "c2hvcnQ=").unwrap();
+    let e = cairn::open_with(&url, bad).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(!e.to_string().contains("c2hvcnQ="), "the key is not echoed: {e}");
+}
+
+#[tokio::test]
+async fn canned_acl_is_applied_and_unknown_acl_writes_nothing() {
+    let test = format!("acl-{:08x}", rand::random::<u32>());
+    let store = scoped("MOTO", &test).await;
+    let mut put = PutOptions::default();
+    put.layer_hints.insert("acl".into(), "public-read".into());
+    store.put_opts(&key("public.csv"), Bytes::from_static(b"a,b\n"), put).await.unwrap();
+    let acl = raw_client("MOTO")
+        .await
+        .get_object_acl()
+        .bucket(var("MOTO", "BUCKET"))
+        .key(format!("{}/{test}/public.csv", run_id()))
+        .send()
+        .await
+        .unwrap();
+    let public = acl.grants().iter().any(|g| {
+        g.grantee().and_then(|x| x.uri()).is_some_and(|u| u.ends_with("/global/AllUsers"))
+            && g.permission().is_some_and(|p| p.as_str() == "READ")
+    });
+    assert!(public, "public-read grants AllUsers READ: {:?}", acl.grants());
+
+    let mut bad = PutOptions::default();
+    bad.layer_hints.insert("acl".into(), "world-writable".into());
+    let e = store.put_opts(&key("bad.csv"), Bytes::from_static(b"x"), bad).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("public-read"), "the hint lists valid ACLs: {e}");
+    assert!(!store.exists(&key("bad.csv")).await.unwrap(), "nothing written");
+}

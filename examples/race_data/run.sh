@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the race_data example against the test Garage server, configured only through the
+# environment names the app used before (STORAGE_TYPE, S3_*), plus AWS_* credentials.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export STORAGE_TYPE=s3
+export S3_BUCKET_NAME="$CAIRN_TEST_GARAGE_BUCKET"
+export S3_PREFIX="$CAIRN_TEST_RUN_ID/examples/race_data"
+export S3_ENDPOINT_URL="$CAIRN_TEST_GARAGE_ENDPOINT"
+export S3_REGION="$CAIRN_TEST_GARAGE_REGION"
+export S3_PATH_STYLE=true
+export CAIRN_PROVIDER=garage
+export AWS_ACCESS_KEY_ID="$CAIRN_TEST_GARAGE_ACCESS_KEY_ID"
+export AWS_SECRET_ACCESS_KEY="$CAIRN_TEST_GARAGE_SECRET_ACCESS_KEY"
+cargo run -q -p cairn --example race_data
