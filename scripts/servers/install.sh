@@ -11,6 +11,7 @@ PIP_PACKAGES=(
   "maturin|maturin"
   "pytest|pytest"
   "fsspec|fsspec"
+  "pandas|pandas"
 )
 
 # Garage 2.x is what the tests are written against; pinned for reproducibility.
