@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
@@ -56,7 +57,8 @@ impl Sandbox {
         }
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    /// The command with a clean environment: no stray config, only what the test sets.
+    pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -67,11 +69,32 @@ impl Sandbox {
         for (k, v) in &self.env {
             c.env(k, v);
         }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, b"")
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
         let Output {
             status,
             stdout,
             stderr,
-        } = c.output().unwrap();
+        } = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
         Run {
             code: status.code().expect("exited normally"),
             stdout,
@@ -125,4 +148,17 @@ pub fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>
         walk(dir, dir, &mut out);
     }
     out
+}
+
+/// Pseudo-random bytes without a dependency: xorshift, seeded.
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
