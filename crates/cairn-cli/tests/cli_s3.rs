@@ -2,8 +2,11 @@
 //! `scripts/servers/start.sh`. A missing server is a failure, never a skip.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+mod common;
+use common::{bytes, tree};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
@@ -137,36 +140,6 @@ impl Sandbox {
     }
 }
 
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
 
 /// A failure with one `error:` line, a non-zero code, nothing on stdout, nothing written locally.
 fn assert_clean_failure(s: &Sandbox, r: &Run, needle: &str) {
