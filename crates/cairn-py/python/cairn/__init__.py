@@ -43,6 +43,7 @@ from ._errors import (
     UnexpectedError,
     Unsupported,
 )
+from . import _errors
 from ._io import ObjectReader, ObjectWriter, TextObjectWriter, open_object
 
 __all__ = [
@@ -60,20 +61,7 @@ __all__ = [
     "ObjectWriter",
     "TextObjectWriter",
     "config_keys",
-    "CairnError",
-    "NotFound",
-    "AlreadyExists",
-    "PreconditionFailed",
-    "PermissionDenied",
-    "Unauthenticated",
-    "BucketNotFound",
-    "InvalidInput",
-    "RateLimited",
-    "NetworkError",
-    "Timeout",
-    "IntegrityError",
-    "Unsupported",
-    "UnexpectedError",
+    *_errors.__all__,
     "__version__",
 ]
 
