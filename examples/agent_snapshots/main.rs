@@ -15,28 +15,41 @@ use futures::StreamExt;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn state(agent: &str, step: u32) -> Bytes {
-    let memory: Vec<String> = (0..step * 50).map(|i| format!("observation {i} of {agent}")).collect();
+    let memory: Vec<String> = (0..step * 50)
+        .map(|i| format!("observation {i} of {agent}"))
+        .collect();
     serde_json::to_vec(&serde_json::json!({ "agent": agent, "step": step, "memory": memory }))
         .unwrap()
         .into()
 }
 
 fn meta(agent: &str, session: &str, description: &str) -> Metadata {
-    [("agent_id", agent), ("session_id", session), ("description", description)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("agent_id", agent),
+        ("session_id", session),
+        ("description", description),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 #[tokio::main]
 async fn main() -> Res<()> {
-    let url = std::env::var("CAIRN_URL").unwrap_or_else(|_| "local://examples/agent_snapshots".into());
+    let url =
+        std::env::var("CAIRN_URL").unwrap_or_else(|_| "local://examples/agent_snapshots".into());
     let options = Config::from_pairs([("compression", "gzip")])?;
     let store = cairn::open_with(&url, options).await?;
     let archive = Archive::new(store).with_prefix("snapshots")?;
     println!("store: {}", archive.store());
     // Start from a clean slate so reruns against the same store see only this run's snapshots.
-    for e in archive.list(&Filter { name: Some("agent-7".into()), ..Default::default() }).await? {
+    for e in archive
+        .list(&Filter {
+            name: Some("agent-7".into()),
+            ..Default::default()
+        })
+        .await?
+    {
         archive.delete(&e.key).await?;
     }
 
@@ -57,20 +70,42 @@ async fn main() -> Res<()> {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 
-    let listed = archive.list(&Filter { name: Some("agent-7".into()), ..Default::default() }).await?;
+    let listed = archive
+        .list(&Filter {
+            name: Some("agent-7".into()),
+            ..Default::default()
+        })
+        .await?;
     assert_eq!(listed.len(), 3, "three snapshots listed");
     assert_eq!(listed[0].key, saved[2].key, "newest first");
 
-    let in_s1 = Filter { metadata: meta_one("session_id", "s-1"), ..Default::default() };
-    assert_eq!(archive.list(&in_s1).await?.len(), 2, "filter by session metadata");
+    let in_s1 = Filter {
+        metadata: meta_one("session_id", "s-1"),
+        ..Default::default()
+    };
+    assert_eq!(
+        archive.list(&in_s1).await?.len(),
+        2,
+        "filter by session metadata"
+    );
 
-    let latest = archive.latest("agent-7", Some("snapshot")).await?.expect("a latest snapshot");
+    let latest = archive
+        .latest("agent-7", Some("snapshot"))
+        .await?
+        .expect("a latest snapshot");
     let restored = tempfile::tempdir()?;
     let path = restored.path().join("agent-7.json");
     archive.restore(&latest.key, &path).await?;
-    assert_eq!(std::fs::read(&path)?, state("agent-7", 3), "restore is byte for byte");
+    assert_eq!(
+        std::fs::read(&path)?,
+        state("agent-7", 3),
+        "restore is byte for byte"
+    );
     let info = archive.metadata(&latest.key).await?;
-    assert_eq!(info.metadata.get("description").map(String::as_str), Some("after step 3"));
+    assert_eq!(
+        info.metadata.get("description").map(String::as_str),
+        Some("after step 3")
+    );
     println!("restored {} -> {}", latest.key, path.display());
 
     for e in &listed {
@@ -83,7 +118,13 @@ async fn main() -> Res<()> {
     let chunk = Bytes::from(vec![b'x'; 1024 * 1024]);
     let chunks = futures::stream::iter((0..24).map(move |_| Ok(chunk.clone())));
     let big = archive
-        .save_stream("agent-7", "checkpoint", chunks, meta("agent-7", "s-2", "large"), None)
+        .save_stream(
+            "agent-7",
+            "checkpoint",
+            chunks,
+            meta("agent-7", "s-2", "large"),
+            None,
+        )
         .await?;
     let mut body = archive.store().get_stream(&big.key).await?;
     let mut n = 0usize;
@@ -95,12 +136,24 @@ async fn main() -> Res<()> {
 
     let pruned = archive
         .prune(
-            &Filter { name: Some("agent-7".into()), kind: Some("snapshot".into()), ..Default::default() },
-            &Prune { keep_last: Some(1), ..Default::default() },
+            &Filter {
+                name: Some("agent-7".into()),
+                kind: Some("snapshot".into()),
+                ..Default::default()
+            },
+            &Prune {
+                keep_last: Some(1),
+                ..Default::default()
+            },
         )
         .await?;
     assert_eq!(pruned.len(), 2, "prune keeps the newest snapshot");
-    let left = archive.list(&Filter { name: Some("agent-7".into()), ..Default::default() }).await?;
+    let left = archive
+        .list(&Filter {
+            name: Some("agent-7".into()),
+            ..Default::default()
+        })
+        .await?;
     assert_eq!(left.len(), 2, "latest snapshot + checkpoint remain");
     for e in left {
         archive.delete(&e.key).await?;

@@ -26,9 +26,17 @@ fn make_tree(dir: &std::path::Path) -> Res<usize> {
             let laps: String = (1..=20)
                 .map(|lap| format!("{lap},{:.3}\n", 80.0 + (lap * 7 + s * 3) as f64 % 11.0))
                 .collect();
-            std::fs::write(d.join(format!("{session}_{track}_lap_start.csv")), format!("lap,time\n{laps}"))?;
-            let tele: String = (0..500).map(|i| format!("{i},{},{}\n", 100 + i % 220, i % 8)).collect();
-            std::fs::write(d.join(format!("{session}_{track}_telemetry.csv")), format!("t,speed,gear\n{tele}"))?;
+            std::fs::write(
+                d.join(format!("{session}_{track}_lap_start.csv")),
+                format!("lap,time\n{laps}"),
+            )?;
+            let tele: String = (0..500)
+                .map(|i| format!("{i},{},{}\n", 100 + i % 220, i % 8))
+                .collect();
+            std::fs::write(
+                d.join(format!("{session}_{track}_telemetry.csv")),
+                format!("t,speed,gear\n{tele}"),
+            )?;
             n += 2;
         }
     }
@@ -44,11 +52,17 @@ async fn main() -> Res<()> {
     let src_dir = tempfile::tempdir()?;
     let files = make_tree(src_dir.path())?;
     let src = cairn::open(&format!("file://{}", src_dir.path().display())).await?;
-    let opts = SyncOptions { delete: true, ..Default::default() };
+    let opts = SyncOptions {
+        delete: true,
+        ..Default::default()
+    };
     let up = sync(&*src, &*store, &opts, &NoReporter).await?;
     assert_eq!(up.failed, 0, "upload failures: {:?}", up.failures);
     assert_eq!(up.transferred as usize, files, "every CSV uploaded");
-    println!("uploaded {} files ({} bytes)", up.transferred, up.transferred_bytes);
+    println!(
+        "uploaded {} files ({} bytes)",
+        up.transferred, up.transferred_bytes
+    );
     let again = sync(&*src, &*store, &opts, &NoReporter).await?;
     assert_eq!(again.transferred, 0, "a second sync transfers nothing");
 
@@ -73,7 +87,9 @@ async fn main() -> Res<()> {
             .list_objects(&format!("data/{track}/"))
             .try_filter_map(|m| {
                 let name = m.key.file_name().to_string();
-                let hit = glob.is_match(&name).then(|| name.split('_').next().unwrap_or("").to_string());
+                let hit = glob
+                    .is_match(&name)
+                    .then(|| name.split('_').next().unwrap_or("").to_string());
                 async move { Ok(hit) }
             })
             .try_collect()
@@ -89,7 +105,10 @@ async fn main() -> Res<()> {
     let (track, session) = ("spa_francorchamps", "Q");
     let candidates = [
         format!("data/{track}/{session}_{track}_lap_start.csv"),
-        format!("data/{track}/{session}_{}_lap_start.csv", track.replace('_', "-")),
+        format!(
+            "data/{track}/{session}_{}_lap_start.csv",
+            track.replace('_', "-")
+        ),
         format!("data/{track}/{session}_lap_start.csv"),
     ];
     let mut loaded = None;
@@ -107,7 +126,11 @@ async fn main() -> Res<()> {
     println!("loaded {track}/{session}: {} laps", rows.len() - 1);
 
     // Clean up what this run stored.
-    let keys: Vec<Key> = store.list_objects("data/").map_ok(|m| m.key).try_collect().await?;
+    let keys: Vec<Key> = store
+        .list_objects("data/")
+        .map_ok(|m| m.key)
+        .try_collect()
+        .await?;
     let failed = store.delete_many(keys).await;
     assert!(failed.is_empty(), "cleanup failures: {failed:?}");
     println!("race_data: ok");

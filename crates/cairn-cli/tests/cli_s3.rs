@@ -140,7 +140,6 @@ impl Sandbox {
     }
 }
 
-
 /// A failure with one `error:` line, a non-zero code, nothing on stdout, nothing written locally.
 fn assert_clean_failure(s: &Sandbox, r: &Run, needle: &str) {
     assert_ne!(r.code, 0, "expected a failure:\n{}", r.stderr);

@@ -66,7 +66,10 @@ impl AsyncStore {
         let config = convert::config_from_kwargs(py, options)?;
         spawn(py, async move {
             let inner = cairn::open_with(&url, config).await?;
-            Ok(AsyncStore { inner, owner: Owner::here() })
+            Ok(AsyncStore {
+                inner,
+                owner: Owner::here(),
+            })
         })
     }
 
@@ -86,7 +89,9 @@ impl AsyncStore {
         let data = convert::data(py, data)?;
         let opts = convert::put_options(py, "put", content_type, metadata, mode, if_match)?;
         let store = self.store(py)?.clone();
-        spawn(py, async move { store.put_opts(&key, data, opts).await.map(PutResult::from) })
+        spawn(py, async move {
+            store.put_opts(&key, data, opts).await.map(PutResult::from)
+        })
     }
 
     /// Reads the object or a `range` of it; see `Store.get`.
@@ -104,8 +109,16 @@ impl AsyncStore {
         };
         let store = self.store(py)?.clone();
         spawn(py, async move {
-            let opts = GetOptions { range, ..Default::default() };
-            let chunks = store.get_opts(&key, opts).await?.body.try_collect::<Vec<_>>().await?;
+            let opts = GetOptions {
+                range,
+                ..Default::default()
+            };
+            let chunks = store
+                .get_opts(&key, opts)
+                .await?
+                .body
+                .try_collect::<Vec<_>>()
+                .await?;
             Ok(Body(chunks))
         })
     }
@@ -114,7 +127,10 @@ impl AsyncStore {
     fn head<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "head", key)?;
         let store = self.store(py)?.clone();
-        spawn(py, async move { store.head(&key).await.map(ObjectMeta::from) })
+        spawn(
+            py,
+            async move { store.head(&key).await.map(ObjectMeta::from) },
+        )
     }
 
     /// Whether the object exists.
@@ -146,7 +162,10 @@ impl AsyncStore {
         spawn(py, async move {
             let failed = store.delete_many(valid).await;
             Ok(Python::attach(|py| {
-                failed.into_iter().map(|(k, e)| (k.into_string(), to_py(py, e))).collect::<Vec<_>>()
+                failed
+                    .into_iter()
+                    .map(|(k, e)| (k.into_string(), to_py(py, e)))
+                    .collect::<Vec<_>>()
             }))
         })
     }
@@ -161,9 +180,16 @@ impl AsyncStore {
         start_after: Option<String>,
     ) -> PyResult<AsyncListIter> {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
-        let opts = ListOptions { prefix: prefix.to_string(), delimiter: !recursive, start_after };
+        let opts = ListOptions {
+            prefix: prefix.to_string(),
+            delimiter: !recursive,
+            start_after,
+        };
         Ok(AsyncListIter {
-            stream: Arc::new(tokio::sync::Mutex::new(Some(crate::list_stream(self.store(py)?, opts)))),
+            stream: Arc::new(tokio::sync::Mutex::new(Some(crate::list_stream(
+                self.store(py)?,
+                opts,
+            )))),
         })
     }
 
@@ -197,7 +223,9 @@ impl AsyncStore {
         let src = convert::key(py, "copy", src)?;
         let dst = convert::key(py, "copy", dst)?;
         let store = self.store(py)?.clone();
-        let opts = CopyOptions { if_not_exists: !overwrite };
+        let opts = CopyOptions {
+            if_not_exists: !overwrite,
+        };
         spawn(py, async move { store.copy_opts(&src, &dst, opts).await })
     }
 
@@ -230,7 +258,8 @@ impl AsyncStore {
     }
 }
 
-type SharedStream = Arc<tokio::sync::Mutex<Option<BoxStream<'static, cairn::Result<cairn::ListEntry>>>>>;
+type SharedStream =
+    Arc<tokio::sync::Mutex<Option<BoxStream<'static, cairn::Result<cairn::ListEntry>>>>>;
 
 /// A lazy async listing: `async for meta in store.list(prefix)`.
 #[pyclass(frozen, module = "cairn._cairn", name = "AsyncListIter")]
@@ -271,7 +300,9 @@ impl AsyncListIter {
         let stream = self.stream.clone();
         crate::future_into_py(py, async move {
             let mut guard = stream.lock().await;
-            let Some(s) = guard.take() else { return Ok(Vec::new()) };
+            let Some(s) = guard.take() else {
+                return Ok(Vec::new());
+            };
             drop(guard);
             let all: Vec<cairn::ListEntry> = s.try_collect().await.map_err(to_py_detached)?;
             Ok(all.into_iter().map(Entry::from).collect::<Vec<_>>())

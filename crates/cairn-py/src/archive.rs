@@ -104,11 +104,19 @@ fn duration(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
         v.call_method0("total_seconds")?.extract()?
     } else {
         v.extract().map_err(|_| {
-            invalid(py, "prune", "older_than must be seconds (int or float) or a timedelta")
+            invalid(
+                py,
+                "prune",
+                "older_than must be seconds (int or float) or a timedelta",
+            )
         })?
     };
     Duration::try_from_secs_f64(secs).map_err(|_| {
-        invalid(py, "prune", format!("older_than must be a non-negative duration, not {secs}"))
+        invalid(
+            py,
+            "prune",
+            format!("older_than must be a non-negative duration, not {secs}"),
+        )
     })
 }
 
@@ -143,7 +151,13 @@ fn filter(
     until: Option<DateTime<Utc>>,
     metadata: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Filter> {
-    Ok(Filter { name, kind, since, until, metadata: convert::metadata(metadata)? })
+    Ok(Filter {
+        name,
+        kind,
+        since,
+        until,
+        metadata: convert::metadata(metadata)?,
+    })
 }
 
 #[pymethods]
@@ -164,7 +178,9 @@ impl Archive {
             .with_prefix(prefix)
             .map_err(|e| to_py(py, e.with_operation("archive")))?;
         if let Some(t) = template {
-            inner = inner.with_template(t).map_err(|e| to_py(py, e.with_operation("archive")))?;
+            inner = inner
+                .with_template(t)
+                .map_err(|e| to_py(py, e.with_operation("archive")))?;
         }
         Ok(Archive { inner, owner })
     }
@@ -228,7 +244,10 @@ impl Archive {
     /// Streams the entry into the local file `path` atomically; returns the bytes written.
     fn restore(&self, py: Python<'_>, key: &str, path: &Bound<'_, PyAny>) -> PyResult<u64> {
         let key = convert::key(py, "restore", key)?;
-        let path: std::path::PathBuf = py.import("os")?.call_method1("fspath", (path,))?.extract()?;
+        let path: std::path::PathBuf = py
+            .import("os")?
+            .call_method1("fspath", (path,))?
+            .extract()?;
         let archive = self.archive(py)?;
         run(py, async move { archive.restore(&key, &path).await })
     }
@@ -281,9 +300,16 @@ impl Archive {
         older_than: Option<&Bound<'_, PyAny>>,
         dry_run: bool,
     ) -> PyResult<Vec<Entry>> {
-        let older_than = older_than.filter(|v| !v.is_none()).map(|v| duration(py, v)).transpose()?;
+        let older_than = older_than
+            .filter(|v| !v.is_none())
+            .map(|v| duration(py, v))
+            .transpose()?;
         let f = filter(name, kind, None, None, None)?;
-        let policy = Prune { keep_last, older_than, dry_run };
+        let policy = Prune {
+            keep_last,
+            older_than,
+            dry_run,
+        };
         let archive = self.archive(py)?;
         let gone = run_with(py, || async move { archive.prune(&f, &policy).await })?;
         Ok(gone.into_iter().map(Into::into).collect())
@@ -307,7 +333,9 @@ where
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || handle.block_on(make()))
             .await
-            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("archive task failed: {e}")))?
+            .map_err(|e| {
+                pyo3::exceptions::PyRuntimeError::new_err(format!("archive task failed: {e}"))
+            })?
             .map_err(crate::errors::to_py_detached)
     })
 }
@@ -357,12 +385,16 @@ impl AsyncArchive {
         if data.hasattr("read")? && !data.is_instance_of::<PyBytes>() {
             let stream = file_stream(data.clone().unbind());
             return spawn_local(py, move || async move {
-                a.save_stream(&name, &kind, stream, meta, content_type.as_deref()).await.map(Entry::from)
+                a.save_stream(&name, &kind, stream, meta, content_type.as_deref())
+                    .await
+                    .map(Entry::from)
             });
         }
         let data = convert::data(py, data)?;
         spawn_local(py, move || async move {
-            a.save(&name, &kind, data, meta, content_type.as_deref()).await.map(Entry::from)
+            a.save(&name, &kind, data, meta, content_type.as_deref())
+                .await
+                .map(Entry::from)
         })
     }
 
@@ -380,28 +412,49 @@ impl AsyncArchive {
         let f = filter(name, kind, since, until, metadata)?;
         let a = self.archive(py)?;
         spawn_local(py, move || async move {
-            Ok(a.list(&f).await?.into_iter().map(Entry::from).collect::<Vec<_>>())
+            Ok(a.list(&f)
+                .await?
+                .into_iter()
+                .map(Entry::from)
+                .collect::<Vec<_>>())
         })
     }
 
     /// The newest entry for `name` (and `kind`), or None.
     #[pyo3(signature = (name, kind=None))]
-    fn latest<'py>(&self, py: Python<'py>, name: String, kind: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+    fn latest<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        kind: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let a = self.archive(py)?;
-        spawn_local(py, move || async move { Ok(a.latest(&name, kind.as_deref()).await?.map(Entry::from)) })
+        spawn_local(py, move || async move {
+            Ok(a.latest(&name, kind.as_deref()).await?.map(Entry::from))
+        })
     }
 
     /// The entry's bytes; see `Archive.load`.
     fn load<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "archive load", key)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move { Ok(convert::Body(vec![a.load(&key).await?])) })
+        spawn_local(py, move || async move {
+            Ok(convert::Body(vec![a.load(&key).await?]))
+        })
     }
 
     /// Writes the entry to a local file atomically; resolves to the bytes written.
-    fn restore<'py>(&self, py: Python<'py>, key: &str, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn restore<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        path: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "restore", key)?;
-        let path: std::path::PathBuf = py.import("os")?.call_method1("fspath", (path,))?.extract()?;
+        let path: std::path::PathBuf = py
+            .import("os")?
+            .call_method1("fspath", (path,))?
+            .extract()?;
         let a = self.archive(py)?;
         spawn_local(py, move || async move { a.restore(&key, &path).await })
     }
@@ -424,7 +477,9 @@ impl AsyncArchive {
     fn metadata<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "archive metadata", key)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move { a.metadata(&key).await.map(Entry::from) })
+        spawn_local(py, move || async move {
+            a.metadata(&key).await.map(Entry::from)
+        })
     }
 
     /// `"ok"`, `"corrupt"` or `"unverifiable"`; see `Archive.verify`.
@@ -451,12 +506,23 @@ impl AsyncArchive {
         older_than: Option<&Bound<'py, PyAny>>,
         dry_run: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let older_than = older_than.filter(|v| !v.is_none()).map(|v| duration(py, v)).transpose()?;
+        let older_than = older_than
+            .filter(|v| !v.is_none())
+            .map(|v| duration(py, v))
+            .transpose()?;
         let f = filter(name, kind, None, None, None)?;
-        let policy = Prune { keep_last, older_than, dry_run };
+        let policy = Prune {
+            keep_last,
+            older_than,
+            dry_run,
+        };
         let a = self.archive(py)?;
         spawn_local(py, move || async move {
-            Ok(a.prune(&f, &policy).await?.into_iter().map(Entry::from).collect::<Vec<_>>())
+            Ok(a.prune(&f, &policy)
+                .await?
+                .into_iter()
+                .map(Entry::from)
+                .collect::<Vec<_>>())
         })
     }
 

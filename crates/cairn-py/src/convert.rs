@@ -15,14 +15,18 @@ pub(crate) fn config_from_kwargs(
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Config> {
     let mut config = Config::default();
-    let Some(options) = options else { return Ok(config) };
+    let Some(options) = options else {
+        return Ok(config);
+    };
     for (name, value) in options.iter() {
         let name: String = name.extract()?;
         if value.is_none() {
             continue;
         }
         let text = option_text(py, &name, &value)?;
-        config.set(&name, &text).map_err(|e| to_py(py, e.with_operation("open")))?;
+        config
+            .set(&name, &text)
+            .map_err(|e| to_py(py, e.with_operation("open")))?;
     }
     Ok(config)
 }
@@ -75,7 +79,10 @@ pub(crate) fn data(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     let b = py.get_type::<PyBytes>().call1((obj,)).map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "data must be bytes-like (bytes, bytearray, memoryview), not {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })?;
     let b = b.cast_into::<PyBytes>()?;
@@ -129,7 +136,10 @@ pub(crate) fn range(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Option<G
         if step.is_some_and(|s| s != 1) {
             return Err(invalid(py, "get", "range slices cannot have a step"));
         }
-        (int_or_none(&s.getattr("start")?)?, int_or_none(&s.getattr("stop")?)?)
+        (
+            int_or_none(&s.getattr("start")?)?,
+            int_or_none(&s.getattr("stop")?)?,
+        )
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         if t.len() != 2 {
             return Err(invalid(py, "get", "range must be a (start, end) pair"));
@@ -187,7 +197,11 @@ pub(crate) fn put_options(
         ("create", None) => PutMode::Create,
         ("overwrite" | "update", Some(etag)) => PutMode::Update(etag),
         ("create", Some(_)) => {
-            return Err(invalid(py, op, "mode=\"create\" and if_match cannot be combined"))
+            return Err(invalid(
+                py,
+                op,
+                "mode=\"create\" and if_match cannot be combined",
+            ))
         }
         (other, _) => {
             return Err(invalid(
@@ -294,7 +308,10 @@ pub(crate) struct PutResult {
 
 impl From<cairn::PutResult> for PutResult {
     fn from(r: cairn::PutResult) -> Self {
-        PutResult { etag: r.etag, version: r.version }
+        PutResult {
+            etag: r.etag,
+            version: r.version,
+        }
     }
 }
 

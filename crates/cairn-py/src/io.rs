@@ -120,11 +120,16 @@ impl Reader {
     pub(crate) fn open(py: Python<'_>, store: DynStore, key: Key) -> PyResult<Reader> {
         let res = {
             let (store, key) = (&store, &key);
-            crate::run(py, async move { store.get_opts(key, GetOptions::default()).await })?
+            crate::run(py, async move {
+                store.get_opts(key, GetOptions::default()).await
+            })?
         };
         let meta = res.meta;
-        let if_match =
-            if store.capabilities().conditional_get { meta.etag.clone() } else { None };
+        let if_match = if store.capabilities().conditional_get {
+            meta.etag.clone()
+        } else {
+            None
+        };
         Ok(Reader {
             owner: Owner::here(),
             key: key.to_string(),
@@ -179,11 +184,17 @@ impl Reader {
             0 => 0i128,
             1 => st.pos as i128,
             2 => st.size as i128,
-            _ => return Err(PyValueError::new_err(format!("invalid whence ({whence}, should be 0, 1 or 2)"))),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid whence ({whence}, should be 0, 1 or 2)"
+                )))
+            }
         };
         let to = base + offset as i128;
         if to < 0 {
-            return Err(PyValueError::new_err(format!("negative seek position {to}")));
+            return Err(PyValueError::new_err(format!(
+                "negative seek position {to}"
+            )));
         }
         st.seek_to(to as u64);
         Ok(st.pos)
@@ -231,7 +242,10 @@ async fn write_task(
         match cmd {
             Cmd::Data(b) => w.write(b).await.map_err(|e| e.with_operation("write"))?,
             Cmd::Finish => {
-                return w.finish().await.map_err(|e| e.with_operation("close").with_key(key.as_str()))
+                return w
+                    .finish()
+                    .await
+                    .map_err(|e| e.with_operation("close").with_key(key.as_str()))
             }
         }
     }
@@ -265,14 +279,16 @@ impl WriteState {
     fn fail(&mut self, py: Python<'_>) -> PyErr {
         self.tx = None;
         self.buf.clear();
-        let Some(task) = self.task.take() else { return closed_error() };
+        let Some(task) = self.task.take() else {
+            return closed_error();
+        };
         match wait(py, task) {
             Err(interrupted) => interrupted,
             Ok(Ok(Err(e))) => to_py(py, e),
             Ok(Ok(Ok(_))) => closed_error(),
-            Ok(Err(join)) => pyo3::exceptions::PyRuntimeError::new_err(format!(
-                "the upload task failed: {join}"
-            )),
+            Ok(Err(join)) => {
+                pyo3::exceptions::PyRuntimeError::new_err(format!("the upload task failed: {join}"))
+            }
         }
     }
 }

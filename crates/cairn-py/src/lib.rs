@@ -124,7 +124,9 @@ impl generic::ContextExt for CairnRuntime {
     }
 
     fn get_task_locals() -> Option<pyo3_async_runtimes::TaskLocals> {
-        TASK_LOCALS.try_with(|c| c.get().cloned()).unwrap_or_default()
+        TASK_LOCALS
+            .try_with(|c| c.get().cloned())
+            .unwrap_or_default()
     }
 }
 
@@ -218,7 +220,12 @@ pub(crate) fn list_stream(
 /// The native part of the `cairn` package.
 #[pymodule]
 fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let main: u64 = m.py().import("threading")?.call_method0("main_thread")?.getattr("ident")?.extract()?;
+    let main: u64 = m
+        .py()
+        .import("threading")?
+        .call_method0("main_thread")?
+        .getattr("ident")?
+        .extract()?;
     MAIN_THREAD.store(main, Ordering::Relaxed);
     m.add_class::<store::Store>()?;
     m.add_class::<store::ListIter>()?;

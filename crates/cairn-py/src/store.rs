@@ -33,9 +33,14 @@ pub(crate) fn open_or_share(
         }
         return Ok(shared);
     }
-    let url: String = url_or_store.cast::<PyString>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err("expected a store URL (str), a Store or an AsyncStore")
-    })?.to_string();
+    let url: String = url_or_store
+        .cast::<PyString>()
+        .map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(
+                "expected a store URL (str), a Store or an AsyncStore",
+            )
+        })?
+        .to_string();
     let config = convert::config_from_kwargs(py, options)?;
     let inner = run(py, async move { cairn::open_with(&url, config).await })?;
     Ok((inner, Owner::here()))
@@ -110,8 +115,16 @@ impl Store {
         };
         let store = self.store(py)?;
         let chunks = run(py, async move {
-            let opts = GetOptions { range, ..Default::default() };
-            store.get_opts(&key, opts).await?.body.try_collect::<Vec<_>>().await
+            let opts = GetOptions {
+                range,
+                ..Default::default()
+            };
+            store
+                .get_opts(&key, opts)
+                .await?
+                .body
+                .try_collect::<Vec<_>>()
+                .await
         })?;
         convert::bytes_out(py, &chunks)
     }
@@ -138,7 +151,11 @@ impl Store {
     }
 
     /// Deletes many objects; returns `(key, error)` for each one that failed.
-    fn delete_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Vec<(String, PyErr)>> {
+    fn delete_many(
+        &self,
+        py: Python<'_>,
+        keys: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<(String, PyErr)>> {
         let mut valid = Vec::new();
         for k in keys.try_iter()? {
             let k: String = k?.extract()?;
@@ -146,7 +163,10 @@ impl Store {
         }
         let store = self.store(py)?;
         let failed = wait(py, async move { store.delete_many(valid).await })?;
-        Ok(failed.into_iter().map(|(k, e)| (k.into_string(), to_py(py, e))).collect())
+        Ok(failed
+            .into_iter()
+            .map(|(k, e)| (k.into_string(), to_py(py, e)))
+            .collect())
     }
 
     /// Iterates over objects under the raw string `prefix` in key order, fetching pages
@@ -166,7 +186,9 @@ impl Store {
             delimiter: !recursive,
             start_after,
         };
-        Ok(ListIter { stream: Mutex::new(Some(crate::list_stream(self.store(py)?, opts))) })
+        Ok(ListIter {
+            stream: Mutex::new(Some(crate::list_stream(self.store(py)?, opts))),
+        })
     }
 
     /// The common prefixes (ending in `/`) one level below `prefix`.
@@ -194,7 +216,9 @@ impl Store {
         let src = convert::key(py, "copy", src)?;
         let dst = convert::key(py, "copy", dst)?;
         let store = self.store(py)?;
-        let opts = CopyOptions { if_not_exists: !overwrite };
+        let opts = CopyOptions {
+            if_not_exists: !overwrite,
+        };
         run(py, async move { store.copy_opts(&src, &dst, opts).await })
     }
 
@@ -240,12 +264,21 @@ impl Store {
     ) -> PyResult<io::Writer> {
         let key = convert::key(py, "open", key)?;
         let put = convert::put_options(py, "open", content_type, metadata, mode, if_match)?;
-        Ok(io::Writer::start(self.store(py)?.clone(), key, put, part_size, concurrency))
+        Ok(io::Writer::start(
+            self.store(py)?.clone(),
+            key,
+            put,
+            part_size,
+            concurrency,
+        ))
     }
 
     /// Same store as an `AsyncStore` (shares the backend and its connections).
     fn to_async(&self) -> AsyncStore {
-        AsyncStore { inner: self.inner.clone(), owner: self.owner }
+        AsyncStore {
+            inner: self.inner.clone(),
+            owner: self.owner,
+        }
     }
 
     fn __repr__(&self) -> String {
@@ -273,7 +306,9 @@ impl ListIter {
         // try_lock: a thread blocked here while holding the GIL would deadlock the one
         // doing I/O, which needs the GIL to check for signals.
         let mut guard = self.stream.try_lock().map_err(|_| busy())?;
-        let Some(stream) = guard.as_mut() else { return Ok(None) };
+        let Some(stream) = guard.as_mut() else {
+            return Ok(None);
+        };
         match wait(py, stream.next())? {
             Some(Ok(e)) => Ok(Some(e.into())),
             Some(Err(e)) => {

@@ -35,7 +35,12 @@ fn action_str(a: Action) -> &'static str {
 
 impl PyReporter {
     fn emit(&self, build: impl FnOnce(Python<'_>, &Bound<'_, PyDict>) -> PyResult<()>) {
-        if self.error.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if self
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
             return;
         }
         Python::attach(|py| {
@@ -46,13 +51,20 @@ impl PyReporter {
                 Ok::<_, PyErr>(())
             })();
             if let Err(e) = result {
-                self.error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                self.error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
             }
         });
     }
 
     fn flush(&self, key: &Key) {
-        let left = self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(key.as_str());
+        let left = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key.as_str());
         if let Some((bytes, _)) = left.filter(|(b, _)| *b > 0) {
             self.progress_event(key.as_str(), bytes);
         }
@@ -180,12 +192,20 @@ pub(crate) fn sync<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     if concurrency == Some(0) {
-        return Err(crate::errors::invalid(py, "sync", "concurrency must be at least 1"));
+        return Err(crate::errors::invalid(
+            py,
+            "sync",
+            "concurrency must be at least 1",
+        ));
     }
     let src = side(py, src)?;
     let dst = side(py, dst)?;
     let mut opts = SyncOptions {
-        compare: if checksum { Compare::Checksum } else { Compare::SizeAndTime },
+        compare: if checksum {
+            Compare::Checksum
+        } else {
+            Compare::SizeAndTime
+        },
         delete,
         dry_run,
         include: include.unwrap_or_default(),
@@ -212,8 +232,14 @@ pub(crate) fn sync<'py>(
                 error: Mutex::new(None),
                 pending: Mutex::new(HashMap::new()),
             };
-            let summary = run(py, async { cairn::ops::sync(&*src, &*dst, &opts, &reporter).await })?;
-            if let Some(e) = reporter.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            let summary = run(py, async {
+                cairn::ops::sync(&*src, &*dst, &opts, &reporter).await
+            })?;
+            if let Some(e) = reporter
+                .error
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+            {
                 return Err(e);
             }
             summary

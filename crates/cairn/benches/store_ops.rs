@@ -27,9 +27,16 @@ static S3: LazyLock<Option<DynStore>> = LazyLock::new(|| {
     let url = std::env::var("CAIRN_BENCH_S3_URL").ok()?;
     // A fresh prefix per run, so runs never see each other's objects.
     let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-    let url = format!("{}/{:08x}?{query}", base.trim_end_matches('/'), rand::random::<u32>());
-    let store = RT.block_on(cairn::open(&url)).unwrap_or_else(|e| panic!("open {url}: {e}"));
-    RT.block_on(store.health_check()).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let url = format!(
+        "{}/{:08x}?{query}",
+        base.trim_end_matches('/'),
+        rand::random::<u32>()
+    );
+    let store = RT
+        .block_on(cairn::open(&url))
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    RT.block_on(store.health_check())
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
     Some(store)
 });
 
@@ -38,7 +45,10 @@ fn key(s: String) -> Key {
 }
 
 fn data(size: usize) -> Bytes {
-    (0..size).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>().into()
+    (0..size)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 fn put(b: Bencher, store: &DynStore, size: usize) {
@@ -71,15 +81,22 @@ fn list(b: Bencher, store: &DynStore, size: usize) {
     let prefix = format!("list/{size}/");
     RT.block_on(async {
         for i in 0..LIST_N {
-            store.put(&key(format!("{prefix}{i:04}")), d.clone()).await.expect("put");
+            store
+                .put(&key(format!("{prefix}{i:04}")), d.clone())
+                .await
+                .expect("put");
         }
     });
-    b.counter(divan::counter::ItemsCount::new(LIST_N)).bench(|| {
-        let n = RT.block_on(async {
-            store.list_objects(&prefix).try_fold(0, |n, _| async move { Ok(n + 1) }).await
+    b.counter(divan::counter::ItemsCount::new(LIST_N))
+        .bench(|| {
+            let n = RT.block_on(async {
+                store
+                    .list_objects(&prefix)
+                    .try_fold(0, |n, _| async move { Ok(n + 1) })
+                    .await
+            });
+            assert_eq!(n.expect("list"), LIST_N);
         });
-        assert_eq!(n.expect("list"), LIST_N);
-    });
 }
 
 mod local {

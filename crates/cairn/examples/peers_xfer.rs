@@ -21,25 +21,38 @@ fn split(url: &str) -> cairn::Result<(String, String)> {
     let parsed = StoreUrl::parse(url)?;
     match parsed.location {
         cairn::Location::S3 { bucket, prefix } => Ok((format!("s3://{bucket}"), prefix)),
-        _ => Err(cairn::Error::invalid(format!("{url}: expected an s3:// URL"))),
+        _ => Err(cairn::Error::invalid(format!(
+            "{url}: expected an s3:// URL"
+        ))),
     }
 }
 
 async fn run(args: &[String]) -> cairn::Result<bool> {
     // PEERS_XFER_DURABLE=0: no fsync/syncfs at the end of downloads (as the peers do).
-    let durable = std::env::var("PEERS_XFER_DURABLE").map(|v| v != "0").unwrap_or(true);
-    let opts = TransferOptions { durable, ..TransferOptions::default() };
+    let durable = std::env::var("PEERS_XFER_DURABLE")
+        .map(|v| v != "0")
+        .unwrap_or(true);
+    let opts = TransferOptions {
+        durable,
+        ..TransferOptions::default()
+    };
     let r = NoReporter;
     let (mode, a, b) = match args {
         [m, a, b] => (m.as_str(), a.as_str(), b.as_str()),
-        _ => return Err(cairn::Error::invalid("usage: peers_xfer up|down|sync SRC DST")),
+        _ => {
+            return Err(cairn::Error::invalid(
+                "usage: peers_xfer up|down|sync SRC DST",
+            ))
+        }
     };
     match mode {
         "up" => {
             let (root, prefix) = split(b)?;
             let store = cairn::open(&root).await?;
             if Path::new(a).is_dir() {
-                Ok(upload_tree(Path::new(a), &*store, &prefix, &opts, &r).await?.is_success())
+                Ok(upload_tree(Path::new(a), &*store, &prefix, &opts, &r)
+                    .await?
+                    .is_success())
             } else {
                 upload_file(&*store, &Key::new(prefix)?, Path::new(a), &opts, &r).await?;
                 Ok(true)
@@ -49,10 +62,16 @@ async fn run(args: &[String]) -> cairn::Result<bool> {
             let (root, prefix) = split(a)?;
             let store = cairn::open(&root).await?;
             // A tree if anything lists below `prefix/` (or at the root); else one object.
-            let below = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+            let below = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            };
             let is_tree = prefix.is_empty() || store.list_objects(&below).next().await.is_some();
             if is_tree {
-                Ok(download_tree(&*store, &prefix, Path::new(b), &opts, &r).await?.is_success())
+                Ok(download_tree(&*store, &prefix, Path::new(b), &opts, &r)
+                    .await?
+                    .is_success())
             } else {
                 download_file(&*store, &Key::new(prefix)?, Path::new(b), &opts, &r).await?;
                 Ok(true)
@@ -61,7 +80,9 @@ async fn run(args: &[String]) -> cairn::Result<bool> {
         "sync" => {
             let src = Arc::new(cairn::backend::local::LocalStore::new(a)?);
             let dst = cairn::open(b).await?;
-            Ok(sync(&*src, &*dst, &SyncOptions::default(), &r).await?.is_success())
+            Ok(sync(&*src, &*dst, &SyncOptions::default(), &r)
+                .await?
+                .is_success())
         }
         _ => Err(cairn::Error::invalid(format!("unknown mode {mode:?}"))),
     }
@@ -69,7 +90,10 @@ async fn run(args: &[String]) -> cairn::Result<bool> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     match rt.block_on(run(&args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(2),

@@ -141,7 +141,9 @@ fn parse_bool(name: &str, v: &str) -> Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::invalid(format!("{name} must be true or false, not {v:?}"))),
+        _ => Err(Error::invalid(format!(
+            "{name} must be true or false, not {v:?}"
+        ))),
     }
 }
 
@@ -159,7 +161,9 @@ fn parse_duration(name: &str, v: &str) -> Result<Duration> {
         }
     }
     humantime::parse_duration(v).map_err(|_| {
-        Error::invalid(format!("{name} must be a duration like `30s` or `500ms`, not {v:?}"))
+        Error::invalid(format!(
+            "{name} must be a duration like `30s` or `500ms`, not {v:?}"
+        ))
     })
 }
 
@@ -341,9 +345,9 @@ mod opt_duration {
         Ok(match Option::<Raw>::deserialize(d)? {
             None => None,
             Some(Raw::Secs(s)) => Some(Duration::from_secs_f64(s)),
-            Some(Raw::Text(t)) => Some(
-                super::parse_duration("duration", &t).map_err(serde::de::Error::custom)?,
-            ),
+            Some(Raw::Text(t)) => {
+                Some(super::parse_duration("duration", &t).map_err(serde::de::Error::custom)?)
+            }
         })
     }
 }
@@ -380,7 +384,8 @@ pub struct StoreUrl {
 
 fn check_bucket(b: &str) -> Result<()> {
     let ok = (3..=63).contains(&b.len())
-        && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
         && b.as_bytes()[0].is_ascii_alphanumeric()
         && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric();
     if ok {
@@ -410,12 +415,18 @@ impl StoreUrl {
         }
         let Some((scheme, _)) = url.split_once("://") else {
             return Ok(StoreUrl {
-                location: Location::Local { root: Some(PathBuf::from(url)), prefix: String::new() },
+                location: Location::Local {
+                    root: Some(PathBuf::from(url)),
+                    prefix: String::new(),
+                },
                 options: Config::default(),
             });
         };
         // The url crate folds `..` and `.` away; refuse them before it can.
-        let raw_path = url[scheme.len() + 3..].split(['?', '#']).next().unwrap_or("");
+        let raw_path = url[scheme.len() + 3..]
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("");
         for seg in percent_decode(raw_path)?.split('/') {
             if seg == ".." || seg == "." {
                 return Err(Error::invalid(format!("URL {url:?} has a `{seg}` segment"))
@@ -442,24 +453,38 @@ impl StoreUrl {
                         .with_hint("write s3://BUCKET/optional/prefix"));
                 }
                 check_bucket(&bucket)?;
-                Location::S3 { bucket, prefix: clean_prefix(&path)? }
+                Location::S3 {
+                    bucket,
+                    prefix: clean_prefix(&path)?,
+                }
             }
             "file" => {
-                if parsed.host_str().is_some_and(|h| !h.is_empty() && h != "localhost") {
+                if parsed
+                    .host_str()
+                    .is_some_and(|h| !h.is_empty() && h != "localhost")
+                {
                     return Err(Error::invalid(format!("file URL {url:?} names a host"))
                         .with_hint("use file:///absolute/path (three slashes)"));
                 }
-                Location::Local { root: Some(PathBuf::from(path)), prefix: String::new() }
+                Location::Local {
+                    root: Some(PathBuf::from(path)),
+                    prefix: String::new(),
+                }
             }
             "local" => {
                 let host = percent_decode(parsed.host_str().unwrap_or(""))?;
                 let joined = format!("{host}{path}");
-                Location::Local { root: None, prefix: clean_prefix(&joined)? }
+                Location::Local {
+                    root: None,
+                    prefix: clean_prefix(&joined)?,
+                }
             }
             "memory" | "mem" => Location::Memory,
             other => {
-                return Err(Error::invalid(format!("unsupported URL scheme {other:?} in {url:?}"))
-                    .with_hint("use s3://, file://, local://, memory:// or a plain path"))
+                return Err(
+                    Error::invalid(format!("unsupported URL scheme {other:?} in {url:?}"))
+                        .with_hint("use s3://, file://, local://, memory:// or a plain path"),
+                )
             }
         };
         Ok(StoreUrl { location, options })
@@ -491,27 +516,51 @@ mod tests {
 
     #[test]
     fn parses_each_scheme() {
-        let u = StoreUrl::parse("s3://my-bucket/a/b/?endpoint=http://127.0.0.1:9000&path_style=true&region=eu-west-1").unwrap();
-        assert_eq!(u.location, Location::S3 { bucket: "my-bucket".into(), prefix: "a/b".into() });
+        let u = StoreUrl::parse(
+            "s3://my-bucket/a/b/?endpoint=http://127.0.0.1:9000&path_style=true&region=eu-west-1",
+        )
+        .unwrap();
+        assert_eq!(
+            u.location,
+            Location::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "a/b".into()
+            }
+        );
         assert_eq!(u.options.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(u.options.path_style, Some(true));
         assert_eq!(u.options.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(StoreUrl::parse("memory://").unwrap().location, Location::Memory);
+        assert_eq!(
+            StoreUrl::parse("memory://").unwrap().location,
+            Location::Memory
+        );
         assert_eq!(
             StoreUrl::parse("file:///tmp/x").unwrap().location,
-            Location::Local { root: Some("/tmp/x".into()), prefix: "".into() }
+            Location::Local {
+                root: Some("/tmp/x".into()),
+                prefix: "".into()
+            }
         );
         assert_eq!(
             StoreUrl::parse("./rel/dir").unwrap().location,
-            Location::Local { root: Some("./rel/dir".into()), prefix: "".into() }
+            Location::Local {
+                root: Some("./rel/dir".into()),
+                prefix: "".into()
+            }
         );
         assert_eq!(
             StoreUrl::parse("local://reports/2026").unwrap().location,
-            Location::Local { root: None, prefix: "reports/2026".into() }
+            Location::Local {
+                root: None,
+                prefix: "reports/2026".into()
+            }
         );
         assert_eq!(
             StoreUrl::parse("local://über/x").unwrap().location,
-            Location::Local { root: None, prefix: "über/x".into() }
+            Location::Local {
+                root: None,
+                prefix: "über/x".into()
+            }
         );
     }
 
@@ -545,7 +594,11 @@ mod tests {
             _ => None,
         };
         let c = Config::from_env_with(env).unwrap();
-        assert_eq!(c.endpoint.as_deref(), Some("http://aws:1"), "AWS_* wins over S3_*");
+        assert_eq!(
+            c.endpoint.as_deref(),
+            Some("http://aws:1"),
+            "AWS_* wins over S3_*"
+        );
         assert_eq!(c.region.as_deref(), Some("r-s3"));
         let flags = Config::from_pairs([("region", "flag-region")]).unwrap();
         let merged = flags.or(c);

@@ -19,8 +19,9 @@ impl Key {
     pub fn new(key: impl Into<String>) -> Result<Self> {
         let key = key.into();
         validate(&key).map_err(|why| {
-            Error::invalid(format!("invalid key {:?}: {why}", truncate(&key)))
-                .with_hint("keys are relative paths like `dir/file.txt` without `.`/`..` or empty segments")
+            Error::invalid(format!("invalid key {:?}: {why}", truncate(&key))).with_hint(
+                "keys are relative paths like `dir/file.txt` without `.`/`..` or empty segments",
+            )
         })?;
         Ok(Key(key))
     }
@@ -85,7 +86,10 @@ fn validate(key: &str) -> std::result::Result<(), String> {
         return Err("it is empty".into());
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(format!("it is {} bytes; the limit is {MAX_KEY_LEN}", key.len()));
+        return Err(format!(
+            "it is {} bytes; the limit is {MAX_KEY_LEN}",
+            key.len()
+        ));
     }
     if key.starts_with('/') {
         return Err("it is absolute (starts with `/`)".into());
@@ -152,7 +156,9 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
     }
     let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
     if trimmed.is_empty() {
-        return Err(Error::invalid("invalid prefix \"/\": prefixes are relative"));
+        return Err(Error::invalid(
+            "invalid prefix \"/\": prefixes are relative",
+        ));
     }
     Key::new(trimmed).map(|_| ())
 }
@@ -164,14 +170,23 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_and_unicode_keys() {
-        for k in ["a", "a/b/c.txt", "über/ファイル 1.txt", "a b/+=,;@!$&'()", "..a/b..", ".hidden"] {
+        for k in [
+            "a",
+            "a/b/c.txt",
+            "über/ファイル 1.txt",
+            "a b/+=,;@!$&'()",
+            "..a/b..",
+            ".hidden",
+        ] {
             assert!(Key::new(k).is_ok(), "{k}");
         }
     }
 
     #[test]
     fn rejects_escaping_and_malformed_keys() {
-        for k in ["", "/abs", "a//b", "a/", "..", "../x", "a/../b", "./a", "a/.", "a\nb", "a\\b", "x\0"] {
+        for k in [
+            "", "/abs", "a//b", "a/", "..", "../x", "a/../b", "./a", "a/.", "a\nb", "a\\b", "x\0",
+        ] {
             let e = Key::new(k).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{k}");
         }

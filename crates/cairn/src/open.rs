@@ -42,9 +42,10 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
             };
             (Arc::new(store), prefix.as_str())
         }
-        Location::S3 { bucket, prefix } => {
-            (crate::backend::s3::open(bucket, config).await?, prefix.as_str())
-        }
+        Location::S3 { bucket, prefix } => (
+            crate::backend::s3::open(bucket, config).await?,
+            prefix.as_str(),
+        ),
     };
     // Stores that retry internally (S3) or cannot fail transiently (local, memory) are not
     // wrapped; anything else gets the config's retry policy.
@@ -71,8 +72,12 @@ pub fn url_from_env() -> Result<String> {
 /// [`url_from_env`] over any lookup function (for tests).
 pub fn url_from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<String> {
     let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-    let prefix = get("S3_PREFIX").map(|p| p.trim_matches('/').to_string()).unwrap_or_default();
-    let kind = get("STORAGE_TYPE").unwrap_or_else(|| "local".into()).to_ascii_lowercase();
+    let prefix = get("S3_PREFIX")
+        .map(|p| p.trim_matches('/').to_string())
+        .unwrap_or_default();
+    let kind = get("STORAGE_TYPE")
+        .unwrap_or_else(|| "local".into())
+        .to_ascii_lowercase();
     match kind.as_str() {
         "local" => Ok(format!("local://{prefix}")),
         "s3" => {
@@ -82,8 +87,10 @@ pub fn url_from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<String>
             })?;
             Ok(format!("s3://{bucket}/{prefix}"))
         }
-        other => Err(crate::Error::invalid(format!("STORAGE_TYPE={other:?} is not local or s3"))
-            .with_hint("set STORAGE_TYPE to local or s3")),
+        other => Err(
+            crate::Error::invalid(format!("STORAGE_TYPE={other:?} is not local or s3"))
+                .with_hint("set STORAGE_TYPE to local or s3"),
+        ),
     }
 }
 
@@ -99,15 +106,27 @@ mod tests {
     #[test]
     fn use_case_env_names_pick_the_store() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         assert_eq!(url_from_env_with(env(&[])).unwrap(), "local://");
         assert_eq!(
-            url_from_env_with(env(&[("STORAGE_TYPE", "s3"), ("S3_BUCKET_NAME", "b1"), ("S3_PREFIX", "/app/")]))
-                .unwrap(),
+            url_from_env_with(env(&[
+                ("STORAGE_TYPE", "s3"),
+                ("S3_BUCKET_NAME", "b1"),
+                ("S3_PREFIX", "/app/")
+            ]))
+            .unwrap(),
             "s3://b1/app"
         );
-        assert_eq!(url_from_env_with(env(&[("S3_PREFIX", "p")])).unwrap(), "local://p");
+        assert_eq!(
+            url_from_env_with(env(&[("S3_PREFIX", "p")])).unwrap(),
+            "local://p"
+        );
         let e = url_from_env_with(env(&[("STORAGE_TYPE", "s3")])).unwrap_err();
         assert!(e.to_string().contains("S3_BUCKET_NAME"), "{e}");
         assert!(url_from_env_with(env(&[("STORAGE_TYPE", "gcs")])).is_err());

@@ -136,7 +136,10 @@ impl GetRange {
         let r = match self {
             GetRange::Bounded(r) => {
                 if r.start > r.end {
-                    return Err(Error::invalid(format!("range {}..{} is reversed", r.start, r.end)));
+                    return Err(Error::invalid(format!(
+                        "range {}..{} is reversed",
+                        r.start, r.end
+                    )));
                 }
                 r.start..r.end.min(size)
             }
@@ -203,7 +206,10 @@ pub struct GetResult {
 
 impl fmt::Debug for GetResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GetResult").field("meta", &self.meta).field("range", &self.range).finish()
+        f.debug_struct("GetResult")
+            .field("meta", &self.meta)
+            .field("range", &self.range)
+            .finish()
     }
 }
 
@@ -237,11 +243,18 @@ pub struct ListOptions {
 impl ListOptions {
     /// A recursive listing under `prefix`.
     pub fn recursive(prefix: impl Into<String>) -> Self {
-        ListOptions { prefix: prefix.into(), ..Default::default() }
+        ListOptions {
+            prefix: prefix.into(),
+            ..Default::default()
+        }
     }
     /// A one-level listing under `prefix`.
     pub fn shallow(prefix: impl Into<String>) -> Self {
-        ListOptions { prefix: prefix.into(), delimiter: true, ..Default::default() }
+        ListOptions {
+            prefix: prefix.into(),
+            delimiter: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -307,10 +320,7 @@ pub trait Store: fmt::Display + fmt::Debug + Send + Sync + 'static {
     async fn delete(&self, key: &Key) -> Result<()>;
 
     /// Deletes many objects, yielding one result per key in any order.
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
         keys.map(move |k| async move {
             let r = self.delete(&k).await;
             (k, r)
@@ -353,10 +363,7 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn delete(&self, key: &Key) -> Result<()> {
         (**self).delete(key).await
     }
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
         (**self).delete_stream(keys)
     }
     fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
@@ -383,12 +390,18 @@ pub trait StoreExt: Store {
 
     /// Reads the whole object.
     async fn get(&self, key: &Key) -> Result<Bytes> {
-        self.get_opts(key, GetOptions::default()).await?.bytes().await
+        self.get_opts(key, GetOptions::default())
+            .await?
+            .bytes()
+            .await
     }
 
     /// Reads a byte range.
     async fn get_range(&self, key: &Key, range: impl Into<GetRange> + Send) -> Result<Bytes> {
-        let opts = GetOptions { range: Some(range.into()), ..Default::default() };
+        let opts = GetOptions {
+            range: Some(range.into()),
+            ..Default::default()
+        };
         self.get_opts(key, opts).await?.bytes().await
     }
 

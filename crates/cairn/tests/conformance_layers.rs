@@ -19,7 +19,9 @@ fn key_spec() -> String {
 }
 
 fn hex_key() -> String {
-    (0u8..32).map(|b| format!("{:02x}", b.wrapping_mul(37).wrapping_add(11))).collect()
+    (0u8..32)
+        .map(|b| format!("{:02x}", b.wrapping_mul(37).wrapping_add(11)))
+        .collect()
 }
 
 fn full(compression: &str) -> Config {
@@ -44,7 +46,10 @@ fn local_base() -> DynStore {
 mod memory_full {
     use super::*;
     cairn::conformance_tests!(|_name: &'static str| async {
-        stacked(Arc::new(cairn::backend::memory::MemoryStore::new()), &full("zstd"))
+        stacked(
+            Arc::new(cairn::backend::memory::MemoryStore::new()),
+            &full("zstd"),
+        )
     });
 }
 
@@ -58,7 +63,10 @@ mod local_full {
 mod memory_gzip {
     use super::*;
     cairn::conformance_tests!(|_name: &'static str| async {
-        stacked(Arc::new(cairn::backend::memory::MemoryStore::new()), &full("gzip"))
+        stacked(
+            Arc::new(cairn::backend::memory::MemoryStore::new()),
+            &full("gzip"),
+        )
     });
 }
 
@@ -67,12 +75,17 @@ mod local_open_prefixed {
     use super::*;
     cairn::conformance_tests!(|_name: &'static str| async {
         let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-        let config = Config { root: Some(dir.path().to_path_buf()), ..full("zstd") };
+        let config = Config {
+            root: Some(dir.path().to_path_buf()),
+            ..full("zstd")
+        };
         cairn::open_with("local://run/1", config).await.unwrap()
     });
 }
 
 /// The default stack (checksum only) over memory, through `cairn::open`.
 mod memory_default_open {
-    cairn::conformance_tests!(|_name: &'static str| async { cairn::open("memory://").await.unwrap() });
+    cairn::conformance_tests!(|_name: &'static str| async {
+        cairn::open("memory://").await.unwrap()
+    });
 }

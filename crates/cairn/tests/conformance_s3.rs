@@ -36,9 +36,17 @@ async fn open(server: &str, provider: &str, test: &str) -> DynStore {
         ("secret_access_key", v("SECRET_ACCESS_KEY").as_str()),
     ])
     .unwrap();
-    let store = cairn::open_with(&url, creds).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
-    assert!(store.capabilities().retries_internally, "{store}: S3 retries inside object_store");
-    assert!(!format!("{store:?}").contains("RetryStore"), "no second retry stacked: {store:?}");
+    let store = cairn::open_with(&url, creds)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    assert!(
+        store.capabilities().retries_internally,
+        "{store}: S3 retries inside object_store"
+    );
+    assert!(
+        !format!("{store:?}").contains("RetryStore"),
+        "no second retry stacked: {store:?}"
+    );
     store
 }
 
@@ -81,7 +89,9 @@ async fn open_full_stack(test: &'static str) -> DynStore {
         ("encryption_key", key.as_str()),
     ])
     .unwrap();
-    cairn::open_with(&url, options).await.unwrap_or_else(|e| panic!("open {url}: {e}"))
+    cairn::open_with(&url, options)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"))
 }
 
 mod garage_full_stack {

@@ -4,9 +4,11 @@
 //! Reads CAIRN_TEST_RUN_ID, CAIRN_TEST_{MOTO,GARAGE}_{ENDPOINT,BUCKET,REGION,ACCESS_KEY_ID,
 //! SECRET_ACCESS_KEY} and CAIRN_TEST_GARAGE_CONFIG (to add a key without permissions).
 
-use cairn::backend::s3::admin::{self, Encryption, LifecycleRule, Transition, Versioning};
 use bytes::Bytes;
-use cairn::{Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, PutOptions, Store, StoreExt};
+use cairn::backend::s3::admin::{self, Encryption, LifecycleRule, Transition, Versioning};
+use cairn::{
+    Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, PutOptions, Store, StoreExt,
+};
 use futures::TryStreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,7 +26,8 @@ fn var(server: &str, k: &str) -> String {
 /// The run id plus a value per test process, so reruns against the same servers start clean.
 fn run_id() -> String {
     static N: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    N.get_or_init(|| format!("{}-{:08x}", env("CAIRN_TEST_RUN_ID"), rand::random::<u32>())).clone()
+    N.get_or_init(|| format!("{}-{:08x}", env("CAIRN_TEST_RUN_ID"), rand::random::<u32>()))
+        .clone()
 }
 
 /// A bucket name unique to this run and this call, so reruns never collide.
@@ -47,16 +50,26 @@ fn creds(id: &str, secret: &str) -> Config {
 }
 
 fn good_creds(server: &str) -> Config {
-    creds(&var(server, "ACCESS_KEY_ID"), &var(server, "SECRET_ACCESS_KEY"))
+    creds(
+        &var(server, "ACCESS_KEY_ID"),
+        &var(server, "SECRET_ACCESS_KEY"),
+    )
 }
 
 async fn open(url: &str, config: Config) -> DynStore {
-    cairn::open_with(url, config).await.unwrap_or_else(|e| panic!("open {url}: {e}"))
+    cairn::open_with(url, config)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"))
 }
 
 /// `s3://{bucket}/{run}/{test}` on a server with its own credentials.
 async fn scoped(server: &str, test: &str) -> DynStore {
-    let url = format!("s3://{}/{}/{test}?{}", var(server, "BUCKET"), run_id(), query(server));
+    let url = format!(
+        "s3://{}/{}/{test}?{}",
+        var(server, "BUCKET"),
+        run_id(),
+        query(server)
+    );
     open(&url, good_creds(server)).await
 }
 
@@ -82,7 +95,10 @@ async fn bad_credentials_are_unauthenticated() {
         let e = store.put(&key("k"), &b"x"[..]).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthenticated, "put: {e}");
         let msg = e.to_string();
-        assert!(msg.contains("put") && msg.contains("badcreds/k") && msg.contains("hint"), "{msg}");
+        assert!(
+            msg.contains("put") && msg.contains("badcreds/k") && msg.contains("hint"),
+            "{msg}"
+        );
     }
 }
 
@@ -97,9 +113,16 @@ async fn missing_bucket_is_bucket_not_found() {
         assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server} get: {e}");
         let e = store.put(&key("k"), &b"x"[..]).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server} put: {e}");
-        let e = store.list_objects("").try_collect::<Vec<_>>().await.unwrap_err();
+        let e = store
+            .list_objects("")
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server} list: {e}");
-        assert!(e.to_string().contains("cairn mb"), "hint says what to do: {e}");
+        assert!(
+            e.to_string().contains("cairn mb"),
+            "hint says what to do: {e}"
+        );
     }
 }
 
@@ -115,7 +138,17 @@ async fn missing_permission_is_permission_denied() {
         .filter(|p| std::path::Path::new(p).exists())
         .unwrap_or_else(|| format!("{}/.cargo/bin/garage", env("HOME")));
     let out = std::process::Command::new(garage)
-        .args(["-c", &cfg, "key", "import", "--yes", "-n", "cairn-noperm", &id, &secret])
+        .args([
+            "-c",
+            &cfg,
+            "key",
+            "import",
+            "--yes",
+            "-n",
+            "cairn-noperm",
+            &id,
+            &secret,
+        ])
         .output()
         .expect("run garage");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -147,7 +180,10 @@ async fn unreachable_endpoint_is_network_after_bounded_retries() {
     let e = store.health_check().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
     assert!(e.is_temporary(), "{e}");
-    assert!(e.to_string().contains("endpoint"), "hint names the endpoint: {e}");
+    assert!(
+        e.to_string().contains("endpoint"),
+        "hint names the endpoint: {e}"
+    );
     let e = store.get(&key("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
 }
@@ -186,13 +222,24 @@ async fn broken_connections_are_retried_a_bounded_number_of_times() {
 async fn secrets_never_appear_in_output() {
     let secret = "Sup3rS3cretValue-do-not-print-0123456789abcdef";
     let sse_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // base64 of 32 bytes
-    let url = format!("s3://{}/{}/secrets?{}", var("GARAGE", "BUCKET"), run_id(), query("GARAGE"));
+    let url = format!(
+        "s3://{}/{}/secrets?{}",
+        var("GARAGE", "BUCKET"),
+        run_id(),
+        query("GARAGE")
+    );
     let mut config = creds(&var("GARAGE", "ACCESS_KEY_ID"), secret);
-    config.set("session_token", "T0kenT0kenT0ken-do-not-print").unwrap();
+    config
+        .set("session_token", "T0kenT0kenT0ken-do-not-print")
+        .unwrap();
     config.set("sse", "sse-c").unwrap();
     config.set("sse_customer_key", sse_key).unwrap();
     let store = open(&url, config.clone()).await;
-    let mut seen = vec![format!("{store}"), format!("{store:?}"), format!("{config:?}")];
+    let mut seen = vec![
+        format!("{store}"),
+        format!("{store:?}"),
+        format!("{config:?}"),
+    ];
     for e in [
         store.health_check().await.unwrap_err(),
         store.put(&key("k"), &b"x"[..]).await.unwrap_err(),
@@ -256,11 +303,22 @@ async fn listings_skip_keys_cairn_cannot_represent() {
                 .unwrap_or_else(|e| panic!("{server}: raw put {k}: {e:?}"));
         }
         let store = scoped(server, "oddkeys").await;
-        let keys: Vec<String> =
-            store.list_objects("weird/").map_ok(|m| m.key.to_string()).try_collect().await.unwrap();
-        assert_eq!(keys, ["weird/dir/child", "weird/ok"], "{server}: recursive listing");
-        let shallow: Vec<ListEntry> =
-            store.list(ListOptions::shallow("weird/")).try_collect().await.unwrap();
+        let keys: Vec<String> = store
+            .list_objects("weird/")
+            .map_ok(|m| m.key.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(
+            keys,
+            ["weird/dir/child", "weird/ok"],
+            "{server}: recursive listing"
+        );
+        let shallow: Vec<ListEntry> = store
+            .list(ListOptions::shallow("weird/"))
+            .try_collect()
+            .await
+            .unwrap();
         let names: Vec<String> = shallow
             .iter()
             .map(|e| match e {
@@ -293,7 +351,10 @@ async fn bad_metadata_names_are_invalid_input_and_nothing_is_written() {
     let store = scoped("GARAGE", "badmeta").await;
     let k = key("obj");
     let opts = cairn::PutOptions::default().meta("Bad Name", "x");
-    let e = store.put_opts(&k, bytes::Bytes::from_static(b"x"), opts).await.unwrap_err();
+    let e = store
+        .put_opts(&k, bytes::Bytes::from_static(b"x"), opts)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(!store.exists(&k).await.unwrap(), "nothing written");
 }
@@ -310,14 +371,20 @@ async fn admin_create_and_delete_bucket_roundtrip() {
         let (adm, name) = admin::admin_for(&url, good_creds(server)).await.unwrap();
         assert_eq!(name, bucket);
         assert!(!adm.bucket_exists().await.unwrap(), "{server}: fresh name");
-        adm.create_bucket().await.unwrap_or_else(|e| panic!("{server}: create: {e}"));
+        adm.create_bucket()
+            .await
+            .unwrap_or_else(|e| panic!("{server}: create: {e}"));
         assert!(adm.bucket_exists().await.unwrap(), "{server}");
         // Creating it again: AlreadyExists, except where S3's legacy us-east-1 rule answers
         // success to the owner (moto follows it).
         match adm.create_bucket().await {
             Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{server}: {e}"),
             Ok(()) => {
-                assert_eq!(var(server, "REGION"), "us-east-1", "{server}: second create succeeded")
+                assert_eq!(
+                    var(server, "REGION"),
+                    "us-east-1",
+                    "{server}: second create succeeded"
+                )
             }
         }
 
@@ -325,8 +392,14 @@ async fn admin_create_and_delete_bucket_roundtrip() {
         store.health_check().await.unwrap();
         store.put(&key("a/b"), &b"1"[..]).await.unwrap();
         let e = adm.delete_bucket(false).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{server}: not empty: {e}");
-        adm.delete_bucket(true).await.unwrap_or_else(|e| panic!("{server}: force delete: {e}"));
+        assert_eq!(
+            e.kind(),
+            ErrorKind::PreconditionFailed,
+            "{server}: not empty: {e}"
+        );
+        adm.delete_bucket(true)
+            .await
+            .unwrap_or_else(|e| panic!("{server}: force delete: {e}"));
         assert!(!adm.bucket_exists().await.unwrap(), "{server}: gone");
         let e = store.health_check().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BucketNotFound, "{server}: {e}");
@@ -355,7 +428,10 @@ async fn admin_versioning_encryption_lifecycle_on_moto() {
             id: "logs".into(),
             prefix: "logs/".into(),
             expiration_days: Some(30),
-            transitions: vec![Transition { days: 7, storage_class: "STANDARD_IA".into() }],
+            transitions: vec![Transition {
+                days: 7,
+                storage_class: "STANDARD_IA".into(),
+            }],
             abort_incomplete_multipart_days: Some(2),
         },
         LifecycleRule {
@@ -368,7 +444,10 @@ async fn admin_versioning_encryption_lifecycle_on_moto() {
     adm.put_lifecycle(&rules).await.unwrap();
     assert_eq!(adm.get_lifecycle().await.unwrap(), rules);
     let e = adm
-        .put_lifecycle(&[LifecycleRule { id: "noop".into(), ..Default::default() }])
+        .put_lifecycle(&[LifecycleRule {
+            id: "noop".into(),
+            ..Default::default()
+        }])
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
@@ -408,30 +487,49 @@ async fn garage_admin_unsupported_is_reported() {
 
 #[tokio::test]
 async fn admin_for_rejects_non_s3_urls() {
-    let e = admin::admin_for("memory://", Config::default()).await.unwrap_err();
+    let e = admin::admin_for("memory://", Config::default())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
 #[tokio::test]
 async fn sse_c_objects_need_their_key() {
     // Garage implements SSE-C (moto ignores it), so this shows the key really is sent.
-    let url = format!("s3://{}/{}/ssec?{}", var("GARAGE", "BUCKET"), run_id(), query("GARAGE"));
+    let url = format!(
+        "s3://{}/{}/ssec?{}",
+        var("GARAGE", "BUCKET"),
+        run_id(),
+        query("GARAGE")
+    );
     let mut with_key = good_creds("GARAGE");
     with_key.set("sse", "sse-c").unwrap();
-    with_key.set("sse_customer_key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+    with_key
+        .set(
+            "sse_customer_key",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .unwrap();
     let store = open(&url, with_key).await;
     store.put(&key("secret.bin"), &b"sealed"[..]).await.unwrap();
     assert_eq!(store.get(&key("secret.bin")).await.unwrap(), &b"sealed"[..]);
     assert_eq!(store.head(&key("secret.bin")).await.unwrap().size, 6);
     let plain = open(&url, good_creds("GARAGE")).await;
     let e = plain.get(&key("secret.bin")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "reading without the key: {e}");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::InvalidInput,
+        "reading without the key: {e}"
+    );
     let mut bad = good_creds("GARAGE");
     bad.set("sse", "sse-c").unwrap();
     bad.set("sse_customer_key", "c2hvcnQ=").unwrap();
     let e = cairn::open_with(&url, bad).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(!e.to_string().contains("c2hvcnQ="), "the key is not echoed: {e}");
+    assert!(
+        !e.to_string().contains("c2hvcnQ="),
+        "the key is not echoed: {e}"
+    );
 }
 
 #[tokio::test]
@@ -440,7 +538,10 @@ async fn canned_acl_is_applied_and_unknown_acl_writes_nothing() {
     let store = scoped("MOTO", &test).await;
     let mut put = PutOptions::default();
     put.layer_hints.insert("acl".into(), "public-read".into());
-    store.put_opts(&key("public.csv"), Bytes::from_static(b"a,b\n"), put).await.unwrap();
+    store
+        .put_opts(&key("public.csv"), Bytes::from_static(b"a,b\n"), put)
+        .await
+        .unwrap();
     let acl = raw_client("MOTO")
         .await
         .get_object_acl()
@@ -450,15 +551,31 @@ async fn canned_acl_is_applied_and_unknown_acl_writes_nothing() {
         .await
         .unwrap();
     let public = acl.grants().iter().any(|g| {
-        g.grantee().and_then(|x| x.uri()).is_some_and(|u| u.ends_with("/global/AllUsers"))
+        g.grantee()
+            .and_then(|x| x.uri())
+            .is_some_and(|u| u.ends_with("/global/AllUsers"))
             && g.permission().is_some_and(|p| p.as_str() == "READ")
     });
-    assert!(public, "public-read grants AllUsers READ: {:?}", acl.grants());
+    assert!(
+        public,
+        "public-read grants AllUsers READ: {:?}",
+        acl.grants()
+    );
 
     let mut bad = PutOptions::default();
-    bad.layer_hints.insert("acl".into(), "world-writable".into());
-    let e = store.put_opts(&key("bad.csv"), Bytes::from_static(b"x"), bad).await.unwrap_err();
+    bad.layer_hints
+        .insert("acl".into(), "world-writable".into());
+    let e = store
+        .put_opts(&key("bad.csv"), Bytes::from_static(b"x"), bad)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.to_string().contains("public-read"), "the hint lists valid ACLs: {e}");
-    assert!(!store.exists(&key("bad.csv")).await.unwrap(), "nothing written");
+    assert!(
+        e.to_string().contains("public-read"),
+        "the hint lists valid ACLs: {e}"
+    );
+    assert!(
+        !store.exists(&key("bad.csv")).await.unwrap(),
+        "nothing written"
+    );
 }

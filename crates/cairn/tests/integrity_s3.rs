@@ -35,21 +35,31 @@ async fn stores(test: &str) -> (DynStore, DynStore) {
         c
     };
     let layered = cairn::open_with(&url, pairs(None)).await.unwrap();
-    let bare = cairn::open_with(&url, pairs(Some(("checksum", "false")))).await.unwrap();
+    let bare = cairn::open_with(&url, pairs(Some(("checksum", "false"))))
+        .await
+        .unwrap();
     (layered, bare)
 }
 
 /// Rewrites the stored object with one byte flipped, keeping its metadata (digest included).
 async fn flip_byte(bare: &DynStore, key: &Key, at: usize) {
-    let raw = GetOptions { raw: true, ..Default::default() };
+    let raw = GetOptions {
+        raw: true,
+        ..Default::default()
+    };
     let r = bare.get_opts(key, raw).await.unwrap();
     let (meta, content_type) = (r.meta.metadata.clone(), r.meta.content_type.clone());
     let mut bytes = r.bytes().await.unwrap().to_vec();
     bytes[at] ^= 0x01;
-    let mut put = PutOptions { content_type, metadata: meta.clone(), ..Default::default() };
+    let mut put = PutOptions {
+        content_type,
+        metadata: meta.clone(),
+        ..Default::default()
+    };
     // The documented bypass: this test forges layer metadata on purpose.
     let names: Vec<&str> = meta.keys().map(String::as_str).collect();
-    put.layer_hints.insert(cairn::layer::stack::LAYER_META_HINT.into(), names.join(","));
+    put.layer_hints
+        .insert(cairn::layer::stack::LAYER_META_HINT.into(), names.join(","));
     bare.put_opts(key, Bytes::from(bytes), put).await.unwrap();
 }
 
@@ -60,7 +70,11 @@ async fn flipped_byte_is_an_integrity_error_on_garage() {
         let key = Key::new(format!("obj-{size}")).unwrap();
         let data = cairn::testkit::pattern(size, i as u64);
         layered.put(&key, data.clone()).await.unwrap();
-        assert_eq!(layered.get(&key).await.unwrap(), data, "good bytes read back");
+        assert_eq!(
+            layered.get(&key).await.unwrap(),
+            data,
+            "good bytes read back"
+        );
         assert_eq!(verify(&*layered, &key).await.unwrap(), VerifyStatus::Ok);
 
         flip_byte(&bare, &key, size / 2).await;
@@ -83,7 +97,10 @@ async fn flipped_byte_is_an_integrity_error_on_garage() {
         assert!(failed, "size {size}: the stream ended without an error");
         assert!(got < size, "size {size}: all {got} bytes were handed over");
         assert!(
-            matches!(verify(&*layered, &key).await.unwrap(), VerifyStatus::Corrupt { .. }),
+            matches!(
+                verify(&*layered, &key).await.unwrap(),
+                VerifyStatus::Corrupt { .. }
+            ),
             "verify reports corrupt"
         );
     }
@@ -106,7 +123,9 @@ async fn garage_rejects_a_wrong_server_side_checksum() {
         ("secret_access_key", v("SECRET_ACCESS_KEY").as_str()),
     ])
     .unwrap();
-    let (admin, bucket) = cairn::backend::s3::admin::admin_for(&url, creds).await.unwrap();
+    let (admin, bucket) = cairn::backend::s3::admin::admin_for(&url, creds)
+        .await
+        .unwrap();
     let key = format!("{}/integrity-wrong-checksum", env("CAIRN_TEST_RUN_ID"));
     let wrong = base64_sha256(b"not the body");
     let r = admin
@@ -118,7 +137,10 @@ async fn garage_rejects_a_wrong_server_side_checksum() {
         .body(aws_sdk_s3::primitives::ByteStream::from_static(b"the body"))
         .send()
         .await;
-    assert!(r.is_err(), "Garage accepted a body whose SHA-256 did not match");
+    assert!(
+        r.is_err(),
+        "Garage accepted a body whose SHA-256 did not match"
+    );
     // Control: the same request with the right digest succeeds, so the refusal was the digest.
     admin
         .sdk()

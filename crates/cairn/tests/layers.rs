@@ -31,7 +31,13 @@ fn k(s: &str) -> Key {
 
 fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 /// One layer stack: which layers write, over which inner store.
@@ -42,7 +48,11 @@ struct Stack {
     key: Option<[u8; 32]>,
 }
 
-const COMPRESSIONS: [Compression; 3] = [Compression::None, Compression::Zstd(3), Compression::Gzip(6)];
+const COMPRESSIONS: [Compression; 3] = [
+    Compression::None,
+    Compression::Zstd(3),
+    Compression::Gzip(6),
+];
 
 /// All twelve combinations: checksum on/off × none/zstd/gzip × encryption on/off.
 fn all_stacks() -> Vec<Stack> {
@@ -50,7 +60,11 @@ fn all_stacks() -> Vec<Stack> {
     for checksum in [true, false] {
         for compression in COMPRESSIONS {
             for key in [None, Some(KEY_A)] {
-                v.push(Stack { checksum, compression, key });
+                v.push(Stack {
+                    checksum,
+                    compression,
+                    key,
+                });
             }
         }
     }
@@ -71,12 +85,21 @@ fn build(inner: DynStore, s: Stack) -> DynStore {
 }
 
 fn full_stack(inner: DynStore) -> DynStore {
-    build(inner, Stack { checksum: true, compression: Compression::Zstd(3), key: Some(KEY_A) })
+    build(
+        inner,
+        Stack {
+            checksum: true,
+            compression: Compression::Zstd(3),
+            key: Some(KEY_A),
+        },
+    )
 }
 
 /// Text-like bytes that compress well.
 fn text(len: usize, seed: u64) -> Bytes {
-    let words = ["cairn", "layer", "stream", "segment", "object", "bucket", "verify", "\n"];
+    let words = [
+        "cairn", "layer", "stream", "segment", "object", "bucket", "verify", "\n",
+    ];
     let mut v = Vec::with_capacity(len + 16);
     let mut x = seed | 1;
     while v.len() < len {
@@ -90,7 +113,14 @@ fn text(len: usize, seed: u64) -> Bytes {
     v.into()
 }
 
-async fn stream_put(store: &dyn Store, key: &Key, data: &Bytes, chunks: &[usize], part: usize, opts: PutOptions) -> cairn::Result<()> {
+async fn stream_put(
+    store: &dyn Store,
+    key: &Key,
+    data: &Bytes,
+    chunks: &[usize],
+    part: usize,
+    opts: PutOptions,
+) -> cairn::Result<()> {
     let mut pieces = Vec::new();
     let (mut off, mut i) = (0, 0);
     while off < data.len() {
@@ -99,8 +129,14 @@ async fn stream_put(store: &dyn Store, key: &Key, data: &Bytes, chunks: &[usize]
         off += n;
         i += 1;
     }
-    let wopts = WriterOptions { part_size: part, concurrency: 3, size_hint: None };
-    put_stream(store, key, futures::stream::iter(pieces), opts, wopts).await.map(|_| ())
+    let wopts = WriterOptions {
+        part_size: part,
+        concurrency: 3,
+        size_hint: None,
+    };
+    put_stream(store, key, futures::stream::iter(pieces), opts, wopts)
+        .await
+        .map(|_| ())
 }
 
 /// Reads stored bytes and metadata from below the layers, edits the bytes, writes them back.
@@ -109,7 +145,11 @@ async fn tamper(inner: &dyn Store, key: &Key, edit: impl FnOnce(&mut Vec<u8>)) {
     let meta = r.meta.clone();
     let mut bytes = r.bytes().await.unwrap().to_vec();
     edit(&mut bytes);
-    let opts = PutOptions { content_type: meta.content_type, metadata: meta.metadata, ..Default::default() };
+    let opts = PutOptions {
+        content_type: meta.content_type,
+        metadata: meta.metadata,
+        ..Default::default()
+    };
     inner.put_opts(key, bytes.into(), opts).await.unwrap();
 }
 
@@ -130,7 +170,17 @@ async fn drain(store: &dyn Store, key: &Key) -> (usize, Option<cairn::Error>) {
 }
 
 fn boundary_sizes() -> Vec<usize> {
-    let mut v = vec![0, 1, 2, 15, 16, 17, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 1];
+    let mut v = vec![
+        0,
+        1,
+        2,
+        15,
+        16,
+        17,
+        HEADER_LEN - 1,
+        HEADER_LEN,
+        HEADER_LEN + 1,
+    ];
     for m in [1, 2, 3] {
         let s = m * SEGMENT;
         v.extend([s - 1, s, s + 1]);
@@ -146,33 +196,61 @@ fn size_known(meta: &cairn::Metadata) -> bool {
 }
 
 /// Writes and reads back `data`; returns whether the logical size is known.
-async fn round_trip(store: &dyn Store, s: Stack, key: &Key, data: &Bytes, streamed: Option<(&[usize], usize)>) -> bool {
-    let opts = PutOptions::default().meta("owner", "test").content_type("text/plain");
+async fn round_trip(
+    store: &dyn Store,
+    s: Stack,
+    key: &Key,
+    data: &Bytes,
+    streamed: Option<(&[usize], usize)>,
+) -> bool {
+    let opts = PutOptions::default()
+        .meta("owner", "test")
+        .content_type("text/plain");
     match streamed {
-        Some((chunks, part)) => stream_put(store, key, data, chunks, part, opts).await.unwrap(),
+        Some((chunks, part)) => stream_put(store, key, data, chunks, part, opts)
+            .await
+            .unwrap(),
         None => {
             store.put_opts(key, data.clone(), opts).await.unwrap();
         }
     }
     let ctx = format!("{s:?} size {} streamed {}", data.len(), streamed.is_some());
-    let got = store.get(key).await.unwrap_or_else(|e| panic!("{ctx}: get: {e}"));
+    let got = store
+        .get(key)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: get: {e}"));
     assert!(got == *data, "{ctx}: bytes differ");
     let h = store.head(key).await.unwrap();
     let known = size_known(&h.metadata);
-    assert!(known || (!s.checksum && streamed.is_some()), "{ctx}: logical size lost");
+    assert!(
+        known || (!s.checksum && streamed.is_some()),
+        "{ctx}: logical size lost"
+    );
     if known {
         assert_eq!(h.size, data.len() as u64, "{ctx}: head size");
     }
-    assert_eq!(h.metadata.get("owner").map(String::as_str), Some("test"), "{ctx}");
+    assert_eq!(
+        h.metadata.get("owner").map(String::as_str),
+        Some("test"),
+        "{ctx}"
+    );
     assert_eq!(h.content_type.as_deref(), Some("text/plain"), "{ctx}");
     let g = store.get_opts(key, GetOptions::default()).await.unwrap();
     if known {
         assert_eq!(g.meta.size, data.len() as u64, "{ctx}: get meta size");
         assert_eq!(g.range, 0..data.len() as u64, "{ctx}: get range");
     }
-    assert_eq!(h.metadata.contains_key(ENCRYPTION_META), s.key.is_some(), "{ctx}");
+    assert_eq!(
+        h.metadata.contains_key(ENCRYPTION_META),
+        s.key.is_some(),
+        "{ctx}"
+    );
     let status = checksum::verify(store, key).await.unwrap();
-    let want = if s.checksum { VerifyStatus::Ok } else { VerifyStatus::Unverifiable };
+    let want = if s.checksum {
+        VerifyStatus::Ok
+    } else {
+        VerifyStatus::Unverifiable
+    };
     assert_eq!(status, want, "{ctx}");
     known
 }
@@ -184,10 +262,21 @@ fn every_stack_round_trips_boundary_sizes() {
             let store = build(Arc::new(MemoryStore::new()), s);
             for (i, size) in boundary_sizes().into_iter().enumerate() {
                 for compressible in [false, true] {
-                    let data = if compressible { text(size, i as u64) } else { pattern(size, i as u64) };
+                    let data = if compressible {
+                        text(size, i as u64)
+                    } else {
+                        pattern(size, i as u64)
+                    };
                     let key = k(&format!("b/{size}/{compressible}"));
                     round_trip(&*store, s, &key, &data, None).await;
-                    round_trip(&*store, s, &key, &data, Some((&[7777, 1, SEGMENT + 1], SEGMENT - 1))).await;
+                    round_trip(
+                        &*store,
+                        s,
+                        &key,
+                        &data,
+                        Some((&[7777, 1, SEGMENT + 1], SEGMENT - 1)),
+                    )
+                    .await;
                 }
             }
         }
@@ -250,14 +339,26 @@ proptest! {
 
 #[tokio::test]
 async fn flipped_bytes_in_memory_are_integrity_errors_never_bytes() {
-    for s in all_stacks().into_iter().filter(|s| s.checksum || s.key.is_some()) {
+    for s in all_stacks()
+        .into_iter()
+        .filter(|s| s.checksum || s.key.is_some())
+    {
         for streamed in [false, true] {
             let inner = MemoryStore::new();
             let store = build(Arc::new(inner.clone()), s);
             let data = text(3 * SEGMENT + 100, 9);
             let key = k("c/obj");
             if streamed {
-                stream_put(&*store, &key, &data, &[50_000], 70_000, PutOptions::default()).await.unwrap();
+                stream_put(
+                    &*store,
+                    &key,
+                    &data,
+                    &[50_000],
+                    70_000,
+                    PutOptions::default(),
+                )
+                .await
+                .unwrap();
             } else {
                 store.put(&key, data.clone()).await.unwrap();
             }
@@ -265,16 +366,30 @@ async fn flipped_bytes_in_memory_are_integrity_errors_never_bytes() {
             for at in [0, stored / 2, stored - 1] {
                 tamper(&inner, &key, |b| b[at] ^= 0x01).await;
                 let e = store.get(&key).await.unwrap_err();
-                assert_eq!(e.kind(), ErrorKind::Integrity, "{s:?} streamed {streamed} flip at {at}: {e}");
+                assert_eq!(
+                    e.kind(),
+                    ErrorKind::Integrity,
+                    "{s:?} streamed {streamed} flip at {at}: {e}"
+                );
                 let (released, err) = drain(&*store, &key).await;
-                assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::Integrity), "{s:?} flip at {at}");
+                assert_eq!(
+                    err.map(|e| e.kind()),
+                    Some(ErrorKind::Integrity),
+                    "{s:?} flip at {at}"
+                );
                 assert!(released < data.len(), "{s:?}: the whole body was released");
                 if s.checksum {
                     let st = checksum::verify(&*store, &key).await.unwrap();
-                    assert!(matches!(st, VerifyStatus::Corrupt { .. }), "{s:?}: verify says {st:?}");
+                    assert!(
+                        matches!(st, VerifyStatus::Corrupt { .. }),
+                        "{s:?}: verify says {st:?}"
+                    );
                 }
                 tamper(&inner, &key, |b| b[at] ^= 0x01).await;
-                assert!(store.get(&key).await.unwrap() == data, "{s:?}: restored bytes read again");
+                assert!(
+                    store.get(&key).await.unwrap() == data,
+                    "{s:?}: restored bytes read again"
+                );
             }
         }
     }
@@ -284,7 +399,11 @@ async fn flipped_bytes_in_memory_are_integrity_errors_never_bytes() {
 fn flip_on_disk(path: &std::path::Path, at: u64) {
     use std::io::{Read, Seek, SeekFrom, Write};
     let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8; 1];
     f.seek(SeekFrom::Start(at)).unwrap();
     f.read_exact(&mut b).unwrap();
@@ -297,9 +416,21 @@ fn flip_on_disk(path: &std::path::Path, at: u64) {
 #[tokio::test]
 async fn flipped_bytes_on_local_disk_are_integrity_errors() {
     let stacks = [
-        Stack { checksum: true, compression: Compression::None, key: None },
-        Stack { checksum: true, compression: Compression::Zstd(3), key: Some(KEY_A) },
-        Stack { checksum: true, compression: Compression::Gzip(6), key: None },
+        Stack {
+            checksum: true,
+            compression: Compression::None,
+            key: None,
+        },
+        Stack {
+            checksum: true,
+            compression: Compression::Zstd(3),
+            key: Some(KEY_A),
+        },
+        Stack {
+            checksum: true,
+            compression: Compression::Gzip(6),
+            key: None,
+        },
     ];
     for s in stacks {
         for streamed in [false, true] {
@@ -309,8 +440,25 @@ async fn flipped_bytes_on_local_disk_are_integrity_errors() {
             let data = text(1024 * 1024 + 3, 4);
             let key = k("dir/file.bin");
             if streamed {
-                stream_put(&*store, &key, &data, &[300_000], 400_000, PutOptions::default()).await.unwrap();
-                assert!(store.head(&key).await.unwrap().metadata.contains_key(MANIFEST_META), "{s:?}");
+                stream_put(
+                    &*store,
+                    &key,
+                    &data,
+                    &[300_000],
+                    400_000,
+                    PutOptions::default(),
+                )
+                .await
+                .unwrap();
+                assert!(
+                    store
+                        .head(&key)
+                        .await
+                        .unwrap()
+                        .metadata
+                        .contains_key(MANIFEST_META),
+                    "{s:?}"
+                );
             } else {
                 store.put(&key, data.clone()).await.unwrap();
             }
@@ -319,16 +467,32 @@ async fn flipped_bytes_on_local_disk_are_integrity_errors() {
             for at in [0, len / 2, len - 1] {
                 flip_on_disk(&path, at);
                 let e = store.get(&key).await.unwrap_err();
-                assert_eq!(e.kind(), ErrorKind::Integrity, "{s:?} streamed {streamed} at {at}: {e}");
+                assert_eq!(
+                    e.kind(),
+                    ErrorKind::Integrity,
+                    "{s:?} streamed {streamed} at {at}: {e}"
+                );
                 let (released, err) = drain(&*store, &key).await;
-                assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::Integrity), "{s:?} at {at}");
-                assert!(released < data.len(), "{s:?} at {at}: released {released} of {}", data.len());
+                assert_eq!(
+                    err.map(|e| e.kind()),
+                    Some(ErrorKind::Integrity),
+                    "{s:?} at {at}"
+                );
+                assert!(
+                    released < data.len(),
+                    "{s:?} at {at}: released {released} of {}",
+                    data.len()
+                );
                 match checksum::verify(&*store, &key).await.unwrap() {
                     VerifyStatus::Corrupt { expected, actual } => assert_ne!(expected, actual),
                     other => panic!("{s:?} at {at}: verify says {other:?}"),
                 }
                 flip_on_disk(&path, at);
-                assert_eq!(checksum::verify(&*store, &key).await.unwrap(), VerifyStatus::Ok, "{s:?}");
+                assert_eq!(
+                    checksum::verify(&*store, &key).await.unwrap(),
+                    VerifyStatus::Ok,
+                    "{s:?}"
+                );
             }
         }
     }
@@ -354,7 +518,11 @@ async fn plain_checksum_stream_holds_back_the_last_chunk() {
     };
     assert_eq!(err.kind(), ErrorKind::Integrity);
     assert!(err.to_string().contains("SHA-256 mismatch"), "{err}");
-    assert_eq!(seen.len(), 3 * 256 * 1024, "every chunk but the last is released");
+    assert_eq!(
+        seen.len(),
+        3 * 256 * 1024,
+        "every chunk but the last is released"
+    );
     assert!(seen[..] == data[..seen.len()]);
     assert!(body.next().await.is_none(), "nothing after the error");
 }
@@ -362,14 +530,35 @@ async fn plain_checksum_stream_holds_back_the_last_chunk() {
 #[tokio::test]
 async fn wrong_key_is_an_integrity_error() {
     let inner = MemoryStore::new();
-    let writer = build(Arc::new(inner.clone()), Stack { checksum: false, compression: Compression::None, key: Some(KEY_A) });
-    let reader = build(Arc::new(inner.clone()), Stack { checksum: false, compression: Compression::None, key: Some(KEY_B) });
+    let writer = build(
+        Arc::new(inner.clone()),
+        Stack {
+            checksum: false,
+            compression: Compression::None,
+            key: Some(KEY_A),
+        },
+    );
+    let reader = build(
+        Arc::new(inner.clone()),
+        Stack {
+            checksum: false,
+            compression: Compression::None,
+            key: Some(KEY_B),
+        },
+    );
     let key = k("secret");
     writer.put(&key, text(100_000, 1)).await.unwrap();
     let e = reader.get(&key).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
-    assert!(e.to_string().contains("decryption failed: wrong key or corrupt data"), "{e}");
-    assert!(e.to_string().contains(&encrypt::key_id(&KEY_A).0), "names the object's key id: {e}");
+    assert!(
+        e.to_string()
+            .contains("decryption failed: wrong key or corrupt data"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(&encrypt::key_id(&KEY_A).0),
+        "names the object's key id: {e}"
+    );
     let e = reader.get_range(&key, 10..20).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Integrity, "ranged: {e}");
     // Without the recorded id the wrong key is still caught, by authentication.
@@ -377,68 +566,137 @@ async fn wrong_key_is_an_integrity_error() {
     let mut m = inner.head(&key).await.unwrap().metadata;
     m.remove(KEY_ID_META);
     let bytes = inner.get(&key).await.unwrap();
-    inner.put_opts(&key, bytes, PutOptions { metadata: m, ..Default::default() }).await.unwrap();
+    inner
+        .put_opts(
+            &key,
+            bytes,
+            PutOptions {
+                metadata: m,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let e = reader.get(&key).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
-    assert!(e.to_string().contains("decryption failed: wrong key or corrupt data"), "{e}");
-    assert!(writer.get(&key).await.unwrap() == text(100_000, 1), "the right key still reads it");
+    assert!(
+        e.to_string()
+            .contains("decryption failed: wrong key or corrupt data"),
+        "{e}"
+    );
+    assert!(
+        writer.get(&key).await.unwrap() == text(100_000, 1),
+        "the right key still reads it"
+    );
 }
 
 #[tokio::test]
 async fn missing_key_says_which_key_to_set() {
     let inner = MemoryStore::new();
     let writer = full_stack(Arc::new(inner.clone()));
-    let reader = build(Arc::new(inner.clone()), Stack { checksum: true, compression: Compression::None, key: None });
+    let reader = build(
+        Arc::new(inner.clone()),
+        Stack {
+            checksum: true,
+            compression: Compression::None,
+            key: None,
+        },
+    );
     let key = k("enc");
     let data = text(200_000, 2);
     writer.put(&key, data.clone()).await.unwrap();
-    for e in [reader.get(&key).await.unwrap_err(), reader.get_range(&key, 5..10).await.unwrap_err()] {
+    for e in [
+        reader.get(&key).await.unwrap_err(),
+        reader.get_range(&key, 5..10).await.unwrap_err(),
+    ] {
         assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
         let msg = e.to_string();
-        let want = format!("this object is encrypted with key id {}; set encryption_key", encrypt::key_id(&KEY_A));
+        let want = format!(
+            "this object is encrypted with key id {}; set encryption_key",
+            encrypt::key_id(&KEY_A)
+        );
         assert!(msg.contains(&want), "{msg}");
     }
-    assert_eq!(reader.head(&key).await.unwrap().size, data.len() as u64, "head needs no key");
-    assert_eq!(checksum::verify(&*reader, &key).await.unwrap(), VerifyStatus::Ok, "verify needs no key");
+    assert_eq!(
+        reader.head(&key).await.unwrap().size,
+        data.len() as u64,
+        "head needs no key"
+    );
+    assert_eq!(
+        checksum::verify(&*reader, &key).await.unwrap(),
+        VerifyStatus::Ok,
+        "verify needs no key"
+    );
 }
 
 #[tokio::test]
 async fn truncated_reordered_and_extended_ciphertext_fail() {
     for checksum in [false, true] {
         let inner = MemoryStore::new();
-        let s = Stack { checksum, compression: Compression::None, key: Some(KEY_A) };
+        let s = Stack {
+            checksum,
+            compression: Compression::None,
+            key: Some(KEY_A),
+        };
         let store = build(Arc::new(inner.clone()), s);
         let key = k("t");
         let data = pattern(3 * SEGMENT + 10, 3);
         let edits: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
-            ("cut at a segment boundary", Box::new(|b| b.truncate(HEADER_LEN + 2 * CT_SEGMENT))),
-            ("cut mid-segment", Box::new(|b| b.truncate(HEADER_LEN + CT_SEGMENT + 100))),
-            ("cut the last byte", Box::new(|b| { b.pop(); })),
+            (
+                "cut at a segment boundary",
+                Box::new(|b| b.truncate(HEADER_LEN + 2 * CT_SEGMENT)),
+            ),
+            (
+                "cut mid-segment",
+                Box::new(|b| b.truncate(HEADER_LEN + CT_SEGMENT + 100)),
+            ),
+            (
+                "cut the last byte",
+                Box::new(|b| {
+                    b.pop();
+                }),
+            ),
             ("header only", Box::new(|b| b.truncate(HEADER_LEN))),
             ("half a header", Box::new(|b| b.truncate(HEADER_LEN / 2))),
             ("empty", Box::new(|b| b.clear())),
-            ("segments 0 and 1 swapped", Box::new(|b| {
-                let (s0, s1) = (HEADER_LEN, HEADER_LEN + CT_SEGMENT);
-                let first = b[s0..s1].to_vec();
-                b.copy_within(s1..s1 + CT_SEGMENT, s0);
-                b[s1..s1 + CT_SEGMENT].copy_from_slice(&first);
-            })),
-            ("a segment appended", Box::new(|b| {
-                let seg = b[HEADER_LEN..HEADER_LEN + CT_SEGMENT].to_vec();
-                b.extend_from_slice(&seg);
-            })),
-            ("last segment dropped and the one before kept", Box::new(|b| {
-                b.truncate(HEADER_LEN + 3 * CT_SEGMENT);
-            })),
+            (
+                "segments 0 and 1 swapped",
+                Box::new(|b| {
+                    let (s0, s1) = (HEADER_LEN, HEADER_LEN + CT_SEGMENT);
+                    let first = b[s0..s1].to_vec();
+                    b.copy_within(s1..s1 + CT_SEGMENT, s0);
+                    b[s1..s1 + CT_SEGMENT].copy_from_slice(&first);
+                }),
+            ),
+            (
+                "a segment appended",
+                Box::new(|b| {
+                    let seg = b[HEADER_LEN..HEADER_LEN + CT_SEGMENT].to_vec();
+                    b.extend_from_slice(&seg);
+                }),
+            ),
+            (
+                "last segment dropped and the one before kept",
+                Box::new(|b| {
+                    b.truncate(HEADER_LEN + 3 * CT_SEGMENT);
+                }),
+            ),
             ("header salt changed", Box::new(|b| b[20] ^= 1)),
         ];
         for (what, edit) in edits {
             store.put(&key, data.clone()).await.unwrap();
             tamper(&inner, &key, |b| edit(b)).await;
             let e = store.get(&key).await.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Integrity, "checksum {checksum}, {what}: {e}");
+            assert_eq!(
+                e.kind(),
+                ErrorKind::Integrity,
+                "checksum {checksum}, {what}: {e}"
+            );
             let (released, err) = drain(&*store, &key).await;
-            assert!(err.is_some() && released < data.len(), "checksum {checksum}, {what}");
+            assert!(
+                err.is_some() && released < data.len(),
+                "checksum {checksum}, {what}"
+            );
         }
     }
 }
@@ -455,9 +713,14 @@ async fn user_metadata_passes_every_stack_unchanged() {
             let key = k(&format!("m/{streamed}"));
             let data = text(150_000, 5);
             if streamed {
-                stream_put(&*store, &key, &data, &[40_000], 60_000, opts.clone()).await.unwrap();
+                stream_put(&*store, &key, &data, &[40_000], 60_000, opts.clone())
+                    .await
+                    .unwrap();
             } else {
-                store.put_opts(&key, data.clone(), opts.clone()).await.unwrap();
+                store
+                    .put_opts(&key, data.clone(), opts.clone())
+                    .await
+                    .unwrap();
             }
             let h = store.head(&key).await.unwrap();
             let mut user = h.metadata.clone();
@@ -467,10 +730,18 @@ async fn user_metadata_passes_every_stack_unchanged() {
             let g = store.get_opts(&key, GetOptions::default()).await.unwrap();
             assert_eq!(g.meta.metadata, h.metadata, "{s:?}: get and head agree");
             if s.checksum {
-                assert_eq!(h.metadata.get(SHA256_META).map(String::len), Some(64), "{s:?} streamed {streamed}");
+                assert_eq!(
+                    h.metadata.get(SHA256_META).map(String::len),
+                    Some(64),
+                    "{s:?} streamed {streamed}"
+                );
             }
             if s.compression != Compression::None && size_known(&h.metadata) {
-                assert_eq!(h.metadata.get(SIZE_META), Some(&data.len().to_string()), "{s:?} streamed {streamed}");
+                assert_eq!(
+                    h.metadata.get(SIZE_META),
+                    Some(&data.len().to_string()),
+                    "{s:?} streamed {streamed}"
+                );
             }
         }
     }
@@ -482,14 +753,35 @@ async fn reserved_names_are_refused_and_nothing_is_written() {
     stacks.retain(|s| s.checksum || s.key.is_some() || s.compression != Compression::None);
     for s in stacks {
         let store = build(Arc::new(MemoryStore::new()), s);
-        for name in ["cairn-sha256", "cairn-compression", "Cairn-Key-Id", "cairn-anything"] {
+        for name in [
+            "cairn-sha256",
+            "cairn-compression",
+            "Cairn-Key-Id",
+            "cairn-anything",
+        ] {
             let key = k("r/obj");
             let opts = PutOptions::default().meta(name, "x").meta("ok", "y");
-            let e = store.put_opts(&key, Bytes::from_static(b"data"), opts.clone()).await.unwrap_err();
+            let e = store
+                .put_opts(&key, Bytes::from_static(b"data"), opts.clone())
+                .await
+                .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{s:?} {name}: {e}");
             assert!(e.to_string().contains("reserved"), "{e}");
-            let e = stream_put(&*store, &key, &pattern(300_000, 1), &[100_000], 100_000, opts).await.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{s:?} {name} streamed: {e}");
+            let e = stream_put(
+                &*store,
+                &key,
+                &pattern(300_000, 1),
+                &[100_000],
+                100_000,
+                opts,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::InvalidInput,
+                "{s:?} {name} streamed: {e}"
+            );
             assert!(!store.exists(&key).await.unwrap(), "{s:?}: nothing written");
         }
     }
@@ -498,31 +790,102 @@ async fn reserved_names_are_refused_and_nothing_is_written() {
 #[tokio::test]
 async fn compression_is_skipped_when_it_does_not_help() {
     let inner = MemoryStore::new();
-    let store = build(Arc::new(inner.clone()), Stack { checksum: true, compression: Compression::Zstd(3), key: None });
+    let store = build(
+        Arc::new(inner.clone()),
+        Stack {
+            checksum: true,
+            compression: Compression::Zstd(3),
+            key: None,
+        },
+    );
     let cases: Vec<(&str, Bytes, PutOptions, Option<&str>)> = vec![
-        ("compressible text", text(400_000, 1), PutOptions::default(), Some("zstd")),
-        ("random bytes", pattern(400_000, 1), PutOptions::default(), None),
-        ("small random", pattern(1000, 1), PutOptions::default(), None),
-        ("a jpeg", text(400_000, 1), PutOptions::default().content_type("image/jpeg"), None),
-        ("a gzip file", text(400_000, 1), PutOptions::default().content_type("application/gzip"), None),
-        ("svg is text", text(400_000, 1), PutOptions::default().content_type("image/svg+xml"), Some("zstd")),
-        ("hint none", text(400_000, 1), hint("compression", "none"), None),
-        ("hint gzip", text(400_000, 1), hint("compression", "gzip"), Some("gzip")),
-        ("hint forces even random", pattern(1000, 1), hint("compression", "zstd"), Some("zstd")),
+        (
+            "compressible text",
+            text(400_000, 1),
+            PutOptions::default(),
+            Some("zstd"),
+        ),
+        (
+            "random bytes",
+            pattern(400_000, 1),
+            PutOptions::default(),
+            None,
+        ),
+        (
+            "small random",
+            pattern(1000, 1),
+            PutOptions::default(),
+            None,
+        ),
+        (
+            "a jpeg",
+            text(400_000, 1),
+            PutOptions::default().content_type("image/jpeg"),
+            None,
+        ),
+        (
+            "a gzip file",
+            text(400_000, 1),
+            PutOptions::default().content_type("application/gzip"),
+            None,
+        ),
+        (
+            "svg is text",
+            text(400_000, 1),
+            PutOptions::default().content_type("image/svg+xml"),
+            Some("zstd"),
+        ),
+        (
+            "hint none",
+            text(400_000, 1),
+            hint("compression", "none"),
+            None,
+        ),
+        (
+            "hint gzip",
+            text(400_000, 1),
+            hint("compression", "gzip"),
+            Some("gzip"),
+        ),
+        (
+            "hint forces even random",
+            pattern(1000, 1),
+            hint("compression", "zstd"),
+            Some("zstd"),
+        ),
     ];
     for (what, data, opts, want) in cases {
         let key = k("z/obj");
         store.put_opts(&key, data.clone(), opts).await.unwrap();
         let stored = inner.head(&key).await.unwrap();
-        assert_eq!(stored.metadata.get(COMPRESSION_META).map(String::as_str), want, "{what}");
+        assert_eq!(
+            stored.metadata.get(COMPRESSION_META).map(String::as_str),
+            want,
+            "{what}"
+        );
         if want.is_some() && what != "hint forces even random" {
-            assert!(stored.size < data.len() as u64 / 2, "{what}: stored {}", stored.size);
+            assert!(
+                stored.size < data.len() as u64 / 2,
+                "{what}: stored {}",
+                stored.size
+            );
         }
         assert!(store.get(&key).await.unwrap() == data, "{what}");
-        assert_eq!(store.head(&key).await.unwrap().size, data.len() as u64, "{what}");
+        assert_eq!(
+            store.head(&key).await.unwrap().size,
+            data.len() as u64,
+            "{what}"
+        );
     }
-    for (h, v) in [("compression", "lz4"), ("compression_level", "fast"), ("compression_level", "99")] {
-        let e = store.put_opts(&k("z/bad"), text(10, 1), hint(h, v)).await.unwrap_err();
+    for (h, v) in [
+        ("compression", "lz4"),
+        ("compression_level", "fast"),
+        ("compression_level", "99"),
+    ] {
+        let e = store
+            .put_opts(&k("z/bad"), text(10, 1), hint(h, v))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{h}={v}: {e}");
     }
     assert!(!store.exists(&k("z/bad")).await.unwrap());
@@ -546,8 +909,13 @@ async fn decompression_output_is_bounded() {
     }
     let packed = enc.finish().unwrap();
     assert!(packed.len() < 1 << 20);
-    let opts = PutOptions::default().meta(COMPRESSION_META, "zstd").meta(SIZE_META, (256u64 << 20).to_string());
-    inner.put_opts(&k("bomb"), packed.into(), opts).await.unwrap();
+    let opts = PutOptions::default()
+        .meta(COMPRESSION_META, "zstd")
+        .meta(SIZE_META, (256u64 << 20).to_string());
+    inner
+        .put_opts(&k("bomb"), packed.into(), opts)
+        .await
+        .unwrap();
     let store = CompressStore::new(inner, Compression::None);
     let mut body = store.get_stream(&k("bomb")).await.unwrap();
     let (mut total, mut biggest) = (0usize, 0usize);
@@ -567,40 +935,97 @@ async fn multipart_digests_live_in_hidden_manifests() {
     let store = ChecksumStore::new(inner.clone());
     let data = pattern(500_000, 8);
     let key = k("mp/obj");
-    stream_put(&store, &key, &data, &[64 * 1024], 100_000, PutOptions::default()).await.unwrap();
+    stream_put(
+        &store,
+        &key,
+        &data,
+        &[64 * 1024],
+        100_000,
+        PutOptions::default(),
+    )
+    .await
+    .unwrap();
     let h = store.head(&key).await.unwrap();
-    let id = h.metadata.get(MANIFEST_META).cloned().expect("multipart objects carry a manifest id");
+    let id = h
+        .metadata
+        .get(MANIFEST_META)
+        .cloned()
+        .expect("multipart objects carry a manifest id");
     let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
     assert_eq!(h.metadata.get(SHA256_META), Some(&want));
     assert!(inner.exists(&manifest_key(&key)).await.unwrap());
     // Hidden from listings at every level.
-    let all: Vec<_> = store.list_objects("").map_ok(|m| m.key.to_string()).try_collect().await.unwrap();
+    let all: Vec<_> = store
+        .list_objects("")
+        .map_ok(|m| m.key.to_string())
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(all, ["mp/obj"]);
-    let top: Vec<_> = store.list(ListOptions::shallow("")).try_collect().await.unwrap();
+    let top: Vec<_> = store
+        .list(ListOptions::shallow(""))
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(top.len(), 1, "{top:?}");
     // Copy and rename carry the manifest; verify stays Ok.
     store.copy(&key, &k("mp/copy")).await.unwrap();
     store.rename(&k("mp/copy"), &k("mp/moved")).await.unwrap();
-    assert_eq!(store.verify(&k("mp/moved")).await.unwrap(), VerifyStatus::Ok);
-    assert!(!inner.exists(&manifest_key(&k("mp/copy"))).await.unwrap(), "rename removed the old manifest");
+    assert_eq!(
+        store.verify(&k("mp/moved")).await.unwrap(),
+        VerifyStatus::Ok
+    );
+    assert!(
+        !inner.exists(&manifest_key(&k("mp/copy"))).await.unwrap(),
+        "rename removed the old manifest"
+    );
     // A manifest of another upload is never applied: unverifiable, not corrupt.
-    let other = format!("{{\"version\":1,\"upload\":\"not-{id}\",\"key\":\"mp/obj\",\"sha256\":\"{}\",\"size\":1}}", "0".repeat(64));
-    inner.put(&manifest_key(&key), other.into_bytes()).await.unwrap();
-    assert_eq!(store.verify(&key).await.unwrap(), VerifyStatus::Unverifiable);
+    let other = format!(
+        "{{\"version\":1,\"upload\":\"not-{id}\",\"key\":\"mp/obj\",\"sha256\":\"{}\",\"size\":1}}",
+        "0".repeat(64)
+    );
+    inner
+        .put(&manifest_key(&key), other.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.verify(&key).await.unwrap(),
+        VerifyStatus::Unverifiable
+    );
     assert!(store.get(&key).await.unwrap() == data);
     // A lost manifest is unverifiable too.
     inner.delete(&manifest_key(&key)).await.unwrap();
-    assert_eq!(store.verify(&key).await.unwrap(), VerifyStatus::Unverifiable);
+    assert_eq!(
+        store.verify(&key).await.unwrap(),
+        VerifyStatus::Unverifiable
+    );
     // Deletes take the manifest along, one by one and in bulk.
     store.delete(&k("mp/moved")).await.unwrap();
     assert!(!inner.exists(&manifest_key(&k("mp/moved"))).await.unwrap());
-    stream_put(&store, &key, &data, &[64 * 1024], 100_000, PutOptions::default()).await.unwrap();
+    stream_put(
+        &store,
+        &key,
+        &data,
+        &[64 * 1024],
+        100_000,
+        PutOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(store.delete_many(vec![key.clone()]).await.is_empty());
-    let left: Vec<_> = inner.list_objects("").map_ok(|m| m.key.to_string()).try_collect().await.unwrap();
+    let left: Vec<_> = inner
+        .list_objects("")
+        .map_ok(|m| m.key.to_string())
+        .try_collect()
+        .await
+        .unwrap();
     assert!(left.is_empty(), "{left:?}");
     // The manifest prefix is reserved for writes.
     let mkey = manifest_key(&key);
-    let e = store.put(&mkey, Bytes::from_static(b"x")).await.unwrap_err();
+    let e = store
+        .put(&mkey, Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     let failed = store.delete_many(vec![mkey.clone()]).await;
     assert_eq!(failed.len(), 1);
@@ -614,29 +1039,87 @@ async fn verify_reports_ok_corrupt_and_unverifiable() {
     store.put(&k("v/ok"), text(10_000, 1)).await.unwrap();
     store.put(&k("v/bad"), text(10_000, 2)).await.unwrap();
     tamper(&inner, &k("v/bad"), |b| b[100] ^= 4).await;
-    inner.put(&k("v/foreign"), Bytes::from_static(b"written without cairn")).await.unwrap();
+    inner
+        .put(
+            &k("v/foreign"),
+            Bytes::from_static(b"written without cairn"),
+        )
+        .await
+        .unwrap();
     // A stack without the key verifies encrypted objects all the same.
-    let keyless = build(Arc::new(inner.clone()), Stack { checksum: true, compression: Compression::None, key: None });
+    let keyless = build(
+        Arc::new(inner.clone()),
+        Stack {
+            checksum: true,
+            compression: Compression::None,
+            key: None,
+        },
+    );
     for s in [&store, &keyless] {
-        assert_eq!(checksum::verify(&**s, &k("v/ok")).await.unwrap(), VerifyStatus::Ok);
-        assert!(matches!(checksum::verify(&**s, &k("v/bad")).await.unwrap(), VerifyStatus::Corrupt { .. }));
-        assert_eq!(checksum::verify(&**s, &k("v/foreign")).await.unwrap(), VerifyStatus::Unverifiable);
-        assert_eq!(s.get(&k("v/foreign")).await.unwrap(), &b"written without cairn"[..]);
+        assert_eq!(
+            checksum::verify(&**s, &k("v/ok")).await.unwrap(),
+            VerifyStatus::Ok
+        );
+        assert!(matches!(
+            checksum::verify(&**s, &k("v/bad")).await.unwrap(),
+            VerifyStatus::Corrupt { .. }
+        ));
+        assert_eq!(
+            checksum::verify(&**s, &k("v/foreign")).await.unwrap(),
+            VerifyStatus::Unverifiable
+        );
+        assert_eq!(
+            s.get(&k("v/foreign")).await.unwrap(),
+            &b"written without cairn"[..]
+        );
     }
     // Without a checksum layer in the stack, verify still hashes single-put objects itself.
-    let bare = build(Arc::new(inner.clone()), Stack { checksum: false, compression: Compression::None, key: None });
-    assert!(matches!(checksum::verify(&*bare, &k("v/bad")).await.unwrap(), VerifyStatus::Corrupt { .. }));
-    assert_eq!(checksum::verify(&*bare, &k("v/ok")).await.unwrap(), VerifyStatus::Ok);
+    let bare = build(
+        Arc::new(inner.clone()),
+        Stack {
+            checksum: false,
+            compression: Compression::None,
+            key: None,
+        },
+    );
+    assert!(matches!(
+        checksum::verify(&*bare, &k("v/bad")).await.unwrap(),
+        VerifyStatus::Corrupt { .. }
+    ));
+    assert_eq!(
+        checksum::verify(&*bare, &k("v/ok")).await.unwrap(),
+        VerifyStatus::Ok
+    );
 }
 
 #[tokio::test]
 async fn unknown_formats_are_refused_not_passed_through() {
     let inner = MemoryStore::new();
     let store = full_stack(Arc::new(inner.clone()));
-    inner.put_opts(&k("u/c"), Bytes::from_static(b"xx"), PutOptions::default().meta(COMPRESSION_META, "brotli")).await.unwrap();
-    assert_eq!(store.get(&k("u/c")).await.unwrap_err().kind(), ErrorKind::Unsupported);
-    inner.put_opts(&k("u/e"), Bytes::from_static(b"xx"), PutOptions::default().meta(ENCRYPTION_META, "rot13")).await.unwrap();
-    assert_eq!(store.get(&k("u/e")).await.unwrap_err().kind(), ErrorKind::Unsupported);
+    inner
+        .put_opts(
+            &k("u/c"),
+            Bytes::from_static(b"xx"),
+            PutOptions::default().meta(COMPRESSION_META, "brotli"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&k("u/c")).await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    inner
+        .put_opts(
+            &k("u/e"),
+            Bytes::from_static(b"xx"),
+            PutOptions::default().meta(ENCRYPTION_META, "rot13"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&k("u/e")).await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
 }
 
 #[tokio::test]
@@ -645,11 +1128,27 @@ async fn raw_reads_return_stored_bytes() {
     let store = full_stack(Arc::new(inner.clone()));
     let data = text(300_000, 3);
     store.put(&k("raw"), data.clone()).await.unwrap();
-    let raw = store.get_opts(&k("raw"), GetOptions { raw: true, ..Default::default() }).await.unwrap();
-    assert!(raw.meta.size < data.len() as u64, "stored size is the compressed, encrypted size");
+    let raw = store
+        .get_opts(
+            &k("raw"),
+            GetOptions {
+                raw: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        raw.meta.size < data.len() as u64,
+        "stored size is the compressed, encrypted size"
+    );
     let raw = raw.bytes().await.unwrap();
     assert_eq!(raw, inner.get(&k("raw")).await.unwrap());
-    let plain = cairn::layer::compress::decompress_bytes("zstd", &encrypt::decrypt_bytes(&KEY_A, &raw).unwrap()).unwrap();
+    let plain = cairn::layer::compress::decompress_bytes(
+        "zstd",
+        &encrypt::decrypt_bytes(&KEY_A, &raw).unwrap(),
+    )
+    .unwrap();
     assert!(plain[..] == data[..]);
 }
 
@@ -662,7 +1161,11 @@ fn key_providers_read_env_and_files_and_never_show_keys() {
     assert!(!format!("{p:?}").contains(&hex_key));
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("k");
-    std::fs::write(&f, base64::Engine::encode(&base64::engine::general_purpose::STANDARD, KEY_A)).unwrap();
+    std::fs::write(
+        &f,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, KEY_A),
+    )
+    .unwrap();
     let p = encrypt::key_provider(&format!("file:{}", f.display())).unwrap();
     assert_eq!(p.key(None).unwrap().1, KEY_A);
     std::env::set_var("CAIRN_TEST_LAYERS_SHORT", "deadbeef");
@@ -674,7 +1177,10 @@ fn key_providers_read_env_and_files_and_never_show_keys() {
     ] {
         let e = encrypt::key_provider(spec).unwrap_err();
         assert!(e.to_string().contains(needle), "{spec}: {e}");
-        assert!(!e.to_string().contains("deadbeef") || spec == "deadbeef", "{e}");
+        assert!(
+            !e.to_string().contains("deadbeef") || spec == "deadbeef",
+            "{e}"
+        );
     }
 }
 
@@ -682,10 +1188,24 @@ fn key_providers_read_env_and_files_and_never_show_keys() {
 fn stack_config_errors_are_invalid_input() {
     let base: DynStore = Arc::new(MemoryStore::new());
     for c in [
-        Config { compression: Some("lz4".into()), ..Default::default() },
-        Config { compression: Some("zstd".into()), compression_level: Some(40), ..Default::default() },
-        Config { compression: Some("gzip".into()), compression_level: Some(10), ..Default::default() },
-        Config { encryption_key: Some("env:CAIRN_TEST_LAYERS_NEVER_SET".into()), ..Default::default() },
+        Config {
+            compression: Some("lz4".into()),
+            ..Default::default()
+        },
+        Config {
+            compression: Some("zstd".into()),
+            compression_level: Some(40),
+            ..Default::default()
+        },
+        Config {
+            compression: Some("gzip".into()),
+            compression_level: Some(10),
+            ..Default::default()
+        },
+        Config {
+            encryption_key: Some("env:CAIRN_TEST_LAYERS_NEVER_SET".into()),
+            ..Default::default()
+        },
     ] {
         let e = cairn::layer::stack::apply(base.clone(), &c).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{c:?}: {e}");
@@ -697,14 +1217,31 @@ async fn checksum_layer_is_on_by_default_and_off_on_request() {
     let inner = MemoryStore::new();
     let on = cairn::layer::stack::apply(Arc::new(inner.clone()), &Config::default()).unwrap();
     on.put(&k("d/on"), Bytes::from_static(b"x")).await.unwrap();
-    assert!(inner.head(&k("d/on")).await.unwrap().metadata.contains_key(SHA256_META));
-    let off = Config { checksum: Some(false), ..Default::default() };
+    assert!(inner
+        .head(&k("d/on"))
+        .await
+        .unwrap()
+        .metadata
+        .contains_key(SHA256_META));
+    let off = Config {
+        checksum: Some(false),
+        ..Default::default()
+    };
     let off = cairn::layer::stack::apply(Arc::new(inner.clone()), &off).unwrap();
-    off.put(&k("d/off"), Bytes::from_static(b"x")).await.unwrap();
+    off.put(&k("d/off"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
     assert!(inner.head(&k("d/off")).await.unwrap().metadata.is_empty());
     // Compressed and encrypted objects read back through a default stack that writes neither.
     let full = full_stack(Arc::new(inner.clone()));
     full.put(&k("d/full"), text(50_000, 1)).await.unwrap();
-    let with_key = build(Arc::new(inner.clone()), Stack { checksum: true, compression: Compression::None, key: Some(KEY_A) });
+    let with_key = build(
+        Arc::new(inner.clone()),
+        Stack {
+            checksum: true,
+            compression: Compression::None,
+            key: Some(KEY_A),
+        },
+    );
     assert!(with_key.get(&k("d/full")).await.unwrap() == text(50_000, 1));
 }

@@ -417,7 +417,10 @@ async fn checksum_verified(env: Env) {
         // Forged on purpose (the documented bypass of the reserved-name check).
         let put = |sha: String| {
             let mut p = PutOptions::default().meta(SHA256_META, sha);
-            p.layer_hints.insert(cairn::layer::stack::LAYER_META_HINT.into(), SHA256_META.into());
+            p.layer_hints.insert(
+                cairn::layer::stack::LAYER_META_HINT.into(),
+                SHA256_META.into(),
+            );
             p
         };
         store
@@ -445,7 +448,10 @@ async fn checksum_verified(env: Env) {
         copy_object(store, &good, &dst, &good, &opts, &Recorder::new())
             .await
             .unwrap();
-        assert!(dst.get(&good).await.unwrap() == bytes, "{store}: verified copy");
+        assert!(
+            dst.get(&good).await.unwrap() == bytes,
+            "{store}: verified copy"
+        );
         let h = dst.head(&good).await.unwrap();
         assert_eq!(
             h.metadata.get(SHA256_META),
@@ -796,7 +802,11 @@ async fn upload_many_uploads_items_and_records_failures() {
         },
         ..Default::default()
     };
-    let again = vec![item(dir.path().join("a.txt"), "up/a.txt", Some("text/plain"))];
+    let again = vec![item(
+        dir.path().join("a.txt"),
+        "up/a.txt",
+        Some("text/plain"),
+    )];
     let sum = upload_many(&store, futures::stream::iter(again).boxed(), &opts, &rec).await;
     assert_eq!(sum.transferred, 1, "{sum:?}");
     let m = store.head(&k("up/a.txt")).await.unwrap();

@@ -165,7 +165,14 @@ impl Archive {
         let md = opts.metadata.clone();
         crate::transfer::put_stream(&*self.store, &key, data, opts, Default::default()).await?;
         let size = self.store.head(&key).await?.size;
-        Ok(Entry { key, name: name.into(), kind: kind.into(), timestamp, size, metadata: md })
+        Ok(Entry {
+            key,
+            name: name.into(),
+            kind: kind.into(),
+            timestamp,
+            size,
+            metadata: md,
+        })
     }
 
     fn prepare(
@@ -183,7 +190,10 @@ impl Archive {
         let key = self.template.render(&self.prefix, name, kind, ext, now)?;
         metadata.insert(META_NAME.into(), name.into());
         metadata.insert(META_KIND.into(), kind.into());
-        metadata.insert(META_TIME.into(), now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        metadata.insert(
+            META_TIME.into(),
+            now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
         let opts = PutOptions {
             // A save never replaces an earlier one, even if two land in the same millisecond.
             mode: PutMode::Create,
@@ -196,7 +206,9 @@ impl Archive {
 
     /// Entries matching `filter`, newest first.
     pub async fn list(&self, filter: &Filter) -> Result<Vec<Entry>> {
-        let scan = self.template.scan_prefix(&self.prefix, filter.name.as_deref());
+        let scan = self
+            .template
+            .scan_prefix(&self.prefix, filter.name.as_deref());
         let mut entries: Vec<Entry> = self
             .store
             .list_objects(&scan)
@@ -218,13 +230,20 @@ impl Archive {
                 })
                 .buffered(16)
                 .try_filter(|e| {
-                    let keep = filter.metadata.iter().all(|(k, v)| e.metadata.get(k) == Some(v));
+                    let keep = filter
+                        .metadata
+                        .iter()
+                        .all(|(k, v)| e.metadata.get(k) == Some(v));
                     async move { keep }
                 })
                 .try_collect()
                 .await?;
         }
-        entries.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.key.cmp(&a.key)));
+        entries.sort_by(|a, b| {
+            b.timestamp
+                .cmp(&a.timestamp)
+                .then_with(|| b.key.cmp(&a.key))
+        });
         Ok(entries)
     }
 
@@ -258,7 +277,10 @@ impl Archive {
     /// Streams an entry into a local file atomically (temp file + rename).
     pub async fn restore(&self, key: &Key, path: &std::path::Path) -> Result<u64> {
         use tokio::io::AsyncWriteExt;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(".".as_ref());
         tokio::fs::create_dir_all(dir).await?;
         let tmp = dir.join(format!(".{:016x}.cairn-restore", rand::random::<u64>()));
         let result = async {
@@ -315,9 +337,12 @@ impl Archive {
             return Err(Error::invalid("prune needs keep_last or older_than")
                 .with_hint("e.g. --keep 10 or --older-than 30d"));
         }
-        let cutoff = policy.older_than.map(|d| Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX));
+        let cutoff = policy
+            .older_than
+            .map(|d| Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX));
         let entries = self.list(filter).await?;
-        let mut seen: std::collections::HashMap<(String, Option<String>), usize> = Default::default();
+        let mut seen: std::collections::HashMap<(String, Option<String>), usize> =
+            Default::default();
         let mut doomed = Vec::new();
         for e in entries {
             let group = (e.name.clone(), filter.kind.as_ref().map(|_| e.kind.clone()));
@@ -361,7 +386,11 @@ pub async fn verify_object(store: &dyn crate::Store, key: &Key) -> Result<Verifi
             Err(e) => return Err(e),
         }
     }
-    Ok(if recorded { Verified::Ok } else { Verified::Unverifiable })
+    Ok(if recorded {
+        Verified::Ok
+    } else {
+        Verified::Unverifiable
+    })
 }
 
 fn check_part(what: &str, v: &str, slashes: bool) -> Result<()> {
@@ -371,18 +400,26 @@ fn check_part(what: &str, v: &str, slashes: bool) -> Result<()> {
         || v.contains('}')
         || Key::new(v).is_err();
     if bad {
-        return Err(Error::invalid(format!("archive {what} {v:?} is not usable in a key"))
-            .with_hint(if slashes {
-                "use letters, digits, `-`, `_`, `.` and `/` between non-empty segments"
-            } else {
-                "use letters, digits, `-`, `_` and `.` (no `/`)"
-            }));
+        return Err(
+            Error::invalid(format!("archive {what} {v:?} is not usable in a key")).with_hint(
+                if slashes {
+                    "use letters, digits, `-`, `_`, `.` and `/` between non-empty segments"
+                } else {
+                    "use letters, digits, `-`, `_` and `.` (no `/`)"
+                },
+            ),
+        );
     }
     Ok(())
 }
 
 fn ext_for(content_type: Option<&str>) -> &'static str {
-    let ct = content_type.unwrap_or("").split(';').next().unwrap_or("").trim();
+    let ct = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
     match ct {
         "application/json" => "json",
         "text/plain" => "txt",

@@ -7,7 +7,16 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 const TS_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
 const TS_LEN: usize = 20; // 20261123T072200.123Z
-const VARS: &[&str] = &["prefix", "name", "kind", "ext", "yyyy", "mm", "dd", "timestamp"];
+const VARS: &[&str] = &[
+    "prefix",
+    "name",
+    "kind",
+    "ext",
+    "yyyy",
+    "mm",
+    "dd",
+    "timestamp",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -68,7 +77,10 @@ impl Template {
                 return Err(bad(src, &format!("no {{{need}}} placeholder")));
             }
         }
-        Ok(Template { source: src.to_string(), tokens })
+        Ok(Template {
+            source: src.to_string(),
+            tokens,
+        })
     }
 
     /// Tokens with an empty `{prefix}` and its following `/` removed.
@@ -111,7 +123,11 @@ impl Template {
             }
         }
         Key::new(s).map_err(|e| {
-            Error::invalid(format!("template {:?} made a bad key: {}", self.source, e.message()))
+            Error::invalid(format!(
+                "template {:?} made a bad key: {}",
+                self.source,
+                e.message()
+            ))
         })
     }
 
@@ -167,12 +183,19 @@ fn value(v: &str, prefix: &str, name: &str, kind: &str, ext: &str, at: DateTime<
 }
 
 /// Backtracking match of `key` against tokens, collecting placeholder values.
-fn matches(tokens: &[Token], key: &str, prefix: &str, vals: &mut Vec<(&'static str, String)>) -> bool {
+fn matches(
+    tokens: &[Token],
+    key: &str,
+    prefix: &str,
+    vals: &mut Vec<(&'static str, String)>,
+) -> bool {
     let Some((first, rest)) = tokens.split_first() else {
         return key.is_empty();
     };
     match first {
-        Token::Lit(l) => key.strip_prefix(l.as_str()).is_some_and(|k| matches(rest, k, prefix, vals)),
+        Token::Lit(l) => key
+            .strip_prefix(l.as_str())
+            .is_some_and(|k| matches(rest, k, prefix, vals)),
         Token::Var(v) => {
             let fixed = match *v {
                 "prefix" => Some(prefix.len()),
@@ -183,7 +206,9 @@ fn matches(tokens: &[Token], key: &str, prefix: &str, vals: &mut Vec<(&'static s
             };
             let candidates: Vec<usize> = match fixed {
                 Some(n) => vec![n],
-                None => (1..=key.len()).filter(|i| key.is_char_boundary(*i)).collect(),
+                None => (1..=key.len())
+                    .filter(|i| key.is_char_boundary(*i))
+                    .collect(),
             };
             for n in candidates {
                 if n > key.len() {

@@ -35,7 +35,9 @@ pub fn default_root() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|r| !r.is_empty()) {
         return PathBuf::from(x).join("cairn");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
     home.join(".local/share/cairn")
 }
 
@@ -73,7 +75,12 @@ impl LocalStore {
                 .with_hint("check that the directory can be created and written")
         })?;
         let root = fs::canonicalize(root).map_err(Error::from)?;
-        Ok(LocalStore { inner: Arc::new(Inner { root, update_lock: Default::default() }) })
+        Ok(LocalStore {
+            inner: Arc::new(Inner {
+                root,
+                update_lock: Default::default(),
+            }),
+        })
     }
 
     /// The store at [`default_root`].
@@ -93,10 +100,12 @@ impl LocalStore {
     /// Maps a key to its file, refusing reserved keys and any path through a symlink.
     fn path_of(&self, key: &Key, op: &'static str) -> Result<PathBuf> {
         if Self::reserved(key) {
-            return Err(Error::invalid("keys under `.cairn/` are reserved by the local store")
-                .with_operation(op)
-                .with_store(self)
-                .with_key(key.as_str()));
+            return Err(
+                Error::invalid("keys under `.cairn/` are reserved by the local store")
+                    .with_operation(op)
+                    .with_store(self)
+                    .with_key(key.as_str()),
+            );
         }
         let path = self.inner.root.join(key.as_str());
         // Keys have no `..`, so only a symlink could lead outside the root: refuse any.
@@ -107,7 +116,10 @@ impl LocalStore {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(Error::new(
                         ErrorKind::PermissionDenied,
-                        format!("{} is a symlink; the local store never follows links", p.display()),
+                        format!(
+                            "{} is a symlink; the local store never follows links",
+                            p.display()
+                        ),
                     )
                     .with_operation(op)
                     .with_store(self)
@@ -121,7 +133,11 @@ impl LocalStore {
     }
 
     fn meta_path(&self, key: &Key) -> PathBuf {
-        self.inner.root.join(RESERVED_DIR).join("meta").join(format!("{}.json", key.as_str()))
+        self.inner
+            .root
+            .join(RESERVED_DIR)
+            .join("meta")
+            .join(format!("{}.json", key.as_str()))
     }
 
     fn tmp_path(&self) -> Result<PathBuf> {
@@ -131,12 +147,21 @@ impl LocalStore {
     }
 
     fn err(&self, e: impl Into<Error>, op: &'static str, key: &Key) -> Error {
-        e.into().with_operation(op).with_store(self).with_key(key.as_str())
+        e.into()
+            .with_operation(op)
+            .with_store(self)
+            .with_key(key.as_str())
     }
 
     fn read_sidecar(&self, key: &Key, data: &fs::Metadata) -> Sidecar {
-        let fresh = || Sidecar { size: data.len(), mtime_ns: mtime_ns(data), ..Default::default() };
-        let Ok(bytes) = fs::read(self.meta_path(key)) else { return fresh() };
+        let fresh = || Sidecar {
+            size: data.len(),
+            mtime_ns: mtime_ns(data),
+            ..Default::default()
+        };
+        let Ok(bytes) = fs::read(self.meta_path(key)) else {
+            return fresh();
+        };
         match serde_json::from_slice::<Sidecar>(&bytes) {
             // A sidecar for another size is stale (torn write): ignore it. Same size but a new
             // mtime is kept, so an in-place change of bytes shows up as corruption, not as an
@@ -147,12 +172,19 @@ impl LocalStore {
     }
 
     fn object_meta(&self, key: &Key, data: &fs::Metadata, full: bool) -> ObjectMeta {
-        let side = if full { self.read_sidecar(key, data) } else { Sidecar::default() };
+        let side = if full {
+            self.read_sidecar(key, data)
+        } else {
+            Sidecar::default()
+        };
         ObjectMeta {
             key: key.clone(),
             size: data.len(),
             etag: Some(etag(data)),
-            last_modified: data.modified().map(DateTime::<Utc>::from).unwrap_or_else(|_| Utc::now()),
+            last_modified: data
+                .modified()
+                .map(DateTime::<Utc>::from)
+                .unwrap_or_else(|_| Utc::now()),
             content_type: side.content_type,
             metadata: side.metadata,
             version: None,
@@ -163,7 +195,11 @@ impl LocalStore {
         let path = self.path_of(key, "head")?;
         let m = fs::metadata(&path).map_err(|e| self.err(e, "head", key))?;
         if !m.is_file() {
-            return Err(self.err(Error::new(ErrorKind::NotFound, "it is a directory"), "head", key));
+            return Err(self.err(
+                Error::new(ErrorKind::NotFound, "it is a directory"),
+                "head",
+                key,
+            ));
         }
         Ok(self.object_meta(key, &m, true))
     }
@@ -223,7 +259,10 @@ impl LocalStore {
             },
         }
         sync_dir(parent);
-        Ok(PutResult { etag: Some(etag(&m)), version: None })
+        Ok(PutResult {
+            etag: Some(etag(&m)),
+            version: None,
+        })
     }
 
     fn put_blocking(&self, key: &Key, data: &[u8], opts: &PutOptions) -> Result<PutResult> {
@@ -316,11 +355,18 @@ impl MultipartUpload for LocalUpload {
         let at = self.offset;
         self.offset += data.len() as u64;
         let file = self.file.clone();
-        Box::pin(blocking(move || file.write_all_at(&data, at).map_err(Error::from)))
+        Box::pin(blocking(move || {
+            file.write_all_at(&data, at).map_err(Error::from)
+        }))
     }
     async fn complete(&mut self) -> Result<PutResult> {
-        let (store, key, opts, tmp, file) =
-            (self.store.clone(), self.key.clone(), self.opts.clone(), self.tmp.clone(), self.file.clone());
+        let (store, key, opts, tmp, file) = (
+            self.store.clone(),
+            self.key.clone(),
+            self.opts.clone(),
+            self.tmp.clone(),
+            self.file.clone(),
+        );
         blocking(move || {
             file.sync_all()?;
             store.commit(&tmp, &key, &opts)
@@ -344,7 +390,11 @@ fn walk(
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
-        Err(e) => return tx.blocking_send(Err(Error::from(e).with_operation("list"))).is_ok(),
+        Err(e) => {
+            return tx
+                .blocking_send(Err(Error::from(e).with_operation("list")))
+                .is_ok()
+        }
     };
     // Sort with directories as `name/` so the walk yields keys in byte order, as S3 does.
     let mut entries: Vec<(String, bool)> = rd
@@ -355,7 +405,11 @@ fn walk(
             if ft.is_symlink() || (dir_key.is_empty() && name == RESERVED_DIR) {
                 return None;
             }
-            Some(if ft.is_dir() { (format!("{name}/"), true) } else { (name, false) })
+            Some(if ft.is_dir() {
+                (format!("{name}/"), true)
+            } else {
+                (name, false)
+            })
         })
         .collect();
     entries.sort();
@@ -378,7 +432,11 @@ fn walk(
             }
             if opts.delimiter && key.len() > opts.prefix.len() {
                 let p = key.clone();
-                if opts.start_after.as_ref().is_some_and(|a| a.as_str() >= p.as_str()) {
+                if opts
+                    .start_after
+                    .as_ref()
+                    .is_some_and(|a| a.as_str() >= p.as_str())
+                {
                     continue;
                 }
                 if tx.blocking_send(Ok(ListEntry::Prefix(p))).is_err() {
@@ -392,7 +450,9 @@ fn walk(
             continue;
         }
         let Ok(k) = Key::new(key) else { continue };
-        let Ok(m) = fs::metadata(dir.join(&name)) else { continue };
+        let Ok(m) = fs::metadata(dir.join(&name)) else {
+            continue;
+        };
         let entries = fold_listing([store.object_meta(&k, &m, false)], opts);
         for e in entries {
             if tx.blocking_send(Ok(e)).is_err() {
@@ -406,7 +466,10 @@ fn walk(
 #[async_trait]
 impl Store for LocalStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { min_part_size: 1, ..Capabilities::default() }
+        Capabilities {
+            min_part_size: 1,
+            ..Capabilities::default()
+        }
     }
 
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
@@ -424,8 +487,14 @@ impl Store for LocalStore {
             s.path_of(&k, "put")?;
             let tmp = s.tmp_path()?;
             let file = Arc::new(fs::File::create(&tmp)?);
-            Ok(Box::new(LocalUpload { store: s, key: k, opts, tmp, file, offset: 0 })
-                as Box<dyn MultipartUpload>)
+            Ok(Box::new(LocalUpload {
+                store: s,
+                key: k,
+                opts,
+                tmp,
+                file,
+                offset: 0,
+            }) as Box<dyn MultipartUpload>)
         })
         .await
     }
@@ -437,7 +506,11 @@ impl Store for LocalStore {
             let mut f = fs::File::open(&path).map_err(|e| s.err(e, "get", &k))?;
             let m = f.metadata()?;
             if !m.is_file() {
-                return Err(s.err(Error::new(ErrorKind::NotFound, "it is a directory"), "get", &k));
+                return Err(s.err(
+                    Error::new(ErrorKind::NotFound, "it is a directory"),
+                    "get",
+                    &k,
+                ));
             }
             let meta = s.object_meta(&k, &m, true);
             if let Some(want) = &opts.if_match {
@@ -507,12 +580,18 @@ impl Store for LocalStore {
             fs::copy(&src, &tmp).map_err(|e| s.err(e, "copy", &f))?;
             fs::File::open(&tmp)?.sync_all()?;
             let put = PutOptions {
-                mode: if opts.if_not_exists { PutMode::Create } else { PutMode::Overwrite },
+                mode: if opts.if_not_exists {
+                    PutMode::Create
+                } else {
+                    PutMode::Overwrite
+                },
                 content_type: meta.content_type,
                 metadata: meta.metadata,
                 ..Default::default()
             };
-            s.commit(&tmp, &t, &put).map(|_| ()).map_err(|e| e.with_operation("copy"))
+            s.commit(&tmp, &t, &put)
+                .map(|_| ())
+                .map_err(|e| e.with_operation("copy"))
         })
         .await
     }

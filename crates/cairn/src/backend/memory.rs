@@ -37,18 +37,26 @@ impl MemoryStore {
     }
 
     fn next_etag(&self) -> String {
-        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("\"{n:x}\"")
     }
 
     fn not_found(&self, op: &'static str, key: &Key) -> Error {
-        Error::new(ErrorKind::NotFound, "").with_operation(op).with_store(self).with_key(key.as_str())
+        Error::new(ErrorKind::NotFound, "")
+            .with_operation(op)
+            .with_store(self)
+            .with_key(key.as_str())
     }
 
     fn insert(&self, key: &Key, data: Bytes, opts: &PutOptions) -> Result<PutResult> {
         let mut map = self.objects.write().unwrap();
-        check_mode(&opts.mode, map.get(key).map(|e| e.etag.as_str()))
-            .map_err(|e| e.with_operation("put").with_store(&*self).with_key(key.as_str()))?;
+        check_mode(&opts.mode, map.get(key).map(|e| e.etag.as_str())).map_err(|e| {
+            e.with_operation("put")
+                .with_store(&*self)
+                .with_key(key.as_str())
+        })?;
         let etag = self.next_etag();
         map.insert(
             key.clone(),
@@ -60,7 +68,10 @@ impl MemoryStore {
                 metadata: opts.metadata.clone(),
             },
         );
-        Ok(PutResult { etag: Some(etag), version: None })
+        Ok(PutResult {
+            etag: Some(etag),
+            version: None,
+        })
     }
 }
 
@@ -72,9 +83,10 @@ pub(crate) fn check_mode(mode: &PutMode, current: Option<&str>) -> Result<()> {
             ErrorKind::PreconditionFailed,
             format!("the ETag is {have}, not {want}"),
         )),
-        (PutMode::Update(_), None) => {
-            Err(Error::new(ErrorKind::PreconditionFailed, "the object does not exist"))
-        }
+        (PutMode::Update(_), None) => Err(Error::new(
+            ErrorKind::PreconditionFailed,
+            "the object does not exist",
+        )),
         _ => Ok(()),
     }
 }
@@ -92,7 +104,11 @@ fn meta(key: &Key, e: &Entry, full: bool) -> ObjectMeta {
         etag: Some(e.etag.clone()),
         last_modified: e.last_modified,
         content_type: if full { e.content_type.clone() } else { None },
-        metadata: if full { e.metadata.clone() } else { Metadata::new() },
+        metadata: if full {
+            e.metadata.clone()
+        } else {
+            Metadata::new()
+        },
         version: None,
     }
 }
@@ -162,7 +178,10 @@ where
 #[async_trait]
 impl Store for MemoryStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { min_part_size: 1, ..Capabilities::default() }
+        Capabilities {
+            min_part_size: 1,
+            ..Capabilities::default()
+        }
     }
 
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
@@ -195,7 +214,9 @@ impl Store for MemoryStore {
         }
         let size = e.data.len() as u64;
         let range = match &opts.range {
-            Some(r) => r.resolve(size).map_err(|e| e.with_operation("get").with_key(key.as_str()))?,
+            Some(r) => r
+                .resolve(size)
+                .map_err(|e| e.with_operation("get").with_key(key.as_str()))?,
             None => 0..size,
         };
         let body = e.data.slice(range.start as usize..range.end as usize);
@@ -234,14 +255,20 @@ impl Store for MemoryStore {
     async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
         let e = self.objects.read().unwrap().get(from).cloned();
         let e = e.ok_or_else(|| self.not_found("copy", from))?;
-        let mode = if opts.if_not_exists { PutMode::Create } else { PutMode::Overwrite };
+        let mode = if opts.if_not_exists {
+            PutMode::Create
+        } else {
+            PutMode::Overwrite
+        };
         let put = PutOptions {
             mode,
             content_type: e.content_type.clone(),
             metadata: e.metadata.clone(),
             ..Default::default()
         };
-        self.insert(to, e.data, &put).map(|_| ()).map_err(|e| e.with_operation("copy"))
+        self.insert(to, e.data, &put)
+            .map(|_| ())
+            .map_err(|e| e.with_operation("copy"))
     }
 
     async fn health_check(&self) -> Result<()> {

@@ -85,7 +85,11 @@ pub struct ChecksumMismatch {
 
 impl fmt::Display for ChecksumMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SHA-256 mismatch: recorded {}, read {}", self.expected, self.actual)
+        write!(
+            f,
+            "SHA-256 mismatch: recorded {}, read {}",
+            self.expected, self.actual
+        )
     }
 }
 
@@ -113,7 +117,10 @@ pub enum VerifyStatus {
 /// Works on any stack; put a [`ChecksumStore`] in it (the default) so that digests of
 /// multipart objects, kept in manifests, are found.
 pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
-    let opts = GetOptions { raw: true, ..Default::default() };
+    let opts = GetOptions {
+        raw: true,
+        ..Default::default()
+    };
     let r = store.get_opts(key, opts).await?;
     let Some(expected) = r.meta.metadata.get(SHA256_META).cloned() else {
         return Ok(VerifyStatus::Unverifiable);
@@ -128,7 +135,10 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
                     .and_then(|s| s.downcast_ref::<ChecksumMismatch>())
                     .cloned();
                 return match mismatch {
-                    Some(m) => Ok(VerifyStatus::Corrupt { expected: m.expected, actual: m.actual }),
+                    Some(m) => Ok(VerifyStatus::Corrupt {
+                        expected: m.expected,
+                        actual: m.actual,
+                    }),
                     None => Err(e),
                 };
             }
@@ -162,7 +172,9 @@ impl<S: Store> Layer<S> for ChecksumLayer {
 impl<S: Store> ChecksumStore<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
-        ChecksumStore { inner: Arc::new(inner) }
+        ChecksumStore {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The wrapped store.
@@ -190,7 +202,9 @@ impl<S: Store> ChecksumStore<S> {
 
     /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
     async fn merge_manifest(&self, key: &Key, meta: &mut ObjectMeta) -> Result<()> {
-        let Some(id) = meta.metadata.get(MANIFEST_META).cloned() else { return Ok(()) };
+        let Some(id) = meta.metadata.get(MANIFEST_META).cloned() else {
+            return Ok(());
+        };
         let raw = match self.inner.get(&manifest_key(key)).await {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -202,9 +216,12 @@ impl<S: Store> ChecksumStore<S> {
         let m: Manifest = match serde_json::from_slice(&raw) {
             Ok(m) => m,
             Err(e) => {
-                return Err(Error::new(ErrorKind::Integrity, format!("checksum manifest is corrupt: {e}"))
-                    .with_store(self)
-                    .with_key(key.as_str()))
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!("checksum manifest is corrupt: {e}"),
+                )
+                .with_store(self)
+                .with_key(key.as_str()))
             }
         };
         // The upload id binds: copies carry the manifest verbatim, so `m.key` may differ.
@@ -231,7 +248,10 @@ impl<S: Store> fmt::Display for ChecksumStore<S> {
 fn parse_digest(hex_digest: &str, ctx: &Ctx) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_digest.trim(), &mut out).map_err(|_| {
-        ctx.err(ErrorKind::Integrity, format!("recorded {SHA256_META} {hex_digest:?} is not a SHA-256"))
+        ctx.err(
+            ErrorKind::Integrity,
+            format!("recorded {SHA256_META} {hex_digest:?} is not a SHA-256"),
+        )
     })?;
     Ok(out)
 }
@@ -263,7 +283,10 @@ impl Decode for Verify {
                     expected: hex::encode(self.expected),
                     actual: hex::encode(actual),
                 };
-                return Err(self.ctx.err(ErrorKind::Integrity, m.to_string()).with_source(m));
+                return Err(self
+                    .ctx
+                    .err(ErrorKind::Integrity, m.to_string())
+                    .with_source(m));
             }
         }
         Ok(self.queue.pop_front())
@@ -282,7 +305,10 @@ struct ChecksumUpload<S> {
 
 impl<S> fmt::Debug for ChecksumUpload<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChecksumUpload").field("key", &self.key).field("inner", &self.inner).finish()
+        f.debug_struct("ChecksumUpload")
+            .field("key", &self.key)
+            .field("inner", &self.inner)
+            .finish()
     }
 }
 
@@ -306,16 +332,19 @@ impl<S: Store> MultipartUpload for ChecksumUpload<S> {
         };
         let body = serde_json::to_vec(&manifest).expect("manifest serializes");
         let opts = PutOptions::default().content_type("application/json");
-        self.store.put_opts(&manifest_key(&self.key), body.into(), opts).await.map_err(|e| {
-            Error::new(
-                e.kind(),
-                "the object was written but its checksum manifest was not; it reads as \
+        self.store
+            .put_opts(&manifest_key(&self.key), body.into(), opts)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    "the object was written but its checksum manifest was not; it reads as \
                  unverifiable until written again",
-            )
-            .with_operation("put")
-            .with_key(self.key.as_str())
-            .with_source(e)
-        })?;
+                )
+                .with_operation("put")
+                .with_key(self.key.as_str())
+                .with_source(e)
+            })?;
         Ok(r)
     }
     async fn abort(&mut self) -> Result<()> {
@@ -364,12 +393,20 @@ impl<S: Store> Store for ChecksumStore<S> {
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
         let mut r = self.inner.get_opts(key, opts).await?;
-        self.merge_manifest(key, &mut r.meta).await.map_err(|e| e.with_operation("get"))?;
+        self.merge_manifest(key, &mut r.meta)
+            .await
+            .map_err(|e| e.with_operation("get"))?;
         let full = r.range.start == 0 && r.range.end == r.meta.size;
         if let (true, Some(d)) = (full, r.meta.metadata.get(SHA256_META)) {
             let ctx = Ctx::new(self, key);
             let expected = parse_digest(d, &ctx)?;
-            let v = Verify { hasher: Sha256::new(), expected, queue: VecDeque::new(), checked: false, ctx };
+            let v = Verify {
+                hasher: Sha256::new(),
+                expected,
+                queue: VecDeque::new(),
+                checked: false,
+                ctx,
+            };
             r.body = pump(r.body, v);
         }
         Ok(r)
@@ -377,7 +414,9 @@ impl<S: Store> Store for ChecksumStore<S> {
 
     async fn head(&self, key: &Key) -> Result<ObjectMeta> {
         let mut m = self.inner.head(key).await?;
-        self.merge_manifest(key, &mut m).await.map_err(|e| e.with_operation("head"))?;
+        self.merge_manifest(key, &mut m)
+            .await
+            .map_err(|e| e.with_operation("head"))?;
         Ok(m)
     }
 
@@ -387,10 +426,7 @@ impl<S: Store> Store for ChecksumStore<S> {
         self.inner.delete(&manifest_key(key)).await
     }
 
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
         // Each key's manifest goes in the same batch; its result is dropped (a manifest left
         // behind is inert: no object carries its id). Manifest keys named by the caller are
         // refused after the batch.
@@ -442,7 +478,15 @@ impl<S: Store> Store for ChecksumStore<S> {
         self.refuse_reserved("copy", to)?;
         self.inner.copy_opts(from, to, opts).await?;
         // Object first: a refused copy must not touch the destination's manifest.
-        match self.inner.copy_opts(&manifest_key(from), &manifest_key(to), CopyOptions::default()).await {
+        match self
+            .inner
+            .copy_opts(
+                &manifest_key(from),
+                &manifest_key(to),
+                CopyOptions::default(),
+            )
+            .await
+        {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }

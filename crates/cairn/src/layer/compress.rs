@@ -62,14 +62,18 @@ impl Compression {
             Some("zstd") => {
                 let l = level.unwrap_or(3);
                 if !(1..=22).contains(&l) {
-                    return Err(Error::invalid(format!("zstd compression_level must be 1..=22, not {l}")));
+                    return Err(Error::invalid(format!(
+                        "zstd compression_level must be 1..=22, not {l}"
+                    )));
                 }
                 Ok(Compression::Zstd(l))
             }
             Some("gzip") => {
                 let l = level.unwrap_or(6);
                 if !(0..=9).contains(&l) {
-                    return Err(Error::invalid(format!("gzip compression_level must be 0..=9, not {l}")));
+                    return Err(Error::invalid(format!(
+                        "gzip compression_level must be 0..=9, not {l}"
+                    )));
                 }
                 Ok(Compression::Gzip(l as u32))
             }
@@ -91,10 +95,18 @@ impl Compression {
 
 /// Content types whose bytes are already compressed, so compressing again wastes CPU.
 pub fn is_precompressed(content_type: &str) -> bool {
-    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ct = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let media = ["image/", "video/", "audio/"];
     if media.iter().any(|m| ct.starts_with(m)) {
-        return !matches!(ct.as_str(), "image/svg+xml" | "image/bmp" | "audio/wav" | "audio/x-wav");
+        return !matches!(
+            ct.as_str(),
+            "image/svg+xml" | "image/bmp" | "audio/wav" | "audio/x-wav"
+        );
     }
     matches!(
         ct.as_str(),
@@ -120,14 +132,17 @@ pub fn is_precompressed(content_type: &str) -> bool {
 /// Compresses a whole buffer as one zstd frame (with content size and checksum) or one gzip
 /// member.
 pub fn compress_bytes(c: Compression, data: &[u8]) -> Result<Vec<u8>> {
-    let io = |e: std::io::Error| Error::new(ErrorKind::Unexpected, format!("compression failed: {e}"));
+    let io =
+        |e: std::io::Error| Error::new(ErrorKind::Unexpected, format!("compression failed: {e}"));
     match c {
         Compression::None => Ok(data.to_vec()),
         Compression::Zstd(level) => {
-            let mut enc = zstd::stream::write::Encoder::new(Vec::with_capacity(data.len() / 2 + 64), level)
-                .map_err(io)?;
+            let mut enc =
+                zstd::stream::write::Encoder::new(Vec::with_capacity(data.len() / 2 + 64), level)
+                    .map_err(io)?;
             enc.include_checksum(true).map_err(io)?;
-            enc.set_pledged_src_size(Some(data.len() as u64)).map_err(io)?;
+            enc.set_pledged_src_size(Some(data.len() as u64))
+                .map_err(io)?;
             enc.write_all(data).map_err(io)?;
             enc.finish().map_err(io)
         }
@@ -144,7 +159,10 @@ pub fn compress_bytes(c: Compression, data: &[u8]) -> Result<Vec<u8>> {
 
 /// Decompresses a whole buffer written by [`compress_bytes`] or a streamed upload.
 pub fn decompress_bytes(algorithm: &str, data: &[u8]) -> Result<Vec<u8>> {
-    let ctx = Ctx { store: String::new(), key: String::new() };
+    let ctx = Ctx {
+        store: String::new(),
+        key: String::new(),
+    };
     let mut dec = decoder(algorithm, &ctx)?;
     dec.push(Bytes::copy_from_slice(data))?;
     let mut out = Vec::new();
@@ -209,11 +227,17 @@ impl<S: Store> CompressStore<S> {
         let hint = opts.layer_hints.get("compression").map(String::as_str);
         let level = match opts.layer_hints.get("compression_level") {
             Some(l) => Some(l.trim().parse::<i32>().map_err(|_| {
-                Error::invalid(format!("compression_level hint must be a whole number, not {l:?}"))
+                Error::invalid(format!(
+                    "compression_level hint must be a whole number, not {l:?}"
+                ))
             })?),
             None => None,
         };
-        let err = |e: Error| e.with_operation("put").with_store(self).with_key(key.as_str());
+        let err = |e: Error| {
+            e.with_operation("put")
+                .with_store(self)
+                .with_key(key.as_str())
+        };
         if let Some(h) = hint {
             return Ok((Compression::from_config(Some(h), level).map_err(err)?, true));
         }
@@ -228,10 +252,12 @@ impl<S: Store> CompressStore<S> {
     }
 
     fn unknown(&self, algorithm: &str, key: &Key) -> Error {
-        Error::unsupported(format!("object is compressed with {algorithm:?}, which cairn cannot read"))
-            .with_operation("get")
-            .with_store(self)
-            .with_key(key.as_str())
+        Error::unsupported(format!(
+            "object is compressed with {algorithm:?}, which cairn cannot read"
+        ))
+        .with_operation("get")
+        .with_store(self)
+        .with_key(key.as_str())
     }
 }
 
@@ -251,7 +277,10 @@ fn decoder(algorithm: &str, ctx: &Ctx) -> Result<Box<dyn Decode>> {
             pos: 0,
             ctx: ctx.clone(),
         })),
-        other => Err(ctx.err(ErrorKind::Unsupported, format!("unknown compression {other:?}"))),
+        other => Err(ctx.err(
+            ErrorKind::Unsupported,
+            format!("unknown compression {other:?}"),
+        )),
     }
 }
 
@@ -284,9 +313,15 @@ impl ZstdDecode {
         use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
         let mut out = Vec::with_capacity(OUT_CHUNK);
         let mut inb = InBuffer::around(&self.input[self.pos..]);
-        let hint = self.dec.run(&mut inb, &mut OutBuffer::around(&mut out)).map_err(|e| {
-            self.ctx.err(ErrorKind::Integrity, format!("compressed data is corrupt (zstd: {e})"))
-        })?;
+        let hint = self
+            .dec
+            .run(&mut inb, &mut OutBuffer::around(&mut out))
+            .map_err(|e| {
+                self.ctx.err(
+                    ErrorKind::Integrity,
+                    format!("compressed data is corrupt (zstd: {e})"),
+                )
+            })?;
         let consumed = inb.pos();
         self.pos += consumed;
         // An idle call after a frame ends reports "need a header", not "done": ignore it.
@@ -314,7 +349,10 @@ impl Decode for ZstdDecode {
                 return Ok(None);
             }
             if consumed == 0 {
-                return Err(self.ctx.err(ErrorKind::Integrity, "compressed data is corrupt (zstd made no progress)"));
+                return Err(self.ctx.err(
+                    ErrorKind::Integrity,
+                    "compressed data is corrupt (zstd made no progress)",
+                ));
             }
         }
     }
@@ -324,7 +362,10 @@ impl Decode for ZstdDecode {
             return Ok(Some(out.into()));
         }
         if !self.frame_done {
-            return Err(self.ctx.err(ErrorKind::Integrity, "compressed data is truncated (zstd frame incomplete)"));
+            return Err(self.ctx.err(
+                ErrorKind::Integrity,
+                "compressed data is truncated (zstd frame incomplete)",
+            ));
         }
         Ok(None)
     }
@@ -354,10 +395,16 @@ impl Decode for GzipDecode {
             // Each write inflates into a 32 KiB window at most, so output stays bounded.
             let end = (self.pos + OUT_CHUNK / 8).min(self.input.len());
             let n = self.dec.write(&self.input[self.pos..end]).map_err(|e| {
-                self.ctx.err(ErrorKind::Integrity, format!("compressed data is corrupt (gzip: {e})"))
+                self.ctx.err(
+                    ErrorKind::Integrity,
+                    format!("compressed data is corrupt (gzip: {e})"),
+                )
             })?;
             if n == 0 {
-                return Err(self.ctx.err(ErrorKind::Integrity, "compressed data has bytes after its end (gzip)"));
+                return Err(self.ctx.err(
+                    ErrorKind::Integrity,
+                    "compressed data has bytes after its end (gzip)",
+                ));
             }
             self.pos += n;
         }
@@ -367,7 +414,10 @@ impl Decode for GzipDecode {
             return Ok(Some(std::mem::take(self.dec.get_mut()).into()));
         }
         self.dec.try_finish().map_err(|e| {
-            self.ctx.err(ErrorKind::Integrity, format!("compressed data is truncated or corrupt (gzip: {e})"))
+            self.ctx.err(
+                ErrorKind::Integrity,
+                format!("compressed data is truncated or corrupt (gzip: {e})"),
+            )
         })?;
         let rest = std::mem::take(self.dec.get_mut());
         Ok((!rest.is_empty()).then(|| rest.into()))
@@ -387,9 +437,10 @@ impl Encoder {
                 e.include_checksum(true)?;
                 Encoder::Zstd(e)
             }
-            Compression::Gzip(level) => {
-                Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level)))
-            }
+            Compression::Gzip(level) => Encoder::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(level),
+            )),
             Compression::None => unreachable!("no encoder without compression"),
         })
     }
@@ -423,7 +474,10 @@ struct CompressUpload {
 
 impl fmt::Debug for CompressUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompressUpload").field("key", &self.key).field("parts", &self.parts).finish()
+        f.debug_struct("CompressUpload")
+            .field("key", &self.key)
+            .field("parts", &self.parts)
+            .finish()
     }
 }
 
@@ -451,7 +505,10 @@ impl MultipartUpload for CompressUpload {
         join_parts(self.parts.write(&out))
     }
     async fn complete(&mut self) -> Result<PutResult> {
-        let enc = self.enc.take().ok_or_else(|| Error::invalid("upload already completed"))?;
+        let enc = self
+            .enc
+            .take()
+            .ok_or_else(|| Error::invalid("upload already completed"))?;
         let out = enc.finish().map_err(io_err(&self.key))?;
         let mut futs = self.parts.write(&out);
         futs.extend(self.parts.flush());
@@ -481,7 +538,11 @@ impl<S: Store> Store for CompressStore<S> {
         if c == Compression::None {
             return self.inner.put_opts(key, data, opts).await;
         }
-        let err = |e: Error| e.with_operation("put").with_store(self).with_key(key.as_str());
+        let err = |e: Error| {
+            e.with_operation("put")
+                .with_store(self)
+                .with_key(key.as_str())
+        };
         if !forced && data.len() > SAMPLE {
             let sample = compress_bytes(c, &data[..SAMPLE]).map_err(err)?;
             if !ratio_ok(sample.len(), SAMPLE) {
@@ -559,14 +620,28 @@ impl<S: Store> Store for CompressStore<S> {
             .with_key(key.as_str())
             .with_hint("read the whole object instead"));
         };
-        let want = range.resolve(size).map_err(|e| e.with_operation("get").with_key(key.as_str()))?;
+        let want = range
+            .resolve(size)
+            .map_err(|e| e.with_operation("get").with_key(key.as_str()))?;
         let dec = decoder(&alg, &Ctx::new(self, key)).map_err(|_| self.unknown(&alg, key))?;
         // Decompress from the start and skip: pin the version the first answer described.
-        let pin = if self.inner.capabilities().conditional_get { meta.etag.clone() } else { None };
-        let full = GetOptions { range: None, if_match: pin.or(opts.if_match), raw: false };
+        let pin = if self.inner.capabilities().conditional_get {
+            meta.etag.clone()
+        } else {
+            None
+        };
+        let full = GetOptions {
+            range: None,
+            if_match: pin.or(opts.if_match),
+            raw: false,
+        };
         let mut r = self.inner.get_opts(key, full).await?;
         r.meta.size = size;
-        let window = Window { dec, skip: want.start, take: want.end - want.start };
+        let window = Window {
+            dec,
+            skip: want.start,
+            take: want.end - want.start,
+        };
         r.body = pump(r.body, window);
         r.range = want;
         Ok(r)
@@ -584,10 +659,7 @@ impl<S: Store> Store for CompressStore<S> {
         self.inner.delete(key).await
     }
 
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
         self.inner.delete_stream(keys)
     }
 

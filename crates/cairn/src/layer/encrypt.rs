@@ -29,7 +29,9 @@
 //! - **Ranged reads** decrypt only the segments the range touches (two requests: the header,
 //!   then the segments, pinned to one version by ETag where the store supports it).
 
-use super::stack::{check_reserved, join_parts, pump, set_layer_meta, Ctx, Decode, Rechunk, Window};
+use super::stack::{
+    check_reserved, join_parts, pump, set_layer_meta, Ctx, Decode, Rechunk, Window,
+};
 use super::Layer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
@@ -99,7 +101,10 @@ pub struct StaticKeyProvider {
 impl StaticKeyProvider {
     /// A provider of `key`.
     pub fn new(key: [u8; 32]) -> Self {
-        StaticKeyProvider { id: key_id(&key), key }
+        StaticKeyProvider {
+            id: key_id(&key),
+            key,
+        }
     }
 }
 
@@ -130,7 +135,10 @@ impl EnvKeyProvider {
         })?;
         let key = parse_key(v.as_bytes(), false)
             .map_err(|why| Error::invalid(format!("encryption_key env:{var}: {why}")))?;
-        Ok(EnvKeyProvider { var: var.to_string(), inner: StaticKeyProvider::new(key) })
+        Ok(EnvKeyProvider {
+            var: var.to_string(),
+            inner: StaticKeyProvider::new(key),
+        })
     }
 }
 
@@ -157,18 +165,29 @@ impl FileKeyProvider {
     pub fn new(path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
         let raw = std::fs::read(&path).map_err(|e| {
-            Error::from(e).with_hint(format!("encryption_key file:{}: cannot read the file", path.display()))
+            Error::from(e).with_hint(format!(
+                "encryption_key file:{}: cannot read the file",
+                path.display()
+            ))
         })?;
         let key = parse_key(&raw, true).map_err(|why| {
             Error::invalid(format!("encryption_key file:{}: {why}", path.display()))
         })?;
-        Ok(FileKeyProvider { path, inner: StaticKeyProvider::new(key) })
+        Ok(FileKeyProvider {
+            path,
+            inner: StaticKeyProvider::new(key),
+        })
     }
 }
 
 impl fmt::Debug for FileKeyProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FileKeyProvider(file:{}, {})", self.path.display(), self.inner.id)
+        write!(
+            f,
+            "FileKeyProvider(file:{}, {})",
+            self.path.display(),
+            self.inner.id
+        )
     }
 }
 
@@ -187,7 +206,10 @@ fn parse_key(input: &[u8], raw_ok: bool) -> std::result::Result<[u8; 32], String
         return Ok(key);
     }
     let mut decoded_len = None;
-    for engine in [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE] {
+    for engine in [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+    ] {
         match engine.decode(text) {
             Ok(b) if b.len() == 32 => {
                 key.copy_from_slice(&b);
@@ -204,9 +226,11 @@ fn parse_key(input: &[u8], raw_ok: bool) -> std::result::Result<[u8; 32], String
     if let Some(n) = decoded_len {
         return Err(format!("the key decodes to {n} bytes; it must be 32 bytes"));
     }
-    Err("the key must be 32 bytes, written as 64 hex digits or base64 \
+    Err(
+        "the key must be 32 bytes, written as 64 hex digits or base64 \
          (e.g. `openssl rand -base64 32`)"
-        .into())
+            .into(),
+    )
 }
 
 /// Parses an `encryption_key` setting: `env:VAR` or `file:PATH`.
@@ -218,8 +242,10 @@ pub fn key_provider(spec: &str) -> Result<Arc<dyn KeyProvider>> {
     if let Some(path) = spec.strip_prefix("file:") {
         return Ok(Arc::new(FileKeyProvider::new(path)?));
     }
-    Err(Error::invalid("encryption_key must be env:VAR or file:PATH")
-        .with_hint("keys are never written in config; put the key in a variable or a file"))
+    Err(
+        Error::invalid("encryption_key must be env:VAR or file:PATH")
+            .with_hint("keys are never written in config; put the key in a variable or a file"),
+    )
 }
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
@@ -255,7 +281,10 @@ struct Header {
 
 impl Header {
     fn random() -> Self {
-        Header { salt: rand::random(), prefix: rand::random() }
+        Header {
+            salt: rand::random(),
+            prefix: rand::random(),
+        }
     }
     fn bytes(&self) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
@@ -272,7 +301,10 @@ impl Header {
         if b[8] != VERSION {
             return Err("encrypted with an unknown format version");
         }
-        Ok(Header { salt: b[9..41].try_into().unwrap(), prefix: b[41..48].try_into().unwrap() })
+        Ok(Header {
+            salt: b[9..41].try_into().unwrap(),
+            prefix: b[41..48].try_into().unwrap(),
+        })
     }
     fn cipher(&self, key: &[u8; 32]) -> Aes256Gcm {
         let sub = hkdf32(&self.salt, key, &[INFO, &self.prefix]);
@@ -324,7 +356,9 @@ pub struct Encryptor {
 
 impl fmt::Debug for Encryptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Encryptor").field("index", &self.index).finish_non_exhaustive()
+        f.debug_struct("Encryptor")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -332,7 +366,13 @@ impl Encryptor {
     /// A new stream under `key`, with a fresh salt and nonce prefix.
     pub fn new(key: &[u8; 32]) -> Self {
         let h = Header::random();
-        Encryptor { cipher: h.cipher(key), prefix: h.prefix, index: 0, buf: Vec::new(), header: Some(h.bytes()) }
+        Encryptor {
+            cipher: h.cipher(key),
+            prefix: h.prefix,
+            index: 0,
+            buf: Vec::new(),
+            header: Some(h.bytes()),
+        }
     }
 
     fn seal(&mut self, plain: &[u8], last: bool, out: &mut Vec<u8>) -> Result<()> {
@@ -351,7 +391,8 @@ impl Encryptor {
 
     /// Encrypts what full segments `data` completes; returns the ciphertext produced.
     pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(data.len() + data.len() / SEGMENT * TAG_LEN + HEADER_LEN + TAG_LEN);
+        let mut out =
+            Vec::with_capacity(data.len() + data.len() / SEGMENT * TAG_LEN + HEADER_LEN + TAG_LEN);
         if let Some(h) = self.header.take() {
             out.extend_from_slice(&h);
         }
@@ -396,7 +437,10 @@ pub fn encrypt_bytes(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>> {
 
 /// Decrypts a whole buffer written by [`encrypt_bytes`] or the layer.
 pub fn decrypt_bytes(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>> {
-    let ctx = Ctx { store: String::new(), key: String::new() };
+    let ctx = Ctx {
+        store: String::new(),
+        key: String::new(),
+    };
     let (n, _, last_len) = layout(data.len() as u64)
         .ok_or_else(|| ctx.err(ErrorKind::Integrity, "encrypted object is truncated"))?;
     let mut d = Decrypt::new(*key, None, (0, n), n, last_len, ctx);
@@ -433,7 +477,16 @@ impl Decrypt {
         last_len: usize,
         ctx: Ctx,
     ) -> Self {
-        Decrypt { key, cipher, index, end, segments, last_len, buf: BytesMut::new(), ctx }
+        Decrypt {
+            key,
+            cipher,
+            index,
+            end,
+            segments,
+            last_len,
+            buf: BytesMut::new(),
+            ctx,
+        }
     }
 }
 
@@ -447,13 +500,17 @@ impl Decode for Decrypt {
             if self.buf.len() < HEADER_LEN {
                 return Ok(None);
             }
-            let h = Header::parse(&self.buf[..HEADER_LEN]).map_err(|why| self.ctx.err(ErrorKind::Integrity, why))?;
+            let h = Header::parse(&self.buf[..HEADER_LEN])
+                .map_err(|why| self.ctx.err(ErrorKind::Integrity, why))?;
             let _ = self.buf.split_to(HEADER_LEN);
             self.cipher = Some((h.cipher(&self.key), h.prefix));
         }
         if self.index >= self.end {
             if !self.buf.is_empty() {
-                return Err(self.ctx.err(ErrorKind::Integrity, "encrypted object has bytes after its last segment"));
+                return Err(self.ctx.err(
+                    ErrorKind::Integrity,
+                    "encrypted object has bytes after its last segment",
+                ));
             }
             return Ok(None);
         }
@@ -464,13 +521,18 @@ impl Decode for Decrypt {
         }
         let mut seg = self.buf.split_to(len);
         let (cipher, prefix) = self.cipher.as_ref().expect("header parsed");
-        let n = nonce(prefix, self.index, last)
-            .ok_or_else(|| self.ctx.err(ErrorKind::Integrity, "segment index out of range"))?;
+        let n = nonce(prefix, self.index, last).ok_or_else(|| {
+            self.ctx
+                .err(ErrorKind::Integrity, "segment index out of range")
+        })?;
         let tag = seg.split_off(len - TAG_LEN);
         cipher
             .decrypt_in_place_detached(Nonce::from_slice(&n), b"", &mut seg, Tag::from_slice(&tag))
             .map_err(|_| {
-                self.ctx.err(ErrorKind::Integrity, format!("{WRONG_KEY} (segment {})", self.index))
+                self.ctx.err(
+                    ErrorKind::Integrity,
+                    format!("{WRONG_KEY} (segment {})", self.index),
+                )
             })?;
         self.index += 1;
         Ok(Some(seg.freeze()))
@@ -480,7 +542,9 @@ impl Decode for Decrypt {
             return Ok(Some(c));
         }
         if self.cipher.is_none() || self.index < self.end {
-            return Err(self.ctx.err(ErrorKind::Integrity, "encrypted object is truncated"));
+            return Err(self
+                .ctx
+                .err(ErrorKind::Integrity, "encrypted object is truncated"));
         }
         Ok(None)
     }
@@ -530,13 +594,19 @@ impl<S: Store> EncryptStore<S> {
 
     /// The key to write `key` with, or None to store plaintext.
     fn write_key(&self, key: &Key, opts: &PutOptions) -> Result<Option<(KeyId, [u8; 32])>> {
-        let want = match opts.layer_hints.get("encryption").map(|h| h.trim().to_ascii_lowercase()) {
+        let want = match opts
+            .layer_hints
+            .get("encryption")
+            .map(|h| h.trim().to_ascii_lowercase())
+        {
             None => self.keys.is_some(),
             Some(h) if h == "none" || h == "off" => false,
             Some(h) if h == "on" || h == ALGORITHM || h == "aes-256-gcm" => true,
             Some(h) => {
                 return Err(self.err(
-                    Error::invalid(format!("encryption hint must be none or {ALGORITHM}, not {h:?}")),
+                    Error::invalid(format!(
+                        "encryption hint must be none or {ALGORITHM}, not {h:?}"
+                    )),
                     "put",
                     key,
                 ))
@@ -553,15 +623,23 @@ impl<S: Store> EncryptStore<S> {
                 key,
             ));
         };
-        keys.key(None).map(Some).map_err(|e| self.err(e, "put", key))
+        keys.key(None)
+            .map(Some)
+            .map_err(|e| self.err(e, "put", key))
     }
 
     /// The key that opens an object described by `meta`.
     fn read_key(&self, key: &Key, meta: &ObjectMeta) -> Result<[u8; 32]> {
-        let alg = meta.metadata.get(ENCRYPTION_META).map(String::as_str).unwrap_or("");
+        let alg = meta
+            .metadata
+            .get(ENCRYPTION_META)
+            .map(String::as_str)
+            .unwrap_or("");
         if alg != ALGORITHM {
             return Err(self.err(
-                Error::unsupported(format!("object is encrypted with {alg:?}, which cairn cannot read")),
+                Error::unsupported(format!(
+                    "object is encrypted with {alg:?}, which cairn cannot read"
+                )),
                 "get",
                 key,
             ));
@@ -574,7 +652,9 @@ impl<S: Store> EncryptStore<S> {
                     ErrorKind::PermissionDenied,
                     format!("this object is encrypted with key id {shown}; set encryption_key"),
                 )
-                .with_hint("open the store with encryption_key = env:VAR or file:PATH holding that key"),
+                .with_hint(
+                    "open the store with encryption_key = env:VAR or file:PATH holding that key",
+                ),
                 "get",
                 key,
             ));
@@ -598,7 +678,10 @@ impl<S: Store> EncryptStore<S> {
 
     fn bad_size(&self, key: &Key, stored: u64) -> Error {
         self.err(
-            Error::new(ErrorKind::Integrity, format!("encrypted object is truncated ({stored} bytes stored)")),
+            Error::new(
+                ErrorKind::Integrity,
+                format!("encrypted object is truncated ({stored} bytes stored)"),
+            ),
             "get",
             key,
         )
@@ -606,36 +689,72 @@ impl<S: Store> EncryptStore<S> {
 
     async fn get_range(&self, key: &Key, opts: GetOptions, range: GetRange) -> Result<GetResult> {
         // Header first: it carries the salt, and its answer gives the stored size and ETag.
-        let head_opts = GetOptions { range: Some(GetRange::Bounded(0..HEADER_LEN as u64)), ..opts.clone() };
+        let head_opts = GetOptions {
+            range: Some(GetRange::Bounded(0..HEADER_LEN as u64)),
+            ..opts.clone()
+        };
         let r = self.inner.get_opts(key, head_opts).await?;
-        let pin = if self.inner.capabilities().conditional_get { r.meta.etag.clone() } else { None };
+        let pin = if self.inner.capabilities().conditional_get {
+            r.meta.etag.clone()
+        } else {
+            None
+        };
         if !is_encrypted(&r.meta) {
             drop(r.body);
-            let again = GetOptions { range: Some(range), if_match: pin.or(opts.if_match), raw: false };
+            let again = GetOptions {
+                range: Some(range),
+                if_match: pin.or(opts.if_match),
+                raw: false,
+            };
             return self.inner.get_opts(key, again).await;
         }
         let k = self.read_key(key, &r.meta)?;
         let stored = r.meta.size;
-        let (segments, plain, last_len) = layout(stored).ok_or_else(|| self.bad_size(key, stored))?;
+        let (segments, plain, last_len) =
+            layout(stored).ok_or_else(|| self.bad_size(key, stored))?;
         let mut meta = r.meta.clone();
         let header = r.bytes().await?;
-        let h = Header::parse(&header).map_err(|why| self.err(Error::new(ErrorKind::Integrity, why), "get", key))?;
+        let h = Header::parse(&header)
+            .map_err(|why| self.err(Error::new(ErrorKind::Integrity, why), "get", key))?;
         let want = range.resolve(plain).map_err(|e| self.err(e, "get", key))?;
         meta.size = plain;
         if want.start == want.end {
             let body = futures::stream::empty().boxed();
-            return Ok(GetResult { meta, range: want, body });
+            return Ok(GetResult {
+                meta,
+                range: want,
+                body,
+            });
         }
         let first = want.start / SEGMENT as u64;
         let last = (want.end - 1) / SEGMENT as u64;
         let from = HEADER_LEN as u64 + first * CT_SEGMENT as u64;
         let to = (HEADER_LEN as u64 + (last + 1) * CT_SEGMENT as u64).min(stored);
-        let seg_opts = GetOptions { range: Some(GetRange::Bounded(from..to)), if_match: pin.or(opts.if_match), raw: false };
+        let seg_opts = GetOptions {
+            range: Some(GetRange::Bounded(from..to)),
+            if_match: pin.or(opts.if_match),
+            raw: false,
+        };
         let r = self.inner.get_opts(key, seg_opts).await?;
         let ctx = Ctx::new(self, key);
-        let dec = Decrypt::new(k, Some((h.cipher(&k), h.prefix)), (first, last + 1), segments, last_len, ctx);
-        let window = Window { dec, skip: want.start - first * SEGMENT as u64, take: want.end - want.start };
-        Ok(GetResult { meta, range: want, body: pump(r.body, window) })
+        let dec = Decrypt::new(
+            k,
+            Some((h.cipher(&k), h.prefix)),
+            (first, last + 1),
+            segments,
+            last_len,
+            ctx,
+        );
+        let window = Window {
+            dec,
+            skip: want.start - first * SEGMENT as u64,
+            take: want.end - want.start,
+        };
+        Ok(GetResult {
+            meta,
+            range: want,
+            body: pump(r.body, window),
+        })
     }
 }
 
@@ -647,7 +766,10 @@ struct EncryptUpload {
 
 impl fmt::Debug for EncryptUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EncryptUpload").field("key", &self.key).field("parts", &self.parts).finish()
+        f.debug_struct("EncryptUpload")
+            .field("key", &self.key)
+            .field("parts", &self.parts)
+            .finish()
     }
 }
 
@@ -655,14 +777,18 @@ impl fmt::Debug for EncryptUpload {
 impl MultipartUpload for EncryptUpload {
     fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
         // Sealed in call order here; room for tags and the header keeps inner parts ≤ outer.
-        self.parts.size_from(data.len(), data.len() / 64 + HEADER_LEN + CT_SEGMENT);
+        self.parts
+            .size_from(data.len(), data.len() / 64 + HEADER_LEN + CT_SEGMENT);
         match self.enc.as_mut().expect("upload not finished").push(&data) {
             Ok(out) => join_parts(self.parts.write(&out)),
             Err(e) => Box::pin(async move { Err(e) }),
         }
     }
     async fn complete(&mut self) -> Result<PutResult> {
-        let enc = self.enc.take().ok_or_else(|| Error::invalid("upload already completed"))?;
+        let enc = self
+            .enc
+            .take()
+            .ok_or_else(|| Error::invalid("upload already completed"))?;
         let out = enc.finish()?;
         let mut futs = self.parts.write(&out);
         futs.extend(self.parts.flush());
@@ -708,7 +834,11 @@ impl<S: Store> Store for EncryptStore<S> {
         set_layer_meta(&mut opts, KEY_ID_META, id.0);
         let caps = self.inner.capabilities();
         let inner = self.inner.put_multipart_opts(key, opts).await?;
-        Ok(Box::new(EncryptUpload { parts: Rechunk::new(inner, &caps), enc: Some(Encryptor::new(&k)), key: key.clone() }))
+        Ok(Box::new(EncryptUpload {
+            parts: Rechunk::new(inner, &caps),
+            enc: Some(Encryptor::new(&k)),
+            key: key.clone(),
+        }))
     }
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
@@ -727,10 +857,21 @@ impl<S: Store> Store for EncryptStore<S> {
         }
         let k = self.read_key(key, &r.meta)?;
         let stored = r.meta.size;
-        let (segments, plain, last_len) = layout(stored).ok_or_else(|| self.bad_size(key, stored))?;
+        let (segments, plain, last_len) =
+            layout(stored).ok_or_else(|| self.bad_size(key, stored))?;
         r.meta.size = plain;
         r.range = 0..plain;
-        r.body = pump(r.body, Decrypt::new(k, None, (0, segments), segments, last_len, Ctx::new(self, key)));
+        r.body = pump(
+            r.body,
+            Decrypt::new(
+                k,
+                None,
+                (0, segments),
+                segments,
+                last_len,
+                Ctx::new(self, key),
+            ),
+        );
         Ok(r)
     }
 
@@ -746,10 +887,7 @@ impl<S: Store> Store for EncryptStore<S> {
         self.inner.delete(key).await
     }
 
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
         self.inner.delete_stream(keys)
     }
 
@@ -784,10 +922,17 @@ mod tests {
 
     #[test]
     fn layout_inverts_ciphertext_len() {
-        for p in [0u64, 1, 15, 16, 17, 65535, 65536, 65537, 131071, 131072, 131073, 10_000_000] {
+        for p in [
+            0u64, 1, 15, 16, 17, 65535, 65536, 65537, 131071, 131072, 131073, 10_000_000,
+        ] {
             let s = ciphertext_len(p);
             assert_eq!(plaintext_len(s), Some(p), "plain {p}");
-            assert_eq!(encrypt_bytes(&[7; 32], &vec![1u8; p as usize]).unwrap().len() as u64, s);
+            assert_eq!(
+                encrypt_bytes(&[7; 32], &vec![1u8; p as usize])
+                    .unwrap()
+                    .len() as u64,
+                s
+            );
         }
         assert_eq!(plaintext_len(HEADER_LEN as u64 + 15), None);
         assert_eq!(plaintext_len(10), None);

@@ -21,7 +21,10 @@ impl<S: Store> PrefixStore<S> {
     pub fn new(inner: S, prefix: &str) -> Result<Self> {
         let prefix = prefix.trim_matches('/');
         Key::new(prefix)?;
-        Ok(PrefixStore { inner, prefix: prefix.to_string() })
+        Ok(PrefixStore {
+            inner,
+            prefix: prefix.to_string(),
+        })
     }
 
     fn full(&self, key: &Key) -> Result<Key> {
@@ -29,19 +32,26 @@ impl<S: Store> PrefixStore<S> {
     }
 
     fn strip(&self, key: &Key) -> Option<Key> {
-        key.strip_prefix(&self.prefix).and_then(|k| Key::new(k).ok())
+        key.strip_prefix(&self.prefix)
+            .and_then(|k| Key::new(k).ok())
     }
 
     /// Presents an inner error in this store's terms: its name, and keys without the prefix.
     fn outer_err(&self, e: Error) -> Error {
         let base = format!("{}/", self.prefix);
-        e.set_store(self).map_key(|k| k.strip_prefix(&base).map(str::to_string).unwrap_or(k))
+        e.set_store(self)
+            .map_key(|k| k.strip_prefix(&base).map(str::to_string).unwrap_or(k))
     }
 }
 
 impl<S: Store> fmt::Display for PrefixStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.inner.to_string().trim_end_matches('/'), self.prefix)
+        write!(
+            f,
+            "{}/{}",
+            self.inner.to_string().trim_end_matches('/'),
+            self.prefix
+        )
     }
 }
 
@@ -52,37 +62,57 @@ impl<S: Store> Store for PrefixStore<S> {
         self.inner.capabilities()
     }
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
-        self.inner.put_opts(&self.full(key)?, data, opts).await.map_err(|e| self.outer_err(e))
+        self.inner
+            .put_opts(&self.full(key)?, data, opts)
+            .await
+            .map_err(|e| self.outer_err(e))
     }
     async fn put_multipart_opts(
         &self,
         key: &Key,
         opts: PutOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(&self.full(key)?, opts).await.map_err(|e| self.outer_err(e))
+        self.inner
+            .put_multipart_opts(&self.full(key)?, opts)
+            .await
+            .map_err(|e| self.outer_err(e))
     }
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
-        let mut r =
-            self.inner.get_opts(&self.full(key)?, opts).await.map_err(|e| self.outer_err(e))?;
+        let mut r = self
+            .inner
+            .get_opts(&self.full(key)?, opts)
+            .await
+            .map_err(|e| self.outer_err(e))?;
         r.meta.key = key.clone();
         Ok(r)
     }
     async fn head(&self, key: &Key) -> Result<ObjectMeta> {
-        let mut m = self.inner.head(&self.full(key)?).await.map_err(|e| self.outer_err(e))?;
+        let mut m = self
+            .inner
+            .head(&self.full(key)?)
+            .await
+            .map_err(|e| self.outer_err(e))?;
         m.key = key.clone();
         Ok(m)
     }
     async fn delete(&self, key: &Key) -> Result<()> {
-        self.inner.delete(&self.full(key)?).await.map_err(|e| self.outer_err(e))
+        self.inner
+            .delete(&self.full(key)?)
+            .await
+            .map_err(|e| self.outer_err(e))
     }
-    fn delete_stream<'a>(
-        &'a self,
-        keys: BoxStream<'a, Key>,
-    ) -> BoxStream<'a, (Key, Result<()>)> {
-        let mapped = keys.filter_map(move |k| async move { self.full(&k).ok() }).boxed();
+    fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
+        let mapped = keys
+            .filter_map(move |k| async move { self.full(&k).ok() })
+            .boxed();
         self.inner
             .delete_stream(mapped)
-            .map(move |(k, r)| (self.strip(&k).unwrap_or(k), r.map_err(|e| self.outer_err(e))))
+            .map(move |(k, r)| {
+                (
+                    self.strip(&k).unwrap_or(k),
+                    r.map_err(|e| self.outer_err(e)),
+                )
+            })
             .boxed()
     }
     fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
@@ -97,13 +127,14 @@ impl<S: Store> Store for PrefixStore<S> {
             .list(inner_opts)
             .map(move |e| {
                 let strip = |k: String| k.strip_prefix(&base).map(str::to_string).unwrap_or(k);
-                e.map_err(|err| err.set_store(&name).map_key(strip)).map(|e| match e {
-                    ListEntry::Object(mut m) => {
-                        m.key = Key::unchecked(&m.key.as_str()[base.len()..]);
-                        ListEntry::Object(m)
-                    }
-                    ListEntry::Prefix(p) => ListEntry::Prefix(p[base.len()..].to_string()),
-                })
+                e.map_err(|err| err.set_store(&name).map_key(strip))
+                    .map(|e| match e {
+                        ListEntry::Object(mut m) => {
+                            m.key = Key::unchecked(&m.key.as_str()[base.len()..]);
+                            ListEntry::Object(m)
+                        }
+                        ListEntry::Prefix(p) => ListEntry::Prefix(p[base.len()..].to_string()),
+                    })
             })
             .boxed()
     }
@@ -114,6 +145,9 @@ impl<S: Store> Store for PrefixStore<S> {
             .map_err(|e| self.outer_err(e))
     }
     async fn health_check(&self) -> Result<()> {
-        self.inner.health_check().await.map_err(|e| self.outer_err(e))
+        self.inner
+            .health_check()
+            .await
+            .map_err(|e| self.outer_err(e))
     }
 }

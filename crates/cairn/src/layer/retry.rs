@@ -55,11 +55,15 @@ impl RetryPolicy {
         let max_attempts = if config.retry == Some(false) {
             1
         } else {
-            config
-                .max_retries
-                .map_or(d.max_attempts, |r| r.saturating_add(1).min(u32::MAX as usize) as u32)
+            config.max_retries.map_or(d.max_attempts, |r| {
+                r.saturating_add(1).min(u32::MAX as usize) as u32
+            })
         };
-        RetryPolicy { max_attempts, budget: config.retry_timeout.unwrap_or(d.budget), ..d }
+        RetryPolicy {
+            max_attempts,
+            budget: config.retry_timeout.unwrap_or(d.budget),
+            ..d
+        }
     }
 
     /// Retries after the first attempt.
@@ -69,8 +73,10 @@ impl RetryPolicy {
 
     /// The backoff before retry number `retry` (1-based): uniform in [0, min(max, base*2^(n-1))].
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp =
-            self.base.saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX));
+        let exp = self.base.saturating_mul(
+            1u32.checked_shl(retry.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        );
         let cap = exp.min(self.max_delay);
         cap.mul_f64(rand::random::<f64>())
     }
@@ -148,7 +154,10 @@ pub struct RetryStore<S> {
 impl<S: Store> RetryStore<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, policy: RetryPolicy) -> Self {
-        RetryStore { inner: Arc::new(inner), policy }
+        RetryStore {
+            inner: Arc::new(inner),
+            policy,
+        }
     }
 
     /// The policy in use.
@@ -180,7 +189,10 @@ fn entry_name(e: &ListEntry) -> &str {
 #[deny(clippy::missing_trait_methods)]
 impl<S: Store> Store for RetryStore<S> {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { retries_internally: true, ..self.inner.capabilities() }
+        Capabilities {
+            retries_internally: true,
+            ..self.inner.capabilities()
+        }
     }
 
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
@@ -188,7 +200,12 @@ impl<S: Store> Store for RetryStore<S> {
             PutMode::Overwrite => temporary,
             PutMode::Create | PutMode::Update(_) => temporary_and_unapplied,
         };
-        self.policy.run(|| self.inner.put_opts(key, data.clone(), opts.clone()), retryable).await
+        self.policy
+            .run(
+                || self.inner.put_opts(key, data.clone(), opts.clone()),
+                retryable,
+            )
+            .await
     }
 
     async fn put_multipart_opts(
@@ -197,11 +214,18 @@ impl<S: Store> Store for RetryStore<S> {
         opts: PutOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         // Starting an upload has no effect until completion, so it is safe to repeat.
-        self.policy.run(|| self.inner.put_multipart_opts(key, opts.clone()), temporary).await
+        self.policy
+            .run(
+                || self.inner.put_multipart_opts(key, opts.clone()),
+                temporary,
+            )
+            .await
     }
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
-        self.policy.run(|| self.inner.get_opts(key, opts.clone()), temporary).await
+        self.policy
+            .run(|| self.inner.get_opts(key, opts.clone()), temporary)
+            .await
     }
 
     async fn head(&self, key: &Key) -> Result<ObjectMeta> {
@@ -286,12 +310,20 @@ impl<S: Store> Store for RetryStore<S> {
     }
 
     async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
-        let retryable = if opts.if_not_exists { temporary_and_unapplied } else { temporary };
-        self.policy.run(|| self.inner.copy_opts(from, to, opts.clone()), retryable).await
+        let retryable = if opts.if_not_exists {
+            temporary_and_unapplied
+        } else {
+            temporary
+        };
+        self.policy
+            .run(|| self.inner.copy_opts(from, to, opts.clone()), retryable)
+            .await
     }
 
     async fn health_check(&self) -> Result<()> {
-        self.policy.run(|| self.inner.health_check(), temporary).await
+        self.policy
+            .run(|| self.inner.health_check(), temporary)
+            .await
     }
 }
 
@@ -344,7 +376,10 @@ mod tests {
     #[async_trait]
     impl Store for Flaky {
         fn capabilities(&self) -> Capabilities {
-            Capabilities { local: false, ..self.inner.capabilities() }
+            Capabilities {
+                local: false,
+                ..self.inner.capabilities()
+            }
         }
         async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
             self.next_fault()?;
@@ -435,12 +470,17 @@ mod tests {
     async fn conditional_puts_are_not_retried_after_a_timeout() {
         let create = PutOptions::default().mode(PutMode::Create);
         let s = seeded(Flaky::failing(&[ErrorKind::Timeout])).await;
-        let e = s.put_opts(&k("b"), Bytes::from_static(b"x"), create.clone()).await.unwrap_err();
+        let e = s
+            .put_opts(&k("b"), Bytes::from_static(b"x"), create.clone())
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert_eq!(s.inner().calls(), 1, "the write may have landed");
         // A refusal for load means nothing was written: safe to repeat.
         let s = seeded(Flaky::failing(&[ErrorKind::RateLimited])).await;
-        s.put_opts(&k("b"), Bytes::from_static(b"x"), create).await.unwrap();
+        s.put_opts(&k("b"), Bytes::from_static(b"x"), create)
+            .await
+            .unwrap();
         assert_eq!(s.inner().calls(), 2);
         // Plain puts are idempotent and retried after a timeout.
         let s = seeded(Flaky::failing(&[ErrorKind::Timeout])).await;
@@ -469,12 +509,20 @@ mod tests {
     async fn a_broken_listing_resumes_without_repeats() {
         let flaky = Flaky::default();
         for i in 0..10 {
-            flaky.inner.put(&k(&format!("l/{i}")), &b"x"[..]).await.unwrap();
+            flaky
+                .inner
+                .put(&k(&format!("l/{i}")), &b"x"[..])
+                .await
+                .unwrap();
         }
         *flaky.list_break_after.lock().unwrap() = Some(4);
         let s = RetryStore::new(flaky, RetryPolicy::default());
-        let keys: Vec<String> =
-            s.list_objects("l/").map_ok(|m| m.key.into_string()).try_collect().await.unwrap();
+        let keys: Vec<String> = s
+            .list_objects("l/")
+            .map_ok(|m| m.key.into_string())
+            .try_collect()
+            .await
+            .unwrap();
         let want: Vec<String> = (0..10).map(|i| format!("l/{i}")).collect();
         assert_eq!(keys, want);
         assert_eq!(s.inner().calls(), 2, "one restart");

@@ -2,7 +2,7 @@
 //! reserved metadata names, the hold-back stream pump, and the part re-chunker.
 
 use super::checksum::ChecksumStore;
-use super::compress::{Compression, CompressStore};
+use super::compress::{CompressStore, Compression};
 use super::encrypt::{key_provider, EncryptStore};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -28,7 +28,11 @@ use std::sync::Arc;
 pub fn apply(store: DynStore, config: &Config) -> Result<DynStore> {
     let compression =
         Compression::from_config(config.compression.as_deref(), config.compression_level)?;
-    let keys = config.encryption_key.as_deref().map(key_provider).transpose()?;
+    let keys = config
+        .encryption_key
+        .as_deref()
+        .map(key_provider)
+        .transpose()?;
     let mut s = store;
     if config.checksum != Some(false) {
         s = Arc::new(ChecksumStore::new(s));
@@ -56,7 +60,11 @@ pub fn strip_reserved(meta: &mut Metadata) {
 /// Rejects `cairn-*` metadata names a user set; names a layer above set (listed in
 /// [`LAYER_META_HINT`]) pass.
 pub(crate) fn check_reserved(opts: &PutOptions, key: &Key) -> Result<()> {
-    let allowed = opts.layer_hints.get(LAYER_META_HINT).map(String::as_str).unwrap_or("");
+    let allowed = opts
+        .layer_hints
+        .get(LAYER_META_HINT)
+        .map(String::as_str)
+        .unwrap_or("");
     for name in opts.metadata.keys() {
         if is_reserved(name) && !allowed.split(',').any(|a| a == name) {
             return Err(Error::invalid(format!(
@@ -74,7 +82,10 @@ pub(crate) fn check_reserved(opts: &PutOptions, key: &Key) -> Result<()> {
 /// Sets a layer's own metadata entry and lists it in [`LAYER_META_HINT`].
 pub(crate) fn set_layer_meta(opts: &mut PutOptions, name: &str, value: impl Into<String>) {
     opts.metadata.insert(name.to_string(), value.into());
-    let hint = opts.layer_hints.entry(LAYER_META_HINT.to_string()).or_default();
+    let hint = opts
+        .layer_hints
+        .entry(LAYER_META_HINT.to_string())
+        .or_default();
     if !hint.split(',').any(|a| a == name) {
         if !hint.is_empty() {
             hint.push(',');
@@ -92,10 +103,16 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub fn new(store: &impl std::fmt::Display, key: &Key) -> Self {
-        Ctx { store: store.to_string(), key: key.to_string() }
+        Ctx {
+            store: store.to_string(),
+            key: key.to_string(),
+        }
     }
     pub fn err(&self, kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error::new(kind, message).with_operation("get").with_store(&self.store).with_key(&self.key)
+        Error::new(kind, message)
+            .with_operation("get")
+            .with_store(&self.store)
+            .with_key(&self.key)
     }
 }
 
@@ -128,7 +145,14 @@ pub(crate) fn pump<D: Decode>(
         verify: bool,
         done: bool,
     }
-    let st = St { inner, dec, pending: None, ended: false, verify: true, done: false };
+    let st = St {
+        inner,
+        dec,
+        pending: None,
+        ended: false,
+        verify: true,
+        done: false,
+    };
     futures::stream::unfold(st, |mut st| async move {
         if st.done {
             return None;
@@ -230,7 +254,10 @@ pub(crate) struct Rechunk {
 
 impl std::fmt::Debug for Rechunk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rechunk").field("inner", &self.inner).field("target", &self.target).finish()
+        f.debug_struct("Rechunk")
+            .field("inner", &self.inner)
+            .field("target", &self.target)
+            .finish()
     }
 }
 
@@ -271,7 +298,9 @@ impl Rechunk {
 }
 
 /// One future for many part futures.
-pub(crate) fn join_parts(futs: Vec<BoxFuture<'static, Result<()>>>) -> BoxFuture<'static, Result<()>> {
+pub(crate) fn join_parts(
+    futs: Vec<BoxFuture<'static, Result<()>>>,
+) -> BoxFuture<'static, Result<()>> {
     Box::pin(async move {
         futures::future::try_join_all(futs).await?;
         Ok(())

@@ -44,19 +44,35 @@ pub async fn put_get_sizes(store: &dyn Store) {
     for (i, size) in [0usize, 1, 5 * 1024 * 1024].into_iter().enumerate() {
         let key = k(&format!("sizes/{size}"));
         let data = pattern(size, i as u64);
-        store.put(&key, data.clone()).await.unwrap_or_else(|e| panic!("{store}: put {size}: {e}"));
-        let got = store.get(&key).await.unwrap_or_else(|e| panic!("{store}: get {size}: {e}"));
+        store
+            .put(&key, data.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{store}: put {size}: {e}"));
+        let got = store
+            .get(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{store}: get {size}: {e}"));
         assert_eq!(got.len(), size, "{store}: size {size}");
         assert!(got == data, "{store}: bytes differ at size {size}");
-        assert_eq!(store.head(&key).await.unwrap().size, size as u64, "{store}: head size");
+        assert_eq!(
+            store.head(&key).await.unwrap().size,
+            size as u64,
+            "{store}: head size"
+        );
     }
     let size = 64 * 1024 * 1024;
     let data = pattern(size, 64);
     let key = k("sizes/64MiB");
     let chunks = futures::stream::iter(
-        data.chunks(1024 * 1024 + 17).map(|c| Ok(Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+        data.chunks(1024 * 1024 + 17)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
     );
-    let opts = WriterOptions { part_size: 5 * 1024 * 1024, concurrency: 4, size_hint: None };
+    let opts = WriterOptions {
+        part_size: 5 * 1024 * 1024,
+        concurrency: 4,
+        size_hint: None,
+    };
     put_stream(store, &key, chunks, PutOptions::default(), opts)
         .await
         .unwrap_or_else(|e| panic!("{store}: streamed put of 64 MiB: {e}"));
@@ -64,7 +80,10 @@ pub async fn put_get_sizes(store: &dyn Store) {
     let mut off = 0usize;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.unwrap_or_else(|e| panic!("{store}: stream get: {e}"));
-        assert!(chunk[..] == data[off..off + chunk.len()], "{store}: 64 MiB differs at {off}");
+        assert!(
+            chunk[..] == data[off..off + chunk.len()],
+            "{store}: 64 MiB differs at {off}"
+        );
         off += chunk.len();
     }
     assert_eq!(off, size, "{store}: 64 MiB length");
@@ -76,19 +95,31 @@ pub async fn multipart_boundaries(store: &dyn Store) {
     for (n, size) in [min, min + 1, 2 * min, 2 * min - 1].into_iter().enumerate() {
         let key = k(&format!("multipart/{size}"));
         let data = pattern(size, 100 + n as u64);
-        let chunks = futures::stream::iter(vec![
-            Ok(data.slice(..size / 3)),
-            Ok(data.slice(size / 3..)),
-        ]);
-        let opts = WriterOptions { part_size: min, concurrency: 2, size_hint: None };
-        put_stream(store, &key, chunks, PutOptions::default().meta("part", "yes"), opts)
-            .await
-            .unwrap_or_else(|e| panic!("{store}: multipart put {size}: {e}"));
+        let chunks =
+            futures::stream::iter(vec![Ok(data.slice(..size / 3)), Ok(data.slice(size / 3..))]);
+        let opts = WriterOptions {
+            part_size: min,
+            concurrency: 2,
+            size_hint: None,
+        };
+        put_stream(
+            store,
+            &key,
+            chunks,
+            PutOptions::default().meta("part", "yes"),
+            opts,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{store}: multipart put {size}: {e}"));
         let got = store.get(&key).await.unwrap();
         assert!(got == data, "{store}: multipart {size} differs");
         if store.capabilities().metadata {
             let h = store.head(&key).await.unwrap();
-            assert_eq!(h.metadata.get("part").map(String::as_str), Some("yes"), "{store}");
+            assert_eq!(
+                h.metadata.get("part").map(String::as_str),
+                Some("yes"),
+                "{store}"
+            );
         }
     }
 }
@@ -101,23 +132,41 @@ pub async fn head_and_metadata(store: &dyn Store) {
         .content_type("application/json")
         .meta("agent_id", "a-1")
         .meta("description", "snapshot ünïcode");
-    let r = store.put_opts(&key, Bytes::from_static(b"{\"a\":1}"), opts).await.unwrap();
+    let r = store
+        .put_opts(&key, Bytes::from_static(b"{\"a\":1}"), opts)
+        .await
+        .unwrap();
     let h = store.head(&key).await.unwrap();
     assert_eq!(h.size, 7, "{store}");
-    assert!(h.last_modified > before, "{store}: last_modified {}", h.last_modified);
+    assert!(
+        h.last_modified > before,
+        "{store}: last_modified {}",
+        h.last_modified
+    );
     if r.etag.is_some() {
         assert_eq!(h.etag, r.etag, "{store}: head etag matches put etag");
     }
     if store.capabilities().metadata {
-        assert_eq!(h.content_type.as_deref(), Some("application/json"), "{store}");
-        assert_eq!(h.metadata.get("agent_id").map(String::as_str), Some("a-1"), "{store}");
+        assert_eq!(
+            h.content_type.as_deref(),
+            Some("application/json"),
+            "{store}"
+        );
+        assert_eq!(
+            h.metadata.get("agent_id").map(String::as_str),
+            Some("a-1"),
+            "{store}"
+        );
         assert_eq!(
             h.metadata.get("description").map(String::as_str),
             Some("snapshot ünïcode"),
             "{store}"
         );
         let g = store.get_opts(&key, GetOptions::default()).await.unwrap();
-        assert_eq!(g.meta.metadata, h.metadata, "{store}: get returns the same metadata");
+        assert_eq!(
+            g.meta.metadata, h.metadata,
+            "{store}: get returns the same metadata"
+        );
     }
 }
 
@@ -138,7 +187,10 @@ pub async fn delete_idempotent_and_many(store: &dyn Store) {
     store.put(&key, Bytes::from_static(b"x")).await.unwrap();
     assert!(store.exists(&key).await.unwrap());
     store.delete(&key).await.unwrap();
-    store.delete(&key).await.unwrap_or_else(|e| panic!("{store}: second delete: {e}"));
+    store
+        .delete(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{store}: second delete: {e}"));
     assert!(!store.exists(&key).await.unwrap());
     let keys: Vec<Key> = (0..25).map(|i| k(&format!("del/many/{i:02}"))).collect();
     futures::stream::iter(keys.clone())
@@ -150,7 +202,10 @@ pub async fn delete_idempotent_and_many(store: &dyn Store) {
     let mut with_missing = keys.clone();
     with_missing.push(k("del/many/never-existed"));
     let failed = store.delete_many(with_missing).await;
-    assert!(failed.is_empty(), "{store}: delete_many failures: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "{store}: delete_many failures: {failed:?}"
+    );
     assert!(all_keys(store, "del/").await.is_empty(), "{store}");
 }
 
@@ -165,10 +220,17 @@ pub async fn odd_keys(store: &dyn Store) {
         "odd/semi;colon,comma@at!bang$(paren)",
     ];
     for (i, s) in keys.iter().enumerate() {
-        store.put(&k(s), pattern(10 + i, i as u64)).await.unwrap_or_else(|e| panic!("{store}: put {s}: {e}"));
+        store
+            .put(&k(s), pattern(10 + i, i as u64))
+            .await
+            .unwrap_or_else(|e| panic!("{store}: put {s}: {e}"));
     }
     for (i, s) in keys.iter().enumerate() {
-        assert_eq!(store.get(&k(s)).await.unwrap(), pattern(10 + i, i as u64), "{store}: {s}");
+        assert_eq!(
+            store.get(&k(s)).await.unwrap(),
+            pattern(10 + i, i as u64),
+            "{store}: {s}"
+        );
     }
     let mut want: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
     want.sort();
@@ -177,7 +239,15 @@ pub async fn odd_keys(store: &dyn Store) {
 
 /// Recursive and delimiter listings, raw-string prefixes and start_after.
 pub async fn listing(store: &dyn Store) {
-    for s in ["ls/a.txt", "ls/a/1", "ls/a/2/x", "ls/a-b", "ls/b/1", "ls/c", "lsx/other"] {
+    for s in [
+        "ls/a.txt",
+        "ls/a/1",
+        "ls/a/2/x",
+        "ls/a-b",
+        "ls/b/1",
+        "ls/c",
+        "lsx/other",
+    ] {
         store.put(&k(s), Bytes::from_static(b"1")).await.unwrap();
     }
     assert_eq!(
@@ -185,10 +255,21 @@ pub async fn listing(store: &dyn Store) {
         ["ls/a-b", "ls/a.txt", "ls/a/1", "ls/a/2/x", "ls/b/1", "ls/c"],
         "{store}: recursive listing is in byte order"
     );
-    assert_eq!(all_keys(store, "ls/a").await, ["ls/a-b", "ls/a.txt", "ls/a/1", "ls/a/2/x"], "{store}");
-    assert_eq!(all_keys(store, "ls").await.len(), 7, "{store}: raw prefix matches lsx/");
-    let shallow: Vec<ListEntry> =
-        store.list(ListOptions::shallow("ls/")).try_collect().await.unwrap();
+    assert_eq!(
+        all_keys(store, "ls/a").await,
+        ["ls/a-b", "ls/a.txt", "ls/a/1", "ls/a/2/x"],
+        "{store}"
+    );
+    assert_eq!(
+        all_keys(store, "ls").await.len(),
+        7,
+        "{store}: raw prefix matches lsx/"
+    );
+    let shallow: Vec<ListEntry> = store
+        .list(ListOptions::shallow("ls/"))
+        .try_collect()
+        .await
+        .unwrap();
     let names: Vec<String> = shallow
         .iter()
         .map(|e| match e {
@@ -196,11 +277,25 @@ pub async fn listing(store: &dyn Store) {
             ListEntry::Prefix(p) => p.clone(),
         })
         .collect();
-    assert_eq!(names, ["ls/a-b", "ls/a.txt", "ls/a/", "ls/b/", "ls/c"], "{store}: delimiter listing");
-    let top: Vec<ListEntry> = store.list(ListOptions::shallow("")).try_collect().await.unwrap();
-    assert!(top.contains(&ListEntry::Prefix("ls/".into())), "{store}: {top:?}");
+    assert_eq!(
+        names,
+        ["ls/a-b", "ls/a.txt", "ls/a/", "ls/b/", "ls/c"],
+        "{store}: delimiter listing"
+    );
+    let top: Vec<ListEntry> = store
+        .list(ListOptions::shallow(""))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        top.contains(&ListEntry::Prefix("ls/".into())),
+        "{store}: {top:?}"
+    );
     let after: Vec<String> = store
-        .list(ListOptions { start_after: Some("ls/a/2/x".into()), ..ListOptions::recursive("ls/") })
+        .list(ListOptions {
+            start_after: Some("ls/a/2/x".into()),
+            ..ListOptions::recursive("ls/")
+        })
         .map_ok(|e| match e {
             ListEntry::Object(m) => m.key.to_string(),
             ListEntry::Prefix(p) => p,
@@ -209,7 +304,10 @@ pub async fn listing(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(after, ["ls/b/1", "ls/c"], "{store}: start_after");
-    assert!(all_keys(store, "nothing-under-here/").await.is_empty(), "{store}");
+    assert!(
+        all_keys(store, "nothing-under-here/").await.is_empty(),
+        "{store}"
+    );
 }
 
 /// Listings page past 1000 keys (S3's page size) without losing or repeating any.
@@ -232,11 +330,33 @@ pub async fn ranges(store: &dyn Store) {
     let key = k("range/obj");
     let data = pattern(1000, 7);
     store.put(&key, data.clone()).await.unwrap();
-    assert_eq!(store.get_range(&key, 10..20).await.unwrap(), data.slice(10..20), "{store}");
-    assert_eq!(store.get_range(&key, GetRange::Offset(990)).await.unwrap(), data.slice(990..), "{store}");
-    assert_eq!(store.get_range(&key, GetRange::Suffix(5)).await.unwrap(), data.slice(995..), "{store}");
-    assert_eq!(store.get_range(&key, 900..5000).await.unwrap(), data.slice(900..), "{store}: clamp");
-    let r = store.get_opts(&key, GetOptions { range: Some((100..200).into()), ..Default::default() });
+    assert_eq!(
+        store.get_range(&key, 10..20).await.unwrap(),
+        data.slice(10..20),
+        "{store}"
+    );
+    assert_eq!(
+        store.get_range(&key, GetRange::Offset(990)).await.unwrap(),
+        data.slice(990..),
+        "{store}"
+    );
+    assert_eq!(
+        store.get_range(&key, GetRange::Suffix(5)).await.unwrap(),
+        data.slice(995..),
+        "{store}"
+    );
+    assert_eq!(
+        store.get_range(&key, 900..5000).await.unwrap(),
+        data.slice(900..),
+        "{store}: clamp"
+    );
+    let r = store.get_opts(
+        &key,
+        GetOptions {
+            range: Some((100..200).into()),
+            ..Default::default()
+        },
+    );
     let r = r.await.unwrap();
     assert_eq!(r.range, 100..200, "{store}");
     assert_eq!(r.meta.size, 1000, "{store}: meta.size is the whole object");
@@ -247,25 +367,51 @@ pub async fn conditional_put(store: &dyn Store) {
     let caps = store.capabilities();
     let key = k("cond/obj");
     let create = PutOptions::default().mode(PutMode::Create);
-    let first = store.put_opts(&key, Bytes::from_static(b"1"), create.clone()).await.unwrap();
+    let first = store
+        .put_opts(&key, Bytes::from_static(b"1"), create.clone())
+        .await
+        .unwrap();
     if caps.conditional_create {
-        let e = store.put_opts(&key, Bytes::from_static(b"2"), create).await.unwrap_err();
+        let e = store
+            .put_opts(&key, Bytes::from_static(b"2"), create)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{store}: {e}");
-        assert_eq!(store.get(&key).await.unwrap(), &b"1"[..], "{store}: nothing written");
+        assert_eq!(
+            store.get(&key).await.unwrap(),
+            &b"1"[..],
+            "{store}: nothing written"
+        );
     }
     if caps.conditional_update {
-        let etag = first.etag.clone().or(store.head(&key).await.unwrap().etag).unwrap();
+        let etag = first
+            .etag
+            .clone()
+            .or(store.head(&key).await.unwrap().etag)
+            .unwrap();
         let upd = PutOptions::default().mode(PutMode::Update(etag.clone()));
-        store.put_opts(&key, Bytes::from_static(b"3"), upd.clone()).await.unwrap();
-        let e = store.put_opts(&key, Bytes::from_static(b"4"), upd).await.unwrap_err();
+        store
+            .put_opts(&key, Bytes::from_static(b"3"), upd.clone())
+            .await
+            .unwrap();
+        let e = store
+            .put_opts(&key, Bytes::from_static(b"4"), upd)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{store}: {e}");
         assert_eq!(store.get(&key).await.unwrap(), &b"3"[..], "{store}");
     }
     if caps.conditional_get {
         let etag = store.head(&key).await.unwrap().etag.unwrap();
-        let ok = GetOptions { if_match: Some(etag), ..Default::default() };
+        let ok = GetOptions {
+            if_match: Some(etag),
+            ..Default::default()
+        };
         store.get_opts(&key, ok).await.unwrap();
-        let bad = GetOptions { if_match: Some("\"nope\"".into()), ..Default::default() };
+        let bad = GetOptions {
+            if_match: Some("\"nope\"".into()),
+            ..Default::default()
+        };
         let e = store.get_opts(&key, bad).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{store}: {e}");
     }
@@ -276,14 +422,24 @@ pub async fn copy_and_rename(store: &dyn Store) {
     let (a, b, c) = (k("copy/a"), k("copy/b"), k("copy/c"));
     let opts = PutOptions::default().meta("origin", "a");
     store.put_opts(&a, pattern(300, 3), opts).await.unwrap();
-    store.copy(&a, &b).await.unwrap_or_else(|e| panic!("{store}: copy: {e}"));
+    store
+        .copy(&a, &b)
+        .await
+        .unwrap_or_else(|e| panic!("{store}: copy: {e}"));
     assert_eq!(store.get(&b).await.unwrap(), pattern(300, 3), "{store}");
     if store.capabilities().metadata {
         let h = store.head(&b).await.unwrap();
-        assert_eq!(h.metadata.get("origin").map(String::as_str), Some("a"), "{store}");
+        assert_eq!(
+            h.metadata.get("origin").map(String::as_str),
+            Some("a"),
+            "{store}"
+        );
     }
     store.rename(&b, &c).await.unwrap();
-    assert!(!store.exists(&b).await.unwrap(), "{store}: rename removed source");
+    assert!(
+        !store.exists(&b).await.unwrap(),
+        "{store}: rename removed source"
+    );
     assert_eq!(store.get(&c).await.unwrap(), pattern(300, 3), "{store}");
     let e = store.copy(&k("copy/missing"), &b).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{store}: {e}");
@@ -298,15 +454,31 @@ pub async fn failed_upload_leaves_nothing(store: &dyn Store) {
         Ok(pattern(min, 2)),
         Err(crate::Error::new(ErrorKind::Network, "source broke")),
     ]);
-    let opts = WriterOptions { part_size: min, concurrency: 2, size_hint: None };
-    let e = put_stream(store, &key, chunks, PutOptions::default(), opts).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Network, "{store}: the source error comes back");
-    assert!(!store.exists(&key).await.unwrap(), "{store}: aborted upload left an object");
+    let opts = WriterOptions {
+        part_size: min,
+        concurrency: 2,
+        size_hint: None,
+    };
+    let e = put_stream(store, &key, chunks, PutOptions::default(), opts)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Network,
+        "{store}: the source error comes back"
+    );
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "{store}: aborted upload left an object"
+    );
 }
 
 /// The store is healthy.
 pub async fn health(store: &dyn Store) {
-    store.health_check().await.unwrap_or_else(|e| panic!("{store}: health: {e}"));
+    store
+        .health_check()
+        .await
+        .unwrap_or_else(|e| panic!("{store}: health: {e}"));
 }
 
 /// Stamps out one `#[tokio::test]` per conformance check for a store factory.

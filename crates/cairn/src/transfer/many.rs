@@ -345,7 +345,11 @@ pub async fn download_tree(
     )
     .await;
     let d = dir.to_path_buf();
-    let sync_result = if opts.durable { blocking(move || syncfs(&d)).await } else { Ok(()) };
+    let sync_result = if opts.durable {
+        blocking(move || syncfs(&d)).await
+    } else {
+        Ok(())
+    };
     if let Err(e) = sync_result {
         summary
             .lock()

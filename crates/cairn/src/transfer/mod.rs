@@ -222,7 +222,10 @@ mod tests {
         opts.put.metadata.insert("owner".into(), "b".into());
         let put = opts.put_for(Some("text/csv".into()), &src);
         assert_eq!(put.metadata.get("owner").map(String::as_str), Some("b"));
-        assert!(!put.metadata.contains_key(SHA256_META), "the destination records its own");
+        assert!(
+            !put.metadata.contains_key(SHA256_META),
+            "the destination records its own"
+        );
         assert!(!put.metadata.contains_key("cairn-compression"));
         assert_eq!(put.content_type.as_deref(), Some("text/csv"));
     }

@@ -22,7 +22,11 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { part_size: 8 * 1024 * 1024, concurrency: 8, size_hint: None }
+        WriterOptions {
+            part_size: 8 * 1024 * 1024,
+            concurrency: 8,
+            size_hint: None,
+        }
     }
 }
 
@@ -155,11 +159,15 @@ impl<'a> Writer<'a> {
         }
         let caps = self.store.capabilities();
         if self.parts >= caps.max_parts as usize {
-            return self.fail(Error::new(
-                ErrorKind::InvalidInput,
-                format!("more than {} parts of {} bytes", caps.max_parts, self.part_size),
-            ))
-            .await;
+            return self
+                .fail(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "more than {} parts of {} bytes",
+                        caps.max_parts, self.part_size
+                    ),
+                ))
+                .await;
         }
         while self.inflight.len() >= self.concurrency {
             if let Some(Err(e)) = self.inflight.next().await {
@@ -194,7 +202,10 @@ impl<'a> Writer<'a> {
         if self.upload.is_none() {
             // Small object: one plain put.
             let opts = self.opts.take().unwrap_or_default();
-            return self.store.put_opts(&self.key, self.buf.split().freeze(), opts).await;
+            return self
+                .store
+                .put_opts(&self.key, self.buf.split().freeze(), opts)
+                .await;
         }
         if !self.buf.is_empty() {
             let part = self.buf.split().freeze();

@@ -274,11 +274,7 @@ pub async fn s3_store(server: &str, test: &str) -> (DynStore, String) {
 }
 
 /// [`s3_store`] with extra options, e.g. `("checksum", "false")` for the bare backend.
-pub async fn s3_store_with(
-    server: &str,
-    test: &str,
-    extra: &[(&str, &str)],
-) -> (DynStore, String) {
+pub async fn s3_store_with(server: &str, test: &str, extra: &[(&str, &str)]) -> (DynStore, String) {
     let run = std::env::var("CAIRN_TEST_RUN_ID").unwrap_or_else(|_| "local".into());
     let prefix = format!("{run}/ops-{test}-{:08x}", rand::random::<u32>());
     let bucket = env(server, "BUCKET");

@@ -135,9 +135,10 @@ impl Failure {
                 message: se.err().message().map(str::to_string),
                 transport: None,
             },
-            SdkError::TimeoutError(_) => {
-                Failure { transport: Some(Transport::Timeout), ..Default::default() }
-            }
+            SdkError::TimeoutError(_) => Failure {
+                transport: Some(Transport::Timeout),
+                ..Default::default()
+            },
             SdkError::DispatchFailure(d) => Failure {
                 transport: Some(if d.is_timeout() {
                     Transport::Timeout
@@ -165,8 +166,16 @@ impl Failure {
 impl Admin {
     pub(crate) fn from_settings(settings: Arc<Settings>, data: Arc<AmazonS3>) -> Admin {
         let client = settings.sdk();
-        let ctx = Ctx { name: format!("s3://{}", settings.bucket).into(), quirks: settings.quirks };
-        Admin { settings, data, client, ctx }
+        let ctx = Ctx {
+            name: format!("s3://{}", settings.bucket).into(),
+            quirks: settings.quirks,
+        };
+        Admin {
+            settings,
+            data,
+            client,
+            ctx,
+        }
     }
 
     /// The underlying aws-sdk-s3 client, for administration calls cairn does not wrap.
@@ -208,7 +217,9 @@ impl Admin {
     }
 
     fn build_err(&self, op: &'static str, e: impl fmt::Display) -> Error {
-        Error::invalid(format!("{op}: {e}")).with_operation(op).with_store(&*self.ctx.name)
+        Error::invalid(format!("{op}: {e}"))
+            .with_operation(op)
+            .with_store(&*self.ctx.name)
     }
 
     /// Creates the bucket in the configured region.
@@ -275,7 +286,10 @@ impl Admin {
         }
         drop(failed);
         // Old versions and delete markers, where the bucket keeps them.
-        if matches!(self.get_versioning().await, Ok(Versioning::Enabled | Versioning::Suspended)) {
+        if matches!(
+            self.get_versioning().await,
+            Ok(Versioning::Enabled | Versioning::Suspended)
+        ) {
             let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
             loop {
                 let page = self
@@ -288,7 +302,10 @@ impl Admin {
                     .await
                     .map_err(|e| self.err(e, "list_object_versions"))?;
                 let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
-                let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id()));
+                let markers = page
+                    .delete_markers()
+                    .iter()
+                    .map(|m| (m.key(), m.version_id()));
                 for (key, version) in versions.chain(markers) {
                     let Some(key) = key else { continue };
                     self.client
@@ -308,7 +325,12 @@ impl Admin {
             }
         }
         // Unfinished multipart uploads; a server without the listing has none to show.
-        let uploads = self.client.list_multipart_uploads().bucket(self.bucket()).send().await;
+        let uploads = self
+            .client
+            .list_multipart_uploads()
+            .bucket(self.bucket())
+            .send()
+            .await;
         match uploads {
             Ok(out) => {
                 for u in out.uploads() {
@@ -336,12 +358,23 @@ impl Admin {
 
     /// The versioning state.
     pub async fn get_versioning(&self) -> Result<Versioning> {
-        let out = match self.client.get_bucket_versioning().bucket(self.bucket()).send().await {
+        let out = match self
+            .client
+            .get_bucket_versioning()
+            .bucket(self.bucket())
+            .send()
+            .await
+        {
             Ok(out) => out,
             // A 200 the SDK cannot parse: moto names the root element GetBucketVersioningResponse.
             // Its one field is read from the body instead.
             Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 200 => {
-                let body = se.raw().body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+                let body = se
+                    .raw()
+                    .body()
+                    .bytes()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
                 return Ok(match super::error::xml_tag(&body, "Status").as_deref() {
                     Some("Enabled") => Versioning::Enabled,
                     Some("Suspended") => Versioning::Suspended,
@@ -368,7 +401,9 @@ impl Admin {
             .put_bucket_versioning()
             .bucket(self.bucket())
             .versioning_configuration(
-                types::VersioningConfiguration::builder().status(status).build(),
+                types::VersioningConfiguration::builder()
+                    .status(status)
+                    .build(),
             )
             .send()
             .await
@@ -416,7 +451,13 @@ impl Admin {
 
     /// The default encryption.
     pub async fn get_encryption(&self) -> Result<Encryption> {
-        let out = match self.client.get_bucket_encryption().bucket(self.bucket()).send().await {
+        let out = match self
+            .client
+            .get_bucket_encryption()
+            .bucket(self.bucket())
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 // No configuration is an error in S3's API, not an empty answer.
@@ -451,15 +492,20 @@ impl Admin {
                 && r.transitions.is_empty()
                 && r.abort_incomplete_multipart_days.is_none()
             {
-                return Err(Error::invalid(format!("lifecycle rule {:?} has no action", r.id))
-                    .with_hint(
+                return Err(
+                    Error::invalid(format!("lifecycle rule {:?} has no action", r.id)).with_hint(
                         "give it expiration_days, transitions or abort_incomplete_multipart_days",
-                    ));
+                    ),
+                );
             }
             let mut b = types::LifecycleRule::builder()
                 .id(&r.id)
                 .status(types::ExpirationStatus::Enabled)
-                .filter(types::LifecycleRuleFilter::builder().prefix(&r.prefix).build());
+                .filter(
+                    types::LifecycleRuleFilter::builder()
+                        .prefix(&r.prefix)
+                        .build(),
+                );
             if let Some(d) = r.expiration_days {
                 b = b.expiration(types::LifecycleExpiration::builder().days(d as i32).build());
             }
@@ -521,7 +567,11 @@ impl Admin {
             .iter()
             .map(|r| LifecycleRule {
                 id: r.id().unwrap_or_default().to_string(),
-                prefix: r.filter().and_then(|f| f.prefix()).unwrap_or_default().to_string(),
+                prefix: r
+                    .filter()
+                    .and_then(|f| f.prefix())
+                    .unwrap_or_default()
+                    .to_string(),
                 expiration_days: r.expiration().and_then(|e| e.days()).map(|d| d as u32),
                 transitions: r
                     .transitions()

@@ -76,7 +76,11 @@ async fn default_region(profile: Option<&str>) -> String {
         aws_config::environment::EnvironmentVariableRegionProvider::new(),
     )
     .or_else(prof.build());
-    chain.region().await.map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string())
+    chain
+        .region()
+        .await
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_string())
 }
 
 fn parse_sse(config: &Config) -> Result<Sse> {
@@ -94,8 +98,10 @@ fn parse_sse(config: &Config) -> Result<Sse> {
             let raw = base64::engine::general_purpose::STANDARD.decode(key.expose().trim());
             if raw.map(|r| r.len()) != Ok(32) {
                 // Never echo the key itself.
-                return Err(Error::invalid("sse_customer_key is not a base64-encoded 256-bit key")
-                    .with_hint("generate one with `openssl rand -base64 32`"));
+                return Err(
+                    Error::invalid("sse_customer_key is not a base64-encoded 256-bit key")
+                        .with_hint("generate one with `openssl rand -base64 32`"),
+                );
             }
             Sse::Customer(key)
         }
@@ -106,10 +112,14 @@ fn parse_sse(config: &Config) -> Result<Sse> {
         }
     };
     if config.sse_kms_key_id.is_some() && !matches!(sse, Sse::Kms(_)) {
-        return Err(Error::invalid("sse_kms_key_id is set but sse is not \"aws:kms\""));
+        return Err(Error::invalid(
+            "sse_kms_key_id is set but sse is not \"aws:kms\"",
+        ));
     }
     if config.sse_customer_key.is_some() && !matches!(sse, Sse::Customer(_)) {
-        return Err(Error::invalid("sse_customer_key is set but sse is not \"sse-c\""));
+        return Err(Error::invalid(
+            "sse_customer_key is set but sse is not \"sse-c\"",
+        ));
     }
     Ok(sse)
 }
@@ -118,8 +128,13 @@ impl Settings {
     /// Resolves `config` for `bucket`: defaults, provider quirks, region chain, credentials.
     pub(crate) async fn resolve(bucket: &str, config: &Config) -> Result<Settings> {
         let quirks = Quirks::for_provider(config.provider.as_deref())?;
-        let endpoint = config.endpoint.as_ref().map(|e| e.trim_end_matches('/').to_string());
-        let is_http = endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        let endpoint = config
+            .endpoint
+            .as_ref()
+            .map(|e| e.trim_end_matches('/').to_string());
+        let is_http = endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         let allow_http = config.allow_http.unwrap_or(is_http);
         if is_http && !allow_http {
             return Err(Error::invalid(format!(
@@ -133,7 +148,9 @@ impl Settings {
             None => default_region(config.profile.as_deref()).await,
         };
         // Virtual-host style needs DNS for bucket.endpoint; a custom endpoint rarely has it.
-        let path_style = config.path_style.unwrap_or(quirks.path_style || endpoint.is_some());
+        let path_style = config
+            .path_style
+            .unwrap_or(quirks.path_style || endpoint.is_some());
         let credentials = Credentials::resolve(config, &region).await?;
         Ok(Settings {
             bucket: bucket.to_string(),

@@ -38,7 +38,10 @@ impl Credentials {
     pub(crate) async fn resolve(config: &Config, region: &str) -> Result<Credentials> {
         match (&config.access_key_id, &config.secret_access_key) {
             (Some(id), Some(secret)) => {
-                let token = config.session_token.as_ref().map(|t| t.expose().to_string());
+                let token = config
+                    .session_token
+                    .as_ref()
+                    .map(|t| t.expose().to_string());
                 let os = AwsCredential {
                     key_id: id.clone(),
                     secret_key: secret.expose().to_string(),
@@ -57,14 +60,14 @@ impl Credentials {
                     source: "static",
                 })
             }
-            (Some(_), None) => {
-                Err(Error::invalid("access_key_id is set but secret_access_key is not")
-                    .with_hint("set both, or neither to use the AWS credential chain"))
-            }
-            (None, Some(_)) => {
-                Err(Error::invalid("secret_access_key is set but access_key_id is not")
-                    .with_hint("set both, or neither to use the AWS credential chain"))
-            }
+            (Some(_), None) => Err(Error::invalid(
+                "access_key_id is set but secret_access_key is not",
+            )
+            .with_hint("set both, or neither to use the AWS credential chain")),
+            (None, Some(_)) => Err(Error::invalid(
+                "secret_access_key is set but access_key_id is not",
+            )
+            .with_hint("set both, or neither to use the AWS credential chain")),
             (None, None) => {
                 let mut b =
                     aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
@@ -91,7 +94,10 @@ pub(crate) struct ChainProvider {
 
 impl ChainProvider {
     pub(crate) fn new(inner: SharedCredentialsProvider) -> Self {
-        ChainProvider { inner, cache: tokio::sync::Mutex::new(None) }
+        ChainProvider {
+            inner,
+            cache: tokio::sync::Mutex::new(None),
+        }
     }
 }
 
@@ -178,16 +184,26 @@ mod tests {
     async fn chain_adapter_caches_until_expiry() {
         let calls = Arc::new(AtomicUsize::new(0));
         let long = Some(SystemTime::now() + Duration::from_secs(3600));
-        let p = ChainProvider::new(SharedCredentialsProvider::new(Counting(calls.clone(), long)));
+        let p = ChainProvider::new(SharedCredentialsProvider::new(Counting(
+            calls.clone(),
+            long,
+        )));
         assert_eq!(p.get_credential().await.unwrap().key_id, "AK0");
         assert_eq!(p.get_credential().await.unwrap().key_id, "AK0");
         assert_eq!(calls.load(Ordering::SeqCst), 1, "cached while fresh");
 
         let calls = Arc::new(AtomicUsize::new(0));
         let soon = Some(SystemTime::now() + Duration::from_secs(60));
-        let p = ChainProvider::new(SharedCredentialsProvider::new(Counting(calls.clone(), soon)));
+        let p = ChainProvider::new(SharedCredentialsProvider::new(Counting(
+            calls.clone(),
+            soon,
+        )));
         p.get_credential().await.unwrap();
-        assert_eq!(p.get_credential().await.unwrap().key_id, "AK1", "refreshed near expiry");
+        assert_eq!(
+            p.get_credential().await.unwrap().key_id,
+            "AK1",
+            "refreshed near expiry"
+        );
         assert!(!format!("{p:?}").contains("sekrit"));
     }
 

@@ -49,7 +49,11 @@ pub(crate) struct Classified {
 /// THE mapping: every S3 error of both clients goes through here.
 pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified {
     use ErrorKind::*;
-    let c = |kind: ErrorKind, temporary: bool| Classified { kind, temporary, hint: None };
+    let c = |kind: ErrorKind, temporary: bool| Classified {
+        kind,
+        temporary,
+        hint: None,
+    };
     if let Some(code) = f.code.as_deref() {
         let by_code = match code {
             "NoSuchBucket" => Some(c(BucketNotFound, false)),
@@ -64,7 +68,11 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
             | "AuthorizationHeaderMalformed" => Some(c(Unauthenticated, false)),
             "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => {
                 let msg = f.message.as_deref().unwrap_or("");
-                if quirks.unauthenticated_messages.iter().any(|m| msg.contains(m)) {
+                if quirks
+                    .unauthenticated_messages
+                    .iter()
+                    .any(|m| msg.contains(m))
+                {
                     Some(c(Unauthenticated, false))
                 } else {
                     Some(c(PermissionDenied, false))
@@ -297,46 +305,97 @@ mod tests {
         let aws = q("aws");
         let cases = [
             (f(404, "NoSuchKey", ""), Scope::Object, NotFound, false),
-            (f(404, "NoSuchBucket", ""), Scope::Object, BucketNotFound, false),
+            (
+                f(404, "NoSuchBucket", ""),
+                Scope::Object,
+                BucketNotFound,
+                false,
+            ),
             (f(404, "", ""), Scope::Bucket, BucketNotFound, false),
             (f(404, "", ""), Scope::Object, NotFound, false),
-            (f(403, "InvalidAccessKeyId", ""), Scope::Object, Unauthenticated, false),
-            (f(403, "SignatureDoesNotMatch", ""), Scope::Object, Unauthenticated, false),
-            (f(403, "AccessDenied", "No such key: GK1"), Scope::Object, Unauthenticated, false),
+            (
+                f(403, "InvalidAccessKeyId", ""),
+                Scope::Object,
+                Unauthenticated,
+                false,
+            ),
+            (
+                f(403, "SignatureDoesNotMatch", ""),
+                Scope::Object,
+                Unauthenticated,
+                false,
+            ),
+            (
+                f(403, "AccessDenied", "No such key: GK1"),
+                Scope::Object,
+                Unauthenticated,
+                false,
+            ),
             (f(403, "", ""), Scope::Object, PermissionDenied, false),
-            (f(412, "PreconditionFailed", ""), Scope::Object, PreconditionFailed, false),
+            (
+                f(412, "PreconditionFailed", ""),
+                Scope::Object,
+                PreconditionFailed,
+                false,
+            ),
             (f(409, "", ""), Scope::Object, AlreadyExists, false),
             (f(503, "SlowDown", ""), Scope::Object, RateLimited, true),
             (f(429, "", ""), Scope::Object, RateLimited, true),
             (f(500, "InternalError", ""), Scope::Object, Unexpected, true),
             (f(502, "", ""), Scope::Object, Unexpected, true),
             (f(400, "RequestTimeout", ""), Scope::Object, Timeout, true),
-            (f(501, "NotImplemented", ""), Scope::Bucket, Unsupported, false),
+            (
+                f(501, "NotImplemented", ""),
+                Scope::Bucket,
+                Unsupported,
+                false,
+            ),
             (f(400, "BadDigest", ""), Scope::Object, Integrity, false),
-            (f(400, "InvalidArgument", ""), Scope::Object, InvalidInput, false),
+            (
+                f(400, "InvalidArgument", ""),
+                Scope::Object,
+                InvalidInput,
+                false,
+            ),
         ];
         for (failure, scope, kind, temporary) in cases {
             let c = classify(&failure, scope, aws);
             assert_eq!((c.kind, c.temporary), (kind, temporary), "{failure:?}");
         }
-        let connect = Failure { transport: Some(Transport::Connect), ..Default::default() };
+        let connect = Failure {
+            transport: Some(Transport::Connect),
+            ..Default::default()
+        };
         assert_eq!(classify(&connect, Scope::Object, aws).kind, Network);
         assert!(classify(&connect, Scope::Object, aws).temporary);
-        let timeout = Failure { transport: Some(Transport::Timeout), ..Default::default() };
+        let timeout = Failure {
+            transport: Some(Transport::Timeout),
+            ..Default::default()
+        };
         assert_eq!(classify(&timeout, Scope::Object, aws).kind, Timeout);
     }
 
     #[test]
     fn garage_reports_bad_credentials_as_access_denied() {
         let g = q("garage");
-        for msg in ["Forbidden: No such key: GK123", "Forbidden: Invalid signature"] {
+        for msg in [
+            "Forbidden: No such key: GK123",
+            "Forbidden: Invalid signature",
+        ] {
             assert_eq!(
                 classify(&f(403, "AccessDenied", msg), Scope::Bucket, g).kind,
                 ErrorKind::Unauthenticated
             );
         }
-        let denied = f(403, "AccessDenied", "Operation is not allowed for this key.");
-        assert_eq!(classify(&denied, Scope::Bucket, g).kind, ErrorKind::PermissionDenied);
+        let denied = f(
+            403,
+            "AccessDenied",
+            "Operation is not allowed for this key.",
+        );
+        assert_eq!(
+            classify(&denied, Scope::Bucket, g).kind,
+            ErrorKind::PermissionDenied
+        );
     }
 
     #[test]

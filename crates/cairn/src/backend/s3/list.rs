@@ -59,7 +59,11 @@ impl Lister {
                 return Ok(None);
             }
             let opts = PaginatedListOptions {
-                offset: if self.token.is_none() { self.offset.clone() } else { None },
+                offset: if self.token.is_none() {
+                    self.offset.clone()
+                } else {
+                    None
+                },
                 delimiter: self.delimiter.then_some("/".into()),
                 max_keys: self.page_size,
                 page_token: self.token.clone(),
@@ -119,7 +123,10 @@ impl Lister {
                 continue;
             }
             let children_follow = page.objects.get(i + 1).is_some_and(|n| {
-                n.location.as_ref().strip_prefix(name).is_some_and(|r| r.starts_with('/'))
+                n.location
+                    .as_ref()
+                    .strip_prefix(name)
+                    .is_some_and(|r| r.starts_with('/'))
             });
             if children_follow && self.is_marker(name).await? {
                 tracing::warn!(store = %self.ctx.name, key = %name, "skipping S3 directory marker");
@@ -209,7 +216,10 @@ pub(crate) fn list(
 
 /// One cheap bucket-level request for `health_check`: a listing of at most one key.
 pub(crate) async fn probe(s3: &AmazonS3, ctx: &Ctx) -> Result<()> {
-    let opts = PaginatedListOptions { max_keys: Some(1), ..Default::default() };
+    let opts = PaginatedListOptions {
+        max_keys: Some(1),
+        ..Default::default()
+    };
     match s3.list_paginated(None, opts).await {
         Ok(_) | Err(object_store::Error::InvalidPath { .. }) => Ok(()),
         Err(e) => Err(ctx.err(e, "health_check", None, Scope::Bucket)),

@@ -34,8 +34,10 @@ pub(crate) fn encode_value(v: &str) -> String {
 pub(crate) fn decode_value(v: &str) -> String {
     let head = v.get(..10).unwrap_or("");
     if v.len() >= 12 && head.eq_ignore_ascii_case("=?utf-8?b?") && v.ends_with("?=") {
-        if let Some(s) =
-            B64.decode(&v[10..v.len() - 2]).ok().and_then(|b| String::from_utf8(b).ok())
+        if let Some(s) = B64
+            .decode(&v[10..v.len() - 2])
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
         {
             return s;
         }
@@ -47,7 +49,9 @@ pub(crate) fn decode_value(v: &str) -> String {
 const NAME_PREFIX: &str = "cairn-name-";
 
 fn encode_name(name: &str, underscore_headers: bool) -> String {
-    let plain = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if (plain || underscore_headers) && !name.starts_with(NAME_PREFIX) {
         name.to_string()
     } else {
@@ -70,8 +74,10 @@ fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("metadata name {name:?} cannot be sent to S3"))
-            .with_hint("metadata names are lowercase ASCII letters, digits, `-`, `_` and `.`"))
+        Err(
+            Error::invalid(format!("metadata name {name:?} cannot be sent to S3"))
+                .with_hint("metadata names are lowercase ASCII letters, digits, `-`, `_` and `.`"),
+        )
     }
 }
 
@@ -81,7 +87,9 @@ pub(crate) fn to_attributes(opts: &PutOptions, underscore_headers: bool) -> Resu
     let mut a = Attributes::new();
     if let Some(ct) = &opts.content_type {
         if !ct.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            return Err(Error::invalid(format!("content type {ct:?} is not printable ASCII")));
+            return Err(Error::invalid(format!(
+                "content type {ct:?} is not printable ASCII"
+            )));
         }
         a.insert(Attribute::ContentType, AttributeValue::from(ct.clone()));
     }
@@ -91,7 +99,10 @@ pub(crate) fn to_attributes(opts: &PutOptions, underscore_headers: bool) -> Resu
     for (k, v) in &opts.metadata {
         check_name(k)?;
         let name = encode_name(k, underscore_headers);
-        a.insert(Attribute::Metadata(name.into()), AttributeValue::from(encode_value(v)));
+        a.insert(
+            Attribute::Metadata(name.into()),
+            AttributeValue::from(encode_value(v)),
+        );
     }
     Ok(a)
 }
@@ -118,9 +129,15 @@ mod tests {
 
     #[test]
     fn values_roundtrip_through_headers() {
-        for v in
-            ["plain", "snapshot ünïcode", " padded ", "", "=?UTF-8?B?eA==?=", "tab\there", "日本"]
-        {
+        for v in [
+            "plain",
+            "snapshot ünïcode",
+            " padded ",
+            "",
+            "=?UTF-8?B?eA==?=",
+            "tab\there",
+            "日本",
+        ] {
             let enc = encode_value(v);
             assert!(enc.bytes().all(|b| (0x20..0x7f).contains(&b)), "{enc}");
             assert_eq!(decode_value(&enc), v);
@@ -131,7 +148,10 @@ mod tests {
     #[test]
     fn bad_names_are_invalid_input() {
         let opts = PutOptions::default().meta("Upper", "x");
-        assert_eq!(to_attributes(&opts, true).unwrap_err().kind(), crate::ErrorKind::InvalidInput);
+        assert_eq!(
+            to_attributes(&opts, true).unwrap_err().kind(),
+            crate::ErrorKind::InvalidInput
+        );
         let opts = PutOptions::default().meta("has space", "x");
         assert!(to_attributes(&opts, true).is_err());
         assert!(to_attributes(&PutOptions::default().meta("agent_id", "a-1"), true).is_ok());
@@ -139,7 +159,9 @@ mod tests {
 
     #[test]
     fn names_with_underscores_survive_servers_that_drop_them() {
-        let opts = PutOptions::default().meta("agent_id", "a-1").meta("plain-name", "p");
+        let opts = PutOptions::default()
+            .meta("agent_id", "a-1")
+            .meta("plain-name", "p");
         let a = to_attributes(&opts, false).unwrap();
         let names: Vec<String> = a
             .iter()
@@ -149,10 +171,16 @@ mod tests {
             })
             .collect();
         assert!(names.iter().all(|n| !n.contains('_')), "{names:?}");
-        assert!(names.contains(&"plain-name".to_string()), "plain names stay readable");
+        assert!(
+            names.contains(&"plain-name".to_string()),
+            "plain names stay readable"
+        );
         let (_, md) = from_attributes(&a);
         assert_eq!(md, opts.metadata);
         // A user name that looks encoded is encoded too, so decoding stays unambiguous.
-        assert_eq!(decode_name(&encode_name("cairn-name-6869", true)), "cairn-name-6869");
+        assert_eq!(
+            decode_name(&encode_name("cairn-name-6869", true)),
+            "cairn-name-6869"
+        );
     }
 }

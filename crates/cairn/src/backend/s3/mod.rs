@@ -82,12 +82,21 @@ pub struct S3Store {
 impl S3Store {
     /// Builds the store (no request is made; see [`Store::health_check`]).
     pub async fn new(bucket: &str, config: &Config) -> Result<S3Store> {
-        let settings = Settings::resolve(bucket, config)
-            .await
-            .map_err(|e| e.with_operation("open").with_store(format!("s3://{bucket}")))?;
+        let settings = Settings::resolve(bucket, config).await.map_err(|e| {
+            e.with_operation("open")
+                .with_store(format!("s3://{bucket}"))
+        })?;
         let s3 = settings.object_store()?;
-        let ctx = Ctx { name: format!("s3://{bucket}").into(), quirks: settings.quirks };
-        Ok(S3Store { s3: Arc::new(s3), settings: Arc::new(settings), ctx, admin: Default::default() })
+        let ctx = Ctx {
+            name: format!("s3://{bucket}").into(),
+            quirks: settings.quirks,
+        };
+        Ok(S3Store {
+            s3: Arc::new(s3),
+            settings: Arc::new(settings),
+            ctx,
+            admin: Default::default(),
+        })
     }
 
     /// The bucket name.
@@ -118,9 +127,14 @@ impl S3Store {
     /// The canned ACL a put asks for (`layer_hints["acl"]`, set by `sync --acl`), checked
     /// before anything is written.
     fn acl_of(&self, opts: &PutOptions, key: &Key) -> Result<Option<String>> {
-        let Some(acl) = opts.layer_hints.get("acl") else { return Ok(None) };
-        admin::check_canned_acl(acl)
-            .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
+        let Some(acl) = opts.layer_hints.get("acl") else {
+            return Ok(None);
+        };
+        admin::check_canned_acl(acl).map_err(|e| {
+            e.with_operation("put")
+                .with_store(self)
+                .with_key(key.as_str())
+        })?;
         Ok(Some(acl.clone()))
     }
 
@@ -129,7 +143,10 @@ impl S3Store {
         let admin = self.admin.get_or_init(|| {
             admin::Admin::from_settings(Arc::clone(&self.settings), Arc::clone(&self.s3))
         });
-        admin.put_object_acl(key.as_str(), acl).await.map_err(|e| e.with_store(self))
+        admin
+            .put_object_acl(key.as_str(), acl)
+            .await
+            .map_err(|e| e.with_store(self))
     }
 
     fn path(&self, op: &'static str, key: &Key) -> Result<Path> {
@@ -196,7 +213,10 @@ impl S3Store {
             }
             // A per-key failure names its key; a failed request applies to the whole batch.
             let needle = format!("for key {p}:");
-            let e = errors.iter().find(|e| e.to_string().contains(&needle)).or(errors.first());
+            let e = errors
+                .iter()
+                .find(|e| e.to_string().contains(&needle))
+                .or(errors.first());
             let err = match e {
                 Some(e) => error::describe(
                     e,
@@ -275,7 +295,11 @@ impl Store for S3Store {
         let path = self.path("put", key)?;
         let acl = self.acl_of(&opts, key)?;
         let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
-            .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
+            .map_err(|e| {
+                e.with_operation("put")
+                    .with_store(self)
+                    .with_key(key.as_str())
+            })?;
         let mode = if self.enforced(&opts.mode) {
             match &opts.mode {
                 PutMode::Overwrite => object_store::PutMode::Overwrite,
@@ -291,7 +315,11 @@ impl Store for S3Store {
             self.check_mode("put", key, &opts.mode).await?;
             object_store::PutMode::Overwrite
         };
-        let os_opts = object_store::PutOptions { mode, attributes, ..Default::default() };
+        let os_opts = object_store::PutOptions {
+            mode,
+            attributes,
+            ..Default::default()
+        };
         let r = self
             .s3
             .put_opts(&path, PutPayload::from(data), os_opts)
@@ -300,7 +328,10 @@ impl Store for S3Store {
         if let Some(acl) = acl {
             self.apply_acl(key, &acl).await?;
         }
-        Ok(PutResult { etag: r.e_tag, version: r.version })
+        Ok(PutResult {
+            etag: r.e_tag,
+            version: r.version,
+        })
     }
 
     async fn put_multipart_opts(
@@ -311,9 +342,16 @@ impl Store for S3Store {
         let path = self.path("put", key)?;
         self.acl_of(&opts, key)?;
         let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
-            .map_err(|e| e.with_operation("put").with_store(self).with_key(key.as_str()))?;
+            .map_err(|e| {
+                e.with_operation("put")
+                    .with_store(self)
+                    .with_key(key.as_str())
+            })?;
         self.check_mode("put", key, &opts.mode).await?;
-        let os_opts = object_store::PutMultipartOptions { attributes, ..Default::default() };
+        let os_opts = object_store::PutMultipartOptions {
+            attributes,
+            ..Default::default()
+        };
         let inner = self
             .s3
             .put_multipart_opts(&path, os_opts)
@@ -359,9 +397,11 @@ impl Store for S3Store {
                     .with_key(key.as_str()));
                 }
             }
-            let at = r
-                .resolve(meta.size)
-                .map_err(|e| e.with_operation("get").with_store(self).with_key(key.as_str()))?;
+            let at = r.resolve(meta.size).map_err(|e| {
+                e.with_operation("get")
+                    .with_store(self)
+                    .with_key(key.as_str())
+            })?;
             return Ok(GetResult {
                 meta,
                 range: at.start..at.start,
@@ -373,7 +413,11 @@ impl Store for S3Store {
             range: opts.range.as_ref().map(to_os_range),
             ..Default::default()
         };
-        let mut r = self.s3.get_opts(&path, os_opts).await.map_err(|e| self.err(e, "get", key))?;
+        let mut r = self
+            .s3
+            .get_opts(&path, os_opts)
+            .await
+            .map_err(|e| self.err(e, "get", key))?;
         let (content_type, metadata) = metadata::from_attributes(&r.attributes);
         r.attributes = Default::default();
         let meta = ObjectMeta {
@@ -398,8 +442,15 @@ impl Store for S3Store {
     async fn head(&self, key: &Key) -> Result<ObjectMeta> {
         let path = self.path("head", key)?;
         // A GET with `head` returns the attributes (user metadata), which `head()` drops.
-        let opts = object_store::GetOptions { head: true, ..Default::default() };
-        let r = self.s3.get_opts(&path, opts).await.map_err(|e| self.err(e, "head", key))?;
+        let opts = object_store::GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        let r = self
+            .s3
+            .get_opts(&path, opts)
+            .await
+            .map_err(|e| self.err(e, "head", key))?;
         let (content_type, metadata) = metadata::from_attributes(&r.attributes);
         Ok(ObjectMeta {
             key: key.clone(),
@@ -414,7 +465,10 @@ impl Store for S3Store {
 
     async fn delete(&self, key: &Key) -> Result<()> {
         let path = self.path("delete", key)?;
-        self.s3.delete(&path).await.map_err(|e| self.err(e, "delete", key))
+        self.s3
+            .delete(&path)
+            .await
+            .map_err(|e| self.err(e, "delete", key))
     }
 
     fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
@@ -440,8 +494,10 @@ impl Store for S3Store {
             self.check_mode("copy", to, &PutMode::Create).await?;
             object_store::CopyMode::Overwrite
         };
-        let r =
-            self.s3.copy_opts(&src, &dst, object_store::CopyOptions::new().with_mode(mode)).await;
+        let r = self
+            .s3
+            .copy_opts(&src, &dst, object_store::CopyOptions::new().with_mode(mode))
+            .await;
         r.map_err(|e| {
             let e = self.err(e, "copy", to);
             // A missing source is reported against the source key.
@@ -484,21 +540,32 @@ impl MultipartUpload for S3Upload {
         let ctx = self.store.ctx.clone();
         let key = self.key.clone();
         Box::pin(async move {
-            fut.await.map_err(|e| ctx.err(e, "put", Some(key.as_str()), Scope::Object))
+            fut.await
+                .map_err(|e| ctx.err(e, "put", Some(key.as_str()), Scope::Object))
         })
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
         // Not atomic (see the module docs), but it keeps a lost race from overwriting.
         self.store.check_mode("put", &self.key, &self.mode).await?;
-        let r = self.inner.complete().await.map_err(|e| self.store.err(e, "put", &self.key))?;
+        let r = self
+            .inner
+            .complete()
+            .await
+            .map_err(|e| self.store.err(e, "put", &self.key))?;
         if let Some(acl) = &self.acl {
             self.store.apply_acl(&self.key, acl).await?;
         }
-        Ok(PutResult { etag: r.e_tag, version: r.version })
+        Ok(PutResult {
+            etag: r.e_tag,
+            version: r.version,
+        })
     }
 
     async fn abort(&mut self) -> Result<()> {
-        self.inner.abort().await.map_err(|e| self.store.err(e, "abort", &self.key))
+        self.inner
+            .abort()
+            .await
+            .map_err(|e| self.store.err(e, "abort", &self.key))
     }
 }
