@@ -330,15 +330,10 @@ pub async fn sync(
 
     let work = receiver(work_rx)
         .map(|plan| async move {
-            let checksum = opts.compare == Compare::Checksum;
-            let (m, sha) = match plan {
-                Plan::Copy(m) if checksum => match sha_of(src, &m.key).await {
-                    Ok(sha) => (m, Ok(sha)),
-                    Err(e) => (m, Err(e)),
-                },
-                Plan::Copy(m) => (m, Ok(None)),
+            let (m, compared) = match plan {
+                Plan::Copy(m) => (m, Ok(())),
                 Plan::Compare(x, y) => match same_sha(src, &x, dst, &y).await {
-                    Ok((true, _)) => {
+                    Ok(true) => {
                         let item = Item {
                             key: &x.key,
                             action: Action::Skip,
@@ -353,7 +348,7 @@ pub async fn sync(
                         );
                         return;
                     }
-                    Ok((false, sha)) => (x, Ok(sha)),
+                    Ok(false) => (x, Ok(())),
                     Err(e) => (x, Err(e)),
                 },
             };
@@ -363,16 +358,14 @@ pub async fn sync(
                 size: Some(m.size),
             };
             reporter.on_item_start(&item);
-            let sha = match sha {
-                Ok(sha) => sha,
-                Err(e) => return done(&item, &Outcome::Failed(&e)),
-            };
+            if let Err(e) = compared {
+                return done(&item, &Outcome::Failed(&e));
+            }
             if opts.dry_run {
                 return done(&item, &Outcome::Planned);
             }
             // The destination's checksum layer records the copy's SHA-256 itself (and refuses
             // callers' `cairn-*` metadata), so the next run compares without reading it back.
-            let _ = sha;
             let topts = transfer;
             let progress = |n: u64| reporter.on_progress(&m.key, n);
             let r = copy_one(
@@ -446,15 +439,15 @@ fn receiver<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> BoxStream<
 }
 
 /// Whether both objects have the same SHA-256 (a side without a recorded one is hashed if it
-/// is local, otherwise they count as different), and the source's SHA-256 if known.
+/// is local, otherwise they count as different).
 async fn same_sha(
     src: &dyn Store,
     x: &ObjectMeta,
     dst: &dyn Store,
     y: &ObjectMeta,
-) -> Result<(bool, Option<[u8; 32]>)> {
+) -> Result<bool> {
     let (a, b) = futures::try_join!(sha_of(src, &x.key), sha_of(dst, &y.key))?;
-    Ok((matches!((a, b), (Some(a), Some(b)) if a == b), a))
+    Ok(matches!((a, b), (Some(a), Some(b)) if a == b))
 }
 
 async fn sha_of(store: &dyn Store, key: &Key) -> Result<Option<[u8; 32]>> {
