@@ -176,11 +176,13 @@ commands() {
   local tool="$1" sc="$2" out="$WORK/out/$1" c="$CONCURRENCY" data="$WORK/data"
   urls "$tool"
   case "$tool:$sc" in
-    cairn:small_up) echo "$CAIRN" cp -r "$data/small" "s3://$SMALL" ;;
-    cairn:small_down) echo "$CAIRN" cp -r "s3://$SMALL" "$out/small" ;;
+    # cp -r follows cp(1): into an existing bucket root it would add the source's name, so
+    # cairn names the tree's prefix (`small`) on both sides, and sync compares the same keys.
+    cairn:small_up) echo "$CAIRN" cp -r "$data/small" "s3://$SMALL/small" ;;
+    cairn:small_down) echo "$CAIRN" cp -r "s3://$SMALL/small" "$out/small" ;;
     cairn:large_up) echo "$CAIRN" cp "$data/large.bin" "s3://$LARGE" ;;
     cairn:large_down) echo "$CAIRN" cp "s3://$LARGE" "$out/large.bin" ;;
-    cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$data/small" "s3://$SMALL"; fi ;;
+    cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$data/small" "s3://$SMALL/small"; fi ;;
     engine:small_up) echo "$ENGINE" up "$data/small" "s3://$SMALL" ;;
     engine:small_down) echo "$ENGINE" down "s3://$SMALL" "$out/small" ;;
     engine:large_up) echo "$ENGINE" up "$data/large.bin" "s3://$LARGE" ;;
