@@ -32,10 +32,18 @@ async fn run(args: &[String]) -> cairn::Result<bool> {
     let durable = std::env::var("PEERS_XFER_DURABLE")
         .map(|v| v != "0")
         .unwrap_or(true);
-    let opts = TransferOptions {
+    // PEERS_XFER_PART_MIB / PEERS_XFER_PARTS: part size and parts in flight, for tuning.
+    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    let mut opts = TransferOptions {
         durable,
         ..TransferOptions::default()
     };
+    if let Some(mib) = knob("PEERS_XFER_PART_MIB") {
+        opts.part_size = mib << 20;
+    }
+    if let Some(n) = knob("PEERS_XFER_PARTS") {
+        opts.concurrency = n;
+    }
     let r = NoReporter;
     let (mode, a, b) = match args {
         [m, a, b] => (m.as_str(), a.as_str(), b.as_str()),

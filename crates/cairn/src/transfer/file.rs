@@ -2,7 +2,9 @@
 
 use super::copy::pipe_parts;
 use super::range::{BufSink, HashSink, Pinned, Sink};
-use super::{blocking, check_digest, recorded_sha256, split, Budget, TransferOptions, Writer};
+use super::{
+    blocking, check_digest, disk, recorded_sha256, split, Budget, TransferOptions, Writer,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
@@ -190,54 +192,90 @@ pub(crate) async fn upload_inner(
     }
 }
 
-/// Writes one range into the file with `pwrite`, gathering small chunks first.
+/// Writes one range into the file, gathering the network's chunks into `WRITE_BUF`-sized
+/// `pwritev` calls (no copy), and, for durable downloads, starting their writeback at once.
 struct FileSink {
     file: Arc<File>,
-    buf: Vec<u8>,
+    chunks: Vec<Bytes>,
+    pending: usize,
     at: u64,
-    /// Bytes this sink will receive at most (sizes the buffer).
-    len: u64,
+    writeback: bool,
 }
 
 impl FileSink {
-    fn new(file: Arc<File>, len: u64) -> Self {
+    fn new(file: Arc<File>, writeback: bool) -> Self {
         FileSink {
             file,
-            buf: Vec::new(),
+            chunks: Vec::new(),
+            pending: 0,
             at: 0,
-            len,
+            writeback,
         }
     }
 
     async fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
+        if self.chunks.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
-        let (f, at) = (self.file.clone(), self.at);
-        self.at += buf.len() as u64;
-        blocking(move || f.write_all_at(&buf, at).map_err(Error::from)).await
+        let chunks = std::mem::take(&mut self.chunks);
+        let (f, at, len) = (self.file.clone(), self.at, self.pending as u64);
+        let writeback = self.writeback;
+        self.at += len;
+        self.pending = 0;
+        blocking(move || {
+            disk::write_all_at(&f, &chunks, at)?;
+            if writeback {
+                disk::start_writeback(&f, at..at + len);
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl Sink for FileSink {
     async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
-        if self.buf.is_empty() {
+        if self.chunks.is_empty() {
             self.at = offset;
-            if data.len() >= WRITE_BUF {
-                let f = self.file.clone();
-                return blocking(move || f.write_all_at(&data, offset).map_err(Error::from)).await;
-            }
-            self.buf
-                .reserve((self.len.min(WRITE_BUF as u64) as usize).max(data.len()));
         }
-        self.buf.extend_from_slice(&data);
-        if self.buf.len() >= WRITE_BUF {
+        self.pending += data.len();
+        self.chunks.push(data);
+        if self.pending >= WRITE_BUF {
             self.flush().await?;
         }
         Ok(())
     }
+}
+
+/// Hashes the file's `ranges` in order as their downloads finish (`done` names each finished
+/// range's index), so the whole-object check overlaps the download instead of following it.
+async fn hash_in_order(
+    file: Arc<File>,
+    ranges: &[std::ops::Range<u64>],
+    mut done: tokio::sync::mpsc::UnboundedReceiver<usize>,
+) -> Result<Sha256> {
+    let mut ready = vec![false; ranges.len()];
+    let (mut next, mut hasher) = (0, Sha256::new());
+    while next < ranges.len() {
+        let i = done.recv().await.ok_or_else(|| {
+            Error::new(ErrorKind::Unexpected, "the download ended before every range")
+        })?;
+        ready[i] = true;
+        let from = next;
+        while next < ranges.len() && ready[next] {
+            next += 1;
+        }
+        if next > from {
+            let (f, span) = (file.clone(), ranges[from].start..ranges[next - 1].end);
+            hasher = blocking(move || {
+                disk::hash_range(&f, span, &mut hasher)?;
+                Ok(hasher)
+            })
+            .await?;
+        }
+    }
+    Ok(hasher)
 }
 
 /// A temp file next to the target, removed unless committed.
@@ -397,7 +435,7 @@ pub(crate) async fn download_inner(
     };
 
     if single {
-        let mut fs_sink = FileSink::new(file.clone(), size);
+        let mut fs_sink = FileSink::new(file.clone(), fsync_each);
         let mut sink = HashSink {
             inner: &mut fs_sink,
             hasher: want.map(|_| Sha256::new()),
@@ -419,38 +457,35 @@ pub(crate) async fn download_inner(
         type First = Option<(BoxStream<'static, Result<Bytes>>, u64)>;
         let first_body: Mutex<First> = Mutex::new(Some((first.body, first.range.end)));
         let (pinned, first_body) = (&pinned, &first_body);
-        stream::iter(split(size, part))
-            .map(|r| {
-                let file = file.clone();
+        let ranges = split(size, part);
+        let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+        let download = stream::iter(ranges.iter().cloned().enumerate())
+            .map(|(i, r)| {
+                let (file, done_tx) = (file.clone(), done_tx.clone());
                 async move {
                     let first = if r.start == 0 {
                         first_body.lock().unwrap().take()
                     } else {
                         None
                     };
-                    let mut sink = FileSink::new(file, r.end - r.start);
+                    let mut sink = FileSink::new(file, fsync_each);
                     pinned.read(r, first, &mut sink, progress).await?;
-                    sink.flush().await
+                    sink.flush().await?;
+                    // The hasher may be gone (no check wanted); nothing waits for it then.
+                    let _ = done_tx.send(i);
+                    Ok::<(), Error>(())
                 }
             })
             .buffer_unordered(opts.concurrency.max(1))
-            .try_collect::<()>()
-            .await?;
-        if let Some(w) = want {
-            let f = file.clone();
-            let h = blocking(move || {
-                let mut h = Sha256::new();
-                let mut buf = vec![0u8; WRITE_BUF];
-                let mut at = 0u64;
-                while at < size {
-                    let n = ((size - at) as usize).min(buf.len());
-                    f.read_exact_at(&mut buf[..n], at)?;
-                    h.update(&buf[..n]);
-                    at += n as u64;
-                }
-                Ok(h)
-            })
-            .await?;
+            .try_collect::<()>();
+        let hash = async {
+            match want {
+                Some(w) => Ok(Some((hash_in_order(file.clone(), &ranges, done_rx).await?, w))),
+                None => Ok::<_, Error>(None),
+            }
+        };
+        let ((), hashed) = futures::try_join!(download, hash)?;
+        if let Some((h, w)) = hashed {
             check_digest(h, &w, store, key)?;
         }
     }

@@ -25,6 +25,7 @@
 
 mod budget;
 mod copy;
+mod disk;
 mod file;
 mod many;
 mod range;
