@@ -147,13 +147,13 @@ pub(crate) async fn upload_inner(
     let fetch = |r: std::ops::Range<u64>| {
         let f = file.clone();
         let p = path.to_path_buf();
+        let len = (r.end - r.start) as usize;
+        let mut buf = budget.buffer(len);
         async move {
-            let len = (r.end - r.start) as usize;
             let b = blocking(move || {
-                let mut v = vec![0u8; len];
-                f.read_exact_at(&mut v, r.start)
+                f.read_exact_at(buf.as_mut_slice(), r.start)
                     .map_err(|e| io_err(e, "cannot read", &p))?;
-                Ok(Bytes::from(v))
+                Ok(buf.freeze())
             })
             .await?;
             progress(len as u64);
