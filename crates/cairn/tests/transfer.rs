@@ -812,3 +812,55 @@ async fn upload_many_uploads_items_and_records_failures() {
     let m = store.head(&k("up/a.txt")).await.unwrap();
     assert_eq!(m.content_type.as_deref(), Some("text/x-set"));
 }
+
+/// A `/proc/self/status` figure in bytes (Linux).
+fn proc_status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// Peak memory of a large upload and download through the real S3 client stays within the
+/// budget (`concurrency × part_size`) plus a small constant, as issue 4 asks. nextest runs each
+/// test in its own process, so the process's high-water mark is this test's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transfer_memory_stays_within_the_budget() {
+    let env = garage("memory").await;
+    let store = &env.faulty;
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 320 << 20;
+    let src = dir.path().join("big.bin");
+    // Sparse: reads as zeros without writing 320 MiB to disk first.
+    std::fs::File::create(&src).unwrap().set_len(size).unwrap();
+    let opts = TransferOptions {
+        part_size: 8 << 20,
+        concurrency: 4,
+        ..Default::default()
+    };
+    let budget = 32u64 << 20;
+    let slack = 24u64 << 20;
+    let base = proc_status_bytes("VmRSS:");
+    let key = k("memory/big.bin");
+    upload_file(store, &key, &src, &opts, &Recorder::new())
+        .await
+        .unwrap();
+    let out = dir.path().join("back.bin");
+    let meta = download_file(store, &key, &out, &opts, &Recorder::new())
+        .await
+        .unwrap();
+    assert_eq!(meta.size, size);
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), size);
+    let peak = proc_status_bytes("VmHWM:");
+    let grew = peak.saturating_sub(base);
+    assert!(
+        grew <= budget + slack,
+        "peak RSS grew by {} MiB for a {} MiB budget (+{} MiB allowed)",
+        grew >> 20,
+        budget >> 20,
+        slack >> 20
+    );
+}
