@@ -316,6 +316,63 @@ Objects are the same when sizes match and the destination is not older (to the s
 --checksum compares SHA-256s instead. Globs match keys relative to SRC/DST (`*` crosses `/`);
 excluded keys are never deleted. Failed items do not stop the rest: exit code 2 at the end.";
 
+/// How large objects move: shared by `cp` and `sync`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct TransferFlags {
+    /// Bytes per multipart part and per ranged GET, e.g. 16M (5M to 5G; raised if an object
+    /// needs more than 10,000 parts).
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_part_size)]
+    pub part_size: u64,
+    /// Parts of one large object in flight at once. Memory stays within
+    /// part size × parts (64 MiB by default), whatever the object or tree size.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parts: u16,
+    /// Do not fsync downloaded files. Files are still replaced atomically (temp file + rename),
+    /// as cp(1) and the aws cli do; a power loss may then lose recent downloads.
+    #[arg(long)]
+    pub no_fsync: bool,
+}
+
+impl TransferFlags {
+    /// Applies the flags to transfer options.
+    pub fn apply(&self, opts: &mut cairn::transfer::TransferOptions) {
+        opts.part_size = self.part_size as usize;
+        opts.concurrency = self.parts.into();
+        opts.durable = !self.no_fsync;
+    }
+
+    /// Writer options for a stream of unknown size (stdin).
+    pub fn writer(&self) -> cairn::transfer::WriterOptions {
+        cairn::transfer::WriterOptions {
+            part_size: self.part_size as usize,
+            concurrency: self.parts.into(),
+            size_hint: None,
+        }
+    }
+}
+
+/// `1K` → 1024, `2M` → 2 MiB, `512` → 512.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'K' | 'k') => (&s[..i], 1u64 << 10),
+        (i, 'M' | 'm') => (&s[..i], 1 << 20),
+        (i, 'G' | 'g') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn parse_part_size(s: &str) -> Result<u64, String> {
+    let n = parse_size(s).ok_or_else(|| format!("{s:?} is not a size; write e.g. 8M or 64M"))?;
+    if !(5 << 20..=5 << 30).contains(&n) {
+        return Err(format!(
+            "{s} is outside S3's part sizes; pick between 5M and 5G"
+        ));
+    }
+    Ok(n)
+}
+
 #[derive(Debug, ClapArgs)]
 pub struct SyncArgs {
     /// The source: a directory, or a store URL with an optional prefix.
@@ -346,6 +403,8 @@ pub struct SyncArgs {
     /// Objects copied at once.
     #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    #[command(flatten)]
+    pub transfer: TransferFlags,
 }
 const VERIFY_EXAMPLES: &str = "\
 EXAMPLES:
@@ -430,6 +489,8 @@ pub struct CpArgs {
     /// Files copied at once with -r.
     #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    #[command(flatten)]
+    pub transfer: TransferFlags,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -390,3 +390,36 @@ fn sync_local_to_garage_and_back() {
     s.ok(&["verify", &dst]);
     s.ok(&["rm", "-r", &dst]);
 }
+
+/// `--part-size` and `--parts` shape the multipart upload (moto's ETag counts the parts),
+/// `--no-fsync` downloads the same bytes, and a part size S3 refuses is a usage error that
+/// writes nothing.
+#[test]
+fn moto_part_size_flags_shape_the_upload() {
+    let s = Sandbox::new("MOTO", "parts");
+    let data = bytes(17 * 1024 * 1024 + 5, 31);
+    s.write("big.bin", &data);
+    let etag = |key: &str| -> String {
+        let v: serde_json::Value =
+            serde_json::from_slice(&s.ok(&["stat", "--json", key]).stdout).unwrap();
+        v["etag"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string()
+    };
+    let dflt = format!("{}/default.bin", s.base);
+    s.ok(&["cp", "big.bin", &dflt]);
+    assert!(etag(&dflt).ends_with("-3"), "8 MiB parts: {}", etag(&dflt));
+    let five = format!("{}/five.bin", s.base);
+    s.ok(&["cp", "--part-size", "5M", "--parts", "2", "big.bin", &five]);
+    assert!(etag(&five).ends_with("-4"), "5 MiB parts: {}", etag(&five));
+    s.ok(&["cp", "--no-fsync", "--part-size", "5M", &five, "back.bin"]);
+    assert!(std::fs::read(s.work.join("back.bin")).unwrap() == data);
+
+    let bad = format!("{}/bad.bin", s.base);
+    let r = s.run(&["cp", "--part-size", "1M", "big.bin", &bad]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("between 5M and 5G"), "{}", r.stderr);
+    assert_ne!(s.run(&["stat", &bad]).code, 0, "nothing was written");
+}

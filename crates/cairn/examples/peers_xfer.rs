@@ -33,7 +33,11 @@ async fn run(args: &[String]) -> cairn::Result<bool> {
         .map(|v| v != "0")
         .unwrap_or(true);
     // PEERS_XFER_PART_MIB / PEERS_XFER_PARTS: part size and parts in flight, for tuning.
-    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    let knob = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    };
     let mut opts = TransferOptions {
         durable,
         ..TransferOptions::default()

@@ -2,24 +2,12 @@
 //! with a baseline (exit 1 on a regression) and archives it best effort.
 
 use super::{open, store_addr, Ctx};
-use crate::args::BenchArgs;
+use crate::args::{parse_size, BenchArgs};
 use crate::error::{usage, CliError, Report, Result};
 use cairn::archive::{Archive, Filter};
 use cairn::ops::bench::{compare, run_bench, BenchOptions, BenchReport};
 use cairn::ops::reporter::{Item, Outcome, Reporter};
 use indicatif::ProgressBar;
-
-/// `1K` → 1024, `2M` → 2 MiB, `512` → 512.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last()? {
-        (i, 'K' | 'k') => (&s[..i], 1u64 << 10),
-        (i, 'M' | 'm') => (&s[..i], 1 << 20),
-        (i, 'G' | 'g') => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>().ok()?.checked_mul(mult)
-}
 
 fn sizes(list: &str) -> Result<Vec<u64>> {
     list.split(',')

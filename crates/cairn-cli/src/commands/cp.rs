@@ -13,7 +13,7 @@ use crate::error::{usage, CliError, Report, Result};
 use crate::printer::human_bytes;
 use bytes::{Bytes, BytesMut};
 use cairn::ops::reporter::{Item, Outcome, Reporter};
-use cairn::transfer::{self, put_stream, TransferOptions, UploadItem, WriterOptions};
+use cairn::transfer::{self, put_stream, TransferOptions, UploadItem};
 use cairn::{DynStore, Error, GetOptions, Key, PutOptions};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
@@ -90,11 +90,13 @@ enum To {
 
 /// Transfer settings from the flags; the engine's defaults otherwise.
 fn transfer_options(a: &CpArgs, put: PutOptions) -> TransferOptions {
-    TransferOptions {
+    let mut opts = TransferOptions {
         object_concurrency: (a.concurrency as usize).max(1),
         put,
         ..Default::default()
-    }
+    };
+    a.transfer.apply(&mut opts);
+    opts
 }
 
 async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) -> Result {
@@ -202,7 +204,7 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
                     on_bytes(c.len() as u64);
                 });
                 let put = opts.put.clone();
-                put_stream(store.as_ref(), &key, body, put, WriterOptions::default()).await?;
+                put_stream(store.as_ref(), &key, body, put, a.transfer.writer()).await?;
                 total.into_inner()
             }
             (One::File(p, n), To::Object(store, key, _)) => {

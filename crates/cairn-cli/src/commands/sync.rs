@@ -33,9 +33,13 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
         exclude: a.exclude.clone(),
         acl: a.acl.clone(),
         storage_class: a.storage_class.clone(),
-        transfer: TransferOptions {
-            object_concurrency: a.concurrency.into(),
-            ..Default::default()
+        transfer: {
+            let mut t = TransferOptions {
+                object_concurrency: a.concurrency.into(),
+                ..Default::default()
+            };
+            a.transfer.apply(&mut t);
+            t
         },
     };
     let p = &ctx.printer;

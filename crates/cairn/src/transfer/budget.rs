@@ -142,7 +142,10 @@ mod tests {
         let bytes = p.freeze();
         let clone = bytes.slice(10..20);
         drop(bytes);
-        assert!(b.pool.free.lock().unwrap().is_empty(), "a clone still holds it");
+        assert!(
+            b.pool.free.lock().unwrap().is_empty(),
+            "a clone still holds it"
+        );
         assert_eq!(&clone[..], &[7u8; 10]);
         drop(clone);
         assert_eq!(b.pool.free.lock().unwrap().len(), 1);
@@ -153,7 +156,14 @@ mod tests {
         // More idle bytes than the budget are freed, not kept.
         drop(again.freeze());
         b.buffer(90).freeze();
-        let held: usize = b.pool.free.lock().unwrap().iter().map(|v| v.capacity()).sum();
+        let held: usize = b
+            .pool
+            .free
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| v.capacity())
+            .sum();
         assert!(held <= 100, "pool holds {held} bytes");
     }
 }

@@ -259,7 +259,10 @@ async fn hash_in_order(
     let (mut next, mut hasher) = (0, Sha256::new());
     while next < ranges.len() {
         let i = done.recv().await.ok_or_else(|| {
-            Error::new(ErrorKind::Unexpected, "the download ended before every range")
+            Error::new(
+                ErrorKind::Unexpected,
+                "the download ended before every range",
+            )
         })?;
         ready[i] = true;
         let from = next;
@@ -480,7 +483,10 @@ pub(crate) async fn download_inner(
             .try_collect::<()>();
         let hash = async {
             match want {
-                Some(w) => Ok(Some((hash_in_order(file.clone(), &ranges, done_rx).await?, w))),
+                Some(w) => Ok(Some((
+                    hash_in_order(file.clone(), &ranges, done_rx).await?,
+                    w,
+                ))),
                 None => Ok::<_, Error>(None),
             }
         };
