@@ -1,4 +1,4 @@
-//! The transfer engine as a command, for bench/peers until the CLI's `cp -r` and `sync` use it.
+//! The transfer engine as a command: the library API (no CLI) that bench/peers measures beside `cairn`.
 //!
 //! ```text
 //! peers_xfer up   LOCAL_DIR_OR_FILE s3://bucket/prefix_or_key
