@@ -38,46 +38,17 @@ pub async fn copy_many(
     opts: &TransferOptions,
     reporter: &dyn Reporter,
 ) -> Summary {
-    let started = Instant::now();
-    reporter.on_start(Totals::default());
-    let budget = opts.budget();
-    let summary = Mutex::new(Summary::default());
-    let (budget, summary_ref) = (&budget, &summary);
-    items
-        .map(|it| async move {
-            let it = match it {
-                Ok(it) => it,
-                Err(e) => {
-                    summary_ref
-                        .lock()
-                        .unwrap()
-                        .record_failure("", Action::Transfer, &e);
-                    return;
-                }
-            };
-            reporter.on_discovered(1, it.size.unwrap_or(0));
-            let item = Item {
-                key: &it.dst,
-                action: Action::Transfer,
-                size: it.size,
-            };
-            reporter.on_item_start(&item);
+    let batch = Batch::start(reporter);
+    let (budget, batch_ref) = (&opts.budget(), &batch);
+    batch
+        .run(items, opts.object_concurrency, |it: CopyItem| async move {
+            let item = batch_ref.begin(&it.dst, it.size);
             let progress = |n: u64| reporter.on_progress(&it.dst, n);
             let r = copy_one(src, &it.src, dst, &it.dst, it.size, opts, budget, &progress).await;
-            let outcome = match &r {
-                Ok(bytes) => Outcome::Transferred { bytes: *bytes },
-                Err(e) => Outcome::Failed(e),
-            };
-            reporter.on_item_done(&item, &outcome);
-            summary_ref.lock().unwrap().record(&item, &outcome);
+            batch_ref.done(&item, &r);
         })
-        .buffer_unordered(opts.object_concurrency.max(1))
-        .collect::<()>()
         .await;
-    let mut summary = summary.into_inner().unwrap();
-    summary.elapsed_secs = started.elapsed().as_secs_f64();
-    reporter.on_finish(&summary);
-    summary
+    batch.finish()
 }
 
 /// `""` or a directory prefix ending in `/`.
@@ -123,37 +94,78 @@ pub async fn transfer_tree(
     Ok(copy_many(src, dst, items, opts, reporter).await)
 }
 
-/// Runs one item per entry of `items`, `concurrency` at once, recording outcomes.
-async fn run_items<'a, T, F, Fut>(
-    items: BoxStream<'a, Result<T>>,
-    concurrency: usize,
-    summary: &Mutex<Summary>,
-    work: F,
-) where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let work = &work;
-    items
-        .map(|it| async move {
-            match it {
-                Ok(it) => work(it).await,
-                Err(e) => summary
-                    .lock()
-                    .unwrap()
-                    .record_failure("", Action::Transfer, &e),
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect::<()>()
-        .await;
+/// One many-object operation: its reporter, its summary and its clock.
+struct Batch<'a> {
+    reporter: &'a dyn Reporter,
+    summary: Mutex<Summary>,
+    started: Instant,
 }
 
-fn finish(summary: Mutex<Summary>, started: Instant, reporter: &dyn Reporter) -> Summary {
-    let mut summary = summary.into_inner().unwrap();
-    summary.elapsed_secs = started.elapsed().as_secs_f64();
-    reporter.on_finish(&summary);
-    summary
+impl<'a> Batch<'a> {
+    fn start(reporter: &'a dyn Reporter) -> Self {
+        reporter.on_start(Totals::default());
+        Batch {
+            reporter,
+            summary: Mutex::new(Summary::default()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs `work` on each entry of `items`, `concurrency` at once; a stream error is recorded
+    /// as a failure with an empty key and the rest go on.
+    async fn run<T, F, Fut>(&self, items: BoxStream<'_, Result<T>>, concurrency: usize, work: F)
+    where
+        F: Fn(T) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let work = &work;
+        items
+            .map(|it| async move {
+                match it {
+                    Ok(it) => work(it).await,
+                    Err(e) => self.fail("", &e),
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<()>()
+            .await;
+    }
+
+    /// Announces one item and returns it, to pass to [`Batch::done`].
+    fn begin<'k>(&self, key: &'k Key, size: Option<u64>) -> Item<'k> {
+        self.reporter.on_discovered(1, size.unwrap_or(0));
+        let item = Item {
+            key,
+            action: Action::Transfer,
+            size,
+        };
+        self.reporter.on_item_start(&item);
+        item
+    }
+
+    /// Reports and records how `item` ended (`Ok` holds the bytes moved).
+    fn done(&self, item: &Item<'_>, r: &Result<u64>) {
+        let outcome = match r {
+            Ok(bytes) => Outcome::Transferred { bytes: *bytes },
+            Err(e) => Outcome::Failed(e),
+        };
+        self.reporter.on_item_done(item, &outcome);
+        self.summary.lock().unwrap().record(item, &outcome);
+    }
+
+    fn fail(&self, key: &str, e: &Error) {
+        self.summary
+            .lock()
+            .unwrap()
+            .record_failure(key, Action::Transfer, e);
+    }
+
+    fn finish(self) -> Summary {
+        let mut summary = self.summary.into_inner().unwrap();
+        summary.elapsed_secs = self.started.elapsed().as_secs_f64();
+        self.reporter.on_finish(&summary);
+        summary
+    }
 }
 
 /// Uploads every file under the local directory `dir` to `prefix` of `store` (`""` for the
@@ -180,47 +192,23 @@ pub async fn upload_tree(
     let dp = dir_prefix(prefix)?;
     let root = dir.to_path_buf();
     let walk = LocalStore::new(dir)?;
-    let started = Instant::now();
-    reporter.on_start(Totals::default());
-    let budget = opts.budget();
-    let summary = Mutex::new(Summary::default());
+    let batch = Batch::start(reporter);
     let items = walk.list_objects("").boxed();
-    let (budget, summary_ref, root, dp) = (&budget, &summary, &root, &dp);
-    run_items(
-        items,
-        opts.object_concurrency,
-        summary_ref,
-        |m| async move {
+    let (budget, batch_ref, root, dp) = (&opts.budget(), &batch, &root, &dp);
+    batch
+        .run(items, opts.object_concurrency, |m| async move {
             let key = match Key::new(format!("{dp}{}", m.key)) {
                 Ok(k) => k,
-                Err(e) => {
-                    return summary_ref.lock().unwrap().record_failure(
-                        m.key.as_str(),
-                        Action::Transfer,
-                        &e,
-                    )
-                }
+                Err(e) => return batch_ref.fail(m.key.as_str(), &e),
             };
-            reporter.on_discovered(1, m.size);
-            let item = Item {
-                key: &key,
-                action: Action::Transfer,
-                size: Some(m.size),
-            };
-            reporter.on_item_start(&item);
+            let item = batch_ref.begin(&key, Some(m.size));
             let path = root.join(m.key.as_str());
             let progress = |n: u64| reporter.on_progress(&key, n);
             let r = upload_inner(store, &key, &path, opts, Some(m.size), budget, &progress).await;
-            let outcome = match &r {
-                Ok((_, size)) => Outcome::Transferred { bytes: *size },
-                Err(e) => Outcome::Failed(e),
-            };
-            reporter.on_item_done(&item, &outcome);
-            summary_ref.lock().unwrap().record(&item, &outcome);
-        },
-    )
-    .await;
-    Ok(finish(summary, started, reporter))
+            batch_ref.done(&item, &r.map(|(_, size)| size));
+        })
+        .await;
+    Ok(batch.finish())
 }
 
 /// One local file to upload with [`upload_many`].
@@ -249,45 +237,32 @@ pub async fn upload_many(
     opts: &TransferOptions,
     reporter: &dyn Reporter,
 ) -> Summary {
-    let started = Instant::now();
-    reporter.on_start(Totals::default());
-    let budget = opts.budget();
-    let summary = Mutex::new(Summary::default());
-    let (budget, summary_ref) = (&budget, &summary);
-    run_items(
-        items,
-        opts.object_concurrency,
-        summary_ref,
-        |it: UploadItem| async move {
-            reporter.on_discovered(1, it.size.unwrap_or(0));
-            let item = Item {
-                key: &it.key,
-                action: Action::Transfer,
-                size: it.size,
-            };
-            reporter.on_item_start(&item);
-            let own;
-            let opts = match &it.content_type {
-                Some(ct) if opts.put.content_type.is_none() => {
-                    let mut o = opts.clone();
-                    o.put.content_type = Some(ct.clone());
-                    own = o;
-                    &own
-                }
-                _ => opts,
-            };
-            let progress = |n: u64| reporter.on_progress(&it.key, n);
-            let r = upload_inner(store, &it.key, &it.path, opts, it.size, budget, &progress).await;
-            let outcome = match &r {
-                Ok((_, size)) => Outcome::Transferred { bytes: *size },
-                Err(e) => Outcome::Failed(e),
-            };
-            reporter.on_item_done(&item, &outcome);
-            summary_ref.lock().unwrap().record(&item, &outcome);
-        },
-    )
-    .await;
-    finish(summary, started, reporter)
+    let batch = Batch::start(reporter);
+    let (budget, batch_ref) = (&opts.budget(), &batch);
+    batch
+        .run(
+            items,
+            opts.object_concurrency,
+            |it: UploadItem| async move {
+                let item = batch_ref.begin(&it.key, it.size);
+                let own;
+                let opts = match &it.content_type {
+                    Some(ct) if opts.put.content_type.is_none() => {
+                        let mut o = opts.clone();
+                        o.put.content_type = Some(ct.clone());
+                        own = o;
+                        &own
+                    }
+                    _ => opts,
+                };
+                let progress = |n: u64| reporter.on_progress(&it.key, n);
+                let r =
+                    upload_inner(store, &it.key, &it.path, opts, it.size, budget, &progress).await;
+                batch_ref.done(&item, &r.map(|(_, size)| size));
+            },
+        )
+        .await;
+    batch.finish()
 }
 
 /// Downloads every object under the directory `prefix` of `store` into the local directory
@@ -314,36 +289,19 @@ pub async fn download_tree(
         )
         .with_operation("download")
     })?;
-    let started = Instant::now();
-    reporter.on_start(Totals::default());
-    let summary = Mutex::new(Summary::default());
+    let batch = Batch::start(reporter);
     let items = store.list_objects(&sp).boxed();
-    let (summary_ref, sp_ref) = (&summary, &sp);
-    run_items(
-        items,
-        opts.object_concurrency,
-        summary_ref,
-        |m| async move {
-            reporter.on_discovered(1, m.size);
-            let item = Item {
-                key: &m.key,
-                action: Action::Transfer,
-                size: Some(m.size),
-            };
-            reporter.on_item_start(&item);
+    let (batch_ref, sp_ref) = (&batch, &sp);
+    batch
+        .run(items, opts.object_concurrency, |m| async move {
+            let item = batch_ref.begin(&m.key, Some(m.size));
             // Keys are validated (no `..`, not absolute), so the path stays inside `dir`.
             let path = dir.join(&m.key.as_str()[sp_ref.len()..]);
             let progress = |n: u64| reporter.on_progress(&m.key, n);
             let r = download_inner(store, &m.key, &path, opts, false, &progress).await;
-            let outcome = match &r {
-                Ok(meta) => Outcome::Transferred { bytes: meta.size },
-                Err(e) => Outcome::Failed(e),
-            };
-            reporter.on_item_done(&item, &outcome);
-            summary_ref.lock().unwrap().record(&item, &outcome);
-        },
-    )
-    .await;
+            batch_ref.done(&item, &r.map(|meta| meta.size));
+        })
+        .await;
     let d = dir.to_path_buf();
     let sync_result = if opts.durable {
         blocking(move || syncfs(&d)).await
@@ -351,12 +309,9 @@ pub async fn download_tree(
         Ok(())
     };
     if let Err(e) = sync_result {
-        summary
-            .lock()
-            .unwrap()
-            .record_failure("", Action::Transfer, &e.with_operation("download"));
+        batch.fail("", &e.with_operation("download"));
     }
-    Ok(finish(summary, started, reporter))
+    Ok(batch.finish())
 }
 
 /// Flushes the filesystem holding `dir` (one syscall instead of one fsync per file).
