@@ -229,6 +229,49 @@ impl AsyncStore {
         spawn(py, async move { store.copy_opts(&src, &dst, opts).await })
     }
 
+    /// Uploads a local file; see `Store.upload_file`.
+    #[pyo3(signature = (path, key, *, content_type=None, metadata=None, part_size=None, concurrency=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn upload_file<'py>(
+        &self,
+        py: Python<'py>,
+        path: std::path::PathBuf,
+        key: &str,
+        content_type: Option<String>,
+        metadata: Option<&Bound<'_, PyDict>>,
+        part_size: Option<usize>,
+        concurrency: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store(py)?.clone();
+        let fut = crate::files::upload(
+            py,
+            store,
+            path,
+            key,
+            content_type,
+            metadata,
+            part_size,
+            concurrency,
+        )?;
+        spawn(py, async move { fut.await.map(PutResult::from) })
+    }
+
+    /// Downloads to a local file; see `Store.download_file`.
+    #[pyo3(signature = (key, path, *, part_size=None, concurrency=None, fsync=true))]
+    fn download_file<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        path: std::path::PathBuf,
+        part_size: Option<usize>,
+        concurrency: Option<usize>,
+        fsync: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store(py)?.clone();
+        let fut = crate::files::download(py, store, key, path, part_size, concurrency, fsync)?;
+        spawn(py, async move { fut.await.map(ObjectMeta::from) })
+    }
+
     /// Moves `src` to `dst` (copy, then delete).
     fn rename<'py>(&self, py: Python<'py>, src: &str, dst: &str) -> PyResult<Bound<'py, PyAny>> {
         let src = convert::key(py, "rename", src)?;

@@ -14,6 +14,7 @@ mod aio;
 mod archive;
 mod convert;
 mod errors;
+mod files;
 mod io;
 mod store;
 mod sync;

@@ -2,7 +2,7 @@
 
 use crate::convert::{self, Entry, ObjectMeta, PutResult};
 use crate::errors::to_py;
-use crate::{aio::AsyncStore, io, run, wait, Owner};
+use crate::{aio::AsyncStore, files, io, run, wait, Owner};
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use pyo3::prelude::*;
@@ -220,6 +220,53 @@ impl Store {
             if_not_exists: !overwrite,
         };
         run(py, async move { store.copy_opts(&src, &dst, opts).await })
+    }
+
+    /// Uploads the local file at `path` to `key` through the transfer engine: one put when
+    /// small, else a concurrent multipart upload (`concurrency` parts of `part_size` bytes in
+    /// flight; memory stays within their product). A failure leaves nothing at `key`.
+    #[pyo3(signature = (path, key, *, content_type=None, metadata=None, part_size=None, concurrency=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn upload_file(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        key: &str,
+        content_type: Option<String>,
+        metadata: Option<&Bound<'_, PyDict>>,
+        part_size: Option<usize>,
+        concurrency: Option<usize>,
+    ) -> PyResult<PutResult> {
+        let store = self.store(py)?.clone();
+        let fut = files::upload(
+            py,
+            store,
+            path,
+            key,
+            content_type,
+            metadata,
+            part_size,
+            concurrency,
+        )?;
+        run(py, fut).map(Into::into)
+    }
+
+    /// Downloads `key` to the local file at `path` with parallel ranged GETs, checks the
+    /// recorded SHA-256, and replaces `path` atomically (fsynced first unless `fsync=False`).
+    /// Returns the object's metadata.
+    #[pyo3(signature = (key, path, *, part_size=None, concurrency=None, fsync=true))]
+    fn download_file(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        path: std::path::PathBuf,
+        part_size: Option<usize>,
+        concurrency: Option<usize>,
+        fsync: bool,
+    ) -> PyResult<ObjectMeta> {
+        let store = self.store(py)?.clone();
+        let fut = files::download(py, store, key, path, part_size, concurrency, fsync)?;
+        run(py, fut).map(Into::into)
     }
 
     /// Moves `src` to `dst` (copy, then delete).

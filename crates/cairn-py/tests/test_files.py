@@ -200,3 +200,53 @@ def test_pandas_reads_and_writes_through_file_objects(store):
     with store.open("pd/frame.csv", "rb") as f:
         back = pd.read_csv(f)
     assert back.equals(df)
+
+
+def test_upload_file_and_download_file_through_the_engine(store, tmp_path):
+    # 11 MiB + 5 with 5 MiB parts: a multipart upload and three parallel ranged GETs.
+    data = os.urandom(11 * 1024 * 1024 + 5)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    put = store.upload_file(
+        src, "files/big.bin", content_type="application/x-demo", metadata={"owner": "ana"},
+        part_size=5 * 1024 * 1024, concurrency=2,
+    )
+    assert put.etag
+    meta = store.head("files/big.bin")
+    assert meta.size == len(data)
+    assert meta.content_type == "application/x-demo"
+    assert user_meta(meta) == {"owner": "ana"}
+    out = tmp_path / "out" / "big.bin"
+    got = store.download_file(
+        "files/big.bin", str(out), part_size=5 * 1024 * 1024, concurrency=3, fsync=False
+    )
+    assert got.size == len(data)
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert sorted(os.listdir(out.parent)) == ["big.bin"], "no temp files are left"
+
+
+def test_upload_file_and_download_file_errors_write_nothing(store, tmp_path):
+    with pytest.raises(cairn.NotFound):
+        store.download_file("files/missing.bin", tmp_path / "x.bin")
+    assert not (tmp_path / "x.bin").exists()
+    with pytest.raises(FileNotFoundError):
+        store.upload_file(tmp_path / "nope.bin", "files/nope.bin")
+    with pytest.raises(cairn.InvalidInput, match="concurrency"):
+        store.upload_file(tmp_path / "nope.bin", "files/nope.bin", concurrency=0)
+    assert not store.exists("files/nope.bin")
+
+
+def test_async_upload_file_and_download_file(store, tmp_path):
+    import asyncio
+
+    data = os.urandom(300_000)
+    (tmp_path / "a.bin").write_bytes(data)
+    astore = store.to_async()
+
+    async def main():
+        await astore.upload_file(tmp_path / "a.bin", "files/a.bin")
+        return await astore.download_file("files/a.bin", tmp_path / "b.bin")
+
+    meta = asyncio.run(main())
+    assert meta.size == len(data)
+    assert (tmp_path / "b.bin").read_bytes() == data

@@ -122,6 +122,25 @@ class Store:
     ) -> Iterator[Union[ObjectMeta, str]]: ...
     def list_prefixes(self, prefix: str = "") -> List[str]: ...
     def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None: ...
+    def upload_file(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        key: str,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        part_size: Optional[int] = None,
+        concurrency: Optional[int] = None,
+    ) -> PutResult: ...
+    def download_file(
+        self,
+        key: str,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        part_size: Optional[int] = None,
+        concurrency: Optional[int] = None,
+        fsync: bool = True,
+    ) -> ObjectMeta: ...
     def rename(self, src: str, dst: str) -> None: ...
     def health_check(self) -> None: ...
     @property
@@ -171,6 +190,25 @@ class AsyncStore:
     ) -> AsyncIterator[Union[ObjectMeta, str]]: ...
     def list_prefixes(self, prefix: str = "") -> Awaitable[List[str]]: ...
     def copy(self, src: str, dst: str, *, overwrite: bool = True) -> Awaitable[None]: ...
+    def upload_file(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        key: str,
+        *,
+        content_type: Optional[str] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        part_size: Optional[int] = None,
+        concurrency: Optional[int] = None,
+    ) -> Awaitable[PutResult]: ...
+    def download_file(
+        self,
+        key: str,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        part_size: Optional[int] = None,
+        concurrency: Optional[int] = None,
+        fsync: bool = True,
+    ) -> Awaitable[ObjectMeta]: ...
     def rename(self, src: str, dst: str) -> Awaitable[None]: ...
     def health_check(self) -> Awaitable[None]: ...
     @property
