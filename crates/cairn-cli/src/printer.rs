@@ -91,7 +91,7 @@ impl Printer {
         let bar = match len {
             Some(n) => ProgressBar::new(n).with_style(
                 ProgressStyle::with_template(
-                    "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
                 )
                 .expect("valid template"),
             ),

@@ -625,3 +625,50 @@ fn verify_reports_ok_corrupt_and_unverifiable() {
     s.ok(&["verify", "local://v/a.txt"]);
     assert_error(&s.run(&["verify", "local://v/nope"]), 1, "not found");
 }
+
+/// On a terminal (a pty from script(1)), `cp` and `sync` draw bars with bytes, rate, ETA and
+/// (sync) objects on stderr; piped, as in every other test, they draw nothing.
+#[test]
+fn progress_bars_draw_on_a_terminal_only() {
+    let s = Sandbox::new();
+    s.write("big.bin", &bytes(48 << 20, 3));
+    for i in 0..3 {
+        s.write(&format!("d/{i}.bin"), &bytes(4 << 20, i));
+    }
+    let on_tty = |args: &str| -> String {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &format!("{BIN} {args}"), "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &s.home)
+            .env("CAIRN_ROOT", &s.root)
+            .env("TERM", "xterm")
+            .current_dir(&s.work)
+            .stdin(Stdio::null())
+            .output()
+            .expect("script(1) runs (util-linux / bsdutils)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "cairn {args} on a pty failed:\n{text}"
+        );
+        text
+    };
+    let cp = on_tty("cp big.bin local://big.bin");
+    assert!(
+        cp.contains("/48.00 MiB") && cp.contains("/s eta "),
+        "no byte bar with rate and ETA:\n{cp:?}"
+    );
+    let sync = on_tty("sync d local://d");
+    assert!(
+        sync.contains("/12.00 MiB") && sync.contains("/3 objects"),
+        "no sync bar with bytes and objects:\n{sync:?}"
+    );
+    assert_eq!(s.ok(&["cat", "local://d/2.bin"]).stdout, bytes(4 << 20, 2));
+    // The same commands piped: results only, no bar.
+    let piped = s.ok(&["cp", "big.bin", "local://again.bin"]);
+    assert!(!piped.stderr.contains("eta"), "{}", piped.stderr);
+    std::fs::write(s.work.join("d/3.bin"), b"new").unwrap();
+    let piped = s.ok(&["sync", "d", "local://d"]);
+    assert!(!piped.stderr.contains("objects"), "{}", piped.stderr);
+}

@@ -118,6 +118,7 @@ struct SyncReporter<'a> {
     printer: &'a Printer,
     bar: ProgressBar,
     objects: AtomicU64,
+    found: AtomicU64,
 }
 
 impl<'a> SyncReporter<'a> {
@@ -126,12 +127,14 @@ impl<'a> SyncReporter<'a> {
             printer,
             bar: printer.bytes_bar(Some(0)),
             objects: AtomicU64::new(0),
+            found: AtomicU64::new(0),
         }
     }
 }
 
 impl Reporter for SyncReporter<'_> {
-    fn on_discovered(&self, _objects: u64, bytes: u64) {
+    fn on_discovered(&self, objects: u64, bytes: u64) {
+        self.found.fetch_add(objects, Ordering::Relaxed);
         self.bar.inc_length(bytes);
     }
 
@@ -141,7 +144,8 @@ impl Reporter for SyncReporter<'_> {
 
     fn on_item_done(&self, item: &Item<'_>, outcome: &Outcome<'_>) {
         let n = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
-        self.bar.set_message(format!("{n} objects"));
+        let found = self.found.load(Ordering::Relaxed).max(n);
+        self.bar.set_message(format!("{n}/{found} objects"));
         if self.printer.json() {
             return;
         }
