@@ -75,6 +75,7 @@ impl AsyncStore {
 
     /// Writes `data` to `key`; see `Store.put`.
     #[pyo3(signature = (key, data, *, content_type=None, metadata=None, mode="overwrite", if_match=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn put<'py>(
         &self,
         py: Python<'py>,

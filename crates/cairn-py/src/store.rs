@@ -82,6 +82,7 @@ impl Store {
     /// `mode="create"` fails with `AlreadyExists` if the key exists; `if_match=etag` fails
     /// with `PreconditionFailed` unless the current ETag matches.
     #[pyo3(signature = (key, data, *, content_type=None, metadata=None, mode="overwrite", if_match=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn put(
         &self,
         py: Python<'_>,

@@ -100,8 +100,11 @@ impl fmt::Display for ErrorKind {
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The error type of every cairn operation.
-pub struct Error {
+/// The error type of every cairn operation. Boxed, so a `Result` stays one pointer wide on
+/// the hot paths that return it.
+pub struct Error(Box<Inner>);
+
+struct Inner {
     kind: ErrorKind,
     temporary: bool,
     operation: &'static str,
@@ -118,7 +121,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with a message; temporary iff the kind usually is.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             temporary: matches!(
                 kind,
@@ -130,7 +133,7 @@ impl Error {
             message: message.into(),
             hint: None,
             source: None,
-        }
+        }))
     }
 
     /// Shorthand for an [`ErrorKind::InvalidInput`] error.
@@ -145,109 +148,111 @@ impl Error {
 
     /// Sets the operation (`put`, `get`, `list`, ...) if none is set yet.
     pub fn with_operation(mut self, operation: &'static str) -> Self {
-        if self.operation.is_empty() {
-            self.operation = operation;
+        if self.0.operation.is_empty() {
+            self.0.operation = operation;
         }
         self
     }
 
     /// Sets the store's display name (never holds secrets) if none is set yet.
     pub fn with_store(mut self, store: impl fmt::Display) -> Self {
-        if self.store.is_empty() {
-            self.store = store.to_string();
+        if self.0.store.is_empty() {
+            self.0.store = store.to_string();
         }
         self
     }
 
     /// Sets the key if none is set yet.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        if self.key.is_none() {
-            self.key = Some(key.into());
+        if self.0.key.is_none() {
+            self.0.key = Some(key.into());
         }
         self
     }
 
     /// Replaces the store's display name (a wrapper presenting its own view of the keys).
     pub fn set_store(mut self, store: impl fmt::Display) -> Self {
-        self.store = store.to_string();
+        self.0.store = store.to_string();
         self
     }
 
     /// Rewrites the key, e.g. to strip a store's internal prefix.
     pub fn map_key(mut self, f: impl FnOnce(String) -> String) -> Self {
-        self.key = self.key.map(f);
+        self.0.key = self.0.key.map(f);
         self
     }
 
     /// Sets what the user can do about it.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.0.hint = Some(hint.into());
         self
     }
 
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl Into<Source>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     /// Overrides whether retrying may help.
     pub fn set_temporary(mut self, temporary: bool) -> Self {
-        self.temporary = temporary;
+        self.0.temporary = temporary;
         self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// Whether retrying the same request may succeed.
     pub fn is_temporary(&self) -> bool {
-        self.temporary
+        self.0.temporary
     }
 
     /// The operation that failed (`put`, `get`, ...), or "" if unknown.
     pub fn operation(&self) -> &'static str {
-        self.operation
+        self.0.operation
     }
 
     /// The key involved, if any.
     pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
+        self.0.key.as_deref()
     }
 
     /// The store's display name, if set.
     pub fn store(&self) -> &str {
-        &self.store
+        &self.0.store
     }
 
     /// The message without context.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The hint, explicit or the kind's default.
     pub fn hint(&self) -> Option<&str> {
-        self.hint.as_deref().or(self.kind.default_hint())
+        self.0.hint.as_deref().or(self.0.kind.default_hint())
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.operation.is_empty() {
-            write!(f, "{} ", self.operation)?;
+        if !self.0.operation.is_empty() {
+            write!(f, "{} ", self.0.operation)?;
         }
-        match (&self.store.is_empty(), &self.key) {
-            (false, Some(k)) if self.store.ends_with('/') => write!(f, "{}{}: ", self.store, k)?,
-            (false, Some(k)) => write!(f, "{}/{}: ", self.store, k)?,
-            (false, None) => write!(f, "{}: ", self.store)?,
+        match (&self.0.store.is_empty(), &self.0.key) {
+            (false, Some(k)) if self.0.store.ends_with('/') => {
+                write!(f, "{}{}: ", self.0.store, k)?
+            }
+            (false, Some(k)) => write!(f, "{}/{}: ", self.0.store, k)?,
+            (false, None) => write!(f, "{}: ", self.0.store)?,
             (true, Some(k)) => write!(f, "{k}: ")?,
             (true, None) => {}
         }
-        write!(f, "{}", self.kind)?;
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+        write!(f, "{}", self.0.kind)?;
+        if !self.0.message.is_empty() {
+            write!(f, ": {}", self.0.message)?;
         }
         if let Some(h) = self.hint() {
             write!(f, " (hint: {h})")?;
@@ -271,7 +276,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|s| s.as_ref() as _)
+        self.0.source.as_ref().map(|s| s.as_ref() as _)
     }
 }
 

@@ -641,7 +641,8 @@ async fn truncated_reordered_and_extended_ciphertext_fail() {
         let store = build(Arc::new(inner.clone()), s);
         let key = k("t");
         let data = pattern(3 * SEGMENT + 10, 3);
-        let edits: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+        type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+        let edits: Vec<(&str, Edit)> = vec![
             (
                 "cut at a segment boundary",
                 Box::new(|b| b.truncate(HEADER_LEN + 2 * CT_SEGMENT)),
