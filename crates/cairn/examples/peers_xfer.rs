@@ -7,7 +7,8 @@
 //! ```
 //! The store comes from `cairn::open` (endpoint and credentials from the environment). With
 //! `up`/`down`, a directory means a tree; a file means one object. Exits 2 if items failed.
-//! `PEERS_XFER_DURABLE=0` turns off the final fsync/syncfs of downloads.
+//! `PEERS_XFER_DURABLE=0` turns off the final fsync/syncfs of downloads;
+//! `PEERS_XFER_PART_MIB` and `PEERS_XFER_PARTS` set the part size and parts in flight.
 
 use cairn::ops::{sync, NoReporter, SyncOptions};
 use cairn::transfer::{download_file, download_tree, upload_file, upload_tree, TransferOptions};
