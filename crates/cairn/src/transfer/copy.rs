@@ -1,7 +1,7 @@
 //! Store-to-store copies, and the ordered part pipeline shared with file uploads.
 
-use super::range::{BufSink, HashSink, Pinned};
-use super::{check_digest, part_size_for, recorded_sha256, split, Budget, TransferOptions, Writer};
+use super::range::{BufSink, Pinned};
+use super::{check_digest, part_size_for, split, Budget, TransferOptions, Writer};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
@@ -119,18 +119,8 @@ pub(crate) async fn copy_one(
     let meta = first.meta;
     let size = meta.size;
     let first_end = first.range.end;
-    let pinned = Pinned {
-        store: src,
-        key: src_key,
-        etag: meta.etag.clone(),
-        size,
-        max_resumes: opts.max_resumes,
-    };
-    let want = if opts.verify {
-        recorded_sha256(&meta.metadata)
-    } else {
-        None
-    };
+    let pinned = Pinned::new(src, src_key, &meta, opts.max_resumes);
+    let want = opts.wanted_sha256(&meta.metadata);
     let put = opts.put_for(meta.content_type.clone(), &meta.metadata);
 
     if size < opts.multipart_threshold {
@@ -139,16 +129,9 @@ pub(crate) async fn copy_one(
             None => budget.acquire(size).await,
         };
         let mut buf = BufSink::new(size as usize);
-        let mut sink = HashSink {
-            inner: &mut buf,
-            hasher: want.map(|_| Sha256::new()),
-        };
         pinned
-            .read(0..size, Some((first.body, first_end)), &mut sink, progress)
+            .read_whole((first.body, first_end), &mut buf, want.as_ref(), progress)
             .await?;
-        if let (Some(w), Some(h)) = (&want, sink.hasher.take()) {
-            check_digest(h, w, src, src_key)?;
-        }
         dst.put_opts(dst_key, buf.into_bytes(), put).await?;
         return Ok(size);
     }

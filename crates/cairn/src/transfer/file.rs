@@ -1,10 +1,8 @@
 //! Files to keys and keys to files.
 
 use super::copy::pipe_parts;
-use super::range::{BufSink, HashSink, Pinned, Sink};
-use super::{
-    blocking, check_digest, disk, recorded_sha256, split, Budget, TransferOptions, Writer,
-};
+use super::range::{BufSink, Pinned, Sink};
+use super::{blocking, check_digest, disk, split, Budget, TransferOptions, Writer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
@@ -14,6 +12,7 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -295,6 +294,43 @@ impl Drop for TempFile {
     }
 }
 
+/// Where a download's temp file goes and how it is made final.
+#[derive(Clone)]
+struct Commit {
+    tmp: PathBuf,
+    target: PathBuf,
+    dir: PathBuf,
+    mtime: SystemTime,
+    fsync: bool,
+}
+
+impl Commit {
+    /// Creates the temp file (and the target's directory).
+    fn create(&self) -> Result<File> {
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| io_err(e, "cannot create directory", &self.dir))?;
+        File::create_new(&self.tmp).map_err(|e| io_err(e, "cannot create", &self.tmp))
+    }
+
+    /// Stamps the object's time on the written temp file, fsyncs it if asked, and renames it
+    /// over the target (then fsyncs the directory, so the rename is durable too).
+    fn run(&self, file: &File) -> Result<()> {
+        let _ = file.set_modified(self.mtime);
+        if self.fsync {
+            file.sync_all()
+                .map_err(|e| io_err(e, "cannot sync", &self.tmp))?;
+        }
+        fs::rename(&self.tmp, &self.target)
+            .map_err(|e| io_err(e, "cannot rename into", &self.target))?;
+        if self.fsync {
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Downloads `key` to the file at `path`, replacing it atomically.
 ///
 /// The first GET fetches the object and its metadata. Objects of at least
@@ -356,67 +392,44 @@ pub(crate) async fn download_inner(
         name.to_string_lossy(),
         rand::random::<u64>()
     ));
-    let pinned = Pinned {
-        store,
-        key,
-        etag: meta.etag.clone(),
-        size,
-        max_resumes: opts.max_resumes,
-    };
-    let want = if opts.verify {
-        recorded_sha256(&meta.metadata)
-    } else {
-        None
-    };
+    let pinned = Pinned::new(store, key, &meta, opts.max_resumes);
+    let want = opts.wanted_sha256(&meta.metadata);
     let part = opts.part_size.max(1) as u64;
     let single = size < opts.multipart_threshold || size <= part;
+    let commit = Commit {
+        tmp: tmp_path.clone(),
+        target: path.to_path_buf(),
+        dir,
+        mtime: SystemTime::from(meta.last_modified),
+        fsync: fsync_each,
+    };
+    let ctx = |e: Error| e.with_operation("download").with_key(key.as_str());
     if single && size <= WRITE_BUF as u64 {
         // Small: read it whole, then create, write and rename in one blocking call.
         let mut buf = BufSink::new(size as usize);
-        let mut sink = HashSink {
-            inner: &mut buf,
-            hasher: want.map(|_| Sha256::new()),
-        };
         pinned
-            .read(
-                0..size,
-                Some((first.body, first.range.end)),
-                &mut sink,
+            .read_whole(
+                (first.body, first.range.end),
+                &mut buf,
+                want.as_ref(),
                 progress,
             )
             .await?;
-        if let (Some(w), Some(h)) = (&want, sink.hasher.take()) {
-            check_digest(h, w, store, key)?;
-        }
         let data = buf.into_bytes();
-        let mtime = SystemTime::from(meta.last_modified);
-        let target = path.to_path_buf();
         blocking(move || {
             let mut tmp = TempFile {
-                path: tmp_path.clone(),
+                path: commit.tmp.clone(),
                 committed: false,
             };
-            fs::create_dir_all(&dir).map_err(|e| io_err(e, "cannot create directory", &dir))?;
-            let mut f =
-                File::create_new(&tmp_path).map_err(|e| io_err(e, "cannot create", &tmp_path))?;
-            std::io::Write::write_all(&mut f, &data)
-                .map_err(|e| io_err(e, "cannot write", &tmp_path))?;
-            let _ = f.set_modified(mtime);
-            if fsync_each {
-                f.sync_all()
-                    .map_err(|e| io_err(e, "cannot sync", &tmp_path))?;
-            }
-            fs::rename(&tmp_path, &target).map_err(|e| io_err(e, "cannot rename into", &target))?;
+            let f = commit.create()?;
+            (&f).write_all(&data)
+                .map_err(|e| io_err(e, "cannot write", &commit.tmp))?;
+            commit.run(&f)?;
             tmp.committed = true;
-            if fsync_each {
-                if let Ok(d) = File::open(&dir) {
-                    let _ = d.sync_all();
-                }
-            }
             Ok(())
         })
         .await
-        .map_err(|e| e.with_operation("download").with_key(key.as_str()))?;
+        .map_err(ctx)?;
         return Ok(meta);
     }
     let mut tmp = TempFile {
@@ -424,38 +437,28 @@ pub(crate) async fn download_inner(
         committed: false,
     };
     let file = {
-        let (dir, tmp_path) = (dir.clone(), tmp_path.clone());
+        let commit = commit.clone();
         blocking(move || {
-            fs::create_dir_all(&dir).map_err(|e| io_err(e, "cannot create directory", &dir))?;
-            let f =
-                File::create_new(&tmp_path).map_err(|e| io_err(e, "cannot create", &tmp_path))?;
+            let f = commit.create()?;
             f.set_len(size)
-                .map_err(|e| io_err(e, "cannot allocate", &tmp_path))?;
+                .map_err(|e| io_err(e, "cannot allocate", &commit.tmp))?;
             Ok(Arc::new(f))
         })
         .await
-        .map_err(|e| e.with_operation("download").with_key(key.as_str()))?
+        .map_err(ctx)?
     };
 
     if single {
         let mut fs_sink = FileSink::new(file.clone(), fsync_each);
-        let mut sink = HashSink {
-            inner: &mut fs_sink,
-            hasher: want.map(|_| Sha256::new()),
-        };
         pinned
-            .read(
-                0..size,
-                Some((first.body, first.range.end)),
-                &mut sink,
+            .read_whole(
+                (first.body, first.range.end),
+                &mut fs_sink,
+                want.as_ref(),
                 progress,
             )
             .await?;
-        let hasher = sink.hasher.take();
         fs_sink.flush().await?;
-        if let (Some(w), Some(h)) = (&want, hasher) {
-            check_digest(h, w, store, key)?;
-        }
     } else {
         type First = Option<(BoxStream<'static, Result<Bytes>>, u64)>;
         let first_body: Mutex<First> = Mutex::new(Some((first.body, first.range.end)));
@@ -495,24 +498,7 @@ pub(crate) async fn download_inner(
             check_digest(h, &w, store, key)?;
         }
     }
-    let mtime = SystemTime::from(meta.last_modified);
-    let target = path.to_path_buf();
-    blocking(move || {
-        let _ = file.set_modified(mtime);
-        if fsync_each {
-            file.sync_all()
-                .map_err(|e| io_err(e, "cannot sync", &tmp_path))?;
-        }
-        fs::rename(&tmp_path, &target).map_err(|e| io_err(e, "cannot rename into", &target))?;
-        if fsync_each {
-            if let Ok(d) = File::open(&dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| e.with_operation("download").with_key(key.as_str()))?;
+    blocking(move || commit.run(&file)).await.map_err(ctx)?;
     tmp.committed = true;
     Ok(meta)
 }

@@ -96,6 +96,11 @@ impl TransferOptions {
         Budget::new(self.memory_limit.unwrap_or(default))
     }
 
+    /// The SHA-256 a read of an object with `metadata` is checked against, if any.
+    pub(crate) fn wanted_sha256(&self, metadata: &Metadata) -> Option<[u8; 32]> {
+        self.verify.then(|| recorded_sha256(metadata)).flatten()
+    }
+
     pub(crate) fn writer_options(&self, size: Option<u64>) -> WriterOptions {
         WriterOptions {
             part_size: self.part_size.max(1),

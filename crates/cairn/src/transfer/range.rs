@@ -6,6 +6,7 @@ use crate::store::{GetOptions, GetRange, Store};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::stream::{BoxStream, StreamExt};
+use sha2::Digest;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -25,7 +26,44 @@ pub(crate) struct Pinned<'a> {
     pub max_resumes: u32,
 }
 
-impl Pinned<'_> {
+impl<'a> Pinned<'a> {
+    /// The version of `key` that `meta` (the first response) describes.
+    pub(crate) fn new(
+        store: &'a dyn Store,
+        key: &'a Key,
+        meta: &crate::store::ObjectMeta,
+        max_resumes: u32,
+    ) -> Self {
+        Pinned {
+            store,
+            key,
+            etag: meta.etag.clone(),
+            size: meta.size,
+            max_resumes,
+        }
+    }
+
+    /// Reads the whole object into `sink`, starting with the first response's body, and
+    /// checks it against `want` (the recorded SHA-256) when given.
+    pub(crate) async fn read_whole(
+        &self,
+        first: (BoxStream<'static, Result<Bytes>>, u64),
+        sink: &mut dyn Sink,
+        want: Option<&[u8; 32]>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
+        let mut sink = HashSink {
+            inner: sink,
+            hasher: want.map(|_| sha2::Sha256::new()),
+        };
+        self.read(0..self.size, Some(first), &mut sink, progress)
+            .await?;
+        match (want, sink.hasher) {
+            (Some(w), Some(h)) => super::check_digest(h, w, self.store, self.key),
+            _ => Ok(()),
+        }
+    }
+
     fn changed(&self, what: String) -> Error {
         Error::new(
             ErrorKind::PreconditionFailed,
@@ -189,16 +227,16 @@ impl Sink for BufSink {
 }
 
 /// Hashes bytes on their way to another sink (ranges arrive in order).
-pub(crate) struct HashSink<'s> {
-    pub inner: &'s mut dyn Sink,
-    pub hasher: Option<sha2::Sha256>,
+struct HashSink<'s> {
+    inner: &'s mut dyn Sink,
+    hasher: Option<sha2::Sha256>,
 }
 
 #[async_trait]
 impl Sink for HashSink<'_> {
     async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
         if let Some(h) = self.hasher.as_mut() {
-            sha2::Digest::update(h, &data);
+            h.update(&data);
         }
         self.inner.write(offset, data).await
     }
