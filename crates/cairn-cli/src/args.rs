@@ -340,15 +340,6 @@ impl TransferFlags {
         opts.concurrency = self.parts.into();
         opts.durable = !self.no_fsync;
     }
-
-    /// Writer options for a stream of unknown size (stdin).
-    pub fn writer(&self) -> cairn::transfer::WriterOptions {
-        cairn::transfer::WriterOptions {
-            part_size: self.part_size as usize,
-            concurrency: self.parts.into(),
-            size_hint: None,
-        }
-    }
 }
 
 /// `1K` → 1024, `2M` → 2 MiB, `512` → 512.

@@ -204,7 +204,7 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
                     on_bytes(c.len() as u64);
                 });
                 let put = opts.put.clone();
-                put_stream(store.as_ref(), &key, body, put, a.transfer.writer()).await?;
+                put_stream(store.as_ref(), &key, body, put, opts.writer_options(None)).await?;
                 total.into_inner()
             }
             (One::File(p, n), To::Object(store, key, _)) => {

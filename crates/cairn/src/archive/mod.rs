@@ -163,8 +163,13 @@ impl Archive {
     {
         let (key, opts, timestamp) = self.prepare(name, kind, metadata, content_type)?;
         let md = opts.metadata.clone();
+        // Counted on the way through: no HEAD afterwards just to learn the size.
+        let size = std::sync::atomic::AtomicU64::new(0);
+        let data = futures::TryStreamExt::inspect_ok(data, |c| {
+            size.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        });
         crate::transfer::put_stream(&*self.store, &key, data, opts, Default::default()).await?;
-        let size = self.store.head(&key).await?.size;
+        let size = size.into_inner();
         Ok(Entry {
             key,
             name: name.into(),

@@ -101,7 +101,8 @@ impl TransferOptions {
         self.verify.then(|| recorded_sha256(metadata)).flatten()
     }
 
-    pub(crate) fn writer_options(&self, size: Option<u64>) -> WriterOptions {
+    /// Options for a [`Writer`] of an object of `size` bytes (`None`: unknown, e.g. stdin).
+    pub fn writer_options(&self, size: Option<u64>) -> WriterOptions {
         WriterOptions {
             part_size: self.part_size.max(1),
             concurrency: self.concurrency.max(1),
