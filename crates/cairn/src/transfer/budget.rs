@@ -37,28 +37,23 @@ impl Pool {
     }
 }
 
-/// A pooled buffer behind a [`Bytes`]: it goes back to the pool when the last clone drops.
-struct Pooled {
+/// A buffer from [`Budget::buffer`]: fill it, then [`freeze`](PartBuf::freeze) it. It goes
+/// back to the pool when dropped, or, once frozen, when the last `Bytes` clone drops.
+pub(crate) struct PartBuf {
     buf: Vec<u8>,
     pool: Arc<Pool>,
 }
 
-impl AsRef<[u8]> for Pooled {
+impl AsRef<[u8]> for PartBuf {
     fn as_ref(&self) -> &[u8] {
         &self.buf
     }
 }
 
-impl Drop for Pooled {
+impl Drop for PartBuf {
     fn drop(&mut self) {
         self.pool.put(std::mem::take(&mut self.buf));
     }
-}
-
-/// A buffer from [`Budget::buffer`], to fill and then [`freeze`](PartBuf::freeze).
-pub(crate) struct PartBuf {
-    buf: Vec<u8>,
-    pool: Arc<Pool>,
 }
 
 impl PartBuf {
@@ -66,12 +61,9 @@ impl PartBuf {
         &mut self.buf
     }
 
-    /// The filled buffer as `Bytes`, returned to the pool once every clone is gone.
+    /// The filled buffer as `Bytes`.
     pub(crate) fn freeze(self) -> Bytes {
-        Bytes::from_owner(Pooled {
-            buf: self.buf,
-            pool: self.pool,
-        })
+        Bytes::from_owner(self)
     }
 }
 
