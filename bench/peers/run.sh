@@ -12,7 +12,8 @@
 # Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn engine s5cmd rclone aws obstore",
 #   BASE (the tool ratios are relative to; default cairn),
 #   CONCURRENCY (32: objects in flight for tools whose default is lower), WORK (scratch dir),
-#   SERVER=s3s-fs|garage, KEEP=1 keeps WORK.
+#   SERVER=s3s-fs|garage, KEEP=1 keeps WORK, REPEAT (rounds, tools interleaved in each; the
+#   table shows each figure's median), SCENARIOS (default: all five).
 # Output: the table on stdout, and WORK/results.jsonl, WORK/table.md.
 set -euo pipefail
 
@@ -27,6 +28,8 @@ TOOLS="${TOOLS:-cairn engine s5cmd rclone aws obstore}"
 BASE="${BASE:-cairn}"
 CONCURRENCY="${CONCURRENCY:-32}"
 SERVER="${SERVER:-s3s-fs}"
+REPEAT="${REPEAT:-1}"
+SCENARIOS="${SCENARIOS:-small_up small_down large_up large_down noop_sync}"
 WORK="${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/cairn-peers.XXXXXX")}"
 BUCKET=peers
 AK=peersaccesskey
@@ -229,7 +232,7 @@ verify() {
 run_tool() {
   local tool="$1" sc argv
   mkdir -p "$WORK/out/$tool"
-  for sc in small_up small_down large_up large_down noop_sync; do
+  for sc in $SCENARIOS; do
     argv="$(commands "$tool" "$sc")"
     [ -n "$argv" ] || continue
     log "$tool $sc"
@@ -259,7 +262,23 @@ table() {
 import json, sys
 path, n, small, large_mib, base_tool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = [json.loads(l) for l in open(path) if l.strip()]
-by = {r["label"]: r for r in rows}
+# With REPEAT > 1 a label has one row per round: show each figure's median, and the worst check.
+groups = {}
+for r in rows:
+    groups.setdefault(r["label"], []).append(r)
+def median(xs):
+    xs = sorted(xs)
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+def merge(rs):
+    out = dict(rs[0])
+    for f in ("wall_s", "cpu_s", "rss_mib"):
+        out[f] = median([r[f] for r in rs])
+    bad = [r for r in rs if r.get("exit") or r.get("verify", "ok") != "ok"]
+    if bad:
+        out["exit"], out["verify"] = bad[0].get("exit"), bad[0].get("verify")
+    return out
+by = {label: merge(rs) for label, rs in groups.items()}
 scen = ["small_up", "small_down", "large_up", "large_down", "noop_sync"]
 tools = []
 for r in rows:
@@ -305,12 +324,14 @@ main() {
   printf '[default]\ns3 =\n  max_concurrent_requests = %s\n  addressing_style = path\n' "$CONCURRENCY" >"$AWS_CONFIG_FILE"
   export CONCURRENCY
   make_data
-  for t in $TOOLS; do run_tool "$t"; done
+  for _ in $(seq "$REPEAT"); do
+    for t in $TOOLS; do run_tool "$t"; done
+  done
   if [ -n "$SERVER_PID" ] && ! grep -q "nodelay:" "$WORK/server.log"; then
     NOTES+=("TCP_NODELAY shim did not report: small-object rows may include Nagle stalls.")
   fi
   {
-    echo "Server: $SERVER_NAME on 127.0.0.1. Data: $N_SMALL x $SMALL_BYTES B files, one $LARGE_MIB MiB file."
+    echo "Server: $SERVER_NAME on 127.0.0.1. Data: $N_SMALL x $SMALL_BYTES B files, one $LARGE_MIB MiB file. Medians of $REPEAT round(s)."
     echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)."
     echo "Versions: $( { [ -n "${CAIRN:-}" ] && "$CAIRN" --version; "$S5CMD" version; "$RCLONE" version | head -1; "$AWS" --version; "$PYTHON" -c 'import obstore; print("obstore", obstore.__version__)' 2>/dev/null; } 2>&1 | tr '\n' ';' )"
     echo

@@ -68,6 +68,9 @@ pub struct Config {
     /// Per-request timeout, e.g. `30s`.
     #[serde(with = "opt_duration")]
     pub timeout: Option<Duration>,
+    /// SigV4 payload signing of upload bodies: `auto`, `always` or `never` (default `auto`:
+    /// unsigned with a server-checked CRC64-NVME over https or loopback, signed otherwise).
+    pub payload_signing: Option<String>,
     /// Most retries of a transient failure.
     pub max_retries: Option<usize>,
     /// Total time budget for retries of one request, e.g. `30s`.
@@ -107,6 +110,7 @@ pub const KEYS: &[&str] = &[
     "pool_size",
     "connect_timeout",
     "timeout",
+    "payload_signing",
     "max_retries",
     "retry_timeout",
     "sse",
@@ -202,6 +206,15 @@ impl Config {
             "pool_size" => self.pool_size = Some(parse_num(name, value)?),
             "connect_timeout" => self.connect_timeout = Some(parse_duration(name, value)?),
             "timeout" => self.timeout = Some(parse_duration(name, value)?),
+            "payload_signing" => {
+                let v = value.to_ascii_lowercase();
+                if !["auto", "always", "never"].contains(&v.as_str()) {
+                    return Err(Error::invalid(format!(
+                        "payload_signing must be auto, always or never, not {value:?}"
+                    )));
+                }
+                self.payload_signing = Some(v)
+            }
             "max_retries" => self.max_retries = Some(parse_num(name, value)?),
             "retry_timeout" => self.retry_timeout = Some(parse_duration(name, value)?),
             "sse" => {

@@ -3,8 +3,12 @@
 
 use bytes::Bytes;
 use cairn::layer::checksum::{verify, VerifyStatus};
+use cairn::ops::reporter::NoReporter;
+use cairn::transfer::{upload_file, TransferOptions};
 use cairn::{Config, DynStore, ErrorKind, GetOptions, Key, PutOptions, StoreExt};
 use futures::StreamExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -12,32 +16,40 @@ fn env(name: &str) -> String {
     })
 }
 
-/// The same Garage prefix opened twice: with the default layers, and bare (checksum off).
-async fn stores(test: &str) -> (DynStore, DynStore) {
+/// A store on Garage's bucket under `prefix`, reached through `endpoint` (Garage itself or a
+/// proxy in front of it), with extra options.
+async fn garage_store(prefix: &str, endpoint: &str, extra: &[(&str, &str)]) -> DynStore {
     let v = |k: &str| env(&format!("CAIRN_TEST_GARAGE_{k}"));
     let url = format!(
-        "s3://{}/{}/integrity-{:08x}/{test}?endpoint={}&region={}&path_style=true&provider=garage",
+        "s3://{}/{prefix}?endpoint={endpoint}&region={}&path_style=true&provider=garage",
         v("BUCKET"),
-        env("CAIRN_TEST_RUN_ID"),
-        rand::random::<u32>(),
-        v("ENDPOINT"),
         v("REGION"),
     );
-    let creds = [
-        ("access_key_id", v("ACCESS_KEY_ID")),
-        ("secret_access_key", v("SECRET_ACCESS_KEY")),
-    ];
-    let pairs = |extra: Option<(&'static str, &'static str)>| {
-        let mut c = Config::from_pairs(creds.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
-        if let Some((k, val)) = extra {
-            c.set(k, val).unwrap();
-        }
-        c
-    };
-    let layered = cairn::open_with(&url, pairs(None)).await.unwrap();
-    let bare = cairn::open_with(&url, pairs(Some(("checksum", "false"))))
-        .await
-        .unwrap();
+    let (id, secret) = (v("ACCESS_KEY_ID"), v("SECRET_ACCESS_KEY"));
+    let mut c = Config::from_pairs([
+        ("access_key_id", id.as_str()),
+        ("secret_access_key", secret.as_str()),
+    ])
+    .unwrap();
+    for (k, val) in extra {
+        c.set(k, val).unwrap();
+    }
+    cairn::open_with(&url, c).await.unwrap()
+}
+
+fn unique_prefix(test: &str) -> String {
+    format!(
+        "{}/integrity-{:08x}/{test}",
+        env("CAIRN_TEST_RUN_ID"),
+        rand::random::<u32>()
+    )
+}
+
+/// The same Garage prefix opened twice: with the default layers, and bare (checksum off).
+async fn stores(test: &str) -> (DynStore, DynStore) {
+    let (prefix, endpoint) = (unique_prefix(test), env("CAIRN_TEST_GARAGE_ENDPOINT"));
+    let layered = garage_store(&prefix, &endpoint, &[]).await;
+    let bare = garage_store(&prefix, &endpoint, &[("checksum", "false")]).await;
     (layered, bare)
 }
 
@@ -158,4 +170,141 @@ fn base64_sha256(b: &[u8]) -> String {
     use base64::Engine;
     use sha2::Digest;
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b))
+}
+
+/// A TCP proxy to `upstream` that flips one bit in the middle of every PUT body of at least
+/// 1 KiB (object bodies and multipart parts; CompleteMultipartUpload is a POST). Returns its
+/// `http://` endpoint and the number of bodies it corrupted.
+async fn corrupting_proxy(upstream: &str) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let flips = Arc::new(AtomicUsize::new(0));
+    let counter = flips.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let (client_r, mut client_w) = client.into_split();
+            let (mut server_r, mut server_w) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut server_r, &mut client_w).await });
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(client_r);
+                loop {
+                    let mut head = Vec::new();
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if r.read_until(b'\n', &mut head).await? == 0 {
+                            return std::io::Result::Ok(());
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).await?;
+                    if text.starts_with("put ") && len >= 1024 {
+                        body[len / 2] ^= 0x01;
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    server_w.write_all(&head).await?;
+                    server_w.write_all(&body).await?;
+                }
+            });
+        }
+    });
+    (endpoint, flips)
+}
+
+#[tokio::test]
+async fn a_body_corrupted_in_transit_is_refused_not_stored() {
+    let garage = env("CAIRN_TEST_GARAGE_ENDPOINT");
+    let (proxy, flips) = corrupting_proxy(&garage).await;
+    let prefix = unique_prefix("transit");
+    let direct = garage_store(&prefix, &garage, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, cairn::testkit::pattern(11 * 1024 * 1024, 7)).unwrap();
+    let opts = TransferOptions {
+        part_size: 5 * 1024 * 1024,
+        multipart_threshold: 5 * 1024 * 1024,
+        ..Default::default()
+    };
+    // `auto` over loopback: unsigned, CRC64-NVME checked by Garage. `always`: SigV4's hash.
+    for mode in ["auto", "always"] {
+        let via_proxy = garage_store(&prefix, &proxy, &[("payload_signing", mode)]).await;
+        let before = flips.load(Ordering::SeqCst);
+        let single = Key::new(format!("single-{mode}")).unwrap();
+        let e = via_proxy
+            .put(&single, cairn::testkit::pattern(64 * 1024, 1))
+            .await
+            .expect_err("a corrupted single PUT was accepted");
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{mode}: {e}");
+        assert!(e.to_string().contains("nothing was stored"), "{mode}: {e}");
+        let multi = Key::new(format!("multi-{mode}")).unwrap();
+        let e = upload_file(&*via_proxy, &multi, &big, &opts, &NoReporter)
+            .await
+            .expect_err("a corrupted multipart upload was accepted");
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{mode}: {e}");
+        assert!(
+            flips.load(Ordering::SeqCst) >= before + 2,
+            "{mode}: the proxy corrupted nothing"
+        );
+        for key in [&single, &multi] {
+            let e = direct.head(key).await.unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::NotFound,
+                "{mode}: {key} was stored: {e}"
+            );
+        }
+    }
+    let (admin, bucket) = cairn::backend::s3::admin::admin_for(
+        &format!(
+            "s3://{}?endpoint={garage}&region={}&path_style=true&provider=garage",
+            env("CAIRN_TEST_GARAGE_BUCKET"),
+            env("CAIRN_TEST_GARAGE_REGION")
+        ),
+        Config::from_pairs([
+            (
+                "access_key_id",
+                env("CAIRN_TEST_GARAGE_ACCESS_KEY_ID").as_str(),
+            ),
+            (
+                "secret_access_key",
+                env("CAIRN_TEST_GARAGE_SECRET_ACCESS_KEY").as_str(),
+            ),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let open = admin
+        .sdk()
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        open.uploads().is_empty(),
+        "uploads left open: {:?}",
+        open.uploads()
+    );
+
+    // Control: with neither a signature nor a server checksum (moto's quirks say Garage checks
+    // none), the proxy's corruption is stored, and cairn's SHA-256 catches it on the read.
+    let unprotected = [("payload_signing", "never"), ("provider", "moto")];
+    let via_proxy = garage_store(&prefix, &proxy, &unprotected).await;
+    let key = Key::new("unprotected").unwrap();
+    via_proxy
+        .put(&key, cairn::testkit::pattern(64 * 1024, 2))
+        .await
+        .expect("nothing checks this body on the way");
+    let reader = garage_store(&prefix, &garage, &[("provider", "moto")]).await;
+    let e = reader.get(&key).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
 }

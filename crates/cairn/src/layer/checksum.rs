@@ -22,10 +22,11 @@
 //! - **Partial ranged reads** cannot be verified without reading everything; they pass through.
 //! - Objects with no recorded digest (written without cairn, or with `checksum = false`) pass
 //!   through; [`verify`] reports them as [`VerifyStatus::Unverifiable`].
-//! - **Server checksums:** object_store 0.14 exposes no per-request `x-amz-checksum-sha256`;
-//!   its `AmazonS3Builder::with_checksum_algorithm(Checksum::SHA256)` computes and sends one per
-//!   request (each part of a multipart upload), so the S3 backend enables it when
-//!   `Capabilities::server_checksum` is true and the server rejects a corrupted upload.
+//! - **Server checksums:** object_store 0.14 takes no caller-computed digest per request, so
+//!   this layer's digest cannot double as the wire check. The S3 backend has object_store send
+//!   one per request instead (each part of a multipart upload): CRC64-NVME with unsigned
+//!   payloads over https or loopback, else SHA-256 from the SigV4 payload hash (the
+//!   `payload_signing` option), so the server rejects a body corrupted in transit.
 
 use super::stack::{check_reserved, pump, set_layer_meta, Ctx, Decode};
 use super::Layer;

@@ -102,9 +102,14 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
                     "the bucket still holds objects; empty it first (e.g. `cairn rb --force`)",
                 ),
             }),
-            "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => {
-                Some(c(Integrity, false))
-            }
+            "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => Some(Classified {
+                kind: Integrity,
+                temporary: false,
+                hint: Some(
+                    "the server refused a body that changed on the way, so nothing was stored; \
+                     retry, and if it repeats check proxies and the network",
+                ),
+            }),
             "PermanentRedirect" | "IllegalLocationConstraintException" => Some(Classified {
                 kind: InvalidInput,
                 temporary: false,

@@ -1,14 +1,14 @@
 //! What each S3 provider can do, as data. The store reads this table; nothing else in the
 //! backend branches on a provider's name.
 //!
-//! | provider | If-None-Match PUT | If-Match PUT | copy if-not-exists | verifies x-amz-checksum-sha256 | path style |
-//! |----------|-------------------|--------------|--------------------|--------------------------------|------------|
-//! | aws      | yes               | yes          | If-None-Match      | yes                            | no         |
-//! | r2       | yes               | yes          | cf-copy-destination-if-none-match | not assumed     | yes        |
-//! | minio    | yes               | yes          | emulated           | yes                            | yes        |
-//! | garage   | ignored           | ignored      | emulated           | yes                            | yes        |
-//! | ceph     | yes               | yes          | emulated           | not assumed (RGW >= 19 only)   | yes        |
-//! | moto     | yes               | yes          | If-None-Match      | no (accepts wrong sums)        | yes        |
+//! | provider | If-None-Match PUT | If-Match PUT | copy if-not-exists | verifies x-amz-checksum-sha256 | verifies x-amz-checksum-crc64nvme | path style |
+//! |----------|-------------------|--------------|--------------------|--------------------------------|-----------------------------------|------------|
+//! | aws      | yes               | yes          | If-None-Match      | yes                            | yes                               | no         |
+//! | r2       | yes               | yes          | cf-copy-destination-if-none-match | not assumed     | not assumed                       | yes        |
+//! | minio    | yes               | yes          | emulated           | yes                            | not assumed (recent releases only) | yes       |
+//! | garage   | ignored           | ignored      | emulated           | yes                            | yes (2.x; tested)                 | yes        |
+//! | ceph     | yes               | yes          | emulated           | not assumed (RGW >= 19 only)   | not assumed                       | yes        |
+//! | moto     | yes               | yes          | If-None-Match      | no (accepts wrong sums)        | no                                | yes        |
 //!
 //! Every provider keeps `_` in metadata header names except moto, whose WSGI server drops
 //! such headers (`underscore_headers`).
@@ -46,6 +46,9 @@ pub struct Quirks {
     pub copy_if_not_exists: CopyIfNotExists,
     /// The server rejects an upload whose `x-amz-checksum-sha256` is wrong.
     pub server_checksum: bool,
+    /// The server rejects an upload (single or multipart) whose `x-amz-checksum-crc64nvme` is
+    /// wrong, so unsigned payloads keep a server-side transit check.
+    pub server_crc64nvme: bool,
     /// Path-style addressing unless the config says otherwise.
     pub path_style: bool,
     /// Texts in a 403 `AccessDenied` message that mean the credentials are wrong rather than
@@ -70,6 +73,7 @@ const BASE: Quirks = Quirks {
     conditional_get: true,
     copy_if_not_exists: CopyIfNotExists::Header("if-none-match"),
     server_checksum: true,
+    server_crc64nvme: true,
     path_style: false,
     // Garage says AccessDenied for bad keys; no server says these words for a real denial.
     unauthenticated_messages: &["No such key", "Invalid signature"],
@@ -83,6 +87,7 @@ const TABLE: &[Quirks] = &[
     BASE,
     Quirks {
         name: "r2",
+        server_crc64nvme: false,
         copy_if_not_exists: CopyIfNotExists::Header("cf-copy-destination-if-none-match"),
         server_checksum: false,
         path_style: true,
@@ -90,6 +95,7 @@ const TABLE: &[Quirks] = &[
     },
     Quirks {
         name: "minio",
+        server_crc64nvme: false,
         copy_if_not_exists: CopyIfNotExists::Emulated,
         path_style: true,
         ..BASE
@@ -106,6 +112,7 @@ const TABLE: &[Quirks] = &[
     },
     Quirks {
         name: "ceph",
+        server_crc64nvme: false,
         copy_if_not_exists: CopyIfNotExists::Emulated,
         server_checksum: false,
         path_style: true,
@@ -113,6 +120,7 @@ const TABLE: &[Quirks] = &[
     },
     Quirks {
         name: "moto",
+        server_crc64nvme: false,
         // moto ignores If-None-Match on CopyObject.
         copy_if_not_exists: CopyIfNotExists::Emulated,
         server_checksum: false,
