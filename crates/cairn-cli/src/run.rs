@@ -37,9 +37,20 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
             )
         }
     };
+    // The command runs as a task on a worker, not inline in `block_on` on this thread: there
+    // every socket event would cross threads to wake it (a futex pair per wake-up, a tenth
+    // of a large download's CPU).
+    let ctx = std::sync::Arc::new(ctx);
+    let work = {
+        let (ctx, command) = (ctx.clone(), args.command);
+        async move { commands::dispatch(&ctx, &command).await }
+    };
     let result = rt.block_on(async {
         tokio::select! {
-            r = commands::dispatch(&ctx, &args.command) => r,
+            r = tokio::spawn(work) => r.unwrap_or_else(|e| match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => Err(CliError::Fail(Report::new(format!("the command was cancelled: {e}")))),
+            }),
             _ = tokio::signal::ctrl_c() => Err(CliError::Fail(Report::new("interrupted"))),
         }
     });

@@ -4,7 +4,7 @@
 use crate::convert;
 use crate::errors::{invalid, to_py};
 use crate::store::open_or_share;
-use crate::{run, run_with, Owner};
+use crate::{run_here, Owner};
 use bytes::Bytes;
 use cairn::archive::{self, Filter, Prune, Verified};
 use cairn::{Key, Metadata};
@@ -202,10 +202,10 @@ impl Archive {
         let ct = content_type.as_deref();
         if data.hasattr("read")? && !data.is_instance_of::<PyBytes>() {
             let stream = file_stream(data.clone().unbind());
-            return run(py, archive.save_stream(name, kind, stream, meta, ct)).map(Into::into);
+            return run_here(py, archive.save_stream(name, kind, stream, meta, ct)).map(Into::into);
         }
         let data = convert::data(py, data)?;
-        run(py, archive.save(name, kind, data, meta, ct)).map(Into::into)
+        run_here(py, archive.save(name, kind, data, meta, ct)).map(Into::into)
     }
 
     /// Entries matching every given filter, newest first. `since` is inclusive, `until`
@@ -222,7 +222,7 @@ impl Archive {
     ) -> PyResult<Vec<Entry>> {
         let f = filter(name, kind, since, until, metadata)?;
         let archive = self.archive(py)?;
-        let entries = run_with(py, || async move { archive.list(&f).await })?;
+        let entries = run_here(py, async move { archive.list(&f).await })?;
         Ok(entries.into_iter().map(Into::into).collect())
     }
 
@@ -230,14 +230,14 @@ impl Archive {
     #[pyo3(signature = (name, kind=None))]
     fn latest(&self, py: Python<'_>, name: &str, kind: Option<&str>) -> PyResult<Option<Entry>> {
         let archive = self.archive(py)?;
-        Ok(run_with(py, || archive.latest(name, kind))?.map(Into::into))
+        Ok(run_here(py, archive.latest(name, kind))?.map(Into::into))
     }
 
     /// The entry's bytes (checked against its SHA-256 when one was recorded).
     fn load<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyBytes>> {
         let key = convert::key(py, "archive load", key)?;
         let archive = self.archive(py)?;
-        let data = run(py, async move { archive.load(&key).await })?;
+        let data = run_here(py, async move { archive.load(&key).await })?;
         convert::bytes_out(py, &[data])
     }
 
@@ -249,21 +249,21 @@ impl Archive {
             .call_method1("fspath", (path,))?
             .extract()?;
         let archive = self.archive(py)?;
-        run(py, async move { archive.restore(&key, &path).await })
+        run_here(py, async move { archive.restore(&key, &path).await })
     }
 
     /// Whether the entry exists.
     fn exists(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         let key = convert::key(py, "archive exists", key)?;
         let archive = self.archive(py)?;
-        run(py, async move { archive.exists(&key).await })
+        run_here(py, async move { archive.exists(&key).await })
     }
 
     /// Deletes the entry (deleting a missing one succeeds).
     fn delete(&self, py: Python<'_>, key: &str) -> PyResult<()> {
         let key = convert::key(py, "archive delete", key)?;
         let archive = self.archive(py)?;
-        run(py, async move { archive.delete(&key).await })
+        run_here(py, async move { archive.delete(&key).await })
     }
 
     /// The entry with its full metadata; `NotFound` if missing, `InvalidInput` if the key
@@ -271,7 +271,7 @@ impl Archive {
     fn metadata(&self, py: Python<'_>, key: &str) -> PyResult<Entry> {
         let key = convert::key(py, "archive metadata", key)?;
         let archive = self.archive(py)?;
-        run(py, async move { archive.metadata(&key).await }).map(Into::into)
+        run_here(py, async move { archive.metadata(&key).await }).map(Into::into)
     }
 
     /// Reads the entry in full: `"ok"` if its recorded SHA-256 matched, `"corrupt"` if not,
@@ -279,11 +279,13 @@ impl Archive {
     fn verify(&self, py: Python<'_>, key: &str) -> PyResult<&'static str> {
         let key: Key = convert::key(py, "verify", key)?;
         let archive = self.archive(py)?;
-        Ok(match run(py, async move { archive.verify(&key).await })? {
-            Verified::Ok => "ok",
-            Verified::Corrupt => "corrupt",
-            Verified::Unverifiable => "unverifiable",
-        })
+        Ok(
+            match run_here(py, async move { archive.verify(&key).await })? {
+                Verified::Ok => "ok",
+                Verified::Corrupt => "corrupt",
+                Verified::Unverifiable => "unverifiable",
+            },
+        )
     }
 
     /// Deletes old entries, per name (and per kind if `kind` is given): those beyond the
@@ -311,7 +313,7 @@ impl Archive {
             dry_run,
         };
         let archive = self.archive(py)?;
-        let gone = run_with(py, || async move { archive.prune(&f, &policy).await })?;
+        let gone = run_here(py, async move { archive.prune(&f, &policy).await })?;
         Ok(gone.into_iter().map(Into::into).collect())
     }
 
@@ -320,23 +322,15 @@ impl Archive {
     }
 }
 
-/// Runs the future `make` builds on a blocking-pool thread of the runtime and returns an
-/// asyncio awaitable: some archive futures cannot be proven `Send`, so they are built and
-/// driven on one thread instead of handed to the scheduler.
-fn spawn_local<'py, M, F, T>(py: Python<'py>, make: M) -> PyResult<Bound<'py, PyAny>>
+/// The awaitable of the future `make` builds.
+fn awaitable<'py, M, F, T>(py: Python<'py>, make: M) -> PyResult<Bound<'py, PyAny>>
 where
     M: FnOnce() -> F + Send + 'static,
-    F: std::future::Future<Output = cairn::Result<T>>,
+    F: std::future::Future<Output = cairn::Result<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
     crate::future_into_py(py, async move {
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || handle.block_on(make()))
-            .await
-            .map_err(|e| {
-                pyo3::exceptions::PyRuntimeError::new_err(format!("archive task failed: {e}"))
-            })?
-            .map_err(crate::errors::to_py_detached)
+        make().await.map_err(crate::errors::to_py_detached)
     })
 }
 
@@ -384,14 +378,14 @@ impl AsyncArchive {
         let a = self.archive(py)?;
         if data.hasattr("read")? && !data.is_instance_of::<PyBytes>() {
             let stream = file_stream(data.clone().unbind());
-            return spawn_local(py, move || async move {
+            return awaitable(py, move || async move {
                 a.save_stream(&name, &kind, stream, meta, content_type.as_deref())
                     .await
                     .map(Entry::from)
             });
         }
         let data = convert::data(py, data)?;
-        spawn_local(py, move || async move {
+        awaitable(py, move || async move {
             a.save(&name, &kind, data, meta, content_type.as_deref())
                 .await
                 .map(Entry::from)
@@ -411,7 +405,7 @@ impl AsyncArchive {
     ) -> PyResult<Bound<'py, PyAny>> {
         let f = filter(name, kind, since, until, metadata)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move {
+        awaitable(py, move || async move {
             Ok(a.list(&f)
                 .await?
                 .into_iter()
@@ -429,7 +423,7 @@ impl AsyncArchive {
         kind: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let a = self.archive(py)?;
-        spawn_local(py, move || async move {
+        awaitable(py, move || async move {
             Ok(a.latest(&name, kind.as_deref()).await?.map(Entry::from))
         })
     }
@@ -438,7 +432,7 @@ impl AsyncArchive {
     fn load<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "archive load", key)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move {
+        awaitable(py, move || async move {
             Ok(convert::Body(vec![a.load(&key).await?]))
         })
     }
@@ -456,28 +450,28 @@ impl AsyncArchive {
             .call_method1("fspath", (path,))?
             .extract()?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move { a.restore(&key, &path).await })
+        awaitable(py, move || async move { a.restore(&key, &path).await })
     }
 
     /// Whether the entry exists.
     fn exists<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "archive exists", key)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move { a.exists(&key).await })
+        awaitable(py, move || async move { a.exists(&key).await })
     }
 
     /// Deletes the entry.
     fn delete<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "archive delete", key)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move { a.delete(&key).await })
+        awaitable(py, move || async move { a.delete(&key).await })
     }
 
     /// The entry with its full metadata.
     fn metadata<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "archive metadata", key)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move {
+        awaitable(py, move || async move {
             a.metadata(&key).await.map(Entry::from)
         })
     }
@@ -486,7 +480,7 @@ impl AsyncArchive {
     fn verify<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(py, "verify", key)?;
         let a = self.archive(py)?;
-        spawn_local(py, move || async move {
+        awaitable(py, move || async move {
             Ok(match a.verify(&key).await? {
                 Verified::Ok => "ok",
                 Verified::Corrupt => "corrupt",
@@ -517,7 +511,7 @@ impl AsyncArchive {
             dry_run,
         };
         let a = self.archive(py)?;
-        spawn_local(py, move || async move {
+        awaitable(py, move || async move {
             Ok(a.prune(&f, &policy)
                 .await?
                 .into_iter()

@@ -5,7 +5,7 @@
 use crate::convert::{self, PutResult};
 use crate::errors::to_py;
 use crate::store::busy;
-use crate::{runtime, wait, Owner};
+use crate::{runtime, wait_here, Owner};
 use bytes::{Bytes, BytesMut};
 use cairn::transfer::WriterOptions;
 use cairn::{DynStore, ErrorKind, GetOptions, GetRange, Key, PutOptions};
@@ -120,7 +120,7 @@ impl Reader {
     pub(crate) fn open(py: Python<'_>, store: DynStore, key: Key) -> PyResult<Reader> {
         let res = {
             let (store, key) = (&store, &key);
-            crate::run(py, async move {
+            crate::run_here(py, async move {
                 store.get_opts(key, GetOptions::default()).await
             })?
         };
@@ -169,7 +169,7 @@ impl Reader {
             }
         }
         let st = &mut *st;
-        let chunks = wait(py, st.fill(want))?.map_err(|e| to_py(py, e))?;
+        let chunks = wait_here(py, st.fill(want))?.map_err(|e| to_py(py, e))?;
         convert::bytes_out(py, &chunks)
     }
 
@@ -268,7 +268,7 @@ impl WriteState {
     /// Sends a chunk; if the task already failed, returns its error.
     fn send(&mut self, py: Python<'_>, data: Bytes) -> PyResult<()> {
         let tx = self.tx.as_ref().ok_or_else(closed_error)?;
-        let sent = wait(py, tx.send(Cmd::Data(data)))?;
+        let sent = wait_here(py, tx.send(Cmd::Data(data)))?;
         if sent.is_err() {
             return Err(self.fail(py));
         }
@@ -282,7 +282,7 @@ impl WriteState {
         let Some(task) = self.task.take() else {
             return closed_error();
         };
-        match wait(py, task) {
+        match wait_here(py, task) {
             Err(interrupted) => interrupted,
             Ok(Ok(Err(e))) => to_py(py, e),
             Ok(Ok(Ok(_))) => closed_error(),
@@ -375,13 +375,13 @@ impl Writer {
             st.send(py, chunk)?;
         }
         let tx = st.tx.take().expect("checked above");
-        if wait(py, tx.send(Cmd::Finish))?.is_err() {
+        if wait_here(py, tx.send(Cmd::Finish))?.is_err() {
             st.tx = Some(tx);
             return Err(st.fail(py));
         }
         drop(tx);
         let task = st.task.take().expect("task runs until close");
-        let res = match wait(py, task)? {
+        let res = match wait_here(py, task)? {
             Ok(r) => r.map_err(|e| to_py(py, e))?,
             Err(join) => {
                 return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
@@ -405,7 +405,7 @@ impl Writer {
         st.buf.clear();
         if let Some(task) = st.task.take() {
             // The task aborts the upload when it sees the closed channel; wait for that.
-            let _ = wait(py, task)?;
+            let _ = wait_here(py, task)?;
         }
         Ok(())
     }

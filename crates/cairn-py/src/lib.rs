@@ -152,31 +152,50 @@ fn on_main_thread() -> bool {
 
 /// Runs `fut` to completion on the runtime with the GIL released.
 ///
+/// The future runs as a task on a worker thread, not inline in `block_on` on the caller's:
+/// there every socket event would cross threads to wake it (a futex pair per wake-up, a
+/// tenth of a large download's CPU).
+pub(crate) fn wait<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let task = runtime().spawn(fut);
+    // An abandoned wait (Ctrl-C) would otherwise leave the task running.
+    let _abort = AbortOnDrop(task.abort_handle());
+    wait_here(py, async move {
+        task.await.unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => unreachable!("the task is only aborted after this wait ends: {e}"),
+        })
+    })
+}
+
+/// Aborts a spawned task when the wait for it is abandoned.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// [`wait`] for a future that borrows from the caller: polled on this thread by `block_on`.
+///
 /// On the main thread it checks for signals every 100 ms, so Ctrl-C interrupts a slow request
 /// (the future is dropped, which cancels it). Other threads never see signals and do not take
 /// the GIL back until the future is done.
-pub(crate) fn wait<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
+pub(crate) fn wait_here<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
 where
     F: Future + Send,
     F::Output: Send,
 {
-    wait_with(py, move || fut)
-}
-
-/// [`wait`] for a future that is built on the detached thread by `make`, so the future itself
-/// need not be `Send` (some of the archive's futures cannot be proven `Send` by rustc).
-pub(crate) fn wait_with<M, F>(py: Python<'_>, make: M) -> PyResult<F::Output>
-where
-    M: FnOnce() -> F + Send,
-    F: Future,
-    F::Output: Send,
-{
     if !on_main_thread() {
-        return Ok(py.detach(|| runtime().block_on(make())));
+        return Ok(py.detach(|| runtime().block_on(fut)));
     }
     py.detach(|| {
         runtime().block_on(async {
-            let mut fut = std::pin::pin!(make());
+            let mut fut = std::pin::pin!(fut);
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             tick.tick().await; // the first tick is immediate
             loop {
@@ -192,20 +211,19 @@ where
 /// [`wait`] for a future returning a cairn result, mapping the error to its exception class.
 pub(crate) fn run<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
 where
-    F: Future<Output = cairn::Result<T>> + Send,
-    T: Send,
+    F: Future<Output = cairn::Result<T>> + Send + 'static,
+    T: Send + 'static,
 {
     wait(py, fut)?.map_err(|e| errors::to_py(py, e))
 }
 
-/// [`run`] for a future built by `make` on the detached thread (see [`wait_with`]).
-pub(crate) fn run_with<M, F, T>(py: Python<'_>, make: M) -> PyResult<T>
+/// [`run`] for a future that borrows from the caller: polled on this thread by `block_on`.
+pub(crate) fn run_here<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
 where
-    M: FnOnce() -> F + Send,
-    F: Future<Output = cairn::Result<T>>,
+    F: Future<Output = cairn::Result<T>> + Send,
     T: Send,
 {
-    wait_with(py, make)?.map_err(|e| errors::to_py(py, e))
+    wait_here(py, fut)?.map_err(|e| errors::to_py(py, e))
 }
 
 /// Starts a listing inside the runtime: `Store::list` is synchronous but may spawn tasks

@@ -2,7 +2,7 @@
 
 use crate::convert::{self, Entry, ObjectMeta, PutResult};
 use crate::errors::to_py;
-use crate::{aio::AsyncStore, files, io, run, wait, Owner};
+use crate::{aio::AsyncStore, files, io, run, wait, wait_here, Owner};
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use pyo3::prelude::*;
@@ -54,9 +54,10 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    fn store(&self, py: Python<'_>) -> PyResult<&DynStore> {
+    /// The store, for a future that runs as its own task (so it owns a handle).
+    fn store(&self, py: Python<'_>) -> PyResult<DynStore> {
         self.owner.check(py)?;
-        Ok(&self.inner)
+        Ok(self.inner.clone())
     }
 }
 
@@ -188,7 +189,7 @@ impl Store {
             start_after,
         };
         Ok(ListIter {
-            stream: Mutex::new(Some(crate::list_stream(self.store(py)?, opts))),
+            stream: Mutex::new(Some(crate::list_stream(&self.store(py)?, opts))),
         })
     }
 
@@ -196,7 +197,7 @@ impl Store {
     #[pyo3(signature = (prefix=""))]
     fn list_prefixes(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
         cairn::key::validate_prefix(prefix).map_err(|e| to_py(py, e.with_operation("list")))?;
-        let stream = crate::list_stream(self.store(py)?, ListOptions::shallow(prefix));
+        let stream = crate::list_stream(&self.store(py)?, ListOptions::shallow(prefix));
         run(py, async move {
             stream
                 .try_filter_map(|e| async move {
@@ -357,7 +358,7 @@ impl ListIter {
         let Some(stream) = guard.as_mut() else {
             return Ok(None);
         };
-        match wait(py, stream.next())? {
+        match wait_here(py, stream.next())? {
             Some(Ok(e)) => Ok(Some(e.into())),
             Some(Err(e)) => {
                 *guard = None;

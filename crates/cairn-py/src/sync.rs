@@ -8,7 +8,7 @@ use cairn::Key;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Byte-progress events are batched to at most one per key per this interval.
@@ -218,7 +218,7 @@ pub(crate) fn sync<'py>(
         opts.transfer.object_concurrency = n;
     }
     let summary = match progress {
-        None => run(py, async {
+        None => run(py, async move {
             cairn::ops::sync(&*src, &*dst, &opts, &cairn::ops::reporter::NoReporter).await
         })?,
         Some(callback) => {
@@ -227,18 +227,20 @@ pub(crate) fn sync<'py>(
                     "progress must be a callable taking one event dict",
                 ));
             }
-            let reporter = PyReporter {
+            let reporter = Arc::new(PyReporter {
                 callback,
                 error: Mutex::new(None),
                 pending: Mutex::new(HashMap::new()),
-            };
-            let summary = run(py, async {
-                cairn::ops::sync(&*src, &*dst, &opts, &reporter).await
+            });
+            let events = reporter.clone();
+            let summary = run(py, async move {
+                cairn::ops::sync(&*src, &*dst, &opts, &*events).await
             })?;
             if let Some(e) = reporter
                 .error
-                .into_inner()
+                .lock()
                 .unwrap_or_else(|p| p.into_inner())
+                .take()
             {
                 return Err(e);
             }

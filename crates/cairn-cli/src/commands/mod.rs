@@ -18,6 +18,7 @@ use crate::args::Command;
 use crate::error::{one_line, usage, CliError, Report, Result};
 use crate::printer::Printer;
 use cairn::DynStore;
+use futures::future::{BoxFuture, FutureExt};
 use indicatif::ProgressBar;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -28,20 +29,23 @@ pub struct Ctx {
     pub config: cairn::Config,
 }
 
-pub async fn dispatch(ctx: &Ctx, cmd: &Command) -> Result {
+/// Runs one command. Each arm is boxed as `Send` where its lifetimes are concrete, so the
+/// whole can be spawned onto a worker (rustc cannot prove `Send` for some stream
+/// combinators over borrowed arguments once the lifetimes are erased).
+pub fn dispatch<'a>(ctx: &'a Ctx, cmd: &'a Command) -> BoxFuture<'a, Result> {
     match cmd {
-        Command::Cp(a) => cp::run(ctx, a).await,
-        Command::Ls(a) => ls::run(ctx, a).await,
-        Command::Cat(a) => cat::run(ctx, a).await,
-        Command::Stat(a) => stat::run(ctx, a).await,
-        Command::Rm(a) => rm::run(ctx, a).await,
-        Command::Mb(a) => bucket::mb(ctx, a).await,
-        Command::Rb(a) => bucket::rb(ctx, a).await,
-        Command::Health(a) => health::run(ctx, a).await,
-        Command::Verify(a) => verify::run(ctx, a).await,
-        Command::Sync(a) => sync::run(ctx, a).await,
-        Command::Archive(a) => archive::run(ctx, a).await,
-        Command::Bench(a) => bench::run(ctx, a).await,
+        Command::Cp(a) => cp::run(ctx, a).boxed(),
+        Command::Ls(a) => ls::run(ctx, a).boxed(),
+        Command::Cat(a) => cat::run(ctx, a).boxed(),
+        Command::Stat(a) => stat::run(ctx, a).boxed(),
+        Command::Rm(a) => rm::run(ctx, a).boxed(),
+        Command::Mb(a) => bucket::mb(ctx, a).boxed(),
+        Command::Rb(a) => bucket::rb(ctx, a).boxed(),
+        Command::Health(a) => health::run(ctx, a).boxed(),
+        Command::Verify(a) => verify::run(ctx, a).boxed(),
+        Command::Sync(a) => sync::run(ctx, a).boxed(),
+        Command::Archive(a) => archive::run(ctx, a).boxed(),
+        Command::Bench(a) => bench::run(ctx, a).boxed(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::key::Key;
 use crate::store::{DynStore, Metadata, ObjectMeta, PutMode, PutOptions, StoreExt};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::future;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use std::time::Duration;
 
@@ -217,13 +218,15 @@ impl Archive {
         let mut entries: Vec<Entry> = self
             .store
             .list_objects(&scan)
-            .try_filter_map(|m| async move { Ok(self.entry_of(&m)) })
+            // `ready`, not `async` blocks: those make the future's `Send` unprovable to callers
+            // that spawn it (rustc's higher-ranked lifetime limitation).
+            .try_filter_map(|m| future::ready(Ok(self.entry_of(&m))))
             .try_filter(|e| {
                 let keep = filter.name.as_ref().is_none_or(|n| *n == e.name)
                     && filter.kind.as_ref().is_none_or(|k| *k == e.kind)
                     && filter.since.is_none_or(|t| e.timestamp >= t)
                     && filter.until.is_none_or(|t| e.timestamp < t);
-                async move { keep }
+                future::ready(keep)
             })
             .try_collect()
             .await?;

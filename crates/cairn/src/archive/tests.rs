@@ -210,3 +210,23 @@ async fn bad_names_are_rejected_before_writing() {
     }
     assert!(crate::testkit::all_keys(&*store, "").await.is_empty());
 }
+
+#[tokio::test]
+async fn archive_futures_can_be_spawned() {
+    // Spawning needs `Send` proven with the borrows' lifetimes erased; `async` blocks inside
+    // stream combinators used to make that unprovable (the CLI spawns every command).
+    let archive = Arc::new(Archive::new(Arc::new(MemoryStore::new())));
+    let a = archive.clone();
+    let listed = tokio::spawn(async move { a.list(&Filter::default()).await });
+    assert!(listed.await.unwrap().unwrap().is_empty());
+    let a = archive.clone();
+    let latest = tokio::spawn(async move { a.latest("report", None).await });
+    assert!(latest.await.unwrap().unwrap().is_none());
+    let policy = Prune {
+        keep_last: Some(1),
+        older_than: None,
+        dry_run: true,
+    };
+    let pruned = tokio::spawn(async move { archive.prune(&Filter::default(), &policy).await });
+    assert!(pruned.await.unwrap().unwrap().is_empty());
+}
