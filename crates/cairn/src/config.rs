@@ -151,6 +151,19 @@ fn parse_bool(name: &str, v: &str) -> Result<bool> {
     }
 }
 
+/// `value` lowercased if it is one of `choices`, else an error naming them all.
+fn one_of(name: &str, value: &str, choices: &[&str]) -> Result<String> {
+    let v = value.to_ascii_lowercase();
+    if choices.contains(&v.as_str()) {
+        return Ok(v);
+    }
+    let (last, rest) = choices.split_last().expect("choices are given");
+    Err(Error::invalid(format!(
+        "{name} must be {} or {last}, not {value:?}",
+        rest.join(", ")
+    )))
+}
+
 fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T> {
     v.trim()
         .parse()
@@ -207,24 +220,16 @@ impl Config {
             "connect_timeout" => self.connect_timeout = Some(parse_duration(name, value)?),
             "timeout" => self.timeout = Some(parse_duration(name, value)?),
             "payload_signing" => {
-                let v = value.to_ascii_lowercase();
-                if !["auto", "always", "never"].contains(&v.as_str()) {
-                    return Err(Error::invalid(format!(
-                        "payload_signing must be auto, always or never, not {value:?}"
-                    )));
-                }
-                self.payload_signing = Some(v)
+                self.payload_signing = Some(one_of(&key, value, &["auto", "always", "never"])?)
             }
             "max_retries" => self.max_retries = Some(parse_num(name, value)?),
             "retry_timeout" => self.retry_timeout = Some(parse_duration(name, value)?),
             "sse" => {
-                let v = value.to_ascii_lowercase();
-                if !["aes256", "aws:kms", "sse-c", "none"].contains(&v.as_str()) {
-                    return Err(Error::invalid(format!(
-                        "sse must be aes256, aws:kms, sse-c or none, not {value:?}"
-                    )));
-                }
-                self.sse = Some(v)
+                self.sse = Some(one_of(
+                    &key,
+                    value,
+                    &["aes256", "aws:kms", "sse-c", "none"],
+                )?)
             }
             "sse_kms_key_id" => self.sse_kms_key_id = s(),
             "sse_customer_key" => self.sse_customer_key = Some(Secret::new(value)),
@@ -232,13 +237,7 @@ impl Config {
             "checksum" => self.checksum = Some(parse_bool(name, value)?),
             "retry" => self.retry = Some(parse_bool(name, value)?),
             "compression" => {
-                let v = value.to_ascii_lowercase();
-                if !["zstd", "gzip", "none"].contains(&v.as_str()) {
-                    return Err(Error::invalid(format!(
-                        "compression must be zstd, gzip or none, not {value:?}"
-                    )));
-                }
-                self.compression = Some(v)
+                self.compression = Some(one_of(&key, value, &["zstd", "gzip", "none"])?)
             }
             "compression_level" => self.compression_level = Some(parse_num(name, value)?),
             "encryption_key" => self.encryption_key = s(),
