@@ -161,3 +161,98 @@ fn failed_items_do_not_stop_the_rest_and_exit_2() {
     assert_eq!(v["summary"]["failures"][0]["key"], "x/blocked");
     assert_eq!(v["summary"]["skipped"], 2);
 }
+
+/// Runs `cairn ARGS` with stdout and stderr on a fresh pseudo-terminal (80×24) and returns
+/// everything it drew there.
+fn run_on_a_terminal(s: &Sandbox, args: &[&str]) -> String {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (-1, -1);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty fills two descriptors that this function then owns.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are not owned elsewhere.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut cmd = s.cmd(args);
+    cmd.env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().unwrap();
+    // Drop the parent's copies of the terminal side, so reading ends when the child exits.
+    drop(cmd);
+    let mut out = Vec::new();
+    let mut master = std::fs::File::from(master);
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            // Linux reports the closed terminal side as EIO.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("reading the terminal: {e}"),
+        }
+    }
+    let status = child.wait().unwrap();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        status.success(),
+        "cairn {args:?} failed on a terminal:\n{out}"
+    );
+    out
+}
+
+#[test]
+fn progress_bars_on_a_terminal_only() {
+    let s = Sandbox::new();
+    for i in 0..200 {
+        s.write(
+            &format!("src/d{}/f{i}.bin", i % 7),
+            &common::bytes(64 * 1024, i),
+        );
+    }
+    // On a terminal: a bar with bytes, rate and ETA, and the object count.
+    let shown = run_on_a_terminal(&s, &["sync", "src", "local://tty/"]);
+    assert!(
+        shown.contains("/200 objects"),
+        "no object count drawn:\n{shown}"
+    );
+    assert!(shown.contains("eta"), "no ETA drawn:\n{shown}");
+    assert!(shown.contains("/s"), "no rate drawn:\n{shown}");
+    assert!(shown.contains("uploaded 200"), "no summary:\n{shown}");
+
+    // In a pipe, and on a terminal with --json, --quiet or CI set: no bar, no escape codes.
+    let piped = s.ok(&["sync", "src", "local://pipe/"]);
+    assert!(!piped.stderr.contains("objects") && !piped.stderr.contains('\x1b'));
+    assert!(piped.stderr.contains("uploaded 200"), "{}", piped.stderr);
+    let json = run_on_a_terminal(&s, &["--json", "sync", "src", "local://json/"]);
+    assert!(
+        !json.contains("objects") && !json.contains('\x1b'),
+        "{json}"
+    );
+    let mut ci = Sandbox::new();
+    ci.env.push(("CI".into(), "true".into()));
+    for i in 0..20 {
+        ci.write(&format!("src/f{i}"), b"x");
+    }
+    let shown = run_on_a_terminal(&ci, &["sync", "src", "local://ci/"]);
+    assert!(
+        !shown.contains("objects") && !shown.contains('\x1b'),
+        "{shown}"
+    );
+    assert!(shown.contains("uploaded 20"), "{shown}");
+}

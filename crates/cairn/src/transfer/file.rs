@@ -309,7 +309,8 @@ impl Commit {
     fn create(&self) -> Result<File> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| io_err(e, "cannot create directory", &self.dir))?;
-        File::create_new(&self.tmp).map_err(|e| io_err(e, "cannot create", &self.tmp))
+        disk::in_directory(&self.dir, || File::create_new(&self.tmp))
+            .map_err(|e| io_err(e, "cannot create", &self.tmp))
     }
 
     /// Stamps the object's time on the written temp file, fsyncs it if asked, and renames it
@@ -320,7 +321,7 @@ impl Commit {
             file.sync_all()
                 .map_err(|e| io_err(e, "cannot sync", &self.tmp))?;
         }
-        fs::rename(&self.tmp, &self.target)
+        disk::in_directory(&self.dir, || fs::rename(&self.tmp, &self.target))
             .map_err(|e| io_err(e, "cannot rename into", &self.target))?;
         if self.fsync {
             if let Ok(d) = File::open(&self.dir) {
