@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 ///
 /// Many downloads into one directory otherwise contend for the directory's lock in the
 /// kernel, and there its waiters spin while the holder searches the inode bitmaps (slow on
-/// ext4 right after many deletes): on 2 cores, 10,000 small files cost up to 6× the CPU. A
+/// ext4 right after many deletes): up to a fifth of a 10,000-file download's CPU. A
 /// user-space lock makes the waiters sleep instead. Keyed by a hash of the directory, so
 /// unrelated directories rarely share one.
 pub(crate) fn in_directory<T>(dir: &std::path::Path, f: impl FnOnce() -> T) -> T {
