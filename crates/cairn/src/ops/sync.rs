@@ -30,7 +30,6 @@ use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
 use crate::store::{ListEntry, ListOptions, ObjectMeta, Store, StoreExt};
 use crate::transfer::{copy_one, recorded_sha256, TransferOptions};
-use futures::future;
 use futures::stream::{self, BoxStream, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
@@ -142,135 +141,29 @@ pub(crate) fn list_sorted<'a>(
             match entry {
                 Err(e) => stream::iter(vec![Err(e)]).boxed(),
                 Ok(ListEntry::Object(m)) => stream::iter(vec![Ok(m)]).boxed(),
-                Ok(ListEntry::Prefix(p)) => first_page_ahead(store.list_objects(&p)).await,
-            }
-        })
-        .buffered(LIST_AHEAD)
-        .flatten()
-        .boxed()
-}
-
-/// Reads up to one page of `list` now and leaves the rest for later.
-async fn first_page_ahead<'a>(
-    list: BoxStream<'a, Result<ObjectMeta>>,
-) -> BoxStream<'a, Result<ObjectMeta>> {
-    // Fused: some listings must not be polled again after they end.
-    let mut rest = list.fuse();
-    let mut head = Vec::new();
-    while head.len() < LIST_PAGE {
-        match rest.next().await {
-            Some(item) => {
-                let stop = item.is_err();
-                head.push(item);
-                if stop {
-                    break;
+                Ok(ListEntry::Prefix(p)) => {
+                    // Fused: some listings must not be polled again after they end.
+                    let mut rest = store.list_objects(&p).fuse();
+                    let mut head = Vec::new();
+                    while head.len() < LIST_PAGE {
+                        match rest.next().await {
+                            Some(item) => {
+                                let stop = item.is_err();
+                                head.push(item);
+                                if stop {
+                                    break;
+                                }
+                            }
+                            None => break,
+                        }
+                    }
+                    stream::iter(head).chain(rest).boxed()
                 }
             }
-            None => break,
-        }
-    }
-    stream::iter(head).chain(rest).boxed()
-}
-
-/// Keys per range when a remote listing is split at a local side's keys: below one page, so
-/// that a range which mirrors the local side ends within its first page.
-const RANGE_KEYS: usize = 800;
-
-/// Every `RANGE_KEYS`-th key of `guide`'s listing, ascending: where to split the other side's.
-/// A failing guide listing only ends the bounds early (the last range is open-ended).
-fn bounds_from(guide: &dyn Store) -> BoxStream<'_, String> {
-    list_sorted(guide, "")
-        .take_while(|r| future::ready(r.is_ok()))
-        .filter_map(|r| future::ready(r.ok()))
-        .enumerate()
-        .filter_map(|(i, m)| {
-            future::ready((i % RANGE_KEYS == RANGE_KEYS - 1).then(|| m.key.into_string()))
-        })
-        .boxed()
-}
-
-/// Every object of `store` in byte order, listed as consecutive key ranges at once, split at
-/// `bounds` (ascending): (start, b1], (b1, b2], ..., (bn, end). Each range starts with
-/// `start_after` and stops at the first key past its upper bound, so up to [`LIST_AHEAD`]
-/// ranges are in flight even where all keys sit in one flat prefix (where
-/// [`list_sorted`]'s fan-out has no sub-prefixes to split on). Concatenated in order, the
-/// ranges are the whole listing.
-fn list_in_ranges<'a>(
-    store: &'a dyn Store,
-    bounds: BoxStream<'a, String>,
-) -> BoxStream<'a, Result<ObjectMeta>> {
-    let ranges = bounds
-        .map(Some)
-        .chain(stream::once(future::ready(None)))
-        .scan(None::<String>, |lower, upper| {
-            let range = (std::mem::replace(lower, upper.clone()), upper);
-            future::ready(Some(range))
-        });
-    ranges
-        .map(move |(lower, upper)| {
-            let list = store
-                .list(ListOptions {
-                    start_after: lower.clone(),
-                    ..ListOptions::recursive("")
-                })
-                .filter_map(|e| {
-                    future::ready(match e {
-                        Ok(ListEntry::Object(m)) => Some(Ok(m)),
-                        Ok(ListEntry::Prefix(_)) => None,
-                        Err(e) => Some(Err(e)),
-                    })
-                })
-                // A server that ignored start_after would repeat earlier keys: drop them.
-                .skip_while(move |r| {
-                    future::ready(match (r, &lower) {
-                        (Ok(m), Some(l)) => m.key.as_str() <= l.as_str(),
-                        _ => false,
-                    })
-                })
-                .take_while(move |r| {
-                    future::ready(match (r, &upper) {
-                        (Ok(m), Some(u)) => m.key.as_str() <= u.as_str(),
-                        _ => true,
-                    })
-                })
-                .boxed();
-            first_page_ahead(list)
         })
         .buffered(LIST_AHEAD)
         .flatten()
         .boxed()
-}
-
-/// The listings of both sides for the merge join. A remote side facing a local one is listed
-/// in ranges split at the local side's keys (listed a second time for that: cheap on a local
-/// disk); otherwise, or with nothing local to split at, each side fans out by sub-prefix.
-async fn listings<'a>(
-    src: &'a dyn Store,
-    dst: &'a dyn Store,
-) -> (
-    BoxStream<'a, Result<ObjectMeta>>,
-    BoxStream<'a, Result<ObjectMeta>>,
-) {
-    let split = |remote: &'a dyn Store, local: &'a dyn Store| async move {
-        let mut bounds = bounds_from(local).peekable();
-        if std::pin::Pin::new(&mut bounds).peek().await.is_some() {
-            tracing::debug!(%remote, %local, "listing the remote side in ranges split at the local side's keys");
-            Some(list_in_ranges(remote, bounds.boxed()))
-        } else {
-            None
-        }
-    };
-    let (src_local, dst_local) = (src.capabilities().local, dst.capabilities().local);
-    if src_local && !dst_local {
-        if let Some(d) = split(dst, src).await {
-            return (list_sorted(src, ""), d);
-        }
-    } else if dst_local && !src_local {
-        if let Some(s) = split(src, dst).await {
-            return (s, list_sorted(dst, ""));
-        }
-    }
-    (list_sorted(src, ""), list_sorted(dst, ""))
 }
 
 /// A listing filtered by the include/exclude globs, checked to be strictly ascending.
@@ -349,16 +242,15 @@ pub async fn sync(
     let done = &done;
 
     let producer = async move {
-        let (src_list, dst_list) = listings(src, dst).await;
         let mut s = Side {
             store: src,
-            list: src_list,
+            list: list_sorted(src, ""),
             last: None,
             filter,
         };
         let mut d = Side {
             store: dst,
-            list: dst_list,
+            list: list_sorted(dst, ""),
             last: None,
             filter,
         };
@@ -641,42 +533,6 @@ mod tests {
             fanned == plain,
             "fan-out listing differs from the plain one"
         );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ranges_concatenate_to_the_plain_listing() {
-        use crate::backend::memory::MemoryStore;
-        use futures::TryStreamExt;
-        let store = MemoryStore::new();
-        let mut keys: Vec<String> = (0..2500).map(|i| format!("f/{i:05}")).collect();
-        keys.extend(["a", "f", "f/00100/x", "g/1", "z"].map(String::from));
-        for key in &keys {
-            store
-                .put(&Key::new(key).unwrap(), bytes::Bytes::new())
-                .await
-                .unwrap();
-        }
-        keys.sort();
-        // Bounds that are keys, fall between keys, precede all and follow all of them.
-        let cases: [&[&str]; 4] = [
-            &["f/00100", "f/00100/x", "f/01000", "f/02000x", "h"],
-            &["0", "b"],
-            &["zz"],
-            &["f/00001", "f/00002", "f/00003"],
-        ];
-        for bounds in cases {
-            let b = stream::iter(bounds.iter().map(|s| s.to_string())).boxed();
-            let got: Vec<String> = list_in_ranges(&store, b)
-                .map_ok(|m| m.key.into_string())
-                .try_collect()
-                .await
-                .unwrap();
-            assert!(got == keys, "bounds {bounds:?}: {} keys", got.len());
-        }
-        // The bounds a local side gives: every RANGE_KEYS-th key.
-        let bounds: Vec<String> = bounds_from(&store).collect().await;
-        assert_eq!(bounds.len(), keys.len() / RANGE_KEYS);
-        assert_eq!(bounds[0], keys[RANGE_KEYS - 1]);
     }
 
     #[test]
