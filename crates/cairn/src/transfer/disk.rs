@@ -7,25 +7,6 @@ use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
-/// Runs `f` (a create or rename in `dir`) while holding `dir`'s namespace lock.
-///
-/// Many downloads into one directory otherwise contend for the directory's lock in the
-/// kernel, and there its waiters spin while the holder searches the inode bitmaps (slow on
-/// ext4 right after many deletes): up to a fifth of a 10,000-file download's CPU. A
-/// user-space lock makes the waiters sleep instead. Keyed by a hash of the directory, so
-/// unrelated directories rarely share one.
-pub(crate) fn in_directory<T>(dir: &std::path::Path, f: impl FnOnce() -> T) -> T {
-    use std::hash::{Hash, Hasher};
-    use std::sync::Mutex;
-    static LOCKS: [Mutex<()>; 16] = [const { Mutex::new(()) }; 16];
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    dir.hash(&mut h);
-    let _held = LOCKS[h.finish() as usize % LOCKS.len()]
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    f()
-}
-
 /// Most buffers one `pwritev` takes (POSIX guarantees at least 16; Linux allows 1024).
 const MAX_IOV: usize = 64;
 

@@ -3,6 +3,7 @@
 use super::copy::pipe_parts;
 use super::range::{BufSink, Pinned, Sink};
 use super::{blocking, check_digest, disk, split, Budget, TransferOptions, Writer};
+use crate::backend::local::in_directory;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
@@ -309,7 +310,7 @@ impl Commit {
     fn create(&self) -> Result<File> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| io_err(e, "cannot create directory", &self.dir))?;
-        disk::in_directory(&self.dir, || File::create_new(&self.tmp))
+        in_directory(&self.dir, || File::create_new(&self.tmp))
             .map_err(|e| io_err(e, "cannot create", &self.tmp))
     }
 
@@ -321,7 +322,7 @@ impl Commit {
             file.sync_all()
                 .map_err(|e| io_err(e, "cannot sync", &self.tmp))?;
         }
-        disk::in_directory(&self.dir, || fs::rename(&self.tmp, &self.target))
+        in_directory(&self.dir, || fs::rename(&self.tmp, &self.target))
             .map_err(|e| io_err(e, "cannot rename into", &self.target))?;
         if self.fsync {
             if let Ok(d) = File::open(&self.dir) {
