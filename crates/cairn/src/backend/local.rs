@@ -318,7 +318,7 @@ fn etag(m: &fs::Metadata) -> String {
 
 /// Runs `f` (a create or rename in `dir`) while holding `dir`'s namespace lock.
 ///
-/// Many downloads into one directory otherwise contend for the directory's lock in the
+/// Many writers into one directory otherwise contend for the directory's lock in the
 /// kernel, and there its waiters spin while the holder searches the inode bitmaps (slow on
 /// ext4 right after many deletes): up to a fifth of the CPU of 10,000 small downloads or puts. A
 /// user-space lock makes the waiters sleep instead. Keyed by a hash of the directory, so
