@@ -255,7 +255,10 @@ pub async fn sync(
             filter,
         };
         let r: Result<()> = async {
-            let (mut a, mut b) = (s.next().await?, d.next().await?);
+            // Both listings start at once: a local side reads its first directory whole
+            // (to sort it) while the remote side waits on its first page.
+            let (a, b) = futures::join!(s.next(), d.next());
+            let (mut a, mut b) = (a?, b?);
             loop {
                 let order = match (&a, &b) {
                     (None, None) => break,
