@@ -182,14 +182,12 @@ commands() {
   case "$tool:$sc" in
     # cp -r follows cp(1): into an existing bucket root it would add the source's name, so
     # cairn names the tree's prefix (`small`) on both sides, and sync compares the same keys.
-    cairn:small_up) echo "$CAIRN" cp -r "$data/small" "s3://$SMALL/small" ;;
+    cairn:small_up | cairn-nofsync:small_up) echo "$CAIRN" cp -r "$data/small" "s3://$SMALL/small" ;;
     cairn:small_down) echo "$CAIRN" cp -r "s3://$SMALL/small" "$out/small" ;;
-    cairn:large_up) echo "$CAIRN" cp "$data/large.bin" "s3://$LARGE" ;;
+    cairn:large_up | cairn-nofsync:large_up) echo "$CAIRN" cp "$data/large.bin" "s3://$LARGE" ;;
     cairn:large_down) echo "$CAIRN" cp "s3://$LARGE" "$out/large.bin" ;;
     # cairn-nofsync: downloads without the final fsync, as every peer downloads.
-    cairn-nofsync:small_up) echo "$CAIRN" cp -r "$data/small" "s3://$SMALL/small" ;;
     cairn-nofsync:small_down) echo "$CAIRN" cp -r --no-fsync "s3://$SMALL/small" "$out/small" ;;
-    cairn-nofsync:large_up) echo "$CAIRN" cp "$data/large.bin" "s3://$LARGE" ;;
     cairn-nofsync:large_down) echo "$CAIRN" cp --no-fsync "s3://$LARGE" "$out/large.bin" ;;
     cairn:noop_sync) if "$CAIRN" sync --help >/dev/null 2>&1; then echo "$CAIRN" sync "$data/small" "s3://$SMALL/small"; fi ;;
     engine:small_up) echo "$ENGINE" up "$data/small" "s3://$SMALL" ;;

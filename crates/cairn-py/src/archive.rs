@@ -4,7 +4,7 @@
 use crate::convert;
 use crate::errors::{invalid, to_py};
 use crate::store::open_or_share;
-use crate::{run_here, Owner};
+use crate::{run, Owner};
 use bytes::Bytes;
 use cairn::archive::{self, Filter, Prune, Verified};
 use cairn::{Key, Metadata};
@@ -92,9 +92,10 @@ pub(crate) struct Archive {
 }
 
 impl Archive {
-    fn archive(&self, py: Python<'_>) -> PyResult<&archive::Archive> {
+    /// The archive, for a future that runs as its own task (so it owns a handle).
+    fn archive(&self, py: Python<'_>) -> PyResult<archive::Archive> {
         self.owner.check(py)?;
-        Ok(&self.inner)
+        Ok(self.inner.clone())
     }
 }
 
@@ -199,13 +200,21 @@ impl Archive {
     ) -> PyResult<Entry> {
         let meta = convert::metadata(metadata)?;
         let archive = self.archive(py)?;
-        let ct = content_type.as_deref();
+        let (name, kind) = (name.to_owned(), kind.to_owned());
         if data.hasattr("read")? && !data.is_instance_of::<PyBytes>() {
             let stream = file_stream(data.clone().unbind());
-            return run_here(py, archive.save_stream(name, kind, stream, meta, ct)).map(Into::into);
+            return run(py, async move {
+                let ct = content_type.as_deref();
+                archive.save_stream(&name, &kind, stream, meta, ct).await
+            })
+            .map(Into::into);
         }
         let data = convert::data(py, data)?;
-        run_here(py, archive.save(name, kind, data, meta, ct)).map(Into::into)
+        run(py, async move {
+            let ct = content_type.as_deref();
+            archive.save(&name, &kind, data, meta, ct).await
+        })
+        .map(Into::into)
     }
 
     /// Entries matching every given filter, newest first. `since` is inclusive, `until`
@@ -222,7 +231,7 @@ impl Archive {
     ) -> PyResult<Vec<Entry>> {
         let f = filter(name, kind, since, until, metadata)?;
         let archive = self.archive(py)?;
-        let entries = run_here(py, async move { archive.list(&f).await })?;
+        let entries = run(py, async move { archive.list(&f).await })?;
         Ok(entries.into_iter().map(Into::into).collect())
     }
 
@@ -230,14 +239,19 @@ impl Archive {
     #[pyo3(signature = (name, kind=None))]
     fn latest(&self, py: Python<'_>, name: &str, kind: Option<&str>) -> PyResult<Option<Entry>> {
         let archive = self.archive(py)?;
-        Ok(run_here(py, archive.latest(name, kind))?.map(Into::into))
+        let (name, kind) = (name.to_owned(), kind.map(str::to_owned));
+        let latest = run(
+            py,
+            async move { archive.latest(&name, kind.as_deref()).await },
+        )?;
+        Ok(latest.map(Into::into))
     }
 
     /// The entry's bytes (checked against its SHA-256 when one was recorded).
     fn load<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyBytes>> {
         let key = convert::key(py, "archive load", key)?;
         let archive = self.archive(py)?;
-        let data = run_here(py, async move { archive.load(&key).await })?;
+        let data = run(py, async move { archive.load(&key).await })?;
         convert::bytes_out(py, &[data])
     }
 
@@ -249,21 +263,21 @@ impl Archive {
             .call_method1("fspath", (path,))?
             .extract()?;
         let archive = self.archive(py)?;
-        run_here(py, async move { archive.restore(&key, &path).await })
+        run(py, async move { archive.restore(&key, &path).await })
     }
 
     /// Whether the entry exists.
     fn exists(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         let key = convert::key(py, "archive exists", key)?;
         let archive = self.archive(py)?;
-        run_here(py, async move { archive.exists(&key).await })
+        run(py, async move { archive.exists(&key).await })
     }
 
     /// Deletes the entry (deleting a missing one succeeds).
     fn delete(&self, py: Python<'_>, key: &str) -> PyResult<()> {
         let key = convert::key(py, "archive delete", key)?;
         let archive = self.archive(py)?;
-        run_here(py, async move { archive.delete(&key).await })
+        run(py, async move { archive.delete(&key).await })
     }
 
     /// The entry with its full metadata; `NotFound` if missing, `InvalidInput` if the key
@@ -271,7 +285,7 @@ impl Archive {
     fn metadata(&self, py: Python<'_>, key: &str) -> PyResult<Entry> {
         let key = convert::key(py, "archive metadata", key)?;
         let archive = self.archive(py)?;
-        run_here(py, async move { archive.metadata(&key).await }).map(Into::into)
+        run(py, async move { archive.metadata(&key).await }).map(Into::into)
     }
 
     /// Reads the entry in full: `"ok"` if its recorded SHA-256 matched, `"corrupt"` if not,
@@ -279,13 +293,11 @@ impl Archive {
     fn verify(&self, py: Python<'_>, key: &str) -> PyResult<&'static str> {
         let key: Key = convert::key(py, "verify", key)?;
         let archive = self.archive(py)?;
-        Ok(
-            match run_here(py, async move { archive.verify(&key).await })? {
-                Verified::Ok => "ok",
-                Verified::Corrupt => "corrupt",
-                Verified::Unverifiable => "unverifiable",
-            },
-        )
+        Ok(match run(py, async move { archive.verify(&key).await })? {
+            Verified::Ok => "ok",
+            Verified::Corrupt => "corrupt",
+            Verified::Unverifiable => "unverifiable",
+        })
     }
 
     /// Deletes old entries, per name (and per kind if `kind` is given): those beyond the
@@ -313,7 +325,7 @@ impl Archive {
             dry_run,
         };
         let archive = self.archive(py)?;
-        let gone = run_here(py, async move { archive.prune(&f, &policy).await })?;
+        let gone = run(py, async move { archive.prune(&f, &policy).await })?;
         Ok(gone.into_iter().map(Into::into).collect())
     }
 

@@ -310,7 +310,7 @@ impl Commit {
     fn create(&self) -> Result<File> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| io_err(e, "cannot create directory", &self.dir))?;
-        in_directory(&self.dir, || File::create_new(&self.tmp))
+        in_directory(&self.tmp, || File::create_new(&self.tmp))
             .map_err(|e| io_err(e, "cannot create", &self.tmp))
     }
 
@@ -322,7 +322,7 @@ impl Commit {
             file.sync_all()
                 .map_err(|e| io_err(e, "cannot sync", &self.tmp))?;
         }
-        in_directory(&self.dir, || fs::rename(&self.tmp, &self.target))
+        in_directory(&self.tmp, || fs::rename(&self.tmp, &self.target))
             .map_err(|e| io_err(e, "cannot rename into", &self.target))?;
         if self.fsync {
             if let Ok(d) = File::open(&self.dir) {
