@@ -13,8 +13,9 @@
 # Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn cairn-nofsync engine s5cmd rclone aws obstore",
 #   BASE (the tool ratios are relative to; default cairn),
 #   CONCURRENCY (32: objects in flight for tools whose default is lower), WORK (scratch dir),
-#   SERVER=s3s-fs|garage, KEEP=1 keeps WORK, REPEAT (rounds, tools interleaved in each; the
-#   table shows each figure's median), SCENARIOS (default: all five).
+#   SERVER=s3s-fs|garage, KEEP=1 keeps WORK, REPEAT (rounds, tools interleaved in each, each
+#   round starting one tool later; the table shows each figure's median), SCENARIOS (default:
+#   all five), SETTLE (seconds of quiet before each measured step; default 2).
 # Output: the table on stdout, and WORK/results.jsonl, WORK/table.md.
 set -euo pipefail
 
@@ -30,6 +31,7 @@ BASE="${BASE:-cairn}"
 CONCURRENCY="${CONCURRENCY:-32}"
 SERVER="${SERVER:-s3s-fs}"
 REPEAT="${REPEAT:-1}"
+SETTLE="${SETTLE:-2}"
 SCENARIOS="${SCENARIOS:-small_up small_down large_up large_down noop_sync}"
 WORK="${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/cairn-peers.XXXXXX")}"
 BUCKET=peers
@@ -243,6 +245,7 @@ run_tool() {
     local m="$WORK/$tool-$sc.json" rc=0
     rm -f "$m"
     sync # no tool pays for flushing what an earlier step left dirty
+    sleep "$SETTLE" # ...nor for the disk still writing it back
     set -f # s5cmd's wildcards must reach it unexpanded
     # shellcheck disable=SC2086 # argv is built from paths without spaces
     "$WORK/measure" "$tool:$sc" "$m" -- $argv >"$WORK/$tool-$sc.out" 2>"$WORK/$tool-$sc.err" || rc=$?
@@ -337,8 +340,12 @@ main() {
   printf '[default]\ns3 =\n  max_concurrent_requests = %s\n  addressing_style = path\n' "$CONCURRENCY" >"$AWS_CONFIG_FILE"
   export CONCURRENCY
   make_data
-  for _ in $(seq "$REPEAT"); do
-    for t in $TOOLS; do run_tool "$t"; done
+  # Each round starts one tool later: the server's state drifts within a round (its directories
+  # fill, the disk catches up), so a fixed order would favour whichever tool follows a slow one.
+  local tools round i
+  read -r -a tools <<<"$TOOLS"
+  for round in $(seq 0 $((REPEAT - 1))); do
+    for i in "${!tools[@]}"; do run_tool "${tools[$(((i + round) % ${#tools[@]}))]}"; done
   done
   if [ -n "$SERVER_PID" ] && ! grep -q "nodelay:" "$WORK/server.log"; then
     NOTES+=("TCP_NODELAY shim did not report: small-object rows may include Nagle stalls.")
