@@ -180,18 +180,95 @@ pub struct GetOptions {
 pub struct ObjectMeta {
     /// The object's key (relative to the store's root/prefix).
     pub key: Key,
-    /// Size in bytes as stored (layers that transform bytes report the logical size).
+    /// The logical size in bytes: what a full read returns. In a listing through a layer that
+    /// transforms bytes (compression, encryption) it is the stored size until resolved: see
+    /// [`ObjectMeta::size_known`].
     pub size: u64,
+    /// Bytes as stored, after compression and encryption.
+    pub stored_size: u64,
+    /// Whether `size` is the logical size. `head` and `get` always know it; a listing does not
+    /// where a layer may have transformed the object (a listing carries no metadata). Resolve
+    /// with [`StoreExt::resolve_size`].
+    pub size_known: bool,
     /// ETag, if the store has them.
     pub etag: Option<String>,
     /// Last modification time.
     pub last_modified: DateTime<Utc>,
     /// MIME type (head only; lists leave it empty).
     pub content_type: Option<String>,
-    /// User metadata (head only; lists leave it empty).
+    /// User metadata (head only; lists leave it empty). Never holds `cairn-*` names.
     pub metadata: Metadata,
+    /// The layers' own records (`cairn-*` names: checksum, compression, encryption, content
+    /// digest), kept apart from the user's metadata. Read them with the typed accessors.
+    pub layer_meta: Metadata,
     /// Version id, if the store versions objects.
     pub version: Option<String>,
+}
+
+impl ObjectMeta {
+    /// An object of `size` bytes, stored as is, with no other attributes.
+    pub fn new(key: Key, size: u64, last_modified: DateTime<Utc>) -> Self {
+        ObjectMeta {
+            key,
+            size,
+            stored_size: size,
+            size_known: true,
+            etag: None,
+            last_modified,
+            content_type: None,
+            metadata: Metadata::new(),
+            layer_meta: Metadata::new(),
+            version: None,
+        }
+    }
+
+    /// Splits metadata read from a backend into the user's and the layers' (`cairn-*`).
+    pub fn with_stored_metadata(mut self, all: Metadata) -> Self {
+        let (layer, user): (Metadata, Metadata) = all
+            .into_iter()
+            .partition(|(k, _)| crate::layer::stack::is_reserved(k));
+        self.metadata = user;
+        self.layer_meta = layer;
+        self
+    }
+
+    /// The SHA-256 of the stored bytes the checksum layer recorded (lowercase hex).
+    pub fn stored_sha256(&self) -> Option<&str> {
+        self.layer_meta
+            .get(crate::layer::checksum::SHA256_META)
+            .map(String::as_str)
+    }
+
+    /// The compression algorithm the object is stored with (`zstd`, `gzip`), if any.
+    pub fn compression(&self) -> Option<&str> {
+        self.layer_meta
+            .get(crate::layer::compress::COMPRESSION_META)
+            .map(String::as_str)
+    }
+
+    /// The id of the key the object is encrypted with, if it is encrypted.
+    pub fn encryption_key_id(&self) -> Option<&str> {
+        if !self
+            .layer_meta
+            .contains_key(crate::layer::encrypt::ENCRYPTION_META)
+        {
+            return None;
+        }
+        Some(
+            self.layer_meta
+                .get(crate::layer::encrypt::KEY_ID_META)
+                .map(String::as_str)
+                .unwrap_or(""),
+        )
+    }
+
+    /// Whether a layer transformed the stored bytes (compressed or encrypted).
+    pub fn is_transformed(&self) -> bool {
+        self.compression().is_some()
+            || self
+                .layer_meta
+                .contains_key(crate::layer::encrypt::ENCRYPTION_META)
+    }
 }
 
 /// The result of a get: metadata plus a byte stream.
@@ -437,6 +514,21 @@ pub trait StoreExt: Store {
                 })
             })
             .boxed()
+    }
+
+    /// `meta` with its logical size: a listing entry whose size is not known
+    /// ([`ObjectMeta::size_known`]) is completed with a `head`; others come back as they are.
+    async fn resolve_size(&self, meta: ObjectMeta) -> Result<ObjectMeta> {
+        if meta.size_known {
+            return Ok(meta);
+        }
+        let h = self.head(&meta.key).await?;
+        Ok(ObjectMeta {
+            size: h.size,
+            size_known: true,
+            layer_meta: h.layer_meta,
+            ..meta
+        })
     }
 
     /// Copies `from` to `to`, replacing `to`.

@@ -241,7 +241,7 @@ async fn round_trip(
         assert_eq!(g.range, 0..data.len() as u64, "{ctx}: get range");
     }
     assert_eq!(
-        h.metadata.contains_key(ENCRYPTION_META),
+        h.layer_meta.contains_key(ENCRYPTION_META),
         s.key.is_some(),
         "{ctx}"
     );
@@ -732,14 +732,14 @@ async fn user_metadata_passes_every_stack_unchanged() {
             assert_eq!(g.meta.metadata, h.metadata, "{s:?}: get and head agree");
             if s.checksum {
                 assert_eq!(
-                    h.metadata.get(SHA256_META).map(String::len),
+                    h.layer_meta.get(SHA256_META).map(String::len),
                     Some(64),
                     "{s:?} streamed {streamed}"
                 );
             }
             if s.compression != Compression::None && size_known(&h.metadata) {
                 assert_eq!(
-                    h.metadata.get(SIZE_META),
+                    h.layer_meta.get(SIZE_META),
                     Some(&data.len().to_string()),
                     "{s:?} streamed {streamed}"
                 );
@@ -860,7 +860,7 @@ async fn compression_is_skipped_when_it_does_not_help() {
         store.put_opts(&key, data.clone(), opts).await.unwrap();
         let stored = inner.head(&key).await.unwrap();
         assert_eq!(
-            stored.metadata.get(COMPRESSION_META).map(String::as_str),
+            stored.layer_meta.get(COMPRESSION_META).map(String::as_str),
             want,
             "{what}"
         );
@@ -953,7 +953,7 @@ async fn multipart_digests_live_in_hidden_manifests() {
         .cloned()
         .expect("multipart objects carry a manifest id");
     let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
-    assert_eq!(h.metadata.get(SHA256_META), Some(&want));
+    assert_eq!(h.layer_meta.get(SHA256_META), Some(&want));
     assert!(inner.exists(&manifest_key(&key)).await.unwrap());
     // Hidden from listings at every level.
     let all: Vec<_> = store

@@ -336,7 +336,7 @@ async fn checksum_compare(src: Side, dst: Side) {
     // The destination's checksum layer recorded the copy's SHA-256 ...
     let h = d.head(&key).await.unwrap();
     assert_eq!(
-        h.metadata.get(SHA256_META).map(String::len),
+        h.layer_meta.get(SHA256_META).map(String::len),
         Some(64),
         "{d}: the SHA-256 is recorded"
     );

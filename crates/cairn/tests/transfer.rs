@@ -454,7 +454,7 @@ async fn checksum_verified(env: Env) {
         );
         let h = dst.head(&good).await.unwrap();
         assert_eq!(
-            h.metadata.get(SHA256_META),
+            h.layer_meta.get(SHA256_META),
             None,
             "{store}: cairn-* metadata is the destination layers' to write"
         );

@@ -4,38 +4,25 @@
 use super::{open_existing, shown_key, store_addr, Ctx};
 use crate::args::StatArgs;
 use crate::error::Result;
-use cairn::layer::checksum::{MANIFEST_META, SHA256_META};
-use cairn::layer::compress::COMPRESSION_META;
-use cairn::layer::encrypt::{ENCRYPTION_META, KEY_ID_META};
-use cairn::{GetOptions, RESERVED_META_PREFIX};
-use std::collections::BTreeMap;
+use cairn::layer::checksum::MANIFEST_META;
+use cairn::layer::encrypt::ENCRYPTION_META;
 
 pub async fn run(ctx: &Ctx, a: &StatArgs) -> Result {
     let addr = store_addr(&a.url, false)?;
     let key = addr.key()?;
     let store = open_existing(ctx, &addr).await?;
     let m = store.head(&key).await?;
-    // The size as stored: a raw get passes compressed or encrypted bytes through, and its
-    // answer carries their size. The body is dropped unread.
-    let raw = GetOptions {
-        raw: true,
-        ..Default::default()
-    };
-    let stored = store.get_opts(&key, raw).await?.meta.size;
-    let sha256 = m.metadata.get(SHA256_META).cloned();
-    let checksum = match (&sha256, m.metadata.get(MANIFEST_META)) {
+    let stored = m.stored_size;
+    let sha256 = m.stored_sha256().map(str::to_string);
+    let checksum = match (&sha256, m.layer_meta.get(MANIFEST_META)) {
         (Some(_), Some(_)) => "sha256 (multipart manifest)",
         (Some(_), None) => "sha256",
         (None, _) => "none",
     };
-    let compression = m.metadata.get(COMPRESSION_META).cloned();
-    let encryption = m.metadata.get(ENCRYPTION_META).cloned();
-    let key_id = m.metadata.get(KEY_ID_META).cloned();
-    let user: BTreeMap<&String, &String> = m
-        .metadata
-        .iter()
-        .filter(|(k, _)| !k.starts_with(RESERVED_META_PREFIX))
-        .collect();
+    let compression = m.compression().map(str::to_string);
+    let encryption = m.layer_meta.get(ENCRYPTION_META).cloned();
+    let key_id = m.encryption_key_id().map(str::to_string);
+    let user = &m.metadata;
     let p = &ctx.printer;
     if p.json() {
         return p.json_line(&serde_json::json!({

@@ -381,7 +381,7 @@ impl Archive {
 /// integrity failure, `Unverifiable` if no checksum was recorded.
 pub async fn verify_object(store: &dyn crate::Store, key: &Key) -> Result<Verified> {
     let head = store.head(key).await?;
-    let recorded = head.metadata.keys().any(|k| k == "cairn-sha256");
+    let recorded = head.stored_sha256().is_some();
     let mut body = match store.get_stream(key).await {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::Integrity => return Ok(Verified::Corrupt),

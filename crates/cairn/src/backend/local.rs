@@ -177,18 +177,15 @@ impl LocalStore {
         } else {
             Sidecar::default()
         };
-        ObjectMeta {
-            key: key.clone(),
-            size: data.len(),
-            etag: Some(etag(data)),
-            last_modified: data
-                .modified()
-                .map(DateTime::<Utc>::from)
-                .unwrap_or_else(|_| Utc::now()),
-            content_type: side.content_type,
-            metadata: side.metadata,
-            version: None,
-        }
+        let modified = data
+            .modified()
+            .map(DateTime::<Utc>::from)
+            .unwrap_or_else(|_| Utc::now());
+        let mut m =
+            ObjectMeta::new(key.clone(), data.len(), modified).with_stored_metadata(side.metadata);
+        m.etag = Some(etag(data));
+        m.content_type = side.content_type;
+        m
     }
 
     fn head_blocking(&self, key: &Key) -> Result<ObjectMeta> {

@@ -98,19 +98,13 @@ impl fmt::Display for MemoryStore {
 }
 
 fn meta(key: &Key, e: &Entry, full: bool) -> ObjectMeta {
-    ObjectMeta {
-        key: key.clone(),
-        size: e.data.len() as u64,
-        etag: Some(e.etag.clone()),
-        last_modified: e.last_modified,
-        content_type: if full { e.content_type.clone() } else { None },
-        metadata: if full {
-            e.metadata.clone()
-        } else {
-            Metadata::new()
-        },
-        version: None,
+    let mut m = ObjectMeta::new(key.clone(), e.data.len() as u64, e.last_modified);
+    m.etag = Some(e.etag.clone());
+    if full {
+        m.content_type = e.content_type.clone();
+        m = m.with_stored_metadata(e.metadata.clone());
     }
+    m
 }
 
 #[derive(Debug)]

@@ -123,7 +123,7 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
         ..Default::default()
     };
     let r = store.get_opts(key, opts).await?;
-    let Some(expected) = r.meta.metadata.get(SHA256_META).cloned() else {
+    let Some(expected) = r.meta.layer_meta.get(SHA256_META).cloned() else {
         return Ok(VerifyStatus::Unverifiable);
     };
     let mut hasher = Sha256::new();
@@ -203,7 +203,7 @@ impl<S: Store> ChecksumStore<S> {
 
     /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
     async fn merge_manifest(&self, key: &Key, meta: &mut ObjectMeta) -> Result<()> {
-        let Some(id) = meta.metadata.get(MANIFEST_META).cloned() else {
+        let Some(id) = meta.layer_meta.get(MANIFEST_META).cloned() else {
             return Ok(());
         };
         let raw = match self.inner.get(&manifest_key(key)).await {
@@ -232,10 +232,10 @@ impl<S: Store> ChecksumStore<S> {
         }
         for (k, v) in m.metadata {
             if super::stack::is_reserved(&k) {
-                meta.metadata.insert(k, v);
+                meta.layer_meta.insert(k, v);
             }
         }
-        meta.metadata.insert(SHA256_META.to_string(), m.sha256);
+        meta.layer_meta.insert(SHA256_META.to_string(), m.sha256);
         Ok(())
     }
 }
@@ -398,7 +398,7 @@ impl<S: Store> Store for ChecksumStore<S> {
             .await
             .map_err(|e| e.with_operation("get"))?;
         let full = r.range.start == 0 && r.range.end == r.meta.size;
-        if let (true, Some(d)) = (full, r.meta.metadata.get(SHA256_META)) {
+        if let (true, Some(d)) = (full, r.meta.layer_meta.get(SHA256_META)) {
             let ctx = Ctx::new(self, key);
             let expected = parse_digest(d, &ctx)?;
             let v = Verify {

@@ -19,7 +19,7 @@
 //! - Listings report stored sizes (a listing has no metadata).
 
 use super::stack::{
-    check_reserved, join_parts, pump, set_layer_meta, Ctx, Decode, Rechunk, Window,
+    check_reserved, join_parts, pump, set_layer_meta, sizes_unknown, Ctx, Decode, Rechunk, Window,
 };
 use super::Layer;
 use crate::error::{Error, ErrorKind, Result};
@@ -208,11 +208,11 @@ impl<S: Store> fmt::Display for CompressStore<S> {
 
 /// The algorithm an object was stored with, if any.
 fn stored_algorithm(meta: &ObjectMeta) -> Option<&str> {
-    meta.metadata.get(COMPRESSION_META).map(String::as_str)
+    meta.layer_meta.get(COMPRESSION_META).map(String::as_str)
 }
 
 fn logical_size(meta: &ObjectMeta) -> Option<u64> {
-    meta.metadata.get(SIZE_META).and_then(|s| s.parse().ok())
+    meta.layer_meta.get(SIZE_META).and_then(|s| s.parse().ok())
 }
 
 impl<S: Store> CompressStore<S> {
@@ -664,7 +664,14 @@ impl<S: Store> Store for CompressStore<S> {
     }
 
     fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        self.inner.list(opts)
+        // A listing has no metadata: when this store compresses, listed (stored) sizes are not
+        // the logical ones. When it does not, stored = logical is assumed; a compressed object
+        // is recognised at head or get.
+        let inner = self.inner.list(opts);
+        if self.default == Compression::None {
+            return inner;
+        }
+        sizes_unknown(inner)
     }
 
     async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {

@@ -30,7 +30,7 @@
 //!   then the segments, pinned to one version by ETag where the store supports it).
 
 use super::stack::{
-    check_reserved, join_parts, pump, set_layer_meta, Ctx, Decode, Rechunk, Window,
+    check_reserved, join_parts, pump, set_layer_meta, sizes_unknown, Ctx, Decode, Rechunk, Window,
 };
 use super::Layer;
 use crate::error::{Error, ErrorKind, Result};
@@ -578,7 +578,7 @@ impl<S: Store> fmt::Display for EncryptStore<S> {
 }
 
 fn is_encrypted(meta: &ObjectMeta) -> bool {
-    meta.metadata.contains_key(ENCRYPTION_META)
+    meta.layer_meta.contains_key(ENCRYPTION_META)
 }
 
 impl<S: Store> EncryptStore<S> {
@@ -631,7 +631,7 @@ impl<S: Store> EncryptStore<S> {
     /// The key that opens an object described by `meta`.
     fn read_key(&self, key: &Key, meta: &ObjectMeta) -> Result<[u8; 32]> {
         let alg = meta
-            .metadata
+            .layer_meta
             .get(ENCRYPTION_META)
             .map(String::as_str)
             .unwrap_or("");
@@ -644,7 +644,7 @@ impl<S: Store> EncryptStore<S> {
                 key,
             ));
         }
-        let stored_id = meta.metadata.get(KEY_ID_META).map(String::as_str);
+        let stored_id = meta.layer_meta.get(KEY_ID_META).map(String::as_str);
         let shown = stored_id.unwrap_or("(not recorded)");
         let Some(keys) = &self.keys else {
             return Err(self.err(
@@ -892,7 +892,14 @@ impl<S: Store> Store for EncryptStore<S> {
     }
 
     fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        self.inner.list(opts)
+        // A listing has no metadata: with a key set, objects are probably encrypted, so their
+        // listed (stored) sizes are not the logical ones. Without one, stored = logical is assumed;
+        // an encrypted object is recognised at head or get.
+        let inner = self.inner.list(opts);
+        if self.keys.is_none() {
+            return inner;
+        }
+        sizes_unknown(inner)
     }
 
     async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {

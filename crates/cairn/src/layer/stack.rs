@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::store::{
-    Capabilities, DynStore, Metadata, MultipartUpload, PutOptions, RESERVED_META_PREFIX,
+    Capabilities, DynStore, ListEntry, Metadata, MultipartUpload, PutOptions, RESERVED_META_PREFIX,
 };
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -114,6 +114,21 @@ impl Ctx {
             .with_store(&self.store)
             .with_key(&self.key)
     }
+}
+
+/// Marks every object of a listing as of unknown logical size (a layer that transforms bytes).
+pub(crate) fn sizes_unknown(
+    list: BoxStream<'static, Result<ListEntry>>,
+) -> BoxStream<'static, Result<ListEntry>> {
+    list.map(|e| {
+        e.map(|mut e| {
+            if let ListEntry::Object(m) = &mut e {
+                m.size_known = false;
+            }
+            e
+        })
+    })
+    .boxed()
 }
 
 /// A pull-based body transform: input is pushed in, output is pulled out in bounded chunks.

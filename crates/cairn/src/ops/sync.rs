@@ -455,7 +455,7 @@ async fn same_sha(
 
 async fn sha_of(store: &dyn Store, key: &Key) -> Result<Option<[u8; 32]>> {
     let meta = store.head(key).await?;
-    if let Some(d) = recorded_sha256(&meta.metadata) {
+    if let Some(d) = recorded_sha256(&meta) {
         return Ok(Some(d));
     }
     if !store.capabilities().local {
@@ -475,15 +475,11 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn meta(size: u64, secs: i64, ms: u32) -> ObjectMeta {
-        ObjectMeta {
-            key: Key::new("k").unwrap(),
+        ObjectMeta::new(
+            Key::new("k").unwrap(),
             size,
-            etag: None,
-            last_modified: Utc.timestamp_opt(secs, ms * 1_000_000).unwrap(),
-            content_type: None,
-            metadata: Default::default(),
-            version: None,
-        }
+            Utc.timestamp_opt(secs, ms * 1_000_000).unwrap(),
+        )
     }
 
     #[test]

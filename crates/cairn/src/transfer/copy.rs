@@ -120,7 +120,7 @@ pub(crate) async fn copy_one(
     let size = meta.size;
     let first_end = first.range.end;
     let pinned = Pinned::new(src, src_key, &meta, opts.max_resumes);
-    let want = opts.wanted_sha256(&meta.metadata);
+    let want = opts.wanted_sha256(&meta);
     let put = opts.put_for(meta.content_type.clone(), &meta.metadata);
 
     if size < opts.multipart_threshold {

@@ -395,7 +395,7 @@ pub(crate) async fn download_inner(
         rand::random::<u64>()
     ));
     let pinned = Pinned::new(store, key, &meta, opts.max_resumes);
-    let want = opts.wanted_sha256(&meta.metadata);
+    let want = opts.wanted_sha256(&meta);
     let part = opts.part_size.max(1) as u64;
     let single = size < opts.multipart_threshold || size <= part;
     let commit = Commit {

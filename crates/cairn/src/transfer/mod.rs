@@ -40,7 +40,7 @@ pub use many::{
 };
 pub use writer::{part_size_for, put_stream, Writer, WriterOptions};
 
-use crate::store::{Metadata, PutOptions};
+use crate::store::{Metadata, ObjectMeta, PutOptions};
 use sha2::{Digest, Sha256};
 
 /// The metadata entry holding an object's SHA-256, as written by the checksum layer
@@ -97,8 +97,8 @@ impl TransferOptions {
     }
 
     /// The SHA-256 a read of an object with `metadata` is checked against, if any.
-    pub(crate) fn wanted_sha256(&self, metadata: &Metadata) -> Option<[u8; 32]> {
-        self.verify.then(|| recorded_sha256(metadata)).flatten()
+    pub(crate) fn wanted_sha256(&self, meta: &ObjectMeta) -> Option<[u8; 32]> {
+        self.verify.then(|| recorded_sha256(meta)).flatten()
     }
 
     /// Options for a [`Writer`] of an object of `size` bytes (`None`: unknown, e.g. stdin).
@@ -141,14 +141,15 @@ pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
     v.try_into().ok()
 }
 
-/// The SHA-256 recorded in `metadata`, if any and well-formed.
-pub fn recorded_sha256(metadata: &Metadata) -> Option<[u8; 32]> {
+/// The SHA-256 of the object's content, if the checksum layer recorded one and the stored bytes
+/// are the content.
+pub fn recorded_sha256(meta: &ObjectMeta) -> Option<[u8; 32]> {
     // The checksum layer hashes the stored bytes; once compressed or encrypted they are not
     // the bytes a reader gets (those layers authenticate their own output instead).
-    if metadata.contains_key("cairn-compression") || metadata.contains_key("cairn-encryption") {
+    if meta.is_transformed() {
         return None;
     }
-    metadata.get(SHA256_META).and_then(|s| parse_sha256(s))
+    meta.stored_sha256().and_then(parse_sha256)
 }
 
 /// Compares a computed digest with the recorded one; an `Integrity` error on mismatch.

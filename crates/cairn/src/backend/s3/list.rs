@@ -12,7 +12,7 @@ use super::error::Scope;
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::store::{ListEntry, ListOptions, Metadata, ObjectMeta};
+use crate::store::{ListEntry, ListOptions, ObjectMeta};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
@@ -141,15 +141,10 @@ impl Lister {
                 }
             };
             self.last = Some(name.to_string());
-            objects.push(ListEntry::Object(ObjectMeta {
-                key,
-                size: m.size,
-                etag: m.e_tag.clone(),
-                last_modified: m.last_modified,
-                content_type: None,
-                metadata: Metadata::new(),
-                version: m.version.clone(),
-            }));
+            let mut meta = ObjectMeta::new(key, m.size, m.last_modified);
+            meta.etag = m.e_tag.clone();
+            meta.version = m.version.clone();
+            objects.push(ListEntry::Object(meta));
         }
         let mut prefixes = Vec::with_capacity(page.common_prefixes.len());
         for p in &page.common_prefixes {

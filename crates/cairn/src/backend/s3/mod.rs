@@ -420,15 +420,11 @@ impl Store for S3Store {
             .map_err(|e| self.err(e, "get", key))?;
         let (content_type, metadata) = metadata::from_attributes(&r.attributes);
         r.attributes = Default::default();
-        let meta = ObjectMeta {
-            key: key.clone(),
-            size: r.meta.size,
-            etag: r.meta.e_tag.clone(),
-            last_modified: r.meta.last_modified,
-            content_type,
-            metadata,
-            version: r.meta.version.clone(),
-        };
+        let mut meta = ObjectMeta::new(key.clone(), r.meta.size, r.meta.last_modified)
+            .with_stored_metadata(metadata);
+        meta.etag = r.meta.e_tag.clone();
+        meta.content_type = content_type;
+        meta.version = r.meta.version.clone();
         let range = r.range.clone();
         let ctx = self.ctx.clone();
         let k = key.clone();
@@ -452,15 +448,12 @@ impl Store for S3Store {
             .await
             .map_err(|e| self.err(e, "head", key))?;
         let (content_type, metadata) = metadata::from_attributes(&r.attributes);
-        Ok(ObjectMeta {
-            key: key.clone(),
-            size: r.meta.size,
-            etag: r.meta.e_tag,
-            last_modified: r.meta.last_modified,
-            content_type,
-            metadata,
-            version: r.meta.version,
-        })
+        let mut meta = ObjectMeta::new(key.clone(), r.meta.size, r.meta.last_modified)
+            .with_stored_metadata(metadata);
+        meta.etag = r.meta.e_tag;
+        meta.content_type = content_type;
+        meta.version = r.meta.version;
+        Ok(meta)
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
