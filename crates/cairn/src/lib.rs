@@ -22,6 +22,7 @@
 pub mod archive;
 pub mod backend;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod key;
 pub mod layer;

@@ -414,6 +414,12 @@ pub trait Store: fmt::Display + fmt::Debug + Send + Sync + 'static {
 
     /// Checks that the store is reachable, authenticated and permitted; says which if not.
     async fn health_check(&self) -> Result<()>;
+
+    /// How this store records content digests of new objects ([`crate::digest`]). Layers
+    /// forward it; the encryption layer answers with its keyed scheme while it encrypts.
+    fn digest_scheme(&self) -> crate::digest::DigestScheme {
+        crate::digest::DigestScheme::Sha256
+    }
 }
 
 #[async_trait]
@@ -451,6 +457,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn health_check(&self) -> Result<()> {
         (**self).health_check().await
+    }
+    fn digest_scheme(&self) -> crate::digest::DigestScheme {
+        (**self).digest_scheme()
     }
 }
 

@@ -496,4 +496,8 @@ impl<S: Store> Store for ChecksumStore<S> {
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
     }
+
+    fn digest_scheme(&self) -> crate::digest::DigestScheme {
+        self.inner.digest_scheme()
+    }
 }

@@ -681,4 +681,8 @@ impl<S: Store> Store for CompressStore<S> {
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
     }
+
+    fn digest_scheme(&self) -> crate::digest::DigestScheme {
+        self.inner.digest_scheme()
+    }
 }

@@ -909,6 +909,10 @@ impl<S: Store> Store for EncryptStore<S> {
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
     }
+
+    fn digest_scheme(&self) -> crate::digest::DigestScheme {
+        self.inner.digest_scheme()
+    }
 }
 
 #[cfg(test)]

@@ -150,4 +150,8 @@ impl<S: Store> Store for PrefixStore<S> {
             .await
             .map_err(|e| self.outer_err(e))
     }
+
+    fn digest_scheme(&self) -> crate::digest::DigestScheme {
+        self.inner.digest_scheme()
+    }
 }

@@ -325,6 +325,10 @@ impl<S: Store> Store for RetryStore<S> {
             .run(|| self.inner.health_check(), temporary)
             .await
     }
+
+    fn digest_scheme(&self) -> crate::digest::DigestScheme {
+        self.inner.digest_scheme()
+    }
 }
 
 #[cfg(test)]
