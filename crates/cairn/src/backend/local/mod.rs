@@ -5,23 +5,30 @@
 //! under `.cairn/` are reserved. Writes are atomic: temp file, fsync, rename, fsync directory.
 //! Create-only puts use `link(2)`, which fails if the target exists, so they hold across processes.
 
-use super::memory::{check_mode, fold_listing};
+mod files;
+mod sidecar;
+mod upload;
+mod walk;
+
+pub(crate) use files::in_directory;
+use files::{etag, mtime_ns, prune_empty_dirs, sync_dir, write_synced};
+use sidecar::Sidecar;
+use upload::LocalUpload;
+use walk::walk;
+
+use super::memory::check_mode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::store::*;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
-use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// The reserved top-level folder for cairn's own files.
 pub const RESERVED_DIR: &str = ".cairn";
@@ -39,16 +46,6 @@ pub fn default_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| ".".into());
     home.join(".local/share/cairn")
-}
-
-#[derive(Debug, Serialize, Deserialize, Default)]
-struct Sidecar {
-    size: u64,
-    mtime_ns: u128,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_type: Option<String>,
-    #[serde(default)]
-    metadata: Metadata,
 }
 
 /// A store over a directory.
@@ -290,61 +287,6 @@ impl LocalStore {
     }
 }
 
-/// Removes the empty directories above `path`, stopping at `stop`.
-fn prune_empty_dirs(path: &Path, stop: &Path) {
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d == stop || !d.starts_with(stop) || fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
-    }
-}
-
-fn mtime_ns(m: &fs::Metadata) -> u128 {
-    m.modified()
-        .ok()
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
-fn etag(m: &fs::Metadata) -> String {
-    format!("\"{:x}-{:x}\"", mtime_ns(m), m.len())
-}
-
-/// Runs `f` (which creates, links or renames `entry`) while holding the namespace lock of
-/// `entry`'s directory.
-///
-/// Many writers into one directory otherwise contend for the directory's lock in the
-/// kernel, and there its waiters spin while the holder searches the inode bitmaps (slow on
-/// ext4 right after many deletes): up to a fifth of the CPU of 10,000 small downloads or puts. A
-/// user-space lock makes the waiters sleep instead. Keyed by a hash of the directory, so
-/// unrelated directories rarely share one.
-pub(crate) fn in_directory<T>(entry: &Path, f: impl FnOnce() -> T) -> T {
-    use std::hash::{Hash, Hasher};
-    use std::sync::Mutex;
-    static LOCKS: [Mutex<()>; 16] = [const { Mutex::new(()) }; 16];
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    entry.parent().hash(&mut h);
-    let _held = LOCKS[h.finish() as usize % LOCKS.len()]
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    f()
-}
-
-fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut f = in_directory(path, || fs::File::create(path))?;
-    f.write_all(data)?;
-    f.sync_all()
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -355,130 +297,6 @@ impl fmt::Display for LocalStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "file://{}", self.inner.root.display())
     }
-}
-
-#[derive(Debug)]
-struct LocalUpload {
-    store: LocalStore,
-    key: Key,
-    opts: PutOptions,
-    tmp: PathBuf,
-    file: Arc<fs::File>,
-    offset: u64,
-}
-
-#[async_trait]
-impl MultipartUpload for LocalUpload {
-    fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
-        let at = self.offset;
-        self.offset += data.len() as u64;
-        let file = self.file.clone();
-        Box::pin(blocking(move || {
-            file.write_all_at(&data, at).map_err(Error::from)
-        }))
-    }
-    async fn complete(&mut self) -> Result<PutResult> {
-        let (store, key, opts, tmp, file) = (
-            self.store.clone(),
-            self.key.clone(),
-            self.opts.clone(),
-            self.tmp.clone(),
-            self.file.clone(),
-        );
-        blocking(move || {
-            file.sync_all()?;
-            store.commit(&tmp, &key, &opts)
-        })
-        .await
-    }
-    async fn abort(&mut self) -> Result<()> {
-        let _ = fs::remove_file(&self.tmp);
-        Ok(())
-    }
-}
-
-/// Walks `dir` (a path under root for key prefix `dir_key`) in S3 key order, sending entries.
-fn walk(
-    store: &LocalStore,
-    dir: &Path,
-    dir_key: &str,
-    opts: &ListOptions,
-    tx: &tokio::sync::mpsc::Sender<Result<ListEntry>>,
-) -> bool {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
-        Err(e) => {
-            return tx
-                .blocking_send(Err(Error::from(e).with_operation("list")))
-                .is_ok()
-        }
-    };
-    // Sort with directories as `name/` so the walk yields keys in byte order, as S3 does.
-    let mut entries: Vec<(String, bool)> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let ft = e.file_type().ok()?;
-            if ft.is_symlink() || (dir_key.is_empty() && name == RESERVED_DIR) {
-                return None;
-            }
-            Some(if ft.is_dir() {
-                (format!("{name}/"), true)
-            } else {
-                (name, false)
-            })
-        })
-        .collect();
-    entries.sort();
-    for (name, is_dir) in entries {
-        let key = format!("{dir_key}{name}");
-        // Skip entries that cannot match the prefix, or are wholly before start_after.
-        let relevant = if key.len() >= opts.prefix.len() {
-            key.starts_with(&opts.prefix)
-        } else {
-            is_dir && opts.prefix.starts_with(&key)
-        };
-        if !relevant {
-            continue;
-        }
-        if is_dir {
-            if let Some(after) = &opts.start_after {
-                if after.as_str() >= key.as_str() && !after.starts_with(&key) {
-                    continue;
-                }
-            }
-            if opts.delimiter && key.len() > opts.prefix.len() {
-                let p = key.clone();
-                if opts
-                    .start_after
-                    .as_ref()
-                    .is_some_and(|a| a.as_str() >= p.as_str())
-                {
-                    continue;
-                }
-                if tx.blocking_send(Ok(ListEntry::Prefix(p))).is_err() {
-                    return false;
-                }
-                continue;
-            }
-            if !walk(store, &dir.join(&name[..name.len() - 1]), &key, opts, tx) {
-                return false;
-            }
-            continue;
-        }
-        let Ok(k) = Key::new(key) else { continue };
-        let Ok(m) = fs::metadata(dir.join(&name)) else {
-            continue;
-        };
-        let entries = fold_listing([store.object_meta(&k, &m, false)], opts);
-        for e in entries {
-            if tx.blocking_send(Ok(e)).is_err() {
-                return false;
-            }
-        }
-    }
-    true
 }
 
 #[async_trait]
