@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install what the test suite needs, only when it is missing: the S3 servers
-# (moto, Garage) and the Python tooling. Idempotent and fast when all is there,
-# because scripts/test runs it every time, on dev machines and on fresh CI.
+# Install what the test suite needs, only when it is missing: the Rust lint
+# components and test runner, the S3 servers (moto, Garage) and the Python
+# tooling. Idempotent and fast when all is there, because scripts/test runs it
+# every time, on dev machines and on fresh CI. Anything that cannot be
+# installed fails this script: the suite never runs with a piece missing.
 set -euo pipefail
 
 # pip requirement | python module whose import proves it is installed.
@@ -22,6 +24,31 @@ CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export PATH="$CARGO_BIN:$PATH"
 
 log() { printf 'install: %s\n' "$*" >&2; }
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# --- Rust: rustfmt and clippy (lint steps), cargo-nextest (one process per
+# test, which the memory-budget tests rely on) ---------------------------------
+for entry in "rustfmt|fmt" "clippy|clippy"; do
+  comp="${entry%%|*}"
+  sub="${entry#*|}"
+  if cargo "$sub" --version >/dev/null 2>&1; then
+    continue
+  fi
+  command -v rustup >/dev/null 2>&1 ||
+    die "cargo $sub is missing and there is no rustup to add the $comp component"
+  log "rustup component add $comp"
+  rustup component add "$comp" || die "could not add the $comp component"
+  cargo "$sub" --version >/dev/null 2>&1 || die "cargo $sub still fails after adding $comp"
+done
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  log "building cargo-nextest with cargo install (a few minutes)"
+  cargo install --locked cargo-nextest || die "could not install cargo-nextest"
+  command -v cargo-nextest >/dev/null 2>&1 || die "cargo-nextest is not on PATH after install"
+fi
+log "rust tooling present: rustfmt, clippy, $(cargo nextest --version 2>/dev/null | head -n 1)"
 
 # --- Python packages -------------------------------------------------------
 missing=()
@@ -38,6 +65,10 @@ if ((${#missing[@]})); then
   # older pips ignore it.
   PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install --quiet \
     --disable-pip-version-check "${missing[@]}"
+  for entry in "${PIP_PACKAGES[@]}"; do
+    "$PYTHON" -c "import ${entry#*|}" >/dev/null 2>&1 ||
+      die "${entry%%|*} does not import after pip install"
+  done
 else
   log "python packages present"
 fi
