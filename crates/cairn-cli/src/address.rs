@@ -34,6 +34,9 @@ pub struct StoreAddr {
     pub into: bool,
     /// The address as typed, for messages.
     pub shown: String,
+    /// A plain path: the user's own files, opened without layers or sidecars
+    /// ([`cairn::backend::dir::PlainDirStore`]). `file://` and `local://` are cairn stores.
+    pub plain: bool,
 }
 
 impl StoreAddr {
@@ -110,6 +113,7 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
                 into: path.is_empty() || path.ends_with('/'),
                 path,
                 shown: raw.to_string(),
+                plain: false,
             }
         }
         "local" | "memory" | "mem" => {
@@ -119,6 +123,7 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
                 into: path.is_empty() || path.ends_with('/'),
                 path,
                 shown: raw.to_string(),
+                plain: false,
             }
         }
         "file" => {
@@ -138,6 +143,7 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
                 path: key,
                 into,
                 shown: raw.to_string(),
+                plain: false,
             }
         }
         _ => {
@@ -186,6 +192,7 @@ pub fn fs_as_store(path: &Path, want_dir: bool) -> Result<StoreAddr> {
         path: key,
         into,
         shown,
+        plain: true,
     };
     validate(&addr)?;
     Ok(addr)

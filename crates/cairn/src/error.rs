@@ -107,6 +107,7 @@ pub struct Error(Box<Inner>);
 struct Inner {
     kind: ErrorKind,
     temporary: bool,
+    persistent: bool,
     operation: &'static str,
     store: String,
     key: Option<String>,
@@ -127,6 +128,7 @@ impl Error {
                 kind,
                 ErrorKind::RateLimited | ErrorKind::Network | ErrorKind::Timeout
             ),
+            persistent: false,
             operation: "",
             store: String::new(),
             key: None,
@@ -197,6 +199,17 @@ impl Error {
     /// Overrides whether retrying may help.
     pub fn set_temporary(mut self, temporary: bool) -> Self {
         self.0.temporary = temporary;
+        self.0.persistent &= !temporary;
+        self
+    }
+
+    /// Marks a temporary error whose retry budget is spent (OpenDAL's Temporary ->
+    /// Persistent): it is no longer temporary, so no outer loop retries it again.
+    pub fn set_persistent(mut self) -> Self {
+        if self.0.temporary || self.0.persistent {
+            self.0.temporary = false;
+            self.0.persistent = true;
+        }
         self
     }
 
@@ -208,6 +221,12 @@ impl Error {
     /// Whether retrying the same request may succeed.
     pub fn is_temporary(&self) -> bool {
         self.0.temporary
+    }
+
+    /// Whether this was a temporary fault that was already retried until the retry budget
+    /// ran out (never also [`Error::is_temporary`]).
+    pub fn is_persistent(&self) -> bool {
+        self.0.persistent
     }
 
     /// The operation that failed (`put`, `get`, ...), or "" if unknown.
@@ -254,6 +273,9 @@ impl fmt::Display for Error {
         if !self.0.message.is_empty() {
             write!(f, ": {}", self.0.message)?;
         }
+        if self.0.persistent {
+            f.write_str(" (retries exhausted)")?;
+        }
         if let Some(h) = self.hint() {
             write!(f, " (hint: {h})")?;
         }
@@ -297,5 +319,22 @@ impl From<std::io::Error> for Error {
             _ => ErrorKind::Unexpected,
         };
         Error::new(kind, "").with_source(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spent_retry_budget_makes_a_temporary_error_persistent() {
+        let e = Error::new(ErrorKind::RateLimited, "HTTP 503");
+        assert!(e.is_temporary() && !e.is_persistent());
+        let e = e.set_persistent();
+        assert!(!e.is_temporary() && e.is_persistent());
+        assert!(e.to_string().contains("retries exhausted"), "{e}");
+        // A permanent error stays permanent: there was nothing to retry.
+        let e = Error::new(ErrorKind::NotFound, "").set_persistent();
+        assert!(!e.is_temporary() && !e.is_persistent());
     }
 }

@@ -179,7 +179,8 @@ async fn unreachable_endpoint_is_network_after_bounded_retries() {
     let store = open(&url, creds("AK", "secret")).await;
     let e = store.health_check().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
-    assert!(e.is_temporary(), "{e}");
+    // object_store's client retried it already: persistent, so nothing retries it again.
+    assert!(e.is_persistent() && !e.is_temporary(), "{e}");
     assert!(
         e.to_string().contains("endpoint"),
         "hint names the endpoint: {e}"
@@ -213,6 +214,104 @@ async fn broken_connections_are_retried_a_bounded_number_of_times() {
             accepted.load(Ordering::SeqCst),
             retries + 1,
             "attempts with max_retries={retries}"
+        );
+    }
+    server.abort();
+}
+
+/// A one-object S3 endpoint: a GET without `Range` gets the whole object (200); every ranged
+/// GET gets `503 SlowDown`, counted.
+async fn ranges_always_503(size: usize) -> (u16, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ranged = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&ranged);
+    let server = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // One request head at a time (GETs carry no body).
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut chunk = [0u8; 4096];
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    buf.drain(..end);
+                    let common = "etag: \"e1\"\r\nlast-modified: Tue, 01 Dec 2026 00:00:00 GMT\r\n";
+                    let reply = if head.contains("\r\nrange:") {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let body = "<Error><Code>SlowDown</Code><Message>slow down</Message></Error>";
+                        format!(
+                            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .into_bytes()
+                    } else {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\n{common}content-length: {size}\r\n\r\n"
+                        )
+                        .into_bytes();
+                        r.extend(std::iter::repeat_n(b'x', size));
+                        r
+                    };
+                    if sock.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, ranged, server)
+}
+
+#[tokio::test]
+async fn a_ranged_read_makes_the_configured_attempts_and_no_more() {
+    let (size, part) = (64 * 1024, 16 * 1024);
+    let (port, ranged, server) = ranges_always_503(size).await;
+    let dir = tempfile::tempdir().unwrap();
+    for retries in [0usize, 2] {
+        ranged.store(0, Ordering::SeqCst);
+        let mut config = creds("AK", "secret");
+        for (k, v) in [
+            ("endpoint", format!("http://127.0.0.1:{port}")),
+            ("region", "us-east-1".into()),
+            ("provider", "moto".into()),
+            ("max_retries", retries.to_string()),
+        ] {
+            config.set(k, &v).unwrap();
+        }
+        // The S3 store alone: object_store's client is the only retry loop it has.
+        let store = cairn::backend::s3::S3Store::new("b", &config).await.unwrap();
+        let opts = cairn::transfer::TransferOptions {
+            part_size: part,
+            multipart_threshold: part as u64,
+            // One range at a time, so exactly one range meets the 503s.
+            concurrency: 1,
+            verify: false,
+            ..Default::default()
+        };
+        let e = cairn::transfer::download_file(
+            &store,
+            &key("big"),
+            &dir.path().join("big"),
+            &opts,
+            &cairn::ops::reporter::NoReporter,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+        assert!(e.is_persistent() && !e.is_temporary(), "{e}");
+        assert_eq!(
+            ranged.load(Ordering::SeqCst),
+            retries + 1,
+            "ranged GETs with max_retries={retries} (the downloader must not retry again)"
         );
     }
     server.abort();

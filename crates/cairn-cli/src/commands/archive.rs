@@ -1,7 +1,7 @@
 //! `cairn archive save|ls|latest|get|verify|prune` over `cairn::archive::Archive`. The store
 //! comes from `--store URL` (default `local://archive`); the URL's path is the archive prefix.
 
-use super::{open, store_addr, Ctx};
+use super::{cairn_store_addr, open, Ctx};
 use crate::args::{
     ArchiveArgs, ArchiveCommand, ArchiveGetArgs, ArchiveLsArgs, ArchivePruneArgs, ArchiveSaveArgs,
 };
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, a: &ArchiveArgs) -> Result {
 }
 
 async fn open_archive(ctx: &Ctx, a: &ArchiveArgs) -> Result<Archive> {
-    let addr = store_addr(&a.store, true)?;
+    let addr = cairn_store_addr(&a.store)?;
     let store = open(ctx, &addr).await?;
     let mut prefix = addr.path.trim_matches('/').to_string();
     if let Some(p) = a.prefix.as_deref().map(|p| p.trim_matches('/')) {

@@ -1,7 +1,7 @@
 //! `cairn bench URL` over `cairn::ops::bench`: runs, writes the report (JSON, Markdown), compares
 //! with a baseline (exit 1 on a regression) and archives it best effort.
 
-use super::{open, store_addr, Ctx};
+use super::{cairn_store_addr, open, Ctx};
 use crate::args::{parse_size, BenchArgs};
 use crate::error::{usage, CliError, Report, Result};
 use cairn::archive::{Archive, Filter};
@@ -49,7 +49,7 @@ pub async fn run(ctx: &Ctx, a: &BenchArgs) -> Result {
         None => None,
         Some(b) => Some(load_baseline(ctx, a, b).await?),
     };
-    let addr = store_addr(&a.url, true)?;
+    let addr = cairn_store_addr(&a.url)?;
     let store = open(ctx, &addr).await?;
     let bar = Bar(ctx.printer.items_bar("bench phase"));
     let result = run_bench(store.as_ref(), &opts, &bar).await;
@@ -104,7 +104,7 @@ fn write(path: &std::path::Path, text: &str) -> Result {
 }
 
 async fn archive(ctx: &Ctx, a: &BenchArgs) -> Result<Archive> {
-    let addr = store_addr(&a.archive_store, true)?;
+    let addr = cairn_store_addr(&a.archive_store)?;
     let store = open(ctx, &addr).await?;
     Ok(Archive::new(store).with_prefix(&addr.path)?)
 }

@@ -61,8 +61,24 @@ pub fn store_addr(raw: &str, want_dir: bool) -> Result<StoreAddr> {
     }
 }
 
-/// Opens the store of an address.
+/// An address that names a store for cairn's own records (`archive --store`, `bench`): a
+/// plain path there is a `file://` store, with checksums and metadata, since an archive keeps
+/// both; it is never the user's data tree.
+pub fn cairn_store_addr(raw: &str) -> Result<StoreAddr> {
+    let mut addr = store_addr(raw, true)?;
+    addr.plain = false;
+    Ok(addr)
+}
+
+/// Opens the store of an address. A plain path is the user's directory, never a layered
+/// store: files hold the logical bytes, and no `.cairn/` folder or sidecar is written.
 pub async fn open(ctx: &Ctx, addr: &StoreAddr) -> Result<DynStore> {
+    if addr.plain {
+        if let Some(root) = file_root(&addr.url) {
+            let dir = cairn::backend::dir::PlainDirStore::new(root)?;
+            return Ok(std::sync::Arc::new(dir));
+        }
+    }
     Ok(cairn::open_with(&addr.url, ctx.config.clone()).await?)
 }
 

@@ -98,12 +98,16 @@ impl RetryPolicy {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    if attempt >= self.max_attempts || !retryable(&e) {
+                    if !retryable(&e) {
                         return Err(e);
+                    }
+                    // Out of attempts or time: persistent, so no outer loop retries it again.
+                    if attempt >= self.max_attempts {
+                        return Err(e.set_persistent());
                     }
                     let delay = self.backoff(attempt);
                     if start.elapsed() + delay > self.budget {
-                        return Err(e);
+                        return Err(e.set_persistent());
                     }
                     tracing::debug!(attempt, ?delay, error = %e, "retrying");
                     tokio::time::sleep(delay).await;
@@ -289,11 +293,13 @@ impl<S: Store> Store for RetryStore<S> {
                     Some(Err(e)) => {
                         st.failures += 1;
                         let delay = st.policy.backoff(st.failures);
-                        if !e.is_temporary()
-                            || st.failures >= st.policy.max_attempts
+                        if !e.is_temporary() {
+                            return Some((Err(e), None));
+                        }
+                        if st.failures >= st.policy.max_attempts
                             || st.start.elapsed() + delay > st.policy.budget
                         {
-                            return Some((Err(e), None));
+                            return Some((Err(e.set_persistent()), None));
                         }
                         tracing::debug!(attempt = st.failures, ?delay, error = %e, "retrying list");
                         tokio::time::sleep(delay).await;
@@ -453,6 +459,12 @@ mod tests {
         let e = s.get(&k("a")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network);
         assert_eq!(s.inner().calls(), 4, "default policy: 4 attempts in all");
+        // The budget is spent: an outer loop must not start another round.
+        assert!(e.is_persistent() && !e.is_temporary(), "{e}");
+        // Nor does a second retry layer on top.
+        let twice = RetryStore::new(s, RetryPolicy::default());
+        twice.get(&k("a")).await.unwrap_err();
+        assert_eq!(twice.inner().inner().calls(), 8, "one more round of 4, not 16");
     }
 
     #[tokio::test(start_paused = true)]

@@ -25,11 +25,12 @@
 //! to send as a canned ACL; stores without ACLs ignore it. `storage_class` goes to
 //! [`PutOptions::storage_class`](crate::PutOptions::storage_class).
 
+use crate::digest::content_digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
 use crate::store::{ListEntry, ListOptions, ObjectMeta, Store, StoreExt};
-use crate::transfer::{copy_one, recorded_sha256, TransferOptions};
+use crate::transfer::{copy_one, TransferOptions};
 use futures::stream::{self, BoxStream, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
@@ -284,12 +285,14 @@ pub async fn sync(
                     }
                     std::cmp::Ordering::Equal => {
                         let (x, y) = (a.take().expect("source"), b.take().expect("destination"));
+                        // A listing through a transforming layer does not know logical
+                        // sizes: such pairs are decided by the workers, after a head.
+                        let known = x.size_known && y.size_known;
                         let plan = match opts.compare {
-                            Compare::SizeAndTime if up_to_date(&x, &y) => None,
-                            Compare::Checksum if x.size == y.size => {
-                                Some(Plan::Compare(x.clone(), y))
-                            }
-                            _ => Some(Plan::Copy(x.clone())),
+                            Compare::SizeAndTime if known && up_to_date(&x, &y) => None,
+                            _ if known && x.size != y.size => Some(Plan::Copy(x.clone())),
+                            Compare::SizeAndTime if known => Some(Plan::Copy(x.clone())),
+                            _ => Some(Plan::Compare(x.clone(), y)),
                         };
                         match plan {
                             None => {
@@ -335,23 +338,18 @@ pub async fn sync(
         .map(|plan| async move {
             let (m, compared) = match plan {
                 Plan::Copy(m) => (m, Ok(())),
-                Plan::Compare(x, y) => match same_sha(src, &x, dst, &y).await {
-                    Ok(true) => {
+                Plan::Compare(x, y) => match unchanged(src, &x, dst, &y, opts.compare).await {
+                    Ok(Some(reason)) => {
                         let item = Item {
                             key: &x.key,
                             action: Action::Skip,
                             size: Some(x.size),
                         };
                         reporter.on_item_start(&item);
-                        done(
-                            &item,
-                            &Outcome::Skipped {
-                                reason: UNCHANGED_SHA,
-                            },
-                        );
+                        done(&item, &Outcome::Skipped { reason });
                         return;
                     }
-                    Ok(false) => (x, Ok(())),
+                    Ok(None) => (x, Ok(())),
                     Err(e) => (x, Err(e)),
                 },
             };
@@ -376,7 +374,7 @@ pub async fn sync(
                 &m.key,
                 dst,
                 &m.key,
-                Some(m.size),
+                m.size_known.then_some(m.size),
                 topts,
                 budget,
                 &progress,
@@ -441,23 +439,76 @@ fn receiver<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> BoxStream<
     stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed()
 }
 
-/// Whether both objects have the same SHA-256 (a side without a recorded one is hashed if it
-/// is local, otherwise they count as different).
-async fn same_sha(
+/// Decides a pair the producer could not: `Some(reason)` if the destination is up to date.
+/// Both sides are headed, so logical sizes are known whatever the layers.
+async fn unchanged(
+    src: &dyn Store,
+    x: &ObjectMeta,
+    dst: &dyn Store,
+    y: &ObjectMeta,
+    compare: Compare,
+) -> Result<Option<&'static str>> {
+    let (hx, hy) = futures::try_join!(src.head(&x.key), dst.head(&y.key))?;
+    if hx.size != hy.size {
+        return Ok(None);
+    }
+    Ok(match compare {
+        Compare::SizeAndTime => up_to_date(&hx, &hy).then_some(UNCHANGED_TIME),
+        Compare::Checksum => same_content(src, &hx, dst, &hy)
+            .await?
+            .then_some(UNCHANGED_SHA),
+    })
+}
+
+/// Whether both objects hold the same content, by content digest ([`crate::digest`]).
+///
+/// Equal recorded digests settle it. Otherwise the plain SHA-256 of one side (from a `sha256:`
+/// digest, or hashed if that side is local) is compared with the other's, or put through the
+/// other side's [`DigestScheme`](crate::digest::DigestScheme), so a plain file compares with an
+/// encrypted object's keyed digest without a plaintext hash ever being stored. A side with
+/// neither counts as different: the object is copied.
+async fn same_content(
     src: &dyn Store,
     x: &ObjectMeta,
     dst: &dyn Store,
     y: &ObjectMeta,
 ) -> Result<bool> {
-    let (a, b) = futures::try_join!(sha_of(src, &x.key), sha_of(dst, &y.key))?;
-    Ok(matches!((a, b), (Some(a), Some(b)) if a == b))
+    let (dx, dy) = (content_digest(x), content_digest(y));
+    if let (Some(a), Some(b)) = (&dx, &dy) {
+        if a == b {
+            return Ok(true);
+        }
+    }
+    let (mut rx, mut ry) = (plain_sha(dx.as_deref()), plain_sha(dy.as_deref()));
+    if rx.is_none() {
+        rx = hash_local(src, &x.key).await?;
+    }
+    if let (Some(a), Some(b)) = (&rx, &ry) {
+        return Ok(a == b);
+    }
+    if let (Some(sha), Some(b)) = (&rx, &dy) {
+        return Ok(dst.digest_scheme().digest_of(sha) == *b);
+    }
+    if ry.is_none() {
+        ry = hash_local(dst, &y.key).await?;
+    }
+    if let (Some(a), Some(b)) = (&rx, &ry) {
+        return Ok(a == b);
+    }
+    if let (Some(sha), Some(a)) = (&ry, &dx) {
+        return Ok(src.digest_scheme().digest_of(sha) == *a);
+    }
+    Ok(false)
 }
 
-async fn sha_of(store: &dyn Store, key: &Key) -> Result<Option<[u8; 32]>> {
-    let meta = store.head(key).await?;
-    if let Some(d) = recorded_sha256(&meta) {
-        return Ok(Some(d));
-    }
+/// The content SHA-256 a `sha256:` digest names.
+fn plain_sha(digest: Option<&str>) -> Option<[u8; 32]> {
+    crate::transfer::parse_sha256(digest?.strip_prefix("sha256:")?)
+}
+
+/// The SHA-256 of a local object's content (a read through the layers gives the content);
+/// None for remote stores, where reading the object costs as much as copying it.
+async fn hash_local(store: &dyn Store, key: &Key) -> Result<Option<[u8; 32]>> {
     if !store.capabilities().local {
         return Ok(None);
     }
