@@ -16,10 +16,13 @@
 //!   older than the source's, both truncated to whole seconds (S3 keeps second precision, and
 //!   its last-modified is the upload time, so an upload is never older than the file it came
 //!   from). A change within the same second that keeps the size is missed: use `Checksum`.
-//! - `Checksum`: skip when the SHA-256s match. The checksum layer records one
-//!   ([`SHA256_META`](crate::transfer::SHA256_META)) for every object, multipart included; a side
-//!   without one is hashed if it is a local store, and otherwise the object is copied. Copies
-//!   made in this mode record the source's SHA-256, so the next run compares without reading.
+//! - `Checksum`: skip when the contents match, by content digest ([`crate::digest`]): the
+//!   recorded `cairn-content-digest` of a compressed or encrypted object, or the checksum
+//!   layer's SHA-256 of an untransformed one. A keyed digest (encrypted objects) is compared by
+//!   putting the other side's plain SHA-256 through the destination's key; a side with no
+//!   digest is hashed if it is a local store, and otherwise the object is copied.
+//! - Sizes are logical: a listing through a compressing or encrypting layer cannot know them
+//!   ([`ObjectMeta::size_known`]), so such pairs are decided after a `head` of both sides.
 //!
 //! `acl` is passed to the destination as the put hint `layer_hints["acl"]`, for the S3 backend
 //! to send as a canned ACL; stores without ACLs ignore it. `storage_class` goes to
