@@ -5,6 +5,8 @@
 //! [`Capabilities`](crate::Capabilities); none looks at a backend's name.
 //! [`conformance_tests!`](crate::conformance_tests) stamps out one `#[tokio::test]` per check.
 
+pub mod matrix;
+
 use crate::store::*;
 use crate::transfer::{put_stream, WriterOptions};
 use crate::{ErrorKind, Key};
