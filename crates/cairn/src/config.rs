@@ -208,10 +208,10 @@ impl Config {
             "allow_http" => self.allow_http = Some(parse_bool(name, value)?),
             "provider" => {
                 let p = value.to_ascii_lowercase();
-                if !crate::backend::s3::PROVIDERS.contains(&p.as_str()) {
+                if !crate::provider::PROVIDERS.contains(&p.as_str()) {
                     return Err(Error::invalid(format!(
                         "unknown provider {value:?}; use one of {}",
-                        crate::backend::s3::PROVIDERS.join(", ")
+                        crate::provider::PROVIDERS.join(", ")
                     )));
                 }
                 self.provider = Some(p)

@@ -28,6 +28,7 @@ pub mod key;
 pub mod layer;
 mod open;
 pub mod ops;
+pub mod provider;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -36,5 +37,5 @@ pub mod transfer;
 pub use config::{Config, Location, Secret, StoreUrl};
 pub use error::{Error, ErrorKind, Result};
 pub use key::Key;
-pub use open::{open, open_from_env, open_with, url_from_env};
+pub use open::{open, open_admin, open_from_env, open_with, url_from_env};
 pub use store::*;

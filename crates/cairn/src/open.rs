@@ -19,6 +19,22 @@ pub async fn open_with(url: &str, options: Config) -> Result<DynStore> {
     open_location(&location, &config).await
 }
 
+/// The bucket-administration client for the bucket in an `s3://` URL, configured like
+/// [`open_with`] (options > URL query > environment > config file), with the bucket name.
+/// It lives here, not in the S3 backend, so the backend never depends on URL resolution.
+pub async fn open_admin(
+    url: &str,
+    options: Config,
+) -> Result<(crate::backend::s3::admin::Admin, String)> {
+    let (location, config) = resolve(url, options)?;
+    let Location::S3 { bucket, .. } = location else {
+        return Err(crate::Error::invalid(format!("{url:?} is not an s3:// URL"))
+            .with_hint("bucket commands need s3://BUCKET"));
+    };
+    let store = crate::backend::s3::S3Store::new(&bucket, &config).await?;
+    Ok((store.admin(), bucket))
+}
+
 /// Parses `url` and merges its config: options > URL query > environment > config file.
 pub(crate) fn resolve(url: &str, options: Config) -> Result<(Location, Config)> {
     let parsed = StoreUrl::parse(url)?;

@@ -306,13 +306,13 @@ async fn a_ranged_read_makes_the_configured_attempts_and_no_more() {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
-        assert!(e.is_persistent() && !e.is_temporary(), "{e}");
         assert_eq!(
             ranged.load(Ordering::SeqCst),
             retries + 1,
             "ranged GETs with max_retries={retries} (the downloader must not retry again)"
         );
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+        assert!(e.is_persistent() && !e.is_temporary(), "{e}");
     }
     server.abort();
 }
@@ -347,7 +347,7 @@ async fn secrets_never_appear_in_output() {
         seen.push(format!("{e}"));
         seen.push(format!("{e:?}"));
     }
-    let (adm, _) = admin::admin_for(&url, config).await.unwrap();
+    let (adm, _) = cairn::open_admin(&url, config).await.unwrap();
     seen.push(format!("{adm:?}"));
     seen.push(format!("{:?}", adm.bucket_exists().await));
     for s in &seen {
@@ -467,7 +467,7 @@ async fn admin_create_and_delete_bucket_roundtrip() {
     for server in ["MOTO", "GARAGE"] {
         let bucket = fresh_bucket(&server.to_ascii_lowercase());
         let url = admin_url(server, &bucket);
-        let (adm, name) = admin::admin_for(&url, good_creds(server)).await.unwrap();
+        let (adm, name) = cairn::open_admin(&url, good_creds(server)).await.unwrap();
         assert_eq!(name, bucket);
         assert!(!adm.bucket_exists().await.unwrap(), "{server}: fresh name");
         adm.create_bucket()
@@ -509,7 +509,7 @@ async fn admin_create_and_delete_bucket_roundtrip() {
 async fn admin_versioning_encryption_lifecycle_on_moto() {
     let bucket = fresh_bucket("cfg");
     let url = admin_url("MOTO", &bucket);
-    let (adm, _) = admin::admin_for(&url, good_creds("MOTO")).await.unwrap();
+    let (adm, _) = cairn::open_admin(&url, good_creds("MOTO")).await.unwrap();
     adm.create_bucket().await.unwrap();
     assert_eq!(adm.get_versioning().await.unwrap(), Versioning::Off);
     adm.put_versioning(true).await.unwrap();
@@ -569,7 +569,7 @@ async fn admin_versioning_encryption_lifecycle_on_moto() {
 async fn garage_admin_unsupported_is_reported() {
     let bucket = fresh_bucket("uns");
     let url = admin_url("GARAGE", &bucket);
-    let (adm, _) = admin::admin_for(&url, good_creds("GARAGE")).await.unwrap();
+    let (adm, _) = cairn::open_admin(&url, good_creds("GARAGE")).await.unwrap();
     adm.create_bucket().await.unwrap();
     let e = adm.put_versioning(true).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
@@ -586,7 +586,7 @@ async fn garage_admin_unsupported_is_reported() {
 
 #[tokio::test]
 async fn admin_for_rejects_non_s3_urls() {
-    let e = admin::admin_for("memory://", Config::default())
+    let e = cairn::open_admin("memory://", Config::default())
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);

@@ -135,7 +135,7 @@ async fn garage_rejects_a_wrong_server_side_checksum() {
         ("secret_access_key", v("SECRET_ACCESS_KEY").as_str()),
     ])
     .unwrap();
-    let (admin, bucket) = cairn::backend::s3::admin::admin_for(&url, creds)
+    let (admin, bucket) = cairn::open_admin(&url, creds)
         .await
         .unwrap();
     let key = format!("{}/integrity-wrong-checksum", env("CAIRN_TEST_RUN_ID"));
@@ -261,7 +261,7 @@ async fn a_body_corrupted_in_transit_is_refused_not_stored() {
             );
         }
     }
-    let (admin, bucket) = cairn::backend::s3::admin::admin_for(
+    let (admin, bucket) = cairn::open_admin(
         &format!(
             "s3://{}?endpoint={garage}&region={}&path_style=true&provider=garage",
             env("CAIRN_TEST_GARAGE_BUCKET"),

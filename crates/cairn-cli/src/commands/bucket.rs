@@ -165,7 +165,7 @@ mod s3_admin {
 
     pub async fn create_bucket(ctx: &Ctx, addr: &StoreAddr, _bucket: &str) -> cairn::Result<()> {
         let (admin, _) =
-            cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
+            cairn::open_admin(&addr.url, ctx.config.clone()).await?;
         admin.create_bucket().await
     }
 
@@ -176,7 +176,7 @@ mod s3_admin {
         force: bool,
     ) -> cairn::Result<()> {
         let (admin, _) =
-            cairn::backend::s3::admin::admin_for(&addr.url, ctx.config.clone()).await?;
+            cairn::open_admin(&addr.url, ctx.config.clone()).await?;
         admin.delete_bucket(force).await
     }
 }
