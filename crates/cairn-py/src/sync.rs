@@ -164,13 +164,18 @@ fn summary_dict<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyAny>
     py.import("json")?.call_method1("loads", (json,))
 }
 
-/// A sync side: a `Store`/`AsyncStore`, or a URL or path (str or `os.PathLike`).
+/// A sync side: a `Store`/`AsyncStore` or a URL (`scheme://...`), or a path (`os.PathLike` or
+/// a str without a scheme): the user's own directory, holding the logical files only, with no layers and no `.cairn/` sidecars.
 fn side(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<cairn::DynStore> {
-    if obj.is_instance_of::<PyString>() || !obj.hasattr("__fspath__")? {
+    let is_str = obj.is_instance_of::<PyString>();
+    let url_str = is_str && obj.extract::<String>()?.contains("://");
+    if url_str || (!is_str && !obj.hasattr("__fspath__")?) {
         return Ok(open_or_share(py, obj, None)?.0);
     }
-    let path = py.import("os")?.call_method1("fspath", (obj,))?;
-    Ok(open_or_share(py, &path, None)?.0)
+    let path: std::path::PathBuf = py.import("os")?.call_method1("fspath", (obj,))?.extract()?;
+    let dir =
+        cairn::backend::dir::PlainDirStore::new(path).map_err(|e| crate::errors::to_py(py, e))?;
+    Ok(Arc::new(dir))
 }
 
 /// Makes `dst` match `src` and returns the summary dict.
