@@ -420,6 +420,14 @@ pub trait Store: fmt::Display + fmt::Debug + Send + Sync + 'static {
     fn digest_scheme(&self) -> crate::digest::DigestScheme {
         crate::digest::DigestScheme::Sha256
     }
+
+    /// Moves `from` to `to` (replacing it, or failing with `AlreadyExists` under
+    /// `opts.if_not_exists`). Stores that can move atomically do (the local store renames the
+    /// file); the default copies, then deletes `from`.
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        self.copy_opts(from, to, opts).await?;
+        self.delete(from).await
+    }
 }
 
 #[async_trait]
@@ -460,6 +468,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn digest_scheme(&self) -> crate::digest::DigestScheme {
         (**self).digest_scheme()
+    }
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        (**self).rename_opts(from, to, opts).await
     }
 }
 
@@ -545,10 +556,9 @@ pub trait StoreExt: Store {
         self.copy_opts(from, to, CopyOptions::default()).await
     }
 
-    /// Moves `from` to `to` (copy, then delete).
+    /// Moves `from` to `to`, replacing `to` ([`Store::rename_opts`]).
     async fn rename(&self, from: &Key, to: &Key) -> Result<()> {
-        self.copy_opts(from, to, CopyOptions::default()).await?;
-        self.delete(from).await
+        self.rename_opts(from, to, CopyOptions::default()).await
     }
 }
 

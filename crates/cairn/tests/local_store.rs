@@ -127,3 +127,201 @@ async fn stale_sidecar_is_ignored_and_deletes_prune_dirs() {
         "empty meta dirs pruned"
     );
 }
+
+fn inode(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().ino()
+}
+
+fn temp_files(root: &std::path::Path) -> Vec<String> {
+    match std::fs::read_dir(root.join(".cairn/tmp")) {
+        Ok(d) => d
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => vec![],
+    }
+}
+
+/// New bytes under an old sidecar (what a kill between the two renames of a commit, or a
+/// concurrent writer, used to leave) read as an object without metadata: never as corrupt.
+#[tokio::test]
+async fn a_sidecar_never_describes_other_bytes_of_the_same_size() {
+    let root = tempfile::tempdir().unwrap();
+    let store = cairn::layer::ChecksumStore::new(LocalStore::new(root.path()).unwrap());
+    let k = key("doc.json");
+    let opts = PutOptions::default().content_type("application/json");
+    store
+        .put_opts(&k, Bytes::from_static(b"{\"v\":1}"), opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        cairn::layer::checksum::verify(&store, &k).await.unwrap(),
+        cairn::layer::checksum::VerifyStatus::Ok
+    );
+    // Another file of the same size takes the data's place; the sidecar stays.
+    let other = root.path().join("other");
+    std::fs::write(&other, b"{\"v\":2}").unwrap();
+    std::fs::rename(&other, root.path().join("doc.json")).unwrap();
+
+    assert_eq!(store.get(&k).await.unwrap(), &b"{\"v\":2}"[..]);
+    let head = store.head(&k).await.unwrap();
+    assert_eq!(
+        head.content_type, None,
+        "the old content type is not applied"
+    );
+    assert_eq!(head.stored_sha256(), None);
+    assert_eq!(
+        cairn::layer::checksum::verify(&store, &k).await.unwrap(),
+        cairn::layer::checksum::VerifyStatus::Unverifiable
+    );
+}
+
+/// Two same-size writes within one timestamp tick: the second gets its own ETag, and an
+/// update conditioned on the first one's fails.
+#[tokio::test]
+async fn etags_differ_for_same_size_writes_in_one_tick() {
+    let root = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(root.path()).unwrap();
+    let k = key("e");
+    let path = root.path().join("e");
+    let first = store.put(&k, Bytes::from_static(b"aaaa")).await.unwrap();
+    assert_eq!(first.etag, store.head(&k).await.unwrap().etag);
+    let tick = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let second = store.put(&k, Bytes::from_static(b"bbbb")).await.unwrap();
+    // The same tick: give the new file the old one's mtime.
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(tick)
+        .unwrap();
+    let now = store.head(&k).await.unwrap().etag;
+    assert!(now.is_some());
+    assert_ne!(now, first.etag, "same size, same mtime, another write");
+    assert_ne!(second.etag, first.etag);
+    let e = store
+        .put_opts(
+            &k,
+            Bytes::from_static(b"cccc"),
+            PutOptions::default().mode(PutMode::Update(first.etag.unwrap())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{e}");
+    assert_eq!(store.get(&k).await.unwrap(), &b"bbbb"[..]);
+    store
+        .put_opts(
+            &k,
+            Bytes::from_static(b"dddd"),
+            PutOptions::default().mode(PutMode::Update(now.unwrap())),
+        )
+        .await
+        .unwrap();
+}
+
+/// Temp files of killed writers go when a store opens, once they are old enough that no live
+/// writer can own them; younger ones stay.
+#[tokio::test]
+async fn stale_temp_files_are_removed_on_open() {
+    let root = tempfile::tempdir().unwrap();
+    drop(LocalStore::new(root.path()).unwrap());
+    let tmp = root.path().join(".cairn/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let old = tmp.join("0000000000000001.tmp");
+    let young = tmp.join("0000000000000002.tmp");
+    std::fs::write(&old, b"killed writer").unwrap();
+    std::fs::write(&young, b"live writer").unwrap();
+    let age = cairn::backend::local::STALE_TMP_AGE + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+    let store = LocalStore::new(root.path()).unwrap();
+    assert!(!old.exists(), "a stale temp file is removed on open");
+    assert!(
+        young.exists(),
+        "a young temp file may belong to a live writer"
+    );
+    store
+        .put(&key("k"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(temp_files(root.path()), vec!["0000000000000002.tmp"]);
+}
+
+/// A multipart upload that is aborted, or dropped without complete, removes its temp file.
+#[tokio::test]
+async fn aborted_or_dropped_uploads_leave_no_temp_file() {
+    let root = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(root.path()).unwrap();
+    let k = key("big");
+    let mut up = store
+        .put_multipart_opts(&k, PutOptions::default())
+        .await
+        .unwrap();
+    up.put_part(Bytes::from_static(b"part one")).await.unwrap();
+    assert_eq!(temp_files(root.path()).len(), 1);
+    up.abort().await.unwrap();
+    assert!(temp_files(root.path()).is_empty(), "abort removes it");
+
+    let mut up = store
+        .put_multipart_opts(&k, PutOptions::default())
+        .await
+        .unwrap();
+    up.put_part(Bytes::from_static(b"part one")).await.unwrap();
+    drop(up);
+    assert!(temp_files(root.path()).is_empty(), "drop removes it");
+    assert!(!store.exists(&k).await.unwrap());
+
+    let mut up = store
+        .put_multipart_opts(&k, PutOptions::default())
+        .await
+        .unwrap();
+    up.put_part(Bytes::from_static(b"whole")).await.unwrap();
+    up.complete().await.unwrap();
+    drop(up);
+    assert_eq!(store.get(&k).await.unwrap(), &b"whole"[..]);
+    assert!(temp_files(root.path()).is_empty());
+}
+
+/// A rename on the local store is rename(2): the same file (inode) under the new key, with its
+/// metadata, and nothing left under the old one.
+#[tokio::test]
+async fn rename_moves_the_file_and_its_metadata() {
+    let root = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(root.path()).unwrap();
+    let (a, b) = (key("from/a.txt"), key("to/b.txt"));
+    store
+        .put_opts(
+            &a,
+            Bytes::from_static(b"hello"),
+            PutOptions::default()
+                .content_type("text/plain")
+                .meta("m", "1"),
+        )
+        .await
+        .unwrap();
+    store
+        .put(&b, Bytes::from_static(b"replaced"))
+        .await
+        .unwrap();
+    let before = inode(&root.path().join("from/a.txt"));
+    store.rename(&a, &b).await.unwrap();
+    assert_eq!(
+        inode(&root.path().join("to/b.txt")),
+        before,
+        "moved, not copied"
+    );
+    assert_eq!(store.get(&b).await.unwrap(), &b"hello"[..]);
+    let h = store.head(&b).await.unwrap();
+    assert_eq!(h.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(h.metadata.get("m").map(String::as_str), Some("1"));
+    assert_eq!(store.get(&a).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(!root.path().join("from").exists(), "empty dirs pruned");
+    assert!(!root.path().join(".cairn/meta/from").exists());
+    let e = store.rename(&a, &b).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(store.get(&b).await.unwrap(), &b"hello"[..]);
+}

@@ -265,6 +265,27 @@ impl Store for MemoryStore {
             .map_err(|e| e.with_operation("copy"))
     }
 
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        // One write lock: nobody sees both keys or neither.
+        let mut map = self.objects.write().unwrap();
+        if !map.contains_key(from) {
+            return Err(self.not_found("rename", from));
+        }
+        if from == to {
+            return Ok(());
+        }
+        if opts.if_not_exists && map.contains_key(to) {
+            return Err(Error::new(ErrorKind::AlreadyExists, "the key exists")
+                .with_operation("rename")
+                .with_store(&*self)
+                .with_key(to.as_str()));
+        }
+        let mut e = map.remove(from).expect("checked above");
+        e.etag = self.next_etag();
+        map.insert(to.clone(), e);
+        Ok(())
+    }
+
     async fn health_check(&self) -> Result<()> {
         Ok(())
     }

@@ -493,6 +493,34 @@ impl<S: Store> Store for ChecksumStore<S> {
         }
     }
 
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        self.refuse_reserved("rename", from)?;
+        self.refuse_reserved("rename", to)?;
+        self.inner.rename_opts(from, to, opts).await?;
+        // Object first, as in copy. The manifest binds by upload id, so until it follows the
+        // object reads as unverifiable, never as corrupt.
+        match self
+            .inner
+            .rename_opts(
+                &manifest_key(from),
+                &manifest_key(to),
+                CopyOptions::default(),
+            )
+            .await
+        {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(Error::new(
+                e.kind(),
+                "the object was renamed but its checksum manifest was not; it reads as \
+                 unverifiable until written again",
+            )
+            .with_operation("rename")
+            .with_store(self)
+            .with_key(to.as_str())
+            .with_source(e)),
+            _ => Ok(()),
+        }
+    }
+
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
     }

@@ -678,6 +678,10 @@ impl<S: Store> Store for CompressStore<S> {
         self.inner.copy_opts(from, to, opts).await
     }
 
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, opts).await
+    }
+
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
     }

@@ -144,6 +144,12 @@ impl<S: Store> Store for PrefixStore<S> {
             .await
             .map_err(|e| self.outer_err(e))
     }
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        self.inner
+            .rename_opts(&self.full(from)?, &self.full(to)?, opts)
+            .await
+            .map_err(|e| self.outer_err(e))
+    }
     async fn health_check(&self) -> Result<()> {
         self.inner
             .health_check()

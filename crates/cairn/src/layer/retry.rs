@@ -326,6 +326,16 @@ impl<S: Store> Store for RetryStore<S> {
             .await
     }
 
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        // Not idempotent: an attempt that timed out may have moved the object already.
+        self.policy
+            .run(
+                || self.inner.rename_opts(from, to, opts.clone()),
+                temporary_and_unapplied,
+            )
+            .await
+    }
+
     async fn health_check(&self) -> Result<()> {
         self.policy
             .run(|| self.inner.health_check(), temporary)

@@ -2,8 +2,10 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
-use std::time::SystemTime;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 /// Removes the empty directories above `path`, stopping at `stop`.
 pub(super) fn prune_empty_dirs(path: &Path, stop: &Path) {
@@ -16,16 +18,85 @@ pub(super) fn prune_empty_dirs(path: &Path, stop: &Path) {
     }
 }
 
-pub(super) fn mtime_ns(m: &fs::Metadata) -> u128 {
+/// The modification time in nanoseconds since the epoch (0 before it).
+pub(super) fn mtime_ns(m: &fs::Metadata) -> u64 {
     m.modified()
         .ok()
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
+        .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
 
+/// Unique per write: every new object is a new file (inode) with its own stamped mtime.
 pub(super) fn etag(m: &fs::Metadata) -> String {
-    format!("\"{:x}-{:x}\"", mtime_ns(m), m.len())
+    format!("\"{:x}-{:x}-{:x}\"", m.ino(), mtime_ns(m), m.len())
+}
+
+/// Sets a finished temp file's mtime to a time no other file of this process gets, then syncs it.
+///
+/// The kernel stamps writes with a coarse clock (one tick is milliseconds), so two files
+/// written in one tick would share an mtime, and a reused inode number could then make a
+/// new file look like an old one. With unique stamps `(inode, mtime, size)` names one file.
+pub(super) fn stamp_and_sync(f: &fs::File) -> std::io::Result<()> {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = mtime_now();
+    let prev = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last + 1))
+        })
+        .expect("the closure always returns Some");
+    let t = now.max(prev + 1);
+    f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_nanos(t))?;
+    f.sync_all()
+}
+
+fn mtime_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Creates `dir` and its missing parents; returns the directories whose entries changed (the
+/// parent of each directory created), which must be fsynced for the new ones to last.
+pub(super) fn create_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.is_dir() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    let mut changed = Vec::new();
+    for m in missing.iter().rev() {
+        match fs::create_dir(m) {
+            Ok(()) => changed.extend(m.parent().map(Path::to_path_buf)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
+}
+
+/// Removes files in `tmp` last modified more than `age` ago (their writers were killed).
+pub(super) fn remove_stale(tmp: &Path, age: Duration) {
+    let Ok(rd) = fs::read_dir(tmp) else { return };
+    let Some(cutoff) = SystemTime::now().checked_sub(age) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if m.is_file() && m.modified().is_ok_and(|t| t < cutoff) {
+            match fs::remove_file(e.path()) {
+                Ok(()) => tracing::debug!(path = %e.path().display(), "removed a stale temp file"),
+                Err(err) => {
+                    tracing::debug!(path = %e.path().display(), %err, "stale temp file stays")
+                }
+            }
+        }
+    }
 }
 
 /// Runs `f` (which creates, links or renames `entry`) while holding the namespace lock of
@@ -58,4 +129,29 @@ pub(super) fn sync_dir(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// fsyncs each directory once, so the renames and creates in them last.
+pub(super) fn sync_dirs(mut dirs: Vec<PathBuf>) {
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        sync_dir(&d);
+    }
+}
+
+/// Removes a file; whether it was there.
+pub(super) fn remove_if_exists(path: &Path) -> std::io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a new object's temp file: its bytes, a unique mtime ([`stamp_and_sync`]), fsync.
+pub(super) fn write_object(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut f = in_directory(path, || fs::File::create(path))?;
+    f.write_all(data)?;
+    stamp_and_sync(&f)
 }

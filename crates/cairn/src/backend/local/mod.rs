@@ -11,8 +11,8 @@ mod upload;
 mod walk;
 
 pub(crate) use files::in_directory;
-use files::{etag, mtime_ns, prune_empty_dirs, sync_dir, write_synced};
-use sidecar::Sidecar;
+use files::{etag, prune_empty_dirs, write_synced};
+use sidecar::{Record, Sidecar};
 use upload::LocalUpload;
 use walk::walk;
 
@@ -33,6 +33,9 @@ use std::sync::Arc;
 /// The reserved top-level folder for cairn's own files.
 pub const RESERVED_DIR: &str = ".cairn";
 const READ_CHUNK: usize = 256 * 1024;
+/// Temp files in `.cairn/tmp` older than this belong to killed writers: a store removes them
+/// when it opens. A live writer touches its file far more often than this.
+pub const STALE_TMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The default root: `$CAIRN_ROOT`, else `$XDG_DATA_HOME/cairn`, else `~/.local/share/cairn`.
 pub fn default_root() -> PathBuf {
@@ -72,6 +75,7 @@ impl LocalStore {
                 .with_hint("check that the directory can be created and written")
         })?;
         let root = fs::canonicalize(root).map_err(Error::from)?;
+        files::remove_stale(&root.join(RESERVED_DIR).join("tmp"), STALE_TMP_AGE);
         Ok(LocalStore {
             inner: Arc::new(Inner {
                 root,
@@ -137,7 +141,7 @@ impl LocalStore {
             .join(format!("{}.json", key.as_str()))
     }
 
-    fn tmp_path(&self) -> Result<PathBuf> {
+    fn tmp_path(&self) -> std::io::Result<PathBuf> {
         let dir = self.inner.root.join(RESERVED_DIR).join("tmp");
         fs::create_dir_all(&dir)?;
         Ok(dir.join(format!("{:016x}.tmp", rand::random::<u64>())))
@@ -150,110 +154,138 @@ impl LocalStore {
             .with_key(key.as_str())
     }
 
-    fn read_sidecar(&self, key: &Key, data: &fs::Metadata) -> Sidecar {
-        let fresh = || Sidecar {
-            size: data.len(),
-            mtime_ns: mtime_ns(data),
-            ..Default::default()
-        };
-        let Ok(bytes) = fs::read(self.meta_path(key)) else {
-            return fresh();
-        };
-        match serde_json::from_slice::<Sidecar>(&bytes) {
-            // A sidecar for another size is stale (torn write): ignore it. Same size but a new
-            // mtime is kept, so an in-place change of bytes shows up as corruption, not as an
-            // object without checksum.
-            Ok(s) if s.size == data.len() => s,
-            _ => fresh(),
-        }
+    /// The sidecar record that describes the data file `data` of `key`, if any.
+    fn record(&self, key: &Key, data: &fs::Metadata) -> Option<Record> {
+        sidecar::read(&self.meta_path(key), data)
     }
 
     fn object_meta(&self, key: &Key, data: &fs::Metadata, full: bool) -> ObjectMeta {
-        let side = if full {
-            self.read_sidecar(key, data)
+        let rec = if full {
+            self.record(key, data).unwrap_or_default()
         } else {
-            Sidecar::default()
+            Record::default()
         };
         let modified = data
             .modified()
             .map(DateTime::<Utc>::from)
             .unwrap_or_else(|_| Utc::now());
         let mut m =
-            ObjectMeta::new(key.clone(), data.len(), modified).with_stored_metadata(side.metadata);
+            ObjectMeta::new(key.clone(), data.len(), modified).with_stored_metadata(rec.metadata);
         m.etag = Some(etag(data));
-        m.content_type = side.content_type;
+        m.content_type = rec.content_type;
         m
     }
 
-    fn head_blocking(&self, key: &Key) -> Result<ObjectMeta> {
-        let path = self.path_of(key, "head")?;
-        let m = fs::metadata(&path).map_err(|e| self.err(e, "head", key))?;
+    /// The data file of `key` and its metadata; NotFound for a missing file or a directory.
+    fn file_of(&self, key: &Key, op: &'static str) -> Result<(PathBuf, fs::Metadata)> {
+        let path = self.path_of(key, op)?;
+        let m = fs::metadata(&path).map_err(|e| self.err(e, op, key))?;
         if !m.is_file() {
             return Err(self.err(
                 Error::new(ErrorKind::NotFound, "it is a directory"),
-                "head",
+                op,
                 key,
             ));
         }
+        Ok((path, m))
+    }
+
+    fn head_blocking(&self, key: &Key) -> Result<ObjectMeta> {
+        let (_, m) = self.file_of(key, "head")?;
         Ok(self.object_meta(key, &m, true))
     }
 
-    /// Moves a finished temp file into place with its sidecar, honouring the put mode.
+    /// Writes a sidecar for `key` into a temp file: `current`, plus the record of the data file
+    /// now at `dest` (so that file keeps its metadata until the data rename replaces it).
+    fn sidecar_temp(&self, key: &Key, dest: &Path, current: Record) -> std::io::Result<PathBuf> {
+        let previous = fs::metadata(dest).ok().and_then(|d| self.record(key, &d));
+        let t = self.tmp_path()?;
+        write_synced(&t, &Sidecar { current, previous }.to_json()).inspect_err(|_| {
+            let _ = fs::remove_file(&t);
+        })?;
+        Ok(t)
+    }
+
+    /// Moves a finished temp file into place with its sidecar, honouring the put mode. The temp
+    /// file is gone afterwards, whatever the outcome.
     fn commit(&self, tmp: &Path, key: &Key, opts: &PutOptions) -> Result<PutResult> {
-        let dest = self.path_of(key, "put")?;
-        let parent = dest.parent().expect("keys have a parent under root");
-        fs::create_dir_all(parent).map_err(|e| self.err(e, "put", key))?;
-        let m = fs::metadata(tmp)?;
-        let side = Sidecar {
-            size: m.len(),
-            mtime_ns: mtime_ns(&m),
-            content_type: opts.content_type.clone(),
-            metadata: opts.metadata.clone(),
-        };
-        let meta_dest = self.meta_path(key);
-        let has_meta = side.content_type.is_some() || !side.metadata.is_empty();
-        let meta_tmp = if has_meta {
-            let t = self.tmp_path()?;
-            write_synced(&t, &serde_json::to_vec(&side).expect("sidecar serializes"))?;
-            Some(t)
-        } else {
-            None
-        };
-        // Every commit renames out of the one temp directory: take its namespace lock.
-        let placed = in_directory(tmp, || match &opts.mode {
-            PutMode::Create => match fs::hard_link(tmp, &dest) {
-                Ok(()) => fs::remove_file(tmp).map_err(Error::from),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Err(Error::new(ErrorKind::AlreadyExists, "the key exists"))
-                }
-                Err(e) => Err(e.into()),
-            },
-            PutMode::Update(_) => {
-                let _g = self.inner.update_lock.lock().unwrap();
-                let current = fs::metadata(&dest).ok().map(|m| etag(&m));
-                check_mode(&opts.mode, current.as_deref())
-                    .and_then(|()| fs::rename(tmp, &dest).map_err(Error::from))
-            }
-            PutMode::Overwrite => fs::rename(tmp, &dest).map_err(Error::from),
-        });
-        if let Err(e) = placed {
+        let mut side_tmp = None;
+        let r = self.commit_with(tmp, key, opts, &mut side_tmp);
+        if r.is_err() {
             let _ = fs::remove_file(tmp);
-            if let Some(t) = meta_tmp {
+            if let Some(t) = side_tmp {
                 let _ = fs::remove_file(t);
             }
-            return Err(self.err(e, "put", key));
         }
-        match meta_tmp {
-            Some(t) => {
-                fs::create_dir_all(meta_dest.parent().unwrap())?;
-                fs::rename(&t, &meta_dest)?;
-            }
-            None => match fs::remove_file(&meta_dest) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        r.map_err(|e| self.err(e, "put", key))
+    }
+
+    fn commit_with(
+        &self,
+        tmp: &Path,
+        key: &Key,
+        opts: &PutOptions,
+        side_tmp: &mut Option<PathBuf>,
+    ) -> Result<PutResult> {
+        let dest = self.path_of(key, "put")?;
+        let parent = dest.parent().expect("keys have a parent under root");
+        let meta_dest = self.meta_path(key);
+        let meta_parent = meta_dest.parent().expect("sidecars have a parent");
+        // The new file's identity, which its rename keeps: the sidecar names it.
+        let m = fs::metadata(tmp)?;
+        let current = Record::new(&m, opts.content_type.clone(), opts.metadata.clone());
+        let mut dirty = files::create_dirs(parent)?;
+        dirty.push(parent.to_path_buf());
+        if !current.is_empty() {
+            dirty.extend(files::create_dirs(meta_parent)?);
+            *side_tmp = Some(self.sidecar_temp(key, &dest, current)?);
+        }
+        // Every commit renames out of the one temp directory: take its namespace lock.
+        let sidecar_changed = in_directory(tmp, || -> Result<bool> {
+            let _update = matches!(opts.mode, PutMode::Update(_)).then(|| {
+                self.inner
+                    .update_lock
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+            });
+            match &opts.mode {
+                PutMode::Create if fs::symlink_metadata(&dest).is_ok() => {
+                    return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
+                }
+                PutMode::Update(_) => {
+                    let now = fs::metadata(&dest).ok().map(|m| etag(&m));
+                    check_mode(&opts.mode, now.as_deref())?;
+                }
                 _ => {}
-            },
+            }
+            // Sidecar first, data second (see `sidecar`).
+            let changed = match side_tmp.take() {
+                Some(t) => {
+                    fs::rename(&t, &meta_dest)?;
+                    true
+                }
+                None => files::remove_if_exists(&meta_dest)?,
+            };
+            #[cfg(test)]
+            if tests::CRASH_BEFORE_DATA.get() {
+                return Err(Error::new(ErrorKind::Unexpected, "simulated crash"));
+            }
+            match &opts.mode {
+                PutMode::Create => match fs::hard_link(tmp, &dest) {
+                    Ok(()) => fs::remove_file(tmp)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                _ => fs::rename(tmp, &dest)?,
+            }
+            Ok(changed)
+        })?;
+        if sidecar_changed {
+            dirty.push(meta_parent.to_path_buf());
         }
-        sync_dir(parent);
+        files::sync_dirs(dirty);
         Ok(PutResult {
             etag: Some(etag(&m)),
             version: None,
@@ -263,11 +295,112 @@ impl LocalStore {
     fn put_blocking(&self, key: &Key, data: &[u8], opts: &PutOptions) -> Result<PutResult> {
         self.path_of(key, "put")?;
         let tmp = self.tmp_path().map_err(|e| self.err(e, "put", key))?;
-        write_synced(&tmp, data).map_err(|e| {
+        files::write_object(&tmp, data).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             self.err(e, "put", key)
         })?;
         self.commit(&tmp, key, opts)
+    }
+
+    /// Copies `from` into a new temp file and commits it as `to`.
+    fn copy_blocking(&self, from: &Key, to: &Key, opts: &CopyOptions) -> Result<()> {
+        let (src, _) = self.file_of(from, "copy")?;
+        let mut file = fs::File::open(&src).map_err(|e| self.err(e, "copy", from))?;
+        // Bytes and record from one open file, so a concurrent commit cannot mix them.
+        let m = file.metadata()?;
+        let rec = self.record(from, &m).unwrap_or_default();
+        let tmp = self.tmp_path()?;
+        let copied = (|| {
+            let mut out = in_directory(&tmp, || fs::File::create(&tmp))?;
+            std::io::copy(&mut file, &mut out)?;
+            files::stamp_and_sync(&out)
+        })();
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.err(e, "copy", from));
+        }
+        let put = PutOptions {
+            mode: if opts.if_not_exists {
+                PutMode::Create
+            } else {
+                PutMode::Overwrite
+            },
+            content_type: rec.content_type,
+            metadata: rec.metadata,
+            ..Default::default()
+        };
+        self.commit(&tmp, to, &put)
+            .map(|_| ())
+            .map_err(|e| e.with_operation("copy"))
+    }
+
+    /// rename(2) of the data file; its sidecar moves first, in the order of `commit`.
+    fn rename_blocking(&self, from: &Key, to: &Key, opts: &CopyOptions) -> Result<()> {
+        let err = |e: Error, k: &Key| self.err(e, "rename", k);
+        let (src, m) = self.file_of(from, "rename")?;
+        let dest = self.path_of(to, "rename")?;
+        if from == to {
+            return Ok(());
+        }
+        let parent = dest.parent().expect("keys have a parent under root");
+        let (meta_from, meta_to) = (self.meta_path(from), self.meta_path(to));
+        let meta_parent = meta_to.parent().expect("sidecars have a parent");
+        let mut dirty = files::create_dirs(parent).map_err(|e| err(e.into(), to))?;
+        dirty.extend([parent.to_path_buf(), src.parent().unwrap().to_path_buf()]);
+        // The record moves with the file: a rename keeps inode, mtime and size.
+        let mut side_tmp = match self.record(from, &m).filter(|r| !r.is_empty()) {
+            Some(rec) => {
+                dirty.extend(files::create_dirs(meta_parent).map_err(|e| err(e.into(), to))?);
+                let t = self.sidecar_temp(to, &dest, rec);
+                Some(t.map_err(|e| err(e.into(), to))?)
+            }
+            None => None,
+        };
+        let lock_entry = self.inner.root.join(RESERVED_DIR).join("tmp").join("x");
+        let moved = in_directory(&lock_entry, || -> Result<()> {
+            if opts.if_not_exists && fs::symlink_metadata(&dest).is_ok() {
+                return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
+            }
+            match side_tmp.take() {
+                Some(t) => fs::rename(&t, &meta_to)?,
+                None => {
+                    files::remove_if_exists(&meta_to)?;
+                }
+            }
+            if opts.if_not_exists {
+                // link(2) fails atomically if `to` exists; `from` goes after.
+                match fs::hard_link(&src, &dest) {
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
+                    }
+                    r => r?,
+                }
+                fs::remove_file(&src)?;
+            } else {
+                fs::rename(&src, &dest)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = moved {
+            if let Some(t) = side_tmp {
+                let _ = fs::remove_file(t);
+            }
+            let k = if e.kind() == ErrorKind::AlreadyExists {
+                to
+            } else {
+                from
+            };
+            return Err(err(e, k));
+        }
+        dirty.push(meta_parent.to_path_buf());
+        // `from`'s sidecar describes a file now under `to`: unused, removed.
+        if files::remove_if_exists(&meta_from).unwrap_or(false) {
+            dirty.extend(meta_from.parent().map(Path::to_path_buf));
+            prune_empty_dirs(&meta_from, &self.inner.root.join(RESERVED_DIR).join("meta"));
+        }
+        prune_empty_dirs(&src, &self.inner.root);
+        files::sync_dirs(dirty);
+        Ok(())
     }
 
     fn delete_blocking(&self, key: &Key) -> Result<()> {
@@ -330,6 +463,7 @@ impl Store for LocalStore {
                 tmp,
                 file,
                 offset: 0,
+                done: false,
             }) as Box<dyn MultipartUpload>)
         })
         .await
@@ -409,27 +543,12 @@ impl Store for LocalStore {
 
     async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
         let (s, f, t) = (self.clone(), from.clone(), to.clone());
-        blocking(move || {
-            let src = s.path_of(&f, "copy")?;
-            let meta = s.head_blocking(&f).map_err(|e| e.with_operation("copy"))?;
-            let tmp = s.tmp_path()?;
-            fs::copy(&src, &tmp).map_err(|e| s.err(e, "copy", &f))?;
-            fs::File::open(&tmp)?.sync_all()?;
-            let put = PutOptions {
-                mode: if opts.if_not_exists {
-                    PutMode::Create
-                } else {
-                    PutMode::Overwrite
-                },
-                content_type: meta.content_type,
-                metadata: meta.metadata,
-                ..Default::default()
-            };
-            s.commit(&tmp, &t, &put)
-                .map(|_| ())
-                .map_err(|e| e.with_operation("copy"))
-        })
-        .await
+        blocking(move || s.copy_blocking(&f, &t, &opts)).await
+    }
+
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        let (s, f, t) = (self.clone(), from.clone(), to.clone());
+        blocking(move || s.rename_blocking(&f, &t, &opts)).await
     }
 
     async fn health_check(&self) -> Result<()> {
@@ -442,5 +561,75 @@ impl Store for LocalStore {
         })
         .await
         .map_err(|e| e.with_operation("health").with_store(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes `commit` stop after the sidecar rename, as a kill there would.
+        pub(super) static CRASH_BEFORE_DATA: Cell<bool> = const { Cell::new(false) };
+    }
+
+    fn key(s: &str) -> Key {
+        Key::new(s).unwrap()
+    }
+
+    fn put(s: &LocalStore, k: &Key, body: &[u8], ct: &str) -> Result<PutResult> {
+        let opts = PutOptions::default().content_type(ct).meta("v", ct);
+        s.put_blocking(k, body, &opts)
+    }
+
+    /// A kill between the sidecar rename and the data rename leaves the old bytes with their
+    /// own metadata; the next write gives the new bytes theirs.
+    #[test]
+    fn a_crash_between_the_renames_keeps_the_old_object_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(root.path()).unwrap();
+        let k = key("a/b");
+        put(&s, &k, b"old!", "text/old").unwrap();
+        CRASH_BEFORE_DATA.set(true);
+        put(&s, &k, b"new!", "text/new").unwrap_err();
+        CRASH_BEFORE_DATA.set(false);
+        let side: Sidecar = Sidecar::parse(&fs::read(s.meta_path(&k)).unwrap()).unwrap();
+        assert_eq!(
+            side.current.content_type.as_deref(),
+            Some("text/new"),
+            "sidecar placed"
+        );
+        assert_eq!(fs::read(root.path().join("a/b")).unwrap(), b"old!");
+        let h = s.head_blocking(&k).unwrap();
+        assert_eq!(h.content_type.as_deref(), Some("text/old"));
+        assert_eq!(h.metadata.get("v").map(String::as_str), Some("text/old"));
+
+        put(&s, &k, b"new!", "text/new").unwrap();
+        let h = s.head_blocking(&k).unwrap();
+        assert_eq!(h.content_type.as_deref(), Some("text/new"));
+        // The sidecar keeps one earlier record, not a history.
+        let side: Sidecar = Sidecar::parse(&fs::read(s.meta_path(&k)).unwrap()).unwrap();
+        assert_eq!(
+            side.previous.unwrap().content_type.as_deref(),
+            Some("text/old")
+        );
+    }
+
+    /// Overwriting an object that had metadata with one that has none: its sidecar goes
+    /// before the data does, so it never describes the new bytes.
+    #[test]
+    fn an_object_without_metadata_drops_the_sidecar_first() {
+        let root = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(root.path()).unwrap();
+        let k = key("k");
+        put(&s, &k, b"old!", "text/old").unwrap();
+        CRASH_BEFORE_DATA.set(true);
+        s.put_blocking(&k, b"new!", &PutOptions::default())
+            .unwrap_err();
+        CRASH_BEFORE_DATA.set(false);
+        assert!(!s.meta_path(&k).exists());
+        s.put_blocking(&k, b"new!", &PutOptions::default()).unwrap();
+        assert_eq!(s.head_blocking(&k).unwrap().content_type, None);
     }
 }

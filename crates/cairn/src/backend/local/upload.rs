@@ -1,6 +1,6 @@
 //! Local multipart uploads: parts written in place into one temp file.
 
-use super::{blocking, LocalStore};
+use super::{blocking, files, LocalStore};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::store::*;
@@ -20,6 +20,17 @@ pub(super) struct LocalUpload {
     pub(super) tmp: PathBuf,
     pub(super) file: Arc<fs::File>,
     pub(super) offset: u64,
+    /// Completed or aborted: the temp file is no longer this upload's to remove.
+    pub(super) done: bool,
+}
+
+impl Drop for LocalUpload {
+    fn drop(&mut self) {
+        // Dropped without complete (a cancelled task, a failed writer): leave no temp file.
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 #[async_trait]
@@ -40,14 +51,21 @@ impl MultipartUpload for LocalUpload {
             self.tmp.clone(),
             self.file.clone(),
         );
+        // Whatever the outcome the commit owns the temp file now (it removes it on failure).
+        self.done = true;
         blocking(move || {
-            file.sync_all()?;
+            files::stamp_and_sync(&file)?;
             store.commit(&tmp, &key, &opts)
         })
         .await
     }
     async fn abort(&mut self) -> Result<()> {
-        let _ = fs::remove_file(&self.tmp);
-        Ok(())
+        self.done = true;
+        match fs::remove_file(&self.tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(self.store.err(e, "put", &self.key))
+            }
+            _ => Ok(()),
+        }
     }
 }
