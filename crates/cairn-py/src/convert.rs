@@ -219,16 +219,24 @@ pub(crate) fn put_options(
     })
 }
 
-/// What a head or a listing says about an object.
+/// What a head or a listing says about an object. `metadata` is the user's only; what the
+/// layers recorded (checksum, compression, encryption, content digest) has fields of its own.
 #[pyclass(frozen, module = "cairn", name = "ObjectMeta", eq)]
 #[derive(Clone, PartialEq)]
 pub(crate) struct ObjectMeta {
     /// The object's key, relative to the store's root.
     #[pyo3(get)]
     key: String,
-    /// Size in bytes.
+    /// Logical size in bytes: what a full read returns (see `size_known`).
     #[pyo3(get)]
     size: u64,
+    /// Bytes as stored, after compression and encryption.
+    #[pyo3(get)]
+    stored_size: u64,
+    /// Whether `size` is the logical size: False in a listing through a compressing or
+    /// encrypting store, where `size` is the stored size until a `head`.
+    #[pyo3(get)]
+    size_known: bool,
     /// The ETag, if the store has them.
     #[pyo3(get)]
     etag: Option<String>,
@@ -237,16 +245,42 @@ pub(crate) struct ObjectMeta {
     #[pyo3(get)]
     content_type: Option<String>,
     meta: Metadata,
+    /// Boxed: most of a listing's entries have none of these, and it keeps entries small.
+    layers: Box<LayerRecords>,
     /// Version id, if the store versions objects.
     #[pyo3(get)]
     version: Option<String>,
 }
 
+/// What the layers recorded about an object (its `cairn-*` metadata), read through the core's
+/// accessors so the names stay defined in one place.
+#[derive(Clone, PartialEq)]
+struct LayerRecords {
+    sha256: Option<String>,
+    compression: Option<String>,
+    encryption: Option<String>,
+    encryption_key_id: Option<String>,
+    content_digest: Option<String>,
+}
+
 impl From<cairn::ObjectMeta> for ObjectMeta {
     fn from(m: cairn::ObjectMeta) -> Self {
+        let layers = Box::new(LayerRecords {
+            sha256: m.stored_sha256().map(str::to_string),
+            compression: m.compression().map(str::to_string),
+            encryption: m
+                .layer_meta
+                .get(cairn::layer::encrypt::ENCRYPTION_META)
+                .cloned(),
+            encryption_key_id: m.encryption_key_id().map(str::to_string),
+            content_digest: cairn::digest::content_digest(&m),
+        });
         ObjectMeta {
+            layers,
             key: m.key.into_string(),
             size: m.size,
+            stored_size: m.stored_size,
+            size_known: m.size_known,
             etag: m.etag,
             modified: m.last_modified,
             content_type: m.content_type,
@@ -264,10 +298,41 @@ impl ObjectMeta {
         self.modified
     }
 
-    /// User metadata (from head; listings leave it empty).
+    /// The user's metadata (from head; listings leave it empty). Never holds `cairn-*` names.
     #[getter]
     fn metadata(&self) -> Metadata {
         self.meta.clone()
+    }
+
+    /// SHA-256 (hex) of the bytes as stored, recorded by the checksum layer (from head).
+    #[getter]
+    fn sha256(&self) -> Option<String> {
+        self.layers.sha256.clone()
+    }
+
+    /// The compression the object is stored with (`zstd`, `gzip`), or None (from head).
+    #[getter]
+    fn compression(&self) -> Option<String> {
+        self.layers.compression.clone()
+    }
+
+    /// The encryption algorithm, or None if the object is not encrypted (from head).
+    #[getter]
+    fn encryption(&self) -> Option<String> {
+        self.layers.encryption.clone()
+    }
+
+    /// The id of the key the object is encrypted with (from head).
+    #[getter]
+    fn encryption_key_id(&self) -> Option<String> {
+        self.layers.encryption_key_id.clone()
+    }
+
+    /// What sync compares: `sha256:<hex>` of the content, or `hmac-sha256:<key id>:<hex>` for
+    /// an encrypted object (keyed, so it does not reveal the content); None if not recorded.
+    #[getter]
+    fn content_digest(&self) -> Option<String> {
+        self.layers.content_digest.clone()
     }
 
     /// The fields as a plain dict.
@@ -275,10 +340,17 @@ impl ObjectMeta {
         let d = PyDict::new(py);
         d.set_item("key", &self.key)?;
         d.set_item("size", self.size)?;
+        d.set_item("stored_size", self.stored_size)?;
+        d.set_item("size_known", self.size_known)?;
         d.set_item("etag", &self.etag)?;
         d.set_item("last_modified", self.modified)?;
         d.set_item("content_type", &self.content_type)?;
         d.set_item("metadata", self.meta.clone())?;
+        d.set_item("sha256", &self.layers.sha256)?;
+        d.set_item("compression", &self.layers.compression)?;
+        d.set_item("encryption", &self.layers.encryption)?;
+        d.set_item("encryption_key_id", &self.layers.encryption_key_id)?;
+        d.set_item("content_digest", &self.layers.content_digest)?;
         d.set_item("version", &self.version)?;
         Ok(d)
     }

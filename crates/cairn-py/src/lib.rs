@@ -12,6 +12,7 @@
 
 mod aio;
 mod archive;
+mod awaitable;
 mod convert;
 mod errors;
 mod files;
@@ -132,14 +133,8 @@ impl generic::ContextExt for CairnRuntime {
 }
 
 /// A Rust future as an asyncio awaitable, run on [`runtime`]; cancelling the asyncio future
-/// drops (cancels) the Rust one.
-pub(crate) fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
-where
-    F: Future<Output = PyResult<T>> + Send + 'static,
-    T: for<'a> IntoPyObject<'a> + Send + 'static,
-{
-    generic::future_into_py::<CairnRuntime, F, T>(py, fut)
-}
+/// drops (cancels) the Rust one, and a result whose loop has closed is dropped quietly.
+pub(crate) use awaitable::future_into_py;
 
 /// The ident of Python's main thread, the only one that sees signals (set at import).
 static MAIN_THREAD: AtomicU64 = AtomicU64::new(u64::MAX);

@@ -1,7 +1,8 @@
 """Shared fixtures: every behaviour test runs against memory, local disk, moto and Garage.
 
 The S3 servers come from scripts/servers/start.sh (`source` its env file). A missing
-CAIRN_TEST_MOTO_* / CAIRN_TEST_GARAGE_* variable is a test failure, not a skip.
+CAIRN_TEST_MOTO_* / CAIRN_TEST_GARAGE_* variable skips the test with the reason in a plain
+pytest run, and fails it under scripts/test (CAIRN_TEST_REQUIRE_SERVERS=1).
 Each test writes under a fresh random prefix, deleted afterwards.
 """
 

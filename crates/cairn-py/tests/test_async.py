@@ -1,6 +1,8 @@
 """AsyncStore: the same calls as awaitables on the shared runtime."""
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -94,3 +96,58 @@ def test_cancelled_request_does_not_break_the_store():
         assert await store.get("k") == b"v" * 1000
 
     asyncio.run(main())
+
+
+# Run in a child process: the traceback, if any, comes from a cairn runtime thread and goes
+# straight to the process's stderr, which only a parent can capture whole.
+CLOSED_LOOP_CHILD = r'''
+import asyncio, gc, socket, sys, threading, time, weakref
+import cairn
+
+# A server that accepts the request and holds it until the loop is closed, then hangs up:
+# the call is still running when its loop closes, whatever the machine's speed.
+listener = socket.create_server(("127.0.0.1", 0))
+port = listener.getsockname()[1]
+release = threading.Event()
+
+def serve():
+    conn, _ = listener.accept()
+    release.wait()
+    conn.close()
+
+threading.Thread(target=serve, daemon=True).start()
+store = cairn.AsyncStore(
+    "s3://bucket/p", endpoint=f"http://127.0.0.1:{port}", region="us-east-1",
+    access_key_id="AKIDEXAMPLE", secret_access_key="not-a-secret", path_style=True,
+    allow_http=True, max_retries=0, retry=False,
+)
+watch = []
+
+async def start():
+    # Fire and forget: nothing awaits or cancels it before the loop closes.
+    fut = store.get("slow-key")
+    watch.append(weakref.ref(fut))
+
+loop = asyncio.new_event_loop()
+loop.run_until_complete(start())
+loop.close()
+release.set()
+# The runtime drops its reference to the future once it has tried to complete it.
+deadline = time.monotonic() + 60
+while watch[0]() is not None:
+    if time.monotonic() > deadline:
+        sys.exit("the call never completed")
+    gc.collect()
+    cairn.config_keys()  # a native call: lets pyo3 release references it deferred
+    time.sleep(0.01)
+print("done")
+'''
+
+
+def test_a_call_whose_loop_closed_first_is_dropped_quietly():
+    out = subprocess.run(
+        [sys.executable, "-c", CLOSED_LOOP_CHILD], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "done"
+    assert out.stderr == "", out.stderr

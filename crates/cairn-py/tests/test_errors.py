@@ -144,24 +144,52 @@ def test_unreachable_endpoint_is_a_network_error_without_secrets():
     assert SECRET not in repr(store)
     with pytest.raises(cairn.CairnError) as info:
         store.get("k")
-    assert isinstance(info.value, (cairn.NetworkError, cairn.Timeout)), repr(info.value)
-    assert isinstance(info.value, OSError)
-    assert info.value.temporary
+    # Refused at once: a network error, not a timeout.
+    assert isinstance(info.value, cairn.NetworkError), repr(info.value)
+    assert isinstance(info.value, ConnectionError)
+    # object_store's retry budget (max_retries=0) is used up: retrying the call is no help.
+    assert not info.value.temporary
     _assert_no_secret(info.value)
 
 
 @pytest.mark.parametrize("server", ["moto", "garage"])
-def test_wrong_secret_is_refused_or_ignored_but_never_printed(server):
+def test_wrong_secret_is_unauthenticated_and_never_printed(server):
     opts = s3_options(server)
     bucket = cairn.Store.open(f"s3://{_bucket(server)}", **opts)
     opts["secret_access_key"] = SECRET
     store = cairn.Store.open(f"s3://{_bucket(server)}", **opts)
-    with pytest.raises(cairn.CairnError) as info:
-        store.get(f"missing-{uuid.uuid4().hex}")
-    # Servers that check signatures refuse; moto does not check and says not found.
-    assert isinstance(info.value, (cairn.Unauthenticated, cairn.PermissionDenied, cairn.NotFound))
-    _assert_no_secret(info.value)
+    calls = {
+        "get": lambda: store.get(f"missing-{uuid.uuid4().hex}"),
+        "list": lambda: store.list("").collect(),
+        "health_check": store.health_check,
+    }
+    for op, call in calls.items():
+        if server == "moto" and op != "get":
+            continue  # moto checks no signature: these succeed there
+        with pytest.raises(cairn.CairnError) as info:
+            call()
+        if server == "garage":
+            # Garage checks signatures: a wrong secret is refused, never "not found".
+            assert type(info.value) is cairn.Unauthenticated, (op, repr(info.value))
+            assert info.value.kind == "unauthenticated"
+        else:
+            assert type(info.value) is cairn.NotFound, (op, repr(info.value))
+        _assert_no_secret(info.value)
     bucket.health_check()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a 403 reply to HEAD has no body, so cairn cannot tell a bad signature from a "
+    "denied access and says PermissionDenied",
+)
+def test_wrong_secret_on_head_is_unauthenticated_on_garage():
+    opts = dict(s3_options("garage"), secret_access_key=SECRET)
+    store = cairn.Store.open(f"s3://{_bucket('garage')}", **opts)
+    with pytest.raises(cairn.CairnError) as info:
+        store.head(f"missing-{uuid.uuid4().hex}")
+    _assert_no_secret(info.value)
+    assert type(info.value) is cairn.Unauthenticated, repr(info.value)
 
 
 @pytest.mark.parametrize("server", ["moto", "garage"])

@@ -11,7 +11,6 @@ import warnings
 import pytest
 
 import cairn
-from servers import user_meta
 
 
 def test_csv_roundtrip_through_text_mode(store):
@@ -125,7 +124,7 @@ def test_writer_commits_on_close_and_reports_the_result(store):
     if store.capabilities["metadata"]:
         meta = store.head("w/obj")
         assert meta.content_type == "text/plain"
-        assert user_meta(meta) == {"a": "b"}
+        assert meta.metadata == {"a": "b"}
 
 
 def test_exception_inside_with_discards_the_write(store):
@@ -215,7 +214,7 @@ def test_upload_file_and_download_file_through_the_engine(store, tmp_path):
     meta = store.head("files/big.bin")
     assert meta.size == len(data)
     assert meta.content_type == "application/x-demo"
-    assert user_meta(meta) == {"owner": "ana"}
+    assert meta.metadata == {"owner": "ana"}
     out = tmp_path / "out" / "big.bin"
     got = store.download_file(
         "files/big.bin", str(out), part_size=5 * 1024 * 1024, concurrency=3, fsync=False

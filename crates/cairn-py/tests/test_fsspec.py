@@ -8,6 +8,7 @@ import pytest
 
 import cairn
 from cairn.fsspec import CairnFileSystem
+from servers import require_module
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def test_transactions_are_refused(fs):
 
 
 def test_pandas_through_fsspec(spec):
-    pd = pytest.importorskip("pandas")
+    pd = require_module("pandas")
     url, options = spec
     df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     # One filesystem instance: each open of memory:// is a new, empty store.

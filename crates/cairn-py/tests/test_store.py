@@ -7,7 +7,6 @@ import os
 import pytest
 
 import cairn
-from servers import user_meta
 
 
 def test_put_get_roundtrip_of_bytes_like_values(store):
@@ -49,7 +48,7 @@ def test_head_reports_size_time_type_and_metadata(store):
         assert meta.etag == res.etag
     if store.capabilities["metadata"]:
         assert meta.content_type == "application/json"
-        assert user_meta(meta) == {"owner": "ana"}
+        assert meta.metadata == {"owner": "ana"}
     d = meta.to_dict()
     assert d["key"] == "m/obj.json" and d["size"] == 2
     assert "m/obj.json" in repr(meta)

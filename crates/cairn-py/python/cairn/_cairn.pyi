@@ -32,12 +32,24 @@ def config_keys() -> List[str]:
     """The option names ``Store.open(url, **options)`` accepts (canonical names)."""
 
 class ObjectMeta:
-    """What a head or a listing says about an object."""
+    """What a head or a listing says about an object.
+
+    ``metadata`` is the user's only; what the layers recorded (checksum, compression,
+    encryption, content digest) has fields of its own.
+    """
 
     @property
     def key(self) -> str: ...
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """Logical size: what a full read returns (see ``size_known``)."""
+    @property
+    def stored_size(self) -> int:
+        """Bytes as stored, after compression and encryption."""
+    @property
+    def size_known(self) -> bool:
+        """False in a listing through a compressing or encrypting store, where ``size`` is the
+        stored size until a head."""
     @property
     def etag(self) -> Optional[str]: ...
     @property
@@ -48,7 +60,23 @@ class ObjectMeta:
         """From head; listings leave it None."""
     @property
     def metadata(self) -> Dict[str, str]:
-        """From head; listings leave it empty."""
+        """The user's metadata, from head; listings leave it empty. Never holds ``cairn-*``."""
+    @property
+    def sha256(self) -> Optional[str]:
+        """SHA-256 (hex) of the bytes as stored, recorded by the checksum layer (from head)."""
+    @property
+    def compression(self) -> Optional[str]:
+        """``"zstd"`` or ``"gzip"`` if the object is stored compressed (from head)."""
+    @property
+    def encryption(self) -> Optional[str]:
+        """The encryption algorithm, or None if the object is not encrypted (from head)."""
+    @property
+    def encryption_key_id(self) -> Optional[str]:
+        """The id of the key the object is encrypted with (from head)."""
+    @property
+    def content_digest(self) -> Optional[str]:
+        """What sync compares: ``sha256:<hex>`` of the content, or
+        ``hmac-sha256:<key id>:<hex>`` (keyed) for an encrypted object; None if unknown."""
     @property
     def version(self) -> Optional[str]: ...
     def to_dict(self) -> Dict[str, Any]: ...
