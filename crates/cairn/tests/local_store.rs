@@ -325,3 +325,162 @@ async fn rename_moves_the_file_and_its_metadata() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert_eq!(store.get(&b).await.unwrap(), &b"hello"[..]);
 }
+
+/// JSON-lines-like bytes that compress well.
+fn json_lines(len: usize, seed: u64) -> Bytes {
+    let mut v = Vec::with_capacity(len + 64);
+    let mut x = seed | 1;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(
+            format!(
+                "{{\"id\":{},\"name\":\"item-{}\",\"ok\":true}}\n",
+                x % 10_000,
+                x % 97
+            )
+            .as_bytes(),
+        );
+    }
+    v.truncate(len);
+    v.into()
+}
+
+/// Renames through the default layer stack (stack::apply) on the local store, plain, zstd and
+/// zstd+AES, of a single put and of a multipart object: the same file moves (rename(2)), it
+/// reads back as it was put, and verifies; a multipart object's manifest moves with it.
+#[tokio::test]
+async fn rename_through_the_default_stack_keeps_objects_verified() {
+    use cairn::layer::checksum::{manifest_key, verify, VerifyStatus, MANIFEST_META};
+    let keys = tempfile::tempdir().unwrap();
+    let keyfile = keys.path().join("key");
+    std::fs::write(&keyfile, "a5".repeat(32)).unwrap();
+    for (name, compression, encrypt) in [
+        ("plain", None, false),
+        ("zstd", Some("zstd"), false),
+        ("zstd+aes", Some("zstd"), true),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let config = cairn::Config {
+            compression: compression.map(str::to_string),
+            encryption_key: encrypt.then(|| format!("file:{}", keyfile.display())),
+            ..Default::default()
+        };
+        let local = std::sync::Arc::new(LocalStore::new(root.path()).unwrap());
+        let store = cairn::layer::stack::apply(local, &config).unwrap();
+        let single = json_lines(100_000, 1);
+        let multi = json_lines(3 << 20, 2);
+        store
+            .put_opts(
+                &key("in/single.json"),
+                single.clone(),
+                PutOptions::default().content_type("application/json"),
+            )
+            .await
+            .unwrap();
+        let chunks: Vec<cairn::Result<Bytes>> = multi
+            .chunks(300_000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let wopts = cairn::transfer::WriterOptions {
+            part_size: 1 << 20,
+            concurrency: 2,
+            size_hint: None,
+        };
+        cairn::transfer::put_stream(
+            &*store,
+            &key("in/multi.json"),
+            futures::stream::iter(chunks),
+            PutOptions::default(),
+            wopts,
+        )
+        .await
+        .unwrap();
+        let h = store.head(&key("in/multi.json")).await.unwrap();
+        assert!(
+            h.layer_meta.contains_key(MANIFEST_META),
+            "{name}: multipart"
+        );
+        assert_eq!(compression.is_some(), h.compression().is_some(), "{name}");
+
+        for (from, to, data) in [
+            ("in/single.json", "out/single.json", &single),
+            ("in/multi.json", "out/multi.json", &multi),
+        ] {
+            let (from, to) = (key(from), key(to));
+            let ino = inode(&root.path().join(from.as_str()));
+            store.rename(&from, &to).await.unwrap();
+            assert_eq!(inode(&root.path().join(to.as_str())), ino, "{name}: moved");
+            assert!(store.get(&to).await.unwrap() == data, "{name} {to}: bytes");
+            assert_eq!(
+                verify(&*store, &to).await.unwrap(),
+                VerifyStatus::Ok,
+                "{name} {to}"
+            );
+            assert_eq!(store.head(&to).await.unwrap().size, data.len() as u64);
+            let e = store.head(&from).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{name} {from}: {e}");
+            assert!(!root.path().join(manifest_key(&from).as_str()).exists());
+        }
+        assert!(root
+            .path()
+            .join(manifest_key(&key("out/multi.json")).as_str())
+            .exists());
+        assert_eq!(
+            store
+                .head(&key("out/single.json"))
+                .await
+                .unwrap()
+                .content_type
+                .as_deref(),
+            Some("application/json"),
+            "{name}"
+        );
+
+        // Create-only onto an existing key moves nothing.
+        let only_new = cairn::CopyOptions {
+            if_not_exists: true,
+        };
+        let e = store
+            .rename_opts(
+                &key("out/single.json"),
+                &key("out/multi.json"),
+                only_new.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{name}: {e}");
+        assert!(store.get(&key("out/single.json")).await.unwrap() == single);
+        assert!(store.get(&key("out/multi.json")).await.unwrap() == multi);
+        assert_eq!(
+            verify(&*store, &key("out/multi.json")).await.unwrap(),
+            VerifyStatus::Ok
+        );
+        store
+            .rename_opts(&key("out/multi.json"), &key("again/multi.json"), only_new)
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&*store, &key("again/multi.json")).await.unwrap(),
+            VerifyStatus::Ok,
+            "{name}"
+        );
+
+        // A copy keeps the layers' records too (compression, digest).
+        store
+            .copy(&key("out/single.json"), &key("copy/single.json"))
+            .await
+            .unwrap();
+        assert!(
+            store.get(&key("copy/single.json")).await.unwrap() == single,
+            "{name}"
+        );
+        assert_eq!(
+            verify(&*store, &key("copy/single.json")).await.unwrap(),
+            VerifyStatus::Ok,
+            "{name}"
+        );
+        assert!(temp_files(root.path()).is_empty(), "{name}");
+    }
+}
