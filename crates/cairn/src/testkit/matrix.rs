@@ -17,7 +17,7 @@
 //! prefixed stacks add a [`PrefixStore`] on top, as on memory and local.
 
 use crate::archive::{verify_object, Archive, Filter, Verified};
-use crate::backend::local::LocalStore;
+use crate::backend::dir::PlainDirStore;
 use crate::layer::PrefixStore;
 use crate::ops::{sync, Compare, NoReporter, Summary, SyncOptions};
 use crate::store::*;
@@ -306,24 +306,31 @@ pub fn bodies() -> &'static [Body] {
 }
 
 /// The 64 MiB bodies, random and CSV (only for put, get, ranges and download).
-pub fn large_bodies() -> Vec<Body> {
-    vec![
-        Body::new(Kind::Random, 64 * MIB, 64),
-        Body::new(Kind::Csv, 64 * MIB, 65),
-    ]
+///
+/// One per stack, to keep the matrix within minutes: random (written with one put) on the
+/// unprefixed stacks, CSV (streamed, multipart) on the prefixed ones, so every set of layers
+/// sees both.
+pub fn large_body(stack: Stack) -> Body {
+    if stack.prefix {
+        Body::new(Kind::Csv, 64 * MIB, 65)
+    } else {
+        Body::new(Kind::Random, 64 * MIB, 64)
+    }
 }
 
 /// A small tree of files for sync and `cp -r`: nested directories, an empty file, text and
-/// random bodies, one across the multipart threshold. Relative path → bytes.
+/// random bodies, the 12 MiB CSV across the multipart threshold. Relative path → bytes.
 pub fn tree_files() -> BTreeMap<String, Bytes> {
     let b = bodies();
     let mut t = BTreeMap::new();
     t.insert("empty".to_string(), b[0].data.clone());
     t.insert("one.bin".to_string(), b[2].data.clone());
     t.insert("logs/events.jsonl".to_string(), b[5].data.clone());
-    t.insert("logs/2026/11/raw.bin".to_string(), b[4].data.clone());
+    t.insert(
+        "logs/2026/11/raw.bin".to_string(),
+        b[4].data.slice(..MIB + 9),
+    );
     t.insert("exports/laps.csv".to_string(), b[7].data.clone());
-    t.insert("exports/blob.bin".to_string(), b[6].data.clone());
     t.insert(
         "exports/small.json".to_string(),
         Bytes::from_static(b"{\"a\":1}\n"),
@@ -467,10 +474,10 @@ async fn open_store(
     (store, dirs)
 }
 
-/// A plain directory as a sync side: the bare local store, no layers. It holds the user's own
-/// files and must never get cairn's sidecars or ciphertext.
+/// A plain directory as a sync side, as the CLI opens a path: the user's own files, no
+/// layers, no sidecars.
 pub fn plain_dir(dir: &Path) -> DynStore {
-    Arc::new(LocalStore::new(dir).unwrap_or_else(|e| panic!("open {}: {e}", dir.display())))
+    Arc::new(PlainDirStore::new(dir).unwrap_or_else(|e| panic!("open {}: {e}", dir.display())))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -782,8 +789,13 @@ async fn run_sync(
 async fn assert_settled(f: &Fixture, what: &str, src: &dyn Store, dst: &dyn Store, n: u64) {
     let again = run_sync(f, what, src, dst, Compare::SizeAndTime).await;
     assert_summary(f, &format!("{what}, second run"), &again, 0, 0, n);
-    let sums = run_sync(f, what, src, dst, Compare::Checksum).await;
-    assert_summary(f, &format!("{what}, run with --checksum"), &sums, 0, 0, n);
+    // Without the checksum layer a remote object records no digest, and sync documents that
+    // such an object is copied again: only sides that hash themselves can settle then.
+    let hashable = |s: &dyn Store| s.capabilities().local;
+    if f.stack.checksums() || (hashable(src) && hashable(dst)) {
+        let sums = run_sync(f, what, src, dst, Compare::Checksum).await;
+        assert_summary(f, &format!("{what}, run with --checksum"), &sums, 0, 0, n);
+    }
 }
 
 async fn put_tree(f: &Fixture, files: &BTreeMap<String, Bytes>) {
@@ -810,13 +822,17 @@ pub async fn objects(f: &mut Fixture) {
         let opts = PutOptions::default()
             .content_type("application/octet-stream")
             .meta("origin", b.name.as_str());
-        let put = k(&format!("obj/put/{}", b.name));
-        put_body(f, &put, &b.data, opts.clone()).await;
+        // Bodies past one part go through the multipart paths only (bytes are costly on S3).
+        let big = b.data.len() > PART;
+        if !big {
+            let put = k(&format!("obj/put/{}", b.name));
+            put_body(f, &put, &b.data, opts.clone()).await;
+            want.insert(put, b.data.clone());
+        }
         let streamed = k(&format!("obj/stream/{}", b.name));
         put_streamed(f, &streamed, &b.data, opts.clone()).await;
-        want.insert(put.clone(), b.data.clone());
-        want.insert(streamed.clone(), b.data.clone());
-        if b.data.len() <= 1 || b.data.len() > PART {
+        want.insert(streamed, b.data.clone());
+        if b.data.len() <= 1 || (big && b.kind == Kind::Random) {
             // The multipart writer by hand, in uneven writes.
             let key = k(&format!("obj/writer/{}", b.name));
             let mut w = Writer::new(&*f.store, key.clone(), opts.clone(), writer_options());
@@ -829,7 +845,10 @@ pub async fn objects(f: &mut Fixture) {
             w.finish()
                 .await
                 .unwrap_or_else(|e| panic!("{f}: writer {key} finish: {e}"));
-            // And a file upload, multipart above the threshold.
+            want.insert(key, b.data.clone());
+        }
+        if b.data.len() <= 1 || (big && b.kind != Kind::Random) {
+            // A file upload, multipart above the threshold.
             let path = dir.join(&b.name);
             std::fs::write(&path, &b.data).expect("write file");
             let up = k(&format!("obj/upload/{}", b.name));
@@ -840,7 +859,6 @@ pub async fn objects(f: &mut Fixture) {
             upload_file(&*f.store, &up, &path, &topts, &NoReporter)
                 .await
                 .unwrap_or_else(|e| panic!("{f}: upload_file {up}: {e}"));
-            want.insert(key, b.data.clone());
             want.insert(up, b.data.clone());
         }
         for key in want.keys() {
@@ -971,30 +989,44 @@ async fn check_range(f: &Fixture, key: &Key, data: &Bytes, range: &GetRange) -> 
         range: Some(range.clone()),
         ..Default::default()
     };
-    let got = f.store.get_opts(key, opts).await;
     let what = format!("get {key} {range:?} of {n} bytes");
+    // A panic below (e.g. in a client's range parsing) is one failure, not the end of the list.
+    let got = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        match f.store.get_opts(key, opts).await {
+            Ok(g) => {
+                let (range, size) = (g.range.clone(), g.meta.size);
+                g.bytes().await.map(|b| (range, size, b))
+            }
+            Err(e) => Err(e),
+        }
+    }))
+    .await;
+    let got = match got {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            return Some(format!("{what}: panicked: {msg}"));
+        }
+    };
     match (want, got) {
-        (Ok(w), Ok(g)) => {
-            if g.range != w {
-                return Some(format!("{what}: range {:?}, want {w:?}", g.range));
+        (Ok(w), Ok((range, size, bytes))) => {
+            if range != w {
+                return Some(format!("{what}: range {range:?}, want {w:?}"));
             }
-            if g.meta.size != n {
-                return Some(format!(
-                    "{what}: meta.size {} is not the logical size",
-                    g.meta.size
-                ));
+            if size != n {
+                return Some(format!("{what}: meta.size {size} is not the logical size"));
             }
-            let bytes = match g.bytes().await {
-                Ok(b) => b,
-                Err(e) => return Some(format!("{what}: body: {e}")),
-            };
             let want = &data[w.start as usize..w.end as usize];
             differ(&bytes, want).map(|d| format!("{what}: {d}"))
         }
         (Err(_), Err(e)) if e.kind() == ErrorKind::InvalidInput => None,
         (Err(_), Err(e)) => Some(format!("{what}: past the end must be InvalidInput: {e}")),
         (Ok(w), Err(e)) => Some(format!("{what} (bytes {w:?}) failed: {e}")),
-        (Err(_), Ok(g)) => Some(format!("{what} must fail, returned range {:?}", g.range)),
+        (Err(_), Ok((range, ..))) => Some(format!("{what} must fail, returned range {range:?}")),
     }
 }
 
@@ -1026,13 +1058,13 @@ pub async fn ranges(f: &mut Fixture) {
     assert_no_failures(f, "ranges", &failures);
 }
 
-/// 64 MiB, random and CSV: put (one request, and streamed), get, ranges, parallel download.
+/// 64 MiB ([`large_body`]): put (one request, or streamed), get, ranges, parallel download.
 pub async fn large(f: &mut Fixture) {
     let dir = f.tempdir();
     let mut failures = Vec::new();
-    for (i, b) in large_bodies().into_iter().enumerate() {
+    for b in [large_body(f.stack)] {
         let key = k(&format!("large/{}", b.name));
-        if i == 0 {
+        if b.kind == Kind::Random {
             put_body(f, &key, &b.data, PutOptions::default()).await;
         } else {
             put_streamed(f, &key, &b.data, PutOptions::default()).await;
@@ -1073,10 +1105,16 @@ pub async fn large(f: &mut Fixture) {
     assert_no_failures(f, "ranges of 64 MiB", &failures);
 }
 
+/// 1 B, 5 MiB of JSON, and both 12 MiB bodies (multipart, with a manifest).
+fn copy_bodies() -> impl Iterator<Item = &'static Body> {
+    let b = bodies();
+    [&b[2], &b[5], &b[6], &b[7]].into_iter()
+}
+
 /// Copy and rename keep bytes, metadata and verifiability, single-put and multipart.
 pub async fn copy_rename(f: &mut Fixture) {
     let caps = f.store.capabilities();
-    for b in bodies().iter().filter(|b| b.data.len() != 0) {
+    for b in copy_bodies() {
         let a = k(&format!("copy/src/{}", b.name));
         let opts = PutOptions::default()
             .content_type("text/plain")
@@ -1124,9 +1162,7 @@ pub async fn copy_rename(f: &mut Fixture) {
             check_verify(f, key).await;
         }
     }
-    let want: BTreeMap<String, u64> = bodies()
-        .iter()
-        .filter(|b| b.data.len() != 0)
+    let want: BTreeMap<String, u64> = copy_bodies()
         .flat_map(|b| ["src", "renamed"].map(|d| (format!("copy/{d}/{}", b.name), b.len())))
         .collect();
     assert_listing(f, &listed(f, &*f.store, "").await, &want);
@@ -1207,11 +1243,6 @@ pub async fn sync_store_to_store(f: &mut Fixture) {
         assert_listing(f, &listed(f, &**dst, "").await, &sizes(&files, ""));
         assert_settled(f, what, &*f.store, &**dst, n).await;
     }
-    // And back from the plain store into an empty sibling.
-    let back = f.sibling("back").await;
-    let s = run_sync(f, "sync from memory", &*memory, &*back, Compare::Checksum).await;
-    assert_summary(f, "sync from memory", &s, n, total, 0);
-    assert_settled(f, "sync from memory", &*memory, &*back, n).await;
 }
 
 /// The library's `cp -r`: upload_tree and download_tree between a plain directory and the store.
@@ -1257,7 +1288,6 @@ pub async fn archive(f: &mut Fixture) {
         (&b[3], "tiny", false),
         (&b[5], "snapshot", false),
         (&b[7], "export", true),
-        (&b[6], "blob", true),
     ];
     let mut saved = Vec::new();
     for (body, kind, streamed) in docs {
