@@ -262,6 +262,92 @@ async fn failed_upload_aborts(env: Env) {
     failed_upload_leaves_no_open_upload(&env.faulty, |key| env.open_uploads(key)).await;
 }
 
+/// A writer dropped mid-upload (a cancelled task, Ctrl-C) still aborts: with parts in flight
+/// the server shows the upload open; once the drop's abort settles nothing is open, nothing is
+/// at the key, and it was aborted, never completed.
+async fn dropped_writer_aborts(env: Env) {
+    let store = &env.faulty;
+    let m5 = 5 * MIB;
+    let key = k("drop/writer");
+    let opts = WriterOptions {
+        part_size: m5,
+        concurrency: 4,
+        size_hint: None,
+    };
+    let mut w = Writer::new(store, key.clone(), PutOptions::default(), opts);
+    w.write(data(3 * m5 + 10, 5)).await.unwrap();
+    assert_eq!(store.faults.multipart_started.load(Ordering::SeqCst), 1);
+    if !matches!(env.kind, Kind::Memory) {
+        let open = env.open_uploads(key.clone()).await;
+        assert_eq!(
+            open.len(),
+            1,
+            "{store}: the upload is open mid-way: {open:?}"
+        );
+    }
+    drop(w);
+    settle_aborts().await;
+    assert_eq!(
+        store.faults.aborts.load(Ordering::SeqCst),
+        1,
+        "{store}: the dropped writer's upload was aborted"
+    );
+    assert_eq!(store.faults.completes.load(Ordering::SeqCst), 0);
+    let open = env.open_uploads(key.clone()).await;
+    assert!(open.is_empty(), "{store}: uploads left open: {open:?}");
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "{store}: nothing at the key"
+    );
+}
+
+/// An `upload_file` cancelled (its future dropped) once parts are in flight leaves no open
+/// upload, like a failed one.
+async fn cancelled_upload_aborts(env: Env) {
+    let store = &env.faulty;
+    let m5 = 5 * MIB;
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_file(dir.path(), "big", &data(5 * m5 + 10, 9));
+    let key = k("cancel/big");
+    let opts = TransferOptions {
+        part_size: m5,
+        concurrency: 2,
+        multipart_threshold: m5 as u64,
+        ..Default::default()
+    };
+    // Ready once two parts have started: every later part waits on a file read first, so the
+    // upload cannot finish before this is polled again.
+    let two_parts = std::future::poll_fn(|cx| {
+        if store.faults.parts.load(Ordering::SeqCst) >= 2 {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    });
+    let rec = Recorder::new();
+    tokio::select! {
+        biased;
+        () = two_parts => {}
+        r = upload_file(store, &key, &src, &opts, &rec) => {
+            panic!("{store}: the upload ended before it was cancelled: {r:?}")
+        }
+    }
+    settle_aborts().await;
+    assert_eq!(
+        store.faults.aborts.load(Ordering::SeqCst),
+        1,
+        "{store}: the cancelled upload was aborted"
+    );
+    assert_eq!(store.faults.completes.load(Ordering::SeqCst), 0);
+    let open = env.open_uploads(key.clone()).await;
+    assert!(open.is_empty(), "{store}: uploads left open: {open:?}");
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "{store}: nothing at the key"
+    );
+}
+
 /// A body that breaks mid-way is resumed at its offset, pinned to the ETag; without resumes
 /// allowed the download fails and leaves no file.
 async fn resumed_download(env: Env) {
@@ -704,6 +790,14 @@ macro_rules! transfer_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn failed_upload_aborts() {
                 super::failed_upload_aborts(super::$backend("abort").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dropped_writer_aborts() {
+                super::dropped_writer_aborts(super::$backend("drop").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cancelled_upload_aborts() {
+                super::cancelled_upload_aborts(super::$backend("cancel").await).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn resumed_download() {

@@ -281,18 +281,33 @@ async fn hash_in_order(
     Ok(hasher)
 }
 
-/// A temp file next to the target, removed unless committed.
+/// A download's temp file, removed when the guard drops unless committed. The path sits in a
+/// slot shared with the blocking calls that create and rename the file, each under its lock:
+/// a future dropped while one of them runs (Ctrl-C) cannot leave a file behind, because the
+/// slot is emptied once the file is removed or committed, and nothing is created after.
 struct TempFile {
-    path: PathBuf,
-    committed: bool,
+    slot: Arc<Mutex<Option<PathBuf>>>,
+}
+
+impl TempFile {
+    fn new(path: PathBuf) -> Self {
+        TempFile {
+            slot: Arc::new(Mutex::new(Some(path))),
+        }
+    }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.path);
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(path) = slot.take() {
+            let _ = fs::remove_file(path);
         }
     }
+}
+
+fn cancelled() -> Error {
+    Error::new(ErrorKind::Unexpected, "the download was cancelled")
 }
 
 /// Where a download's temp file goes and how it is made final.
@@ -303,13 +318,18 @@ struct Commit {
     dir: PathBuf,
     mtime: SystemTime,
     fsync: bool,
+    slot: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl Commit {
-    /// Creates the temp file (and the target's directory).
+    /// Creates the temp file (and the target's directory), unless the download was dropped.
     fn create(&self) -> Result<File> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| io_err(e, "cannot create directory", &self.dir))?;
+        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            return Err(cancelled());
+        }
         in_directory(&self.tmp, || File::create_new(&self.tmp))
             .map_err(|e| io_err(e, "cannot create", &self.tmp))
     }
@@ -322,8 +342,15 @@ impl Commit {
             file.sync_all()
                 .map_err(|e| io_err(e, "cannot sync", &self.tmp))?;
         }
-        in_directory(&self.tmp, || fs::rename(&self.tmp, &self.target))
-            .map_err(|e| io_err(e, "cannot rename into", &self.target))?;
+        {
+            let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                return Err(cancelled());
+            }
+            in_directory(&self.tmp, || fs::rename(&self.tmp, &self.target))
+                .map_err(|e| io_err(e, "cannot rename into", &self.target))?;
+            *slot = None;
+        }
         if self.fsync {
             if let Ok(d) = File::open(&self.dir) {
                 let _ = d.sync_all();
@@ -398,12 +425,14 @@ pub(crate) async fn download_inner(
     let want = opts.wanted_sha256(&meta);
     let part = opts.part_size.max(1) as u64;
     let single = size < opts.multipart_threshold || size <= part;
+    let tmp = TempFile::new(tmp_path.clone());
     let commit = Commit {
-        tmp: tmp_path.clone(),
+        tmp: tmp_path,
         target: path.to_path_buf(),
         dir,
         mtime: SystemTime::from(meta.last_modified),
         fsync: fsync_each,
+        slot: tmp.slot.clone(),
     };
     let ctx = |e: Error| e.with_operation("download").with_key(key.as_str());
     if single && size <= WRITE_BUF as u64 {
@@ -419,25 +448,17 @@ pub(crate) async fn download_inner(
             .await?;
         let data = buf.into_bytes();
         blocking(move || {
-            let mut tmp = TempFile {
-                path: commit.tmp.clone(),
-                committed: false,
-            };
+            // Removes the file on a failed write; dropped after a commit it does nothing.
+            let _tmp = tmp;
             let f = commit.create()?;
             (&f).write_all(&data)
                 .map_err(|e| io_err(e, "cannot write", &commit.tmp))?;
-            commit.run(&f)?;
-            tmp.committed = true;
-            Ok(())
+            commit.run(&f)
         })
         .await
         .map_err(ctx)?;
         return Ok(meta);
     }
-    let mut tmp = TempFile {
-        path: tmp_path.clone(),
-        committed: false,
-    };
     let file = {
         let commit = commit.clone();
         blocking(move || {
@@ -501,6 +522,6 @@ pub(crate) async fn download_inner(
         }
     }
     blocking(move || commit.run(&file)).await.map_err(ctx)?;
-    tmp.committed = true;
+    drop(tmp);
     Ok(meta)
 }

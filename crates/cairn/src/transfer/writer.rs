@@ -1,6 +1,10 @@
 //! A streaming writer over any store: buffers one part, then switches to a concurrent
 //! multipart upload. It owns part size, concurrency and abort-on-failure, so backends only
 //! implement the multipart primitives (object_store's `WriteMultipart` has the same split).
+//!
+//! A writer dropped before `finish` or `abort` (a cancelled task, Ctrl-C) still aborts its
+//! upload: `Drop` spawns the abort on the runtime, and [`settle_aborts`] waits for such aborts
+//! (the CLI does, bounded, before it exits).
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
@@ -8,6 +12,8 @@ use crate::store::{MultipartUpload, PutOptions, PutResult, Store};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Notify;
 
 /// Part size and concurrency for a [`Writer`].
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +61,8 @@ pub struct Writer<'a> {
     written: u64,
     /// Memory-budget permits for bytes still buffered in `buf` (released at finish/abort).
     held: Vec<tokio::sync::OwnedSemaphorePermit>,
+    /// The runtime the upload started on, where `Drop` spawns its abort.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl<'a> Writer<'a> {
@@ -73,6 +81,7 @@ impl<'a> Writer<'a> {
             parts: 0,
             written: 0,
             held: Vec::new(),
+            runtime: None,
         }
     }
 
@@ -156,6 +165,7 @@ impl<'a> Writer<'a> {
         if self.upload.is_none() {
             let opts = self.opts.clone().unwrap_or_default();
             self.upload = Some(self.store.put_multipart_opts(&self.key, opts).await?);
+            self.runtime = tokio::runtime::Handle::try_current().ok();
         }
         let caps = self.store.capabilities();
         if self.parts >= caps.max_parts as usize {
@@ -188,13 +198,22 @@ impl<'a> Writer<'a> {
     }
 
     async fn fail<T>(&mut self, e: Error) -> Result<T> {
-        self.inflight.clear();
-        if let Some(mut up) = self.upload.take() {
-            if let Err(abort) = up.abort().await {
-                tracing::warn!(key = %self.key, error = %abort, "abort of failed upload failed");
-            }
+        if let Err(abort) = self.abort_upload().await {
+            tracing::warn!(key = %self.key, error = %abort, "abort of failed upload failed");
         }
         Err(e.with_key(self.key.as_str()))
+    }
+
+    /// Aborts the upload, if one started. It stays in `self` until the abort returns, so a
+    /// caller cancelled mid-abort still leaves it to `Drop`.
+    async fn abort_upload(&mut self) -> Result<()> {
+        self.inflight.clear();
+        let r = match self.upload.as_mut() {
+            Some(up) => up.abort().await,
+            None => Ok(()),
+        };
+        self.upload = None;
+        r
     }
 
     /// Uploads the rest and commits the object.
@@ -216,11 +235,16 @@ impl<'a> Writer<'a> {
                 return self.fail(e).await;
             }
         }
-        let mut up = self.upload.take().expect("upload started");
+        // Kept in `self` while completing: cancelled here, `Drop` aborts it (an abort after a
+        // complete that went through only fails with NoSuchUpload).
+        let up = self.upload.as_mut().expect("upload started");
         match up.complete().await {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                self.upload = None;
+                Ok(r)
+            }
             Err(e) => {
-                let _ = up.abort().await;
+                let _ = self.abort_upload().await;
                 Err(e.with_key(self.key.as_str()))
             }
         }
@@ -228,11 +252,68 @@ impl<'a> Writer<'a> {
 
     /// Discards everything written.
     pub async fn abort(mut self) -> Result<()> {
+        self.abort_upload().await
+    }
+}
+
+impl Drop for Writer<'_> {
+    /// Dropped mid-upload (a cancelled task): stop the parts and abort the upload in the
+    /// background, so no multipart upload or temp file is left behind.
+    fn drop(&mut self) {
+        let Some(mut up) = self.upload.take() else {
+            return;
+        };
         self.inflight.clear();
-        if let Some(mut up) = self.upload.take() {
-            up.abort().await?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.take());
+        let Some(runtime) = runtime else {
+            tracing::warn!(key = %self.key, "writer dropped outside a runtime: its upload stays open");
+            return;
+        };
+        let (key, pending) = (self.key.clone(), Pending::new());
+        runtime.spawn(async move {
+            let _pending = pending;
+            if let Err(e) = up.abort().await {
+                tracing::warn!(key = %key, error = %e, "abort of a dropped upload failed");
+            }
+        });
+    }
+}
+
+/// Aborts spawned by dropped writers and not yet done.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+static SETTLED: Notify = Notify::const_new();
+
+/// One spawned abort, counted in [`PENDING`] until it ends or its task is dropped.
+struct Pending;
+
+impl Pending {
+    fn new() -> Pending {
+        PENDING.fetch_add(1, Ordering::SeqCst);
+        Pending
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if PENDING.fetch_sub(1, Ordering::SeqCst) == 1 {
+            SETTLED.notify_waiters();
         }
-        Ok(())
+    }
+}
+
+/// Waits until every abort started by a dropped, unfinished [`Writer`] has ended. A process
+/// that cancels transfers (Ctrl-C) calls this, under a timeout, before it exits.
+pub async fn settle_aborts() {
+    loop {
+        let settled = SETTLED.notified();
+        tokio::pin!(settled);
+        settled.as_mut().enable();
+        if PENDING.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        settled.await;
     }
 }
 
