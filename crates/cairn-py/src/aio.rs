@@ -6,7 +6,7 @@
 
 use crate::convert::{self, Body, Entry, ObjectMeta, PutResult};
 use crate::errors::{to_py, to_py_detached};
-use crate::store::open_or_share;
+use crate::handle::{open_or_share, Handle};
 use crate::Owner;
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -291,6 +291,15 @@ impl AsyncStore {
     #[getter]
     fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         convert::capabilities(py, &self.inner.capabilities())
+    }
+
+    /// The backend and its owner, for `Store(async_store)`, `Archive(...)` and `sync` to share.
+    #[getter]
+    fn _handle(&self) -> Handle {
+        Handle {
+            inner: self.inner.clone(),
+            owner: self.owner,
+        }
     }
 
     fn __repr__(&self) -> String {

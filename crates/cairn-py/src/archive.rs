@@ -3,7 +3,7 @@
 
 use crate::convert;
 use crate::errors::{invalid, to_py};
-use crate::store::open_or_share;
+use crate::handle::open_or_share;
 use crate::{run, Owner};
 use bytes::Bytes;
 use cairn::archive::{self, Filter, Prune, Verified};

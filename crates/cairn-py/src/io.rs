@@ -4,7 +4,7 @@
 
 use crate::convert::{self, PutResult};
 use crate::errors::to_py;
-use crate::store::busy;
+use crate::handle::busy;
 use crate::{runtime, wait_here, Owner};
 use bytes::{Bytes, BytesMut};
 use cairn::transfer::WriterOptions;

@@ -16,6 +16,7 @@ mod awaitable;
 mod convert;
 mod errors;
 mod files;
+mod handle;
 mod io;
 mod store;
 mod sync;

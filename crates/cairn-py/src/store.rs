@@ -2,49 +2,13 @@
 
 use crate::convert::{self, Entry, ObjectMeta, PutResult};
 use crate::errors::to_py;
-use crate::{aio::AsyncStore, files, io, run, wait, wait_here, Owner};
+use crate::handle::{busy, open_or_share, Handle};
+use crate::{files, io, run, wait, wait_here, Owner};
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
 use std::sync::Mutex;
-
-/// Opens the store behind `url_or_store`: a URL string (opened with `options`), or an
-/// existing `Store`/`AsyncStore` whose backend is shared.
-pub(crate) fn open_or_share(
-    py: Python<'_>,
-    url_or_store: &Bound<'_, PyAny>,
-    options: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(DynStore, Owner)> {
-    let shared = if let Ok(s) = url_or_store.cast::<Store>() {
-        Some((s.get().inner.clone(), s.get().owner))
-    } else if let Ok(s) = url_or_store.cast::<AsyncStore>() {
-        Some((s.get().inner.clone(), s.get().owner))
-    } else {
-        None
-    };
-    if let Some(shared) = shared {
-        if options.is_some_and(|o| !o.is_empty()) {
-            return Err(crate::errors::invalid(
-                py,
-                "open",
-                "options cannot be given when wrapping an existing store",
-            ));
-        }
-        return Ok(shared);
-    }
-    let url: String = url_or_store
-        .cast::<PyString>()
-        .map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(
-                "expected a store URL (str), a Store or an AsyncStore",
-            )
-        })?
-        .to_string();
-    let config = convert::config_from_kwargs(py, options)?;
-    let inner = run(py, async move { cairn::open_with(&url, config).await })?;
-    Ok((inner, Owner::here()))
-}
 
 /// A blocking handle on one store. Thread-safe; every call releases the GIL during I/O.
 #[pyclass(frozen, subclass, module = "cairn._cairn", name = "Store")]
@@ -322,9 +286,10 @@ impl Store {
         ))
     }
 
-    /// Same store as an `AsyncStore` (shares the backend and its connections).
-    fn to_async(&self) -> AsyncStore {
-        AsyncStore {
+    /// The backend and its owner, for `AsyncStore(store)`, `Archive(store)` and `sync` to share.
+    #[getter]
+    fn _handle(&self) -> Handle {
+        Handle {
             inner: self.inner.clone(),
             owner: self.owner,
         }
@@ -379,9 +344,4 @@ impl ListIter {
         }
         Ok(out)
     }
-}
-
-/// The error for an object used from two threads at once.
-pub(crate) fn busy() -> PyErr {
-    pyo3::exceptions::PyRuntimeError::new_err("this object is in use by another thread")
 }

@@ -1,7 +1,7 @@
 //! `cairn.sync()`: the Rust sync, with progress forwarded to a Python callable.
 
+use crate::handle::open_or_share;
 use crate::run;
-use crate::store::open_or_share;
 use cairn::ops::reporter::{Action, Item, Outcome, Reporter, Summary, Totals};
 use cairn::ops::{Compare, SyncOptions};
 use cairn::Key;

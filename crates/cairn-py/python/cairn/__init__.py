@@ -98,5 +98,9 @@ class Store(_NativeStore):
     __slots__ = ()
     open = _Open()
 
+    def to_async(self) -> AsyncStore:
+        """The same store as an :class:`AsyncStore` (shares the backend and its connections)."""
+        return AsyncStore(self)
+
     def __repr__(self) -> str:
         return f"cairn.Store({str(self)!r})"

@@ -93,3 +93,5 @@ class Store(_NativeStore):
     ``store.open(key, mode)`` opens an object as a file."""
 
     open: ClassVar[_Open]
+    def to_async(self) -> AsyncStore:
+        """The same store as an :class:`AsyncStore` (shares the backend and its connections)."""
