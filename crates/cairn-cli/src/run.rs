@@ -17,7 +17,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    init_tracing(args.global.verbose);
+    init_tracing(args.global.verbose, args.global.quiet);
     let ctx = match store_config(&args.global) {
         Ok(config) => Ctx {
             printer: Printer::new(args.global.json, args.global.quiet),
@@ -112,13 +112,16 @@ fn store_config(g: &Global) -> Result<cairn::Config> {
     Ok(c)
 }
 
-/// Logs to stderr: -v for cairn's debug events, -vv for trace; otherwise only if RUST_LOG asks.
-fn init_tracing(verbose: u8) {
+/// Logs to stderr: cairn's warnings by default (an object it could not check or list must
+/// not pass unseen), nothing with -q, -v for cairn's debug events, -vv for trace. RUST_LOG
+/// replaces the default.
+fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = match verbose {
         0 => match std::env::var("RUST_LOG") {
             Ok(v) if !v.is_empty() => EnvFilter::new(v),
-            _ => return,
+            _ if quiet => return,
+            _ => EnvFilter::new("cairn=warn"),
         },
         1 => EnvFilter::new("warn,cairn=debug"),
         _ => EnvFilter::new("info,cairn=trace"),
@@ -126,5 +129,8 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A warning reads like the CLI's own lines; times and module paths are for -v.
+        .without_time()
+        .with_target(verbose > 0)
         .try_init();
 }

@@ -595,9 +595,18 @@ fn verify_reports_ok_corrupt_and_unverifiable() {
     let r = s.run(&["verify", "local://nothing-here"]);
     assert_eq!(r.code, 1, "a missing object is an error: {}", r.stderr);
 
-    // A file put into the store directory by hand has no recorded digest.
+    // A file put into the store directory by hand has no recorded digest: not checked, so
+    // not passed either (exit 2), and named in the summary.
     std::fs::write(s.root.join("v/c.txt"), b"by hand").unwrap();
-    let r = s.ok(&["verify", "--json", "local://v/"]);
+    let r = s.run(&["verify", "local://v/"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 unverifiable") && r.stderr.contains("unverifiable local://v/c.txt"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["verify", "--json", "local://v/"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
     let lines: Vec<serde_json::Value> = r
         .lines()
         .iter()

@@ -423,3 +423,169 @@ fn moto_part_size_flags_shape_the_upload() {
     assert!(r.stderr.contains("between 5M and 5G"), "{}", r.stderr);
     assert_ne!(s.run(&["stat", &bad]).code, 0, "nothing was written");
 }
+
+/// Puts (or with `body: None` deletes) raw keys cairn cannot name, with botocore (moto's own
+/// dependency): the binary under test has no way to write them.
+fn raw_s3(server: &Server, ops: &[(&str, Option<&[u8]>)]) {
+    let script = r#"
+import sys, json, boto3
+from botocore.config import Config
+a = json.loads(sys.argv[1])
+c = boto3.client("s3", endpoint_url=a["endpoint"], region_name=a["region"],
+    aws_access_key_id=a["key_id"], aws_secret_access_key=a["secret"],
+    config=Config(s3={"addressing_style": "path"}))
+for key, body in a["ops"]:
+    if body is None:
+        c.delete_object(Bucket=a["bucket"], Key=key)
+    else:
+        c.put_object(Bucket=a["bucket"], Key=key, Body=body.encode())
+        c.head_object(Bucket=a["bucket"], Key=key)  # stored under exactly that name
+"#;
+    let ops: Vec<(String, Option<String>)> = ops
+        .iter()
+        .map(|(k, b)| {
+            (
+                k.to_string(),
+                b.map(|b| String::from_utf8_lossy(b).into_owned()),
+            )
+        })
+        .collect();
+    let arg = serde_json::json!({
+        "endpoint": server.endpoint, "region": server.region, "bucket": server.bucket,
+        "key_id": server.key_id, "secret": server.secret, "ops": ops,
+    });
+    let out = Command::new("python3")
+        .args(["-c", script, &arg.to_string()])
+        .output()
+        .expect("python3 with boto3 (moto's dependency) is installed");
+    assert!(
+        out.status.success(),
+        "raw S3 calls: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn json_lines(r: &Run) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&r.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// Keys S3 allows and cairn cannot name are outcomes of `ls`, `cp -r`, `verify` and `rm -r`:
+/// named, counted in `--json`, exit 2. The rest of the tree is handled as usual.
+#[test]
+fn moto_objects_cairn_cannot_name_are_named_and_exit_2() {
+    let s = Sandbox::new("MOTO", "odd");
+    let dir = format!("{}/", s.base);
+    let prefix = dir.splitn(4, '/').nth(3).unwrap().to_string();
+    let odd = ["a//b", "x/../y", "back\\slash"];
+    let full: Vec<String> = odd.iter().map(|k| format!("{prefix}{k}")).collect();
+    let puts: Vec<(&str, Option<&[u8]>)> = full
+        .iter()
+        .map(|k| (k.as_str(), Some(&b"raw"[..])))
+        .collect();
+    raw_s3(&s.server, &puts);
+    s.write("good.txt", b"good");
+    s.ok(&["cp", "good.txt", &format!("{dir}good.txt")]);
+    // Each shown as `{:?}` would show it (a `\` doubled).
+    let named = |stderr: &str, what: &str| {
+        for k in odd {
+            let k = k.escape_debug().to_string();
+            assert!(stderr.contains(&k), "{what}: {k} not named in:\n{stderr}");
+        }
+    };
+
+    let r = s.run(&["ls", "-r", &dir]);
+    assert_eq!(r.code, 2, "ls: {}", r.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout).trim(),
+        format!("{prefix}good.txt")
+    );
+    named(&r.stderr, "ls");
+    let r = s.run(&["ls", "-r", "--json", &dir]);
+    assert_eq!(r.code, 2, "ls --json: {}", r.stderr);
+    let lines = json_lines(&r);
+    assert_eq!(
+        lines.iter().filter(|v| v["unlisted"].is_string()).count(),
+        3,
+        "{lines:?}"
+    );
+    assert_eq!(lines.last().unwrap()["summary"]["unlisted"], 3, "{lines:?}");
+
+    let r = s.run(&["cp", "-r", &dir, "out"]);
+    assert_eq!(r.code, 2, "cp -r: {}", r.stderr);
+    named(&r.stderr, "cp -r");
+    assert_eq!(
+        tree(&s.work.join("out")).keys().collect::<Vec<_>>(),
+        ["good.txt"],
+        "the rest is copied"
+    );
+    let r = s.run(&["cp", "-r", "--json", &dir, "out2"]);
+    assert_eq!(r.code, 2, "cp -r --json: {}", r.stderr);
+    let sum = json_lines(&r).pop().unwrap();
+    assert_eq!(sum["summary"]["unlisted"], 3, "{sum}");
+    assert_eq!(sum["summary"]["done"], 1, "{sum}");
+
+    let r = s.run(&["verify", &dir]);
+    assert_eq!(r.code, 2, "verify: {}", r.stderr);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(out.matches("UNLISTED").count(), 3, "{out}");
+    assert!(r.stderr.contains("3 unlisted"), "{}", r.stderr);
+    let r = s.run(&["verify", "--json", &dir]);
+    assert_eq!(json_lines(&r).pop().unwrap()["summary"]["unlisted"], 3);
+
+    let r = s.run(&["rm", "-r", &dir]);
+    assert_eq!(r.code, 2, "rm -r: {}", r.stderr);
+    named(&r.stderr, "rm -r");
+    // The good object is gone; the others are still there, and still said.
+    let r = s.run(&["ls", "-r", &dir]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+
+    let dels: Vec<(&str, Option<&[u8]>)> = full.iter().map(|k| (k.as_str(), None)).collect();
+    raw_s3(&s.server, &dels);
+    s.ok(&["ls", "-r", &dir]);
+}
+
+/// `cairn health` tries both conditional puts and says what the server does; a provider row
+/// that claims more than that is a warning.
+#[test]
+fn health_probes_conditional_puts() {
+    for (server, word) in [("GARAGE", "ignored"), ("MOTO", "enforced")] {
+        let s = Sandbox::new(server, "health");
+        let bucket = format!("s3://{}/{}/cli/health/", s.server.bucket, run_id());
+        let r = s.ok(&["health", &bucket]);
+        let out = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            out.contains(&format!("If-None-Match: {word}, If-Match: {word}")),
+            "{server}: {out}"
+        );
+        // No provider given: the conservative row, which claims nothing, so no warning.
+        assert!(out.contains("provider row: generic"), "{server}: {out}");
+        assert!(!r.stderr.contains("warning"), "{server}: {}", r.stderr);
+        let r = s.ok(&["health", "--json", &bucket]);
+        let v = json_lines(&r).pop().unwrap();
+        assert_eq!(v["if_none_match"], word, "{server}: {v}");
+        assert_eq!(v["claims"]["conditional_create"], false, "{server}: {v}");
+    }
+    // Garage with the AWS row: the claim is wrong, and health says so.
+    let s = Sandbox::new("GARAGE", "health-aws");
+    let url = format!("s3://{}?provider=aws", s.server.bucket);
+    let r = s.ok(&["health", &url]);
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("If-None-Match"),
+        "{}",
+        r.stderr
+    );
+    let r = s.ok(&["-q", "health", &url]);
+    assert!(
+        !r.stderr.contains("warning"),
+        "-q silences it: {}",
+        r.stderr
+    );
+}

@@ -205,6 +205,11 @@ impl AsyncStore {
                     Ok(match e {
                         cairn::ListEntry::Prefix(p) => Some(p),
                         cairn::ListEntry::Object(_) => None,
+                        // A prefix that cannot be listed: say so rather than drop it.
+                        cairn::ListEntry::Unlisted { name, reason } if name.ends_with('/') => {
+                            return Err(cairn::Error::unlisted(&name, &reason))
+                        }
+                        cairn::ListEntry::Unlisted { .. } => None,
                     })
                 })
                 .try_collect::<Vec<String>>()

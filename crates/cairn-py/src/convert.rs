@@ -403,6 +403,8 @@ impl PutResult {
 pub(crate) enum Entry {
     Object(ObjectMeta),
     Prefix(String),
+    /// `{"unlisted": name, "reason": why}`: stored under a name cairn cannot represent.
+    Unlisted(std::collections::BTreeMap<&'static str, String>),
 }
 
 impl From<cairn::ListEntry> for Entry {
@@ -410,6 +412,9 @@ impl From<cairn::ListEntry> for Entry {
         match e {
             cairn::ListEntry::Object(m) => Entry::Object(m.into()),
             cairn::ListEntry::Prefix(p) => Entry::Prefix(p),
+            cairn::ListEntry::Unlisted { name, reason } => {
+                Entry::Unlisted([("unlisted", name), ("reason", reason)].into())
+            }
         }
     }
 }

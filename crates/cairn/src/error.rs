@@ -35,6 +35,10 @@ pub enum ErrorKind {
     Unsupported,
     /// Anything else, including server errors (5xx).
     Unexpected,
+    /// The store holds an object under a name cairn cannot express as a [`crate::Key`]
+    /// (`a//b`, a `.` or `..` segment, a `\`): listed as [`crate::ListEntry::Unlisted`],
+    /// but it cannot be read, copied or deleted through cairn.
+    Unrepresentable,
 }
 
 impl ErrorKind {
@@ -54,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Integrity => "integrity",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Unexpected => "unexpected",
+            ErrorKind::Unrepresentable => "unrepresentable",
         }
     }
 
@@ -72,6 +77,7 @@ impl ErrorKind {
             ErrorKind::Integrity => "integrity check failed",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Unexpected => "unexpected error",
+            ErrorKind::Unrepresentable => "not a name cairn can represent",
         }
     }
 
@@ -87,6 +93,9 @@ impl ErrorKind {
             ErrorKind::Timeout => "the server is slow or unreachable; raise `timeout` if needed",
             ErrorKind::Integrity => "the stored object is corrupt or was written without cairn",
             ErrorKind::RateLimited => "lower the concurrency or retry later",
+            ErrorKind::Unrepresentable => {
+                "rename or remove it with another S3 client (e.g. `aws s3 mv`), or leave it be"
+            }
             _ => return None,
         })
     }
@@ -141,6 +150,15 @@ impl Error {
     /// Shorthand for an [`ErrorKind::InvalidInput`] error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// The error a [`crate::ListEntry::Unlisted`] entry becomes where a caller wants objects
+    /// only (e.g. [`crate::StoreExt::list_objects`]): kind [`ErrorKind::Unrepresentable`],
+    /// keyed by the raw name.
+    pub fn unlisted(name: &str, reason: &str) -> Self {
+        Self::new(ErrorKind::Unrepresentable, reason)
+            .with_operation("list")
+            .with_key(name)
     }
 
     /// Shorthand for an [`ErrorKind::Unsupported`] error.

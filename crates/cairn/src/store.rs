@@ -24,6 +24,11 @@ pub struct Capabilities {
     pub conditional_create: bool,
     /// `PutMode::Update(etag)` is enforced atomically (If-Match on PUT).
     pub conditional_update: bool,
+    /// A multipart upload's `PutMode` (create-only or if-match) is enforced atomically when
+    /// it completes. Where false (S3: object_store sends no condition on completion), it is
+    /// checked when the upload starts and again just before it completes: a writer that
+    /// lands in between is overwritten.
+    pub conditional_update_multipart: bool,
     /// `GetOptions::if_match` is enforced.
     pub conditional_get: bool,
     /// User metadata and content type are stored with the object.
@@ -51,6 +56,7 @@ impl Default for Capabilities {
         Capabilities {
             conditional_create: true,
             conditional_update: true,
+            conditional_update_multipart: true,
             conditional_get: true,
             metadata: true,
             copy: true,
@@ -342,6 +348,27 @@ pub enum ListEntry {
     Object(ObjectMeta),
     /// A common prefix, ending in `/` (only in delimiter listings).
     Prefix(String),
+    /// Something the store holds under a name cairn cannot express as a [`Key`] (`a//b`, a
+    /// `.` or `..` segment, a `\`; in a delimiter listing possibly a whole prefix). Nothing
+    /// can name it to read, copy or delete it, so it is listed for the caller to report,
+    /// never skipped silently.
+    Unlisted {
+        /// The raw name, relative to the listed store like any key.
+        name: String,
+        /// Why it cannot be a key.
+        reason: String,
+    },
+}
+
+impl ListEntry {
+    /// The entry's name: the key, the prefix, or the raw name of an unlisted one.
+    pub fn name(&self) -> &str {
+        match self {
+            ListEntry::Object(m) => m.key.as_str(),
+            ListEntry::Prefix(p) => p,
+            ListEntry::Unlisted { name, .. } => name,
+        }
+    }
 }
 
 /// Options for a copy.
@@ -524,14 +551,17 @@ pub trait StoreExt: Store {
             .await
     }
 
-    /// Every object under `prefix`, recursively.
+    /// Every object under `prefix`, recursively. An object whose name cannot be a key
+    /// ([`ListEntry::Unlisted`]) is an [`ErrorKind::Unrepresentable`] error item keyed by
+    /// its name, and the listing goes on after it.
     fn list_objects(&self, prefix: &str) -> BoxStream<'static, Result<ObjectMeta>> {
         self.list(ListOptions::recursive(prefix))
             .try_filter_map(|e| async move {
-                Ok(match e {
-                    ListEntry::Object(m) => Some(m),
-                    ListEntry::Prefix(_) => None,
-                })
+                match e {
+                    ListEntry::Object(m) => Ok(Some(m)),
+                    ListEntry::Prefix(_) => Ok(None),
+                    ListEntry::Unlisted { name, reason } => Err(Error::unlisted(&name, &reason)),
+                }
             })
             .boxed()
     }

@@ -9,7 +9,7 @@ use cairn::backend::s3::admin::{self, Encryption, LifecycleRule, Transition, Ver
 use cairn::{
     Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, PutOptions, Store, StoreExt,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -247,17 +247,17 @@ async fn ranges_always_503(size: usize) -> (u16, Arc<AtomicUsize>, tokio::task::
                     let common = "etag: \"e1\"\r\nlast-modified: Tue, 01 Dec 2026 00:00:00 GMT\r\n";
                     let reply = if head.contains("\r\nrange:") {
                         count.fetch_add(1, Ordering::SeqCst);
-                        let body = "<Error><Code>SlowDown</Code><Message>slow down</Message></Error>";
+                        let body =
+                            "<Error><Code>SlowDown</Code><Message>slow down</Message></Error>";
                         format!(
                             "HTTP/1.1 503 Service Unavailable\r\ncontent-length: {}\r\n\r\n{body}",
                             body.len()
                         )
                         .into_bytes()
                     } else {
-                        let mut r = format!(
-                            "HTTP/1.1 200 OK\r\n{common}content-length: {size}\r\n\r\n"
-                        )
-                        .into_bytes();
+                        let mut r =
+                            format!("HTTP/1.1 200 OK\r\n{common}content-length: {size}\r\n\r\n")
+                                .into_bytes();
                         r.extend(std::iter::repeat_n(b'x', size));
                         r
                     };
@@ -288,7 +288,9 @@ async fn a_ranged_read_makes_the_configured_attempts_and_no_more() {
             config.set(k, &v).unwrap();
         }
         // The S3 store alone: object_store's client is the only retry loop it has.
-        let store = cairn::backend::s3::S3Store::new("b", &config).await.unwrap();
+        let store = cairn::backend::s3::S3Store::new("b", &config)
+            .await
+            .unwrap();
         let opts = cairn::transfer::TransferOptions {
             part_size: part,
             multipart_threshold: part as u64,
@@ -378,21 +380,40 @@ async fn raw_client(server: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// A listing entry as `name` or `!name` (unlisted), for comparisons.
+fn shown(e: &ListEntry) -> String {
+    match e {
+        ListEntry::Unlisted { name, reason } => {
+            assert!(!reason.is_empty(), "{name}: a reason");
+            format!("!{name}")
+        }
+        e => e.name().to_string(),
+    }
+}
+
 #[tokio::test]
-async fn listings_skip_keys_cairn_cannot_represent() {
+async fn listings_name_keys_cairn_cannot_represent() {
     for server in ["GARAGE", "MOTO"] {
         let raw = raw_client(server).await;
         let base = format!("{}/oddkeys", run_id());
         for k in [
             "weird/a//b",
+            "weird/back\\slash",
             "weird/x/./y",
             "weird/dir/",
             "weird/dir/child",
+            "weird/full/",
+            "weird/full/c",
             "weird/ok",
             "weird/z/../q",
         ] {
-            // Directory markers are empty, as consoles and s3fs make them.
-            let body: &'static [u8] = if k.ends_with('/') { b"" } else { b"raw" };
+            // An empty directory marker, as consoles and s3fs make them, and one with data
+            // (object_store strips the `/`; a marker is told apart when children follow).
+            let body: &'static [u8] = match k {
+                "weird/dir/" => b"",
+                "weird/full/" => b"bytes in a marker",
+                _ => b"raw",
+            };
             raw.put_object()
                 .bucket(var(server, "BUCKET"))
                 .key(format!("{base}/{k}"))
@@ -402,35 +423,69 @@ async fn listings_skip_keys_cairn_cannot_represent() {
                 .unwrap_or_else(|e| panic!("{server}: raw put {k}: {e:?}"));
         }
         let store = scoped(server, "oddkeys").await;
-        let keys: Vec<String> = store
-            .list_objects("weird/")
-            .map_ok(|m| m.key.to_string())
+        let all: Vec<ListEntry> = store
+            .list(ListOptions::recursive("weird/"))
             .try_collect()
             .await
             .unwrap();
         assert_eq!(
-            keys,
-            ["weird/dir/child", "weird/ok"],
-            "{server}: recursive listing"
+            all.iter().map(shown).collect::<Vec<_>>(),
+            [
+                "!weird/a//b",
+                "!weird/back\\slash",
+                "weird/dir/child",
+                "!weird/full/",
+                "weird/full/c",
+                "weird/ok",
+                "!weird/x/./y",
+                "!weird/z/../q",
+            ],
+            "{server}: every object is an entry, the ones cairn cannot name as unlisted"
         );
-        let shallow: Vec<ListEntry> = store
-            .list(ListOptions::shallow("weird/"))
-            .try_collect()
-            .await
-            .unwrap();
-        let names: Vec<String> = shallow
+        // Objects only: each unlisted one is an error item of its own kind, and the
+        // listing goes on after it.
+        let items: Vec<cairn::Result<cairn::ObjectMeta>> =
+            store.list_objects("weird/").collect().await;
+        let got: Vec<String> = items
             .iter()
-            .map(|e| match e {
-                ListEntry::Object(m) => m.key.to_string(),
-                ListEntry::Prefix(p) => p.clone(),
+            .map(|r| match r {
+                Ok(m) => m.key.to_string(),
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Unrepresentable, "{e}");
+                    format!("!{}", e.key().unwrap())
+                }
             })
             .collect();
+        assert_eq!(got.len(), 8, "{server}: {got:?}");
+        assert_eq!(got[2], "weird/dir/child", "{server}");
+        let shallow: Vec<String> = store
+            .list(ListOptions::shallow("weird/"))
+            .map_ok(|e| shown(&e))
+            .try_collect()
+            .await
+            .unwrap();
         assert_eq!(
-            names,
-            ["weird/a/", "weird/dir/", "weird/ok", "weird/x/", "weird/z/"],
+            shallow,
+            [
+                "weird/a/",
+                "!weird/back\\slash",
+                "weird/dir/",
+                "weird/full/",
+                "weird/ok",
+                "weird/x/",
+                "weird/z/",
+            ],
             "{server}"
         );
-        // The marker itself is not an object of its own directory.
+        // One level further, the bad name is a common prefix: unlisted with all below it.
+        let below: Vec<String> = store
+            .list(ListOptions::shallow("weird/a/"))
+            .map_ok(|e| shown(&e))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(below, ["!weird/a//"], "{server}");
+        // The empty marker is its directory, not an object of it.
         let inside: Vec<String> = store
             .list_objects("weird/dir/")
             .map_ok(|m| m.key.to_string())
@@ -442,6 +497,98 @@ async fn listings_skip_keys_cairn_cannot_represent() {
         let e = Key::new("weird/a//b").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert!(e.to_string().contains("empty segment"), "{e}");
+    }
+}
+
+/// For docs/design.md: object_store's `Path::parse` keeps a `\` as it is (only `From<&str>`
+/// would percent-encode it), so the S3 key really is `back\slash`. cairn's own `Key`
+/// refuses it by choice, not because object_store could not carry it.
+#[tokio::test]
+async fn object_store_paths_carry_backslashes_verbatim() {
+    use object_store::{ObjectStore, ObjectStoreExt};
+    let s3 = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(var("MOTO", "ENDPOINT"))
+        .with_bucket_name(var("MOTO", "BUCKET"))
+        .with_region(var("MOTO", "REGION"))
+        .with_access_key_id(var("MOTO", "ACCESS_KEY_ID"))
+        .with_secret_access_key(var("MOTO", "SECRET_ACCESS_KEY"))
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .build()
+        .unwrap();
+    let raw = format!("{}/backslash/a\\b", run_id());
+    let path = object_store::path::Path::parse(&raw).unwrap();
+    assert_eq!(path.as_ref(), raw, "parse keeps the backslash");
+    s3.put(&path, object_store::PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    let head = raw_client("MOTO")
+        .await
+        .head_object()
+        .bucket(var("MOTO", "BUCKET"))
+        .key(&raw)
+        .send()
+        .await;
+    assert!(head.is_ok(), "the stored key is exactly {raw:?}: {head:?}");
+    assert_eq!(
+        s3.get(&path).await.unwrap().bytes().await.unwrap(),
+        &b"x"[..]
+    );
+    s3.delete(&path).await.unwrap();
+    // `a//b` and `x/../y` have no Path at all.
+    assert!(object_store::path::Path::parse("a//b").is_err());
+    assert!(object_store::path::Path::parse("x/../y").is_err());
+}
+
+#[tokio::test]
+async fn an_unknown_endpoint_claims_no_conditional_puts() {
+    // Garage without `provider=`: it accepts If-None-Match and overwrites anyway.
+    let url = format!(
+        "s3://{}/{}/generic?endpoint={}&region={}&path_style=true",
+        var("GARAGE", "BUCKET"),
+        run_id(),
+        var("GARAGE", "ENDPOINT"),
+        var("GARAGE", "REGION"),
+    );
+    let store = open(&url, good_creds("GARAGE")).await;
+    let caps = store.capabilities();
+    assert!(
+        !caps.conditional_create && !caps.conditional_update,
+        "{caps:?}"
+    );
+    assert!(!caps.conditional_update_multipart, "{caps:?}");
+    let create = PutOptions::default().mode(cairn::PutMode::Create);
+    let k = key(&format!("once-{:08x}", rand::random::<u32>()));
+    store
+        .put_opts(&k, Bytes::from_static(b"first"), create.clone())
+        .await
+        .unwrap();
+    let e = store
+        .put_opts(&k, Bytes::from_static(b"second"), create)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(store.get(&k).await.unwrap(), &b"first"[..], "not replaced");
+}
+
+#[tokio::test]
+async fn the_probe_finds_what_each_server_enforces() {
+    for (server, enforced) in [("GARAGE", false), ("MOTO", true)] {
+        let url = format!("s3://{}?{}", var(server, "BUCKET"), query(server));
+        let (adm, _) = cairn::open_admin(&url, good_creds(server)).await.unwrap();
+        let prefix = format!("{}/probe/", run_id());
+        let w = adm.probe_conditional_writes(&prefix).await.unwrap();
+        assert_eq!(
+            (w.if_none_match, w.if_match),
+            (enforced, enforced),
+            "{server}"
+        );
+        let store = open(&url, good_creds(server)).await;
+        let left: Vec<_> = store.list_objects(&prefix).try_collect().await.unwrap();
+        assert!(
+            left.is_empty(),
+            "{server}: the probe object is deleted: {left:?}"
+        );
     }
 }
 

@@ -60,6 +60,8 @@ pub struct Summary {
     pub bytes: u64,
     /// Items failed or skipped.
     pub failed: u64,
+    /// Of the failed, objects under names cairn cannot represent (listed, never touched).
+    pub unlisted: u64,
 }
 
 impl Summary {

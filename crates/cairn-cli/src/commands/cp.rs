@@ -428,18 +428,26 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
                 .hint("check the prefix with `cairn ls`; to copy one object, drop -r"),
         ));
     }
-    // Failures without an item (a listing that broke off) were not reported per item.
-    for f in sum.failures.iter().filter(|f| f.key.is_empty()) {
-        copy::Reporter::failed(
-            &bulk,
-            &a_shown(&src),
-            &cairn::Error::new(f.kind, f.message.clone()),
-        );
+    // Failures without an item (a listing that broke off, an object under a name cairn
+    // cannot represent) were not reported per item.
+    let src_prefix = match &source {
+        TreeSource::Prefix(_, p) => p.as_str(),
+        TreeSource::Dir(_) => "",
+    };
+    for f in &sum.failures {
+        let e = cairn::Error::new(f.kind, f.message.clone());
+        if f.kind == cairn::ErrorKind::Unrepresentable {
+            let rel = f.key.strip_prefix(src_prefix).unwrap_or(&f.key);
+            copy::Reporter::failed(&bulk, &rel.escape_debug().to_string(), &e);
+        } else if f.key.is_empty() {
+            copy::Reporter::failed(&bulk, &a_shown(&src), &e);
+        }
     }
     let csum = copy::Summary {
         done: sum.transferred,
         bytes: sum.transferred_bytes,
         failed: sum.failed + skipped,
+        unlisted: sum.unlisted,
     };
     let summary = format!(
         "Copied {} of {} files ({}) to {shown}",

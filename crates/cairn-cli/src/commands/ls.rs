@@ -1,10 +1,13 @@
 //! `cairn ls [URL]`: one level (with `PRE dir/` lines, as the aws cli shows) or, with `-r`,
 //! everything below. The prefix is a raw string prefix, as in S3: `ls s3://b/log` shows `log/`
 //! as a prefix and `logo.png` as an object.
+//!
+//! An object stored under a name cairn cannot represent (`a//b`, `x/../y`, `back\slash`) is
+//! named on stderr (a `{"unlisted": ...}` line with `--json`) and the command exits 2.
 
-use super::{open_existing, store_addr, Ctx};
+use super::{open_existing, shown_key, store_addr, Ctx};
 use crate::args::LsArgs;
-use crate::error::Result;
+use crate::error::{CliError, Report, Result};
 use cairn::{ListEntry, ListOptions, ObjectMeta};
 use futures::StreamExt;
 
@@ -28,8 +31,24 @@ pub async fn run(ctx: &Ctx, a: &LsArgs) -> Result {
     };
     let p = &ctx.printer;
     let mut entries = store.list(opts);
+    let (mut listed, mut unlisted) = (0u64, 0u64);
     while let Some(entry) = entries.next().await {
+        listed += 1;
         match entry? {
+            ListEntry::Unlisted { name, reason } => {
+                unlisted += 1;
+                if p.json() {
+                    p.json_line(&serde_json::json!({ "unlisted": name, "reason": reason }))?;
+                } else {
+                    p.error(
+                        &Report::new(format!(
+                            "cannot list {}: {reason}",
+                            shown_key(&addr, &name).escape_debug()
+                        ))
+                        .hint("cairn cannot name this object; rename it with another S3 client"),
+                    );
+                }
+            }
             ListEntry::Prefix(pre) => {
                 if p.json() {
                     p.json_line(&serde_json::json!({ "prefix": pre }))?;
@@ -55,6 +74,18 @@ pub async fn run(ctx: &Ctx, a: &LsArgs) -> Result {
                 }
             }
         }
+    }
+    if unlisted > 0 {
+        if p.json() {
+            p.json_line(&serde_json::json!({ "summary": {
+                "listed": listed - unlisted, "unlisted": unlisted,
+            }}))?;
+        }
+        return Err(CliError::Partial {
+            failed: unlisted,
+            total: listed,
+            noun: "entries",
+        });
     }
     Ok(())
 }

@@ -203,7 +203,10 @@ pub fn finish_bulk(
     rep.finish();
     if ctx.printer.json() {
         ctx.printer.json_line(&serde_json::json!({
-            "summary": { "done": sum.done, "failed": sum.failed, "bytes": sum.bytes }
+            "summary": {
+                "done": sum.done, "failed": sum.failed, "unlisted": sum.unlisted,
+                "bytes": sum.bytes,
+            }
         }))?;
     } else {
         ctx.printer.info(summary);

@@ -5,7 +5,7 @@ use super::{open_existing, shown_key, BulkReporter, Ctx};
 use crate::address::{self, Addr};
 use crate::args::RmArgs;
 use crate::error::{usage, Result};
-use cairn::{Error, Store, StoreExt};
+use cairn::{Error, ErrorKind, Store, StoreExt};
 use futures::future::ready;
 use futures::StreamExt;
 use std::sync::Mutex;
@@ -63,24 +63,32 @@ pub async fn run(ctx: &Ctx, a: &RmArgs) -> Result {
 /// feeds the store's batched delete as it goes.
 ///
 /// `Err` for a listing failure or a failure that dooms every item; other failures are counted
-/// and reported one by one.
+/// and reported one by one, objects under names cairn cannot represent among them (listed,
+/// never deleted: no request can name them).
 pub async fn delete_prefix(
     store: &dyn Store,
     prefix: &str,
     rep: &dyn Reporter,
 ) -> cairn::Result<Summary> {
     let list_err: Mutex<Option<Error>> = Mutex::new(None);
+    let unlisted: Mutex<Vec<Error>> = Mutex::new(Vec::new());
     let keys = store
         .list_objects(prefix)
         .scan((), |_, r| {
             ready(match r {
-                Ok(m) => Some(m.key),
+                Ok(m) => Some(Some(m.key)),
+                // The listing goes on past such an object.
+                Err(e) if e.kind() == ErrorKind::Unrepresentable => {
+                    unlisted.lock().unwrap().push(e);
+                    Some(None)
+                }
                 Err(e) => {
                     *list_err.lock().unwrap() = Some(e);
                     None
                 }
             })
         })
+        .filter_map(ready)
         .boxed();
     let mut results = store.delete_stream(keys);
     let mut sum = Summary::default();
@@ -99,6 +107,17 @@ pub async fn delete_prefix(
         }
     }
     drop(results);
+    for e in unlisted.into_inner().unwrap() {
+        let name = e.key().unwrap_or_default();
+        let rel = name
+            .strip_prefix(prefix)
+            .unwrap_or(name)
+            .escape_debug()
+            .to_string();
+        sum.failed += 1;
+        sum.unlisted += 1;
+        rep.failed(&rel, &e);
+    }
     match list_err.into_inner().unwrap() {
         Some(e) => Err(e),
         None => Ok(sum),

@@ -1,11 +1,13 @@
 //! `cairn verify URL|PREFIX`: reads objects as stored and checks them against their recorded
-//! SHA-256 (`cairn::layer::checksum::verify`). Exit 2 if any is corrupt or unreadable.
+//! SHA-256 (`cairn::layer::checksum::verify`). Exit 2 if any object is corrupt, unreadable,
+//! unverifiable (no recorded digest) or unlisted (under a name cairn cannot represent): each
+//! is named on its own line and again in the summary.
 
 use super::{open_existing, shown_key, store_addr, Ctx};
 use crate::args::VerifyArgs;
 use crate::error::{one_line, CliError, Report, Result};
 use cairn::layer::checksum::{self, VerifyStatus, MANIFEST_PREFIX};
-use cairn::{Key, Store, StoreExt};
+use cairn::{ErrorKind, Key, Store, StoreExt};
 use futures::StreamExt;
 
 #[derive(Default)]
@@ -13,7 +15,21 @@ struct Totals {
     ok: u64,
     corrupt: u64,
     unverifiable: u64,
+    unlisted: u64,
     failed: u64,
+    /// Shown keys of the objects that were not ok, for the summary (the first few).
+    named: Vec<String>,
+}
+
+/// Objects named again in the summary; the rest are counted.
+const NAMED_IN_SUMMARY: usize = 20;
+
+impl Totals {
+    fn name(&mut self, what: &str, shown: &str) {
+        if self.named.len() < NAMED_IN_SUMMARY {
+            self.named.push(format!("{what} {shown}"));
+        }
+    }
 }
 
 pub async fn run(ctx: &Ctx, a: &VerifyArgs) -> Result {
@@ -44,7 +60,26 @@ pub async fn run(ctx: &Ctx, a: &VerifyArgs) -> Result {
         let bar = p.items_bar("verify");
         let mut list = store.list_objects(&prefix);
         while let Some(m) = list.next().await {
-            let m = m?;
+            let m = match m {
+                Ok(m) => m,
+                // Nothing can read it, so nothing can check it: an outcome, not the end.
+                Err(e) if e.kind() == ErrorKind::Unrepresentable => {
+                    let name = e.key().unwrap_or_default().to_string();
+                    let shown = shown_key(&addr, &name).escape_debug().to_string();
+                    t.unlisted += 1;
+                    t.name("unlisted", &shown);
+                    if p.json() {
+                        p.json_line(&serde_json::json!({
+                            "key": name, "status": "unlisted", "reason": e.message(),
+                        }))?;
+                    } else {
+                        p.line(format_args!("UNLISTED      {shown} ({})", e.message()))?;
+                    }
+                    bar.inc(1);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             // Manifests are the checksum layer's bookkeeping, not user objects.
             if m.key.as_str().starts_with(MANIFEST_PREFIX) {
                 continue;
@@ -54,19 +89,27 @@ pub async fn run(ctx: &Ctx, a: &VerifyArgs) -> Result {
         }
         bar.finish_and_clear();
     }
-    let total = t.ok + t.corrupt + t.unverifiable + t.failed;
+    let total = t.ok + t.corrupt + t.unverifiable + t.unlisted + t.failed;
     if p.json() {
         p.json_line(&serde_json::json!({ "summary": {
             "ok": t.ok, "corrupt": t.corrupt, "unverifiable": t.unverifiable,
-            "failed": t.failed, "total": total,
+            "unlisted": t.unlisted, "failed": t.failed, "total": total,
         }}))?;
     } else {
         p.info(format!(
-            "{total} objects: {} ok, {} corrupt, {} unverifiable, {} failed",
-            t.ok, t.corrupt, t.unverifiable, t.failed
+            "{total} objects: {} ok, {} corrupt, {} unverifiable, {} unlisted, {} failed",
+            t.ok, t.corrupt, t.unverifiable, t.unlisted, t.failed
         ));
+        let bad = total - t.ok;
+        for n in &t.named {
+            p.info(format!("  {n}"));
+        }
+        if bad > t.named.len() as u64 {
+            p.info(format!("  ... and {} more", bad - t.named.len() as u64));
+        }
     }
-    let bad = t.corrupt + t.failed;
+    // An object that could not be checked is not a checked one: exit 2 for each kind.
+    let bad = t.corrupt + t.failed + t.unverifiable + t.unlisted;
     if bad > 0 {
         return Err(CliError::Partial {
             failed: bad,
@@ -97,6 +140,7 @@ async fn check(
         }
         Ok(VerifyStatus::Corrupt { expected, actual }) => {
             t.corrupt += 1;
+            t.name("corrupt", &shown);
             if p.json() {
                 p.json_line(&serde_json::json!({
                     "key": key.as_str(), "status": "corrupt",
@@ -110,6 +154,7 @@ async fn check(
         }
         Ok(VerifyStatus::Unverifiable) => {
             t.unverifiable += 1;
+            t.name("unverifiable", &shown);
             if p.json() {
                 p.json_line(&serde_json::json!({ "key": key.as_str(), "status": "unverifiable" }))
             } else {
@@ -118,6 +163,7 @@ async fn check(
         }
         Err(e) => {
             t.failed += 1;
+            t.name("failed", &shown);
             if p.json() {
                 p.json_line(&serde_json::json!({
                     "key": key.as_str(), "status": "error",

@@ -468,7 +468,7 @@ impl<S: Store> Store for ChecksumStore<S> {
                 let hide = match e {
                     Ok(ListEntry::Object(m)) => is_manifest(m.key.as_str()),
                     Ok(ListEntry::Prefix(p)) => p == MANIFEST_PREFIX,
-                    Err(_) => false,
+                    Ok(ListEntry::Unlisted { .. }) | Err(_) => false,
                 };
                 futures::future::ready(!hide)
             })

@@ -134,6 +134,10 @@ impl<S: Store> Store for PrefixStore<S> {
                             ListEntry::Object(m)
                         }
                         ListEntry::Prefix(p) => ListEntry::Prefix(p[base.len()..].to_string()),
+                        ListEntry::Unlisted { name, reason } => ListEntry::Unlisted {
+                            name: strip(name),
+                            reason,
+                        },
                     })
             })
             .boxed()

@@ -181,14 +181,6 @@ impl<S: Store> fmt::Display for RetryStore<S> {
     }
 }
 
-/// Name of a listing entry, for resuming after a failure.
-fn entry_name(e: &ListEntry) -> &str {
-    match e {
-        ListEntry::Object(m) => m.key.as_str(),
-        ListEntry::Prefix(p) => p,
-    }
-}
-
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: Store> Store for RetryStore<S> {
@@ -284,10 +276,10 @@ impl<S: Store> Store for RetryStore<S> {
                     None => return None,
                     Some(Ok(e)) => {
                         // A restarted delimiter listing repeats the prefix it stopped in.
-                        if st.last.as_deref().is_some_and(|l| entry_name(&e) <= l) {
+                        if st.last.as_deref().is_some_and(|l| e.name() <= l) {
                             continue;
                         }
-                        st.last = Some(entry_name(&e).to_string());
+                        st.last = Some(e.name().to_string());
                         return Some((Ok(e), Some(st)));
                     }
                     Some(Err(e)) => {
@@ -474,7 +466,11 @@ mod tests {
         // Nor does a second retry layer on top.
         let twice = RetryStore::new(s, RetryPolicy::default());
         twice.get(&k("a")).await.unwrap_err();
-        assert_eq!(twice.inner().inner().calls(), 8, "one more round of 4, not 16");
+        assert_eq!(
+            twice.inner().inner().calls(),
+            8,
+            "one more round of 4, not 16"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -124,6 +124,10 @@ pub struct Summary {
     pub deleted: u64,
     /// Items that failed (all of them, even past [`MAX_FAILURES_LISTED`]).
     pub failed: u64,
+    /// Of the failed, objects the listing found under names cairn cannot represent
+    /// ([`ErrorKind::Unrepresentable`], from [`crate::ListEntry::Unlisted`]): never touched,
+    /// each named in `failures`.
+    pub unlisted: u64,
     /// The failures, with reasons, up to [`MAX_FAILURES_LISTED`].
     pub failures: Vec<Failure>,
     /// Wall time in seconds.
@@ -157,9 +161,17 @@ impl Summary {
         }
     }
 
-    /// Counts a failure that has no item (a listing that broke off).
+    /// Counts a failure that has no item (a listing that broke off, or an unlisted object:
+    /// then `key` may be "" and the error's own key names it).
     pub fn record_failure(&mut self, key: &str, action: Action, e: &Error) {
         self.failed += 1;
+        if e.kind() == ErrorKind::Unrepresentable {
+            self.unlisted += 1;
+        }
+        let key = match (key, e.key()) {
+            ("", Some(k)) => k,
+            _ => key,
+        };
         if self.failures.len() < MAX_FAILURES_LISTED {
             self.failures.push(Failure {
                 key: key.to_string(),
@@ -251,5 +263,30 @@ impl Reporter for Recorder {
     }
     fn on_finish(&self, _summary: &Summary) {
         self.push(Event::Finish);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unlisted_object_is_a_named_counted_failure() {
+        let mut s = Summary::default();
+        s.record_failure(
+            "",
+            Action::Transfer,
+            &Error::unlisted("a//b", "empty segment"),
+        );
+        s.record_failure(
+            "",
+            Action::Transfer,
+            &Error::new(ErrorKind::Network, "reset"),
+        );
+        assert_eq!((s.failed, s.unlisted), (2, 1));
+        assert!(!s.is_success());
+        assert_eq!(s.failures[0].key, "a//b", "named by the error's key");
+        assert_eq!(s.failures[0].kind, ErrorKind::Unrepresentable);
+        assert_eq!(s.failures[1].key, "", "a listing that broke off has none");
     }
 }

@@ -145,6 +145,9 @@ pub(crate) fn list_sorted<'a>(
             match entry {
                 Err(e) => stream::iter(vec![Err(e)]).boxed(),
                 Ok(ListEntry::Object(m)) => stream::iter(vec![Ok(m)]).boxed(),
+                Ok(ListEntry::Unlisted { name, reason }) => {
+                    stream::iter(vec![Err(crate::Error::unlisted(&name, &reason))]).boxed()
+                }
                 Ok(ListEntry::Prefix(p)) => {
                     // Fused: some listings must not be polled again after they end.
                     let mut rest = store.list_objects(&p).fuse();

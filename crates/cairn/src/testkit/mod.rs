@@ -272,13 +272,7 @@ pub async fn listing(store: &dyn Store) {
         .try_collect()
         .await
         .unwrap();
-    let names: Vec<String> = shallow
-        .iter()
-        .map(|e| match e {
-            ListEntry::Object(m) => m.key.to_string(),
-            ListEntry::Prefix(p) => p.clone(),
-        })
-        .collect();
+    let names: Vec<String> = shallow.iter().map(|e| e.name().to_string()).collect();
     assert_eq!(
         names,
         ["ls/a-b", "ls/a.txt", "ls/a/", "ls/b/", "ls/c"],
@@ -298,10 +292,7 @@ pub async fn listing(store: &dyn Store) {
             start_after: Some("ls/a/2/x".into()),
             ..ListOptions::recursive("ls/")
         })
-        .map_ok(|e| match e {
-            ListEntry::Object(m) => m.key.to_string(),
-            ListEntry::Prefix(p) => p,
-        })
+        .map_ok(|e| e.name().to_string())
         .try_collect()
         .await
         .unwrap();

@@ -10,7 +10,7 @@
 use super::client::Settings;
 use super::error::{classify, Failure, Scope, Transport};
 use super::{Ctx, S3Store};
-use crate::config::{Config, Location};
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Store, StoreExt};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -91,6 +91,15 @@ pub struct BucketInfo {
     pub encryption: Encryption,
 }
 
+/// What a server really enforces of the conditional puts, found by [`Admin::probe_conditional_writes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConditionalWrites {
+    /// A create-only put (`If-None-Match: *`) onto an existing key is refused.
+    pub if_none_match: bool,
+    /// A put whose `If-Match` ETag is stale is refused.
+    pub if_match: bool,
+}
+
 /// Administration of one bucket.
 pub struct Admin {
     settings: Arc<Settings>,
@@ -111,18 +120,6 @@ impl fmt::Display for Admin {
     }
 }
 
-/// The admin client for the bucket in an `s3://` URL, configured like [`crate::open_with`]
-/// (options > URL query > environment > config file). Returns it with the bucket name.
-pub async fn admin_for(url: &str, options: Config) -> Result<(Admin, String)> {
-    let (location, config) = crate::open::resolve(url, options)?;
-    let Location::S3 { bucket, .. } = location else {
-        return Err(Error::invalid(format!("{url:?} is not an s3:// URL"))
-            .with_hint("bucket commands need s3://BUCKET"));
-    };
-    let store = S3Store::new(&bucket, &config).await?;
-    Ok((store.admin(), bucket))
-}
-
 impl Failure {
     /// Reduces an aws-sdk-s3 error.
     pub(crate) fn from_sdk<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
@@ -134,6 +131,8 @@ impl Failure {
                 code: se.err().code().map(str::to_string),
                 message: se.err().message().map(str::to_string),
                 transport: None,
+                // The SDK's standard retry has already had its attempts at a 5xx or 429.
+                retried: super::error::client_retries(Some(se.raw().status().as_u16()), None),
             },
             SdkError::TimeoutError(_) => Failure {
                 transport: Some(Transport::Timeout),
@@ -183,6 +182,11 @@ impl Admin {
         &self.client
     }
 
+    /// The provider whose quirks row applies (`generic` for an unknown endpoint).
+    pub fn provider(&self) -> &'static str {
+        self.ctx.quirks.name
+    }
+
     /// The bucket this client administers.
     pub fn bucket(&self) -> &str {
         &self.settings.bucket
@@ -205,8 +209,11 @@ impl Admin {
             ),
             _ => f.summary(),
         };
-        let mut err = Error::new(c.kind, msg)
-            .set_temporary(c.temporary)
+        let mut err = Error::new(c.kind, msg).set_temporary(c.temporary);
+        if c.temporary && f.retried {
+            err = err.set_persistent();
+        }
+        let mut err = err
             .with_operation(op)
             .with_store(&*self.ctx.name)
             .with_source(e);
@@ -590,6 +597,69 @@ impl Admin {
                     .map(|d| d as u32),
             })
             .collect())
+    }
+
+    /// Tries both conditional puts on a probe object under `prefix` ("" or ending in `/`)
+    /// and deletes it again: the quirks table says what a provider should do, this says what
+    /// the server at hand does. Sent straight to the server, whatever the quirks row claims.
+    pub async fn probe_conditional_writes(&self, prefix: &str) -> Result<ConditionalWrites> {
+        use object_store::{
+            ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+        };
+        crate::key::validate_prefix(prefix)?;
+        if !(prefix.is_empty() || prefix.ends_with('/')) {
+            return Err(Error::invalid(format!(
+                "probe prefix {prefix:?} is not a directory"
+            )));
+        }
+        let key = format!("{prefix}.cairn-probe-{:016x}", rand::random::<u64>());
+        let path = object_store::path::Path::parse(&key)
+            .map_err(|e| Error::invalid(format!("probe key {key:?}: {e}")))?;
+        let err = |e: object_store::Error| self.ctx.err(e, "probe", Some(&key), Scope::Object);
+        let put = |mode: PutMode, body: &'static [u8]| {
+            let opts = PutOptions {
+                mode,
+                ..Default::default()
+            };
+            self.data
+                .put_opts(&path, PutPayload::from_static(body), opts)
+        };
+        put(PutMode::Overwrite, b"cairn probe").await.map_err(err)?;
+        let probe = async {
+            // Enforced: 412 (object_store reads it as AlreadyExists). Ignored: the put lands.
+            let if_none_match = match put(PutMode::Create, b"create-only").await {
+                Ok(_) => false,
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => true,
+                Err(e) => match err(e) {
+                    e if e.kind() == ErrorKind::Unsupported => false,
+                    e => return Err(e),
+                },
+            };
+            let stale = UpdateVersion {
+                e_tag: Some("\"00000000000000000000000000000000\"".into()),
+                version: None,
+            };
+            let if_match = match put(PutMode::Update(stale), b"if-match").await {
+                Ok(_) => false,
+                Err(object_store::Error::Precondition { .. }) => true,
+                Err(e) => match err(e) {
+                    e if e.kind() == ErrorKind::Unsupported => false,
+                    e => return Err(e),
+                },
+            };
+            Ok(ConditionalWrites {
+                if_none_match,
+                if_match,
+            })
+        };
+        let r = probe.await;
+        let cleaned = self.data.delete(&path).await.map_err(err);
+        let r = r?;
+        cleaned?;
+        Ok(r)
     }
 
     /// Versioning and encryption status; a setting the server lacks reads `Unsupported`.

@@ -183,11 +183,11 @@ fn parse_sse(config: &Config) -> Result<Sse> {
 impl Settings {
     /// Resolves `config` for `bucket`: defaults, provider quirks, region chain, credentials.
     pub(crate) async fn resolve(bucket: &str, config: &Config) -> Result<Settings> {
-        let quirks = Quirks::for_provider(config.provider.as_deref())?;
         let endpoint = config
             .endpoint
             .as_ref()
             .map(|e| e.trim_end_matches('/').to_string());
+        let quirks = Quirks::resolve(config.provider.as_deref(), endpoint.as_deref())?;
         let is_http = endpoint
             .as_deref()
             .is_some_and(|e| e.starts_with("http://"));

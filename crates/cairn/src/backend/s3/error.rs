@@ -2,8 +2,12 @@
 //!
 //! Both clients (object_store for data, aws-sdk-s3 for administration) reduce their errors
 //! to a [`Failure`] (HTTP status, S3 error code, message, transport fault) and hand it to
-//! [`classify`]. object_store hides the status and the S3 error body inside its source chain,
-//! so [`Failure::from_object_store`] reads them from the chain's text.
+//! [`classify`]. From object_store, the status comes from its typed variants (`NotFound`,
+//! `Precondition`, `AlreadyExists`, `NotModified`, `PermissionDenied`, `Unauthenticated`,
+//! `NotSupported`) and the transport fault from its public `HttpError` kind. Two things have
+//! no typed route in object_store 0.14: the status of a `Generic` error (5xx, 429, 400, ...),
+//! because its `RetryError` is not exported, and S3's own error code, which is the XML body
+//! of the response. Those are read from the source chain's text, and only those.
 
 use super::quirks::Quirks;
 use crate::error::{Error, ErrorKind};
@@ -36,6 +40,8 @@ pub(crate) struct Failure {
     pub code: Option<String>,
     pub message: Option<String>,
     pub transport: Option<Transport>,
+    /// The client already retried this failure until its retry budget ran out.
+    pub retried: bool,
 }
 
 /// The kind, whether retrying may help, and a hint to show when the kind's default won't do.
@@ -164,17 +170,45 @@ pub(crate) fn xml_tag(text: &str, tag: &str) -> Option<String> {
     Some(text[start..end].trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// The HTTP status in object_store's "non-2xx status code: 404 Not Found" text.
+/// The HTTP status in object_store's "non-2xx status code: 404 Not Found" text: the only
+/// route to the status of a `Generic` error, since object_store keeps `RetryError` private.
 fn status_in(text: &str) -> Option<u16> {
     let i = text.find("status code: ")? + "status code: ".len();
     text.get(i..i + 3)?.parse().ok()
 }
 
+/// The status object_store's typed variants stand for (it sets them from the response).
+fn typed_status(e: &object_store::Error) -> Option<u16> {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { .. } => Some(404),
+        E::Precondition { .. } => Some(412),
+        E::NotModified { .. } => Some(304),
+        E::AlreadyExists { .. } => Some(409),
+        E::PermissionDenied { .. } => Some(403),
+        E::Unauthenticated { .. } => Some(401),
+        E::NotSupported { .. } | E::NotImplemented { .. } => Some(501),
+        _ => None,
+    }
+}
+
+/// Whether object_store's request loop retries a failure like this one (until its budget
+/// runs out) before handing it over: server errors, 429 and 408 always; connection faults
+/// always; timeouts and interrupted requests when the request is idempotent. A
+/// non-idempotent request (a conditional put) that timed out may have been applied, so
+/// calling it spent is right for it too: nothing should repeat it blindly. A response that
+/// could not be decoded is not retried there.
+pub(crate) fn client_retries(status: Option<u16>, transport: Option<Transport>) -> bool {
+    match status {
+        Some(s) => s == 408 || s == 429 || (500..=599).contains(&s),
+        None => matches!(transport, Some(Transport::Connect | Transport::Timeout)),
+    }
+}
+
 impl Failure {
-    /// Reduces an object_store error: its variant, then the status, S3 code and transport
-    /// fault found in its source chain.
+    /// Reduces an object_store error: its typed variant and transport fault, then what only
+    /// the source chain's text holds (the status of a `Generic` error, the S3 error code).
     pub(crate) fn from_object_store(e: &object_store::Error) -> Failure {
-        use object_store::Error as E;
         let mut f = Failure::default();
         let mut text = String::new();
         let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -193,26 +227,19 @@ impl Failure {
             text.push('\n');
             src = s.source();
         }
+        // S3's error code is the response body's `<Code>`; DeleteObjects per-key failures are
+        // a private object_store type whose only trace is "... (code: AccessDenied)".
         f.code = xml_tag(&text, "Code").or_else(|| {
-            // DeleteObjects per-key failures read "... (code: AccessDenied)".
             let i = text.find("(code: ")? + "(code: ".len();
             let end = text[i..].find(')')? + i;
             Some(text[i..end].to_string())
         });
         f.message = xml_tag(&text, "Message");
-        f.status = status_in(&text).or(match e {
-            E::NotFound { .. } => Some(404),
-            E::Precondition { .. } => Some(412),
-            E::NotModified { .. } => Some(304),
-            E::AlreadyExists { .. } => Some(409),
-            E::PermissionDenied { .. } => Some(403),
-            E::Unauthenticated { .. } => Some(401),
-            E::NotSupported { .. } | E::NotImplemented { .. } => Some(501),
-            _ => None,
-        });
+        f.status = typed_status(e).or_else(|| status_in(&text));
         if f.status.is_some() {
             f.transport = None;
         }
+        f.retried = client_retries(f.status, f.transport);
         f
     }
 
@@ -274,6 +301,10 @@ pub(crate) fn describe(
                 _ => {}
             }
             let mut err = Error::new(c.kind, f.summary()).set_temporary(c.temporary);
+            // object_store's client retried it already: its budget is spent.
+            if c.temporary && f.retried {
+                err = err.set_persistent();
+            }
             if let Some(h) = c.hint {
                 err = err.with_hint(h);
             }
@@ -301,6 +332,7 @@ mod tests {
             code: Some(code.into()).filter(|c: &String| !c.is_empty()),
             message: Some(msg.into()),
             transport: None,
+            retried: false,
         }
     }
 
@@ -401,6 +433,96 @@ mod tests {
             classify(&denied, Scope::Bucket, g).kind,
             ErrorKind::PermissionDenied
         );
+    }
+
+    fn os(e: object_store::Error) -> Error {
+        describe(&e, "get", &"s3://b", Some("k"), Scope::Object, q("aws"))
+    }
+
+    fn src(msg: &str) -> Box<dyn std::error::Error + Send + Sync> {
+        msg.to_string().into()
+    }
+
+    #[test]
+    fn typed_variants_decide_the_kind_whatever_the_text() {
+        use object_store::Error as E;
+        // Texts that would read as other statuses: the variant wins.
+        let p = || "k".to_string();
+        let cases = [
+            (
+                E::NotFound {
+                    path: p(),
+                    source: src("status code: 503"),
+                },
+                ErrorKind::NotFound,
+            ),
+            (
+                E::Precondition {
+                    path: p(),
+                    source: src("status code: 500"),
+                },
+                ErrorKind::PreconditionFailed,
+            ),
+            (
+                E::NotModified {
+                    path: p(),
+                    source: src(""),
+                },
+                ErrorKind::PreconditionFailed,
+            ),
+            (
+                E::AlreadyExists {
+                    path: p(),
+                    source: src(""),
+                },
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                E::PermissionDenied {
+                    path: p(),
+                    source: src("status code: 404"),
+                },
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                E::Unauthenticated {
+                    path: p(),
+                    source: src(""),
+                },
+                ErrorKind::Unauthenticated,
+            ),
+            (E::NotSupported { source: src("") }, ErrorKind::Unsupported),
+        ];
+        for (e, kind) in cases {
+            let err = os(e);
+            assert_eq!(err.kind(), kind, "{err}");
+            assert!(!err.is_temporary() && !err.is_persistent(), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_server_error_from_the_retrying_client_is_persistent() {
+        // What object_store hands over once its request loop gave up on a 503.
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: src(
+                "Error performing GET http://h/b/k in 1s, after 3 retries, max_retries: 3, \
+                 retry_timeout: 30s  - Server returned non-2xx status code: 503 Service \
+                 Unavailable: <Error><Code>SlowDown</Code><Message>Reduce your request rate\
+                 </Message></Error>",
+            ),
+        };
+        let err = os(e);
+        assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+        assert!(err.is_persistent() && !err.is_temporary(), "{err}");
+        // A reply that could not be decoded is not retried by object_store: still temporary.
+        let f = Failure {
+            transport: Some(Transport::Other),
+            ..Default::default()
+        };
+        assert!(!f.retried && !client_retries(None, Some(Transport::Other)));
+        assert!(client_retries(None, Some(Transport::Connect)));
+        assert!(client_retries(Some(500), None) && !client_retries(Some(404), None));
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //!
 //! object_store parses every key of a page into a `Path`, and one key it cannot express
 //! (`a//b`, `x/./y`) fails the whole page. The lister then halves the page size until the
-//! failing page holds only that key, skips it with a warning, and carries on. Directory
-//! markers (`dir/`) reach us with their slash stripped; they are recognised when they are the
-//! listed prefix itself, when they break the ascending order, or (after a head that finds no
-//! object under the stripped name) when their children follow them.
+//! failing page holds only that key, yields it as [`ListEntry::Unlisted`], and carries on.
+//! Keys object_store takes but cairn's [`Key`] refuses (`back\slash`) are unlisted entries
+//! too: nothing is dropped without the caller seeing it. Directory markers (`dir/`) reach us
+//! with their slash stripped; they are recognised when they are the listed prefix itself,
+//! when they break the ascending order, or (after a head that finds no object under the
+//! stripped name) when their children follow them. An empty marker is a directory and is
+//! left out; one that holds bytes is unlisted.
 
 use super::error::Scope;
 use super::Ctx;
@@ -85,16 +88,21 @@ impl Lister {
                     let Some(raw) = bad_key(&source) else {
                         return Err(self.err(object_store::Error::InvalidPath { source }));
                     };
-                    tracing::warn!(store = %self.ctx.name, key = %raw.escape_debug(),
-                        "skipping an S3 key cairn cannot represent (empty, `.` or `..` segment)");
-                    // Resume after it; a bad common prefix is skipped with everything under it.
-                    self.offset = Some(if self.delimiter && raw.ends_with('/') {
+                    // Resume after it; a bad common prefix stands for everything under it.
+                    let prefix = self.delimiter && raw.ends_with('/');
+                    self.offset = Some(if prefix {
                         format!("{raw}\u{10FFFF}")
                     } else {
-                        raw
+                        raw.clone()
                     });
                     self.token = None;
                     self.page_size = None;
+                    let mut reason = why_not_a_key(&raw, &source.to_string());
+                    if prefix {
+                        reason.push_str("; nothing under this prefix is listed");
+                    }
+                    self.last = Some(raw.clone());
+                    return Ok(Some(vec![ListEntry::Unlisted { name: raw, reason }]));
                 }
                 Err(e) => return Err(self.err(e)),
             }
@@ -113,13 +121,29 @@ impl Lister {
         }
     }
 
+    /// A directory marker `name/`: an empty one is a directory, left out; one holding
+    /// bytes is data cairn cannot name.
+    fn marker(&self, name: &str, size: u64) -> Option<ListEntry> {
+        if size == 0 {
+            tracing::debug!(store = %self.ctx.name, key = %name, "leaving out an S3 directory marker");
+            return None;
+        }
+        Some(ListEntry::Unlisted {
+            name: format!("{name}/"),
+            reason: format!("a directory marker holding {size} bytes (a key cannot end in `/`)"),
+        })
+    }
+
     async fn convert(&mut self, page: ListResult) -> Result<Vec<ListEntry>> {
         let mut objects = Vec::with_capacity(page.objects.len());
         for (i, m) in page.objects.iter().enumerate() {
             let name = m.location.as_ref();
             let out_of_order = self.last.as_deref().is_some_and(|l| name <= l);
             if !name.starts_with(&self.prefix) || out_of_order {
-                tracing::warn!(store = %self.ctx.name, key = %name, "skipping S3 directory marker");
+                // Only the listed prefix itself is kept (`ls dir/` on the marker `dir/`).
+                if name.starts_with(&self.prefix) || format!("{name}/") == self.prefix {
+                    objects.extend(self.marker(name, m.size));
+                }
                 continue;
             }
             let children_follow = page.objects.get(i + 1).is_some_and(|n| {
@@ -129,14 +153,17 @@ impl Lister {
                     .is_some_and(|r| r.starts_with('/'))
             });
             if children_follow && self.is_marker(name).await? {
-                tracing::warn!(store = %self.ctx.name, key = %name, "skipping S3 directory marker");
+                objects.extend(self.marker(name, m.size));
                 continue;
             }
             let key = match Key::new(name) {
                 Ok(k) => k,
                 Err(e) => {
-                    tracing::warn!(store = %self.ctx.name, key = %name, error = %e,
-                        "skipping an S3 key cairn cannot represent");
+                    self.last = Some(name.to_string());
+                    objects.push(ListEntry::Unlisted {
+                        name: name.to_string(),
+                        reason: key_reason(&e),
+                    });
                     continue;
                 }
             };
@@ -149,30 +176,42 @@ impl Lister {
         let mut prefixes = Vec::with_capacity(page.common_prefixes.len());
         for p in &page.common_prefixes {
             let p = p.as_ref();
-            if p.is_empty() || Key::new(p).is_err() || !p.starts_with(&self.prefix) {
-                tracing::warn!(store = %self.ctx.name, prefix = %p, "skipping an S3 prefix cairn cannot represent");
+            if !p.starts_with(&self.prefix) {
                 continue;
             }
-            prefixes.push(ListEntry::Prefix(format!("{p}/")));
+            match Key::new(p) {
+                Ok(_) => prefixes.push(ListEntry::Prefix(format!("{p}/"))),
+                Err(e) => prefixes.push(ListEntry::Unlisted {
+                    name: format!("{p}/"),
+                    reason: format!("{}; nothing under this prefix is listed", key_reason(&e)),
+                }),
+            }
         }
         if prefixes.is_empty() {
             return Ok(objects);
         }
         // S3 returns a page's keys and common prefixes apart; merge them back into order.
         let mut all: Vec<ListEntry> = objects.into_iter().chain(prefixes).collect();
-        all.sort_by(|a, b| name(a).cmp(name(b)));
+        all.sort_by(|a, b| a.name().cmp(b.name()));
         if let Some(l) = all.last() {
-            self.last = Some(name(l).to_string());
+            self.last = Some(l.name().to_string());
         }
         Ok(all)
     }
 }
 
-fn name(e: &ListEntry) -> &str {
-    match e {
-        ListEntry::Object(m) => m.key.as_str(),
-        ListEntry::Prefix(p) => p,
+/// Why `raw` is no key: cairn's own reason where it has one, else object_store's.
+fn why_not_a_key(raw: &str, fallback: &str) -> String {
+    match Key::new(raw) {
+        Err(e) => key_reason(&e),
+        Ok(_) => fallback.to_string(),
     }
+}
+
+/// The reason in a [`Key::new`] error ("invalid key \"k\": it has ..."), without the key.
+fn key_reason(e: &Error) -> String {
+    let m = e.message();
+    m.rsplit_once(": ").map_or(m, |(_, why)| why).to_string()
 }
 
 /// Lists `opts` as a stream of entries in ascending key order.

@@ -278,6 +278,8 @@ impl Store for S3Store {
         Capabilities {
             conditional_create: q.conditional_create,
             conditional_update: q.conditional_update,
+            // A head at the start and another before completion: never atomic.
+            conditional_update_multipart: false,
             conditional_get: q.conditional_get,
             metadata: true,
             copy: true,

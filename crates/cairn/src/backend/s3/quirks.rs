@@ -9,6 +9,12 @@
 //! | garage   | ignored           | ignored      | emulated           | yes                            | yes (2.x; tested)                 | yes        |
 //! | ceph     | yes               | yes          | emulated           | not assumed (RGW >= 19 only)   | not assumed                       | yes        |
 //! | moto     | yes               | yes          | If-None-Match      | no (accepts wrong sums)        | no                                | yes        |
+//! | generic  | not assumed       | not assumed  | emulated           | not assumed                    | not assumed                       | yes        |
+//!
+//! Which row applies: the `provider` option if given; else `aws` when no endpoint is set or
+//! the endpoint is AWS's own (`*.amazonaws.com`); else `generic`. An unknown server thus
+//! claims no conditional put it might ignore (Garage accepts `If-None-Match` and overwrites
+//! anyway); `cairn health` probes what a server really enforces.
 //!
 //! Every provider keeps `_` in metadata header names except moto, whose WSGI server drops
 //! such headers (`underscore_headers`).
@@ -19,8 +25,7 @@
 
 use crate::error::{Error, Result};
 
-/// Provider names accepted by the `provider` option.
-pub const PROVIDERS: &[&str] = &["aws", "r2", "minio", "garage", "ceph", "moto"];
+pub use crate::provider::PROVIDERS;
 
 /// How the server can refuse a copy onto an existing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +57,9 @@ pub struct Quirks {
     /// Path-style addressing unless the config says otherwise.
     pub path_style: bool,
     /// Texts in a 403 `AccessDenied` message that mean the credentials are wrong rather than
-    /// lacking permission (Garage reports unknown keys and bad signatures this way).
+    /// lacking permission. Garage answers an unknown key ("No such key: GK...") and a bad
+    /// signature ("Invalid signature") with `403 AccessDenied` and nothing else to tell them
+    /// from a real denial (checked against Garage 2.x), so only the message can.
     pub unauthenticated_messages: &'static [&'static str],
     /// The server keeps `_` in header names (moto's WSGI server drops such headers).
     pub underscore_headers: bool,
@@ -128,9 +135,30 @@ const TABLE: &[Quirks] = &[
         underscore_headers: false,
         ..BASE
     },
+    // Any other server: claim nothing it might not do.
+    Quirks {
+        name: "generic",
+        conditional_create: false,
+        conditional_update: false,
+        copy_if_not_exists: CopyIfNotExists::Emulated,
+        server_checksum: false,
+        server_crc64nvme: false,
+        path_style: true,
+        ..BASE
+    },
 ];
 
 impl Quirks {
+    /// The row for a store: `provider` if given, else AWS's for AWS's own endpoints (none
+    /// set, or a host under `amazonaws.com`), else the conservative `generic` row.
+    pub fn resolve(provider: Option<&str>, endpoint: Option<&str>) -> Result<&'static Quirks> {
+        match provider {
+            Some(p) => Quirks::for_provider(Some(p)),
+            None if endpoint.is_none_or(is_aws_endpoint) => Quirks::for_provider(Some("aws")),
+            None => Quirks::for_provider(Some("generic")),
+        }
+    }
+
     /// The quirks of `provider` (`None`: AWS).
     pub fn for_provider(provider: Option<&str>) -> Result<&'static Quirks> {
         let name = provider.unwrap_or("aws").to_ascii_lowercase();
@@ -141,6 +169,20 @@ impl Quirks {
             ))
         })
     }
+}
+
+/// Whether `endpoint` is AWS's own S3 (`https://s3.eu-west-1.amazonaws.com`, a bucket-style
+/// host, a VPC endpoint, China's `amazonaws.com.cn`).
+fn is_aws_endpoint(endpoint: &str) -> bool {
+    let Some(host) = url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    else {
+        return false;
+    };
+    [".amazonaws.com", ".amazonaws.com.cn"]
+        .iter()
+        .any(|d| host.ends_with(d))
 }
 
 #[cfg(test)]
@@ -163,5 +205,34 @@ mod tests {
         assert!(!g.conditional_create && !g.conditional_update && g.server_checksum);
         let m = Quirks::for_provider(Some("moto")).unwrap();
         assert!(m.conditional_create && m.conditional_update && !m.server_checksum);
+    }
+
+    #[test]
+    fn only_aws_endpoints_get_the_aws_row() {
+        let name = |p: Option<&str>, e: Option<&str>| Quirks::resolve(p, e).unwrap().name;
+        assert_eq!(name(None, None), "aws");
+        assert_eq!(
+            name(None, Some("https://s3.eu-west-1.amazonaws.com")),
+            "aws"
+        );
+        assert_eq!(
+            name(None, Some("https://S3.cn-north-1.amazonaws.com.cn/")),
+            "aws"
+        );
+        // Any other server, Garage-like ones that ignore If-None-Match included.
+        for e in [
+            "http://127.0.0.1:3900",
+            "https://storage.example.com",
+            "https://amazonaws.com.evil.example",
+            "not a url",
+        ] {
+            let q = Quirks::resolve(None, Some(e)).unwrap();
+            assert_eq!(q.name, "generic", "{e}");
+            assert!(!q.conditional_create && !q.conditional_update, "{e}");
+            assert_eq!(q.copy_if_not_exists, CopyIfNotExists::Emulated, "{e}");
+        }
+        // An explicit provider wins either way.
+        assert_eq!(name(Some("moto"), Some("http://127.0.0.1:5000")), "moto");
+        assert_eq!(name(Some("generic"), None), "generic");
     }
 }
