@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, Tuple
 import pytest
 
 import cairn
-from servers import spec_for
+from servers import servers_required, spec_for
 
 BACKENDS = ["memory", "local", "moto", "garage"]
 
@@ -36,3 +36,16 @@ def store(spec: Tuple[str, Dict[str, Any]]) -> Iterator[cairn.Store]:
         keys = [m.key for m in s.list("")]
         if keys:
             s.delete_many(keys)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """Under scripts/test (CAIRN_TEST_REQUIRE_SERVERS) a skipped test is a failed one: the suite
+    installs and starts everything, so a skip there means something is missing."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and servers_required() and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped under CAIRN_TEST_REQUIRE_SERVERS: {reason}"
+
