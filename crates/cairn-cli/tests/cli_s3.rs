@@ -589,3 +589,36 @@ fn health_probes_conditional_puts() {
         r.stderr
     );
 }
+
+/// The library's warnings reach stderr by default (here: a multipart object whose checksum
+/// manifest is gone reads as unverifiable), and `-q` silences them.
+#[test]
+fn moto_warnings_show_by_default_and_quiet_silences_them() {
+    let s = Sandbox::new("MOTO", "warn");
+    // Above the multipart threshold: its digest lives in a manifest.
+    s.write("big.bin", &bytes(17 * 1024 * 1024, 5));
+    let key = format!("{}/big.bin", s.base);
+    s.ok(&["cp", "big.bin", &key]);
+    let full = key.splitn(4, '/').nth(3).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())",
+            full,
+        ])
+        .output()
+        .unwrap();
+    let manifest = format!(
+        ".cairn-manifests/{}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    raw_s3(&s.server, &[(manifest.as_str(), None)]);
+    let r = s.ok(&["stat", &key]);
+    assert!(
+        r.stderr.contains("WARN") && r.stderr.contains("unverifiable"),
+        "stderr: {}",
+        r.stderr
+    );
+    let r = s.ok(&["-q", "stat", &key]);
+    assert!(r.stderr.is_empty(), "-q: {}", r.stderr);
+}
