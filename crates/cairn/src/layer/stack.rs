@@ -321,3 +321,26 @@ pub(crate) fn join_parts(
         Ok(())
     })
 }
+
+/// The `layer_hints` entry through which the outermost transforming layer hands the content's
+/// SHA-256 (hex) to the layers below, so the content is hashed once. In a multipart upload its
+/// value is [`CONTENT_SHA256_TRAILING`]: the digest follows as trailing metadata under this
+/// name, and the layer that records the content digest removes it (it is never stored).
+pub(crate) const CONTENT_SHA256_HINT: &str = "cairn.content-sha256";
+/// See [`CONTENT_SHA256_HINT`].
+pub(crate) const CONTENT_SHA256_TRAILING: &str = "trailing";
+
+/// Buffers below this are transformed inline: a blocking-pool hop costs more than the work.
+const CPU_INLINE: usize = 64 * 1024;
+
+/// Runs CPU work on a whole buffer of `len` bytes (compression, encryption, hashing) off the
+/// async workers, on tokio's blocking pool, as object_store's `maybe_spawn_blocking` does.
+pub(crate) async fn cpu<T: Send + 'static>(
+    len: usize,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if len < CPU_INLINE {
+        return f();
+    }
+    crate::transfer::blocking(f).await
+}

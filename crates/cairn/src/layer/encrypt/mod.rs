@@ -12,6 +12,11 @@
 //!   "decryption failed: wrong key or corrupt data" ([`ErrorKind::Integrity`]); reading an
 //!   encrypted object from a store opened without a key is [`ErrorKind::PermissionDenied`] with
 //!   "this object is encrypted with key id X; set encryption_key".
+//! - **Content digest**: an encrypted put records `cairn-content-digest` =
+//!   `hmac-sha256:<key id>:<hex>`, HMAC-SHA256 of the content's SHA-256 under a digest key
+//!   derived from the encryption key (HKDF, info `cairn content digest v1`), never a plaintext
+//!   hash ([`crate::digest`]). The SHA-256 comes from the compression layer above when it
+//!   hashed the content, else this layer hashes its plaintext.
 //! - **Ranged reads** decrypt only the segments the range touches (two requests: the header,
 //!   then the segments, pinned to one version by ETag where the store supports it).
 
@@ -26,9 +31,11 @@ pub use stream::{
 };
 
 use super::stack::{
-    check_reserved, join_parts, pump, set_layer_meta, sizes_unknown, Ctx, Rechunk, Window,
+    check_reserved, cpu, join_parts, pump, set_layer_meta, sizes_unknown, Ctx, Rechunk, Window,
+    CONTENT_SHA256_HINT, CONTENT_SHA256_TRAILING,
 };
 use super::Layer;
+use crate::digest::{DigestScheme, CONTENT_DIGEST_META};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::store::*;
@@ -36,6 +43,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
 use stream::{layout, Decrypt, Header, CT_SEGMENT, WRONG_KEY};
@@ -258,7 +266,27 @@ impl<S: Store> EncryptStore<S> {
 struct EncryptUpload {
     parts: Rechunk,
     enc: Option<Encryptor>,
+    /// Hashes the plaintext, unless a layer above sends its SHA-256 as trailing metadata.
+    hasher: Option<Sha256>,
+    sha_above: Option<[u8; 32]>,
+    scheme: DigestScheme,
     key: Key,
+}
+
+/// The key content digests of objects under `key` are made with (never the key itself).
+pub(crate) fn digest_scheme_for(id: &KeyId, key: &[u8; 32]) -> DigestScheme {
+    DigestScheme::HmacSha256 {
+        key_id: id.0.clone(),
+        key: stream::hkdf32(None, key, &[DIGEST_INFO]),
+    }
+}
+
+const DIGEST_INFO: &[u8] = b"cairn content digest v1";
+
+fn parse_sha(hex_sha: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_sha.trim(), &mut out).ok()?;
+    Some(out)
 }
 
 impl fmt::Debug for EncryptUpload {
@@ -276,6 +304,9 @@ impl MultipartUpload for EncryptUpload {
         // Sealed in call order here; room for tags and the header keeps inner parts ≤ outer.
         self.parts
             .size_from(data.len(), data.len() / 64 + HEADER_LEN + CT_SEGMENT);
+        if let Some(h) = &mut self.hasher {
+            h.update(&data);
+        }
         match self.enc.as_mut().expect("upload not finished").push(&data) {
             Ok(out) => join_parts(self.parts.write(&out)),
             Err(e) => Box::pin(async move { Err(e) }),
@@ -290,12 +321,27 @@ impl MultipartUpload for EncryptUpload {
         let mut futs = self.parts.write(&out);
         futs.extend(self.parts.flush());
         join_parts(futs).await?;
+        let sha = match (self.sha_above, self.hasher.take()) {
+            (Some(s), _) => Some(s),
+            (None, Some(h)) => Some(h.finalize().into()),
+            (None, None) => None,
+        };
+        if let Some(sha) = sha {
+            let d = self.scheme.digest_of(&sha);
+            let m = Metadata::from([(CONTENT_DIGEST_META.to_string(), d)]);
+            self.parts.inner.add_trailing_metadata(m);
+        }
         self.parts.inner.complete().await
     }
     async fn abort(&mut self) -> Result<()> {
         self.parts.inner.abort().await
     }
-    fn add_trailing_metadata(&mut self, metadata: Metadata) {
+    fn add_trailing_metadata(&mut self, mut metadata: Metadata) {
+        // A plaintext hash from above never goes further down: it becomes the keyed digest.
+        if let Some(sha) = metadata.remove(CONTENT_SHA256_HINT) {
+            self.sha_above = parse_sha(&sha);
+        }
+        metadata.remove(CONTENT_DIGEST_META);
         self.parts.inner.add_trailing_metadata(metadata);
     }
 }
@@ -312,7 +358,19 @@ impl<S: Store> Store for EncryptStore<S> {
         let Some((id, k)) = self.write_key(key, &opts)? else {
             return self.inner.put_opts(key, data, opts).await;
         };
-        let sealed = encrypt_bytes(&k, &data).map_err(|e| self.err(e, "put", key))?;
+        let above = opts
+            .layer_hints
+            .remove(CONTENT_SHA256_HINT)
+            .and_then(|s| parse_sha(&s));
+        // Off the async workers; the content is hashed here only if no layer above did.
+        let (sealed, sha) = cpu(data.len(), move || {
+            let sha = above.unwrap_or_else(|| Sha256::digest(&data).into());
+            Ok((encrypt_bytes(&k, &data)?, sha))
+        })
+        .await
+        .map_err(|e| self.err(e, "put", key))?;
+        let digest = digest_scheme_for(&id, &k).digest_of(&sha);
+        set_layer_meta(&mut opts, CONTENT_DIGEST_META, digest);
         set_layer_meta(&mut opts, ENCRYPTION_META, ALGORITHM);
         set_layer_meta(&mut opts, KEY_ID_META, id.0);
         self.inner.put_opts(key, sealed.into(), opts).await
@@ -328,12 +386,18 @@ impl<S: Store> Store for EncryptStore<S> {
             return self.inner.put_multipart_opts(key, opts).await;
         };
         set_layer_meta(&mut opts, ENCRYPTION_META, ALGORITHM);
-        set_layer_meta(&mut opts, KEY_ID_META, id.0);
+        set_layer_meta(&mut opts, KEY_ID_META, id.0.clone());
         let caps = self.inner.capabilities();
+        let above = opts.layer_hints.remove(CONTENT_SHA256_HINT);
+        let hasher = (above.as_deref() != Some(CONTENT_SHA256_TRAILING)).then(Sha256::new);
+        let scheme = digest_scheme_for(&id, &k);
         let inner = self.inner.put_multipart_opts(key, opts).await?;
         Ok(Box::new(EncryptUpload {
             parts: Rechunk::new(inner, &caps),
             enc: Some(Encryptor::new(&k)),
+            hasher,
+            sha_above: None,
+            scheme,
             key: key.clone(),
         }))
     }
@@ -413,6 +477,9 @@ impl<S: Store> Store for EncryptStore<S> {
     }
 
     fn digest_scheme(&self) -> crate::digest::DigestScheme {
-        self.inner.digest_scheme()
+        match self.keys.as_ref().map(|p| p.key(None)) {
+            Some(Ok((id, k))) => digest_scheme_for(&id, &k),
+            _ => self.inner.digest_scheme(),
+        }
     }
 }
