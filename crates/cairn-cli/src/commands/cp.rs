@@ -438,6 +438,14 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
         let e = cairn::Error::new(f.kind, f.message.clone());
         if f.kind == cairn::ErrorKind::Unrepresentable {
             let rel = f.key.strip_prefix(src_prefix).unwrap_or(&f.key);
+            // The reason alone: the line names the item and the kind already.
+            let kind = format!("{}: ", f.kind);
+            let reason = f
+                .message
+                .split_once(&kind)
+                .map_or(f.message.as_str(), |(_, r)| r);
+            let reason = reason.split(" (hint: ").next().unwrap_or(reason);
+            let e = cairn::Error::new(f.kind, reason);
             copy::Reporter::failed(&bulk, &rel.escape_debug().to_string(), &e);
         } else if f.key.is_empty() {
             copy::Reporter::failed(&bulk, &a_shown(&src), &e);

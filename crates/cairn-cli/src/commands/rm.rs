@@ -116,7 +116,7 @@ pub async fn delete_prefix(
             .to_string();
         sum.failed += 1;
         sum.unlisted += 1;
-        rep.failed(&rel, &e);
+        rep.failed(&rel, &Error::new(e.kind(), e.message()));
     }
     match list_err.into_inner().unwrap() {
         Some(e) => Err(e),
