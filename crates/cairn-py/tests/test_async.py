@@ -1,8 +1,10 @@
 """AsyncStore: the same calls as awaitables on the shared runtime."""
 
 import asyncio
+import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -151,3 +153,38 @@ def test_a_call_whose_loop_closed_first_is_dropped_quietly():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
     assert out.stderr == "", out.stderr
+
+
+def test_cancelling_the_asyncio_task_cancels_the_request():
+    # A server that never answers: the request ends only if cancelling the task drops it,
+    # which closes the connection the server is reading.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    got_request, hung_up = threading.Event(), threading.Event()
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            got_request.set()
+            while conn.recv(65536):
+                pass
+            hung_up.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    async def main():
+        store = cairn.AsyncStore(
+            "s3://bucket/p", endpoint=f"http://127.0.0.1:{port}", region="us-east-1",
+            access_key_id="AKIDEXAMPLE", secret_access_key="not-a-secret", path_style=True,
+            allow_http=True, max_retries=0, retry=False, timeout="300s",
+        )
+        task = asyncio.ensure_future(store.get("never-answered"))
+        assert await asyncio.get_running_loop().run_in_executor(None, got_request.wait, 60)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert hung_up.wait(60), "the request was still running after its task was cancelled"
+    listener.close()
