@@ -6,6 +6,7 @@ mod commands;
 mod error;
 mod printer;
 mod run;
+mod signal;
 
 fn main() -> std::process::ExitCode {
     run::run(std::env::args_os())

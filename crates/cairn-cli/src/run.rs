@@ -45,15 +45,22 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
         let (ctx, command) = (ctx.clone(), args.command);
         async move { commands::dispatch(&ctx, &command).await }
     };
-    let result = rt.block_on(async {
-        tokio::select! {
-            r = tokio::spawn(work) => r.unwrap_or_else(|e| match e.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(e) => Err(CliError::Fail(Report::new(format!("the command was cancelled: {e}")))),
-            }),
-            _ = tokio::signal::ctrl_c() => Err(CliError::Fail(Report::new("interrupted"))),
+    // Ctrl-C / SIGTERM drops the command's future; the aborts its writers start are waited for.
+    let settle = cairn::transfer::settle_aborts();
+    let result = match rt.block_on(crate::signal::run_cancellable(work, settle)) {
+        Ok(r) => r.unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(CliError::Fail(Report::new(format!(
+                "the command was cancelled: {e}"
+            )))),
+        }),
+        Err(sig) => {
+            // Blocking file calls under way (a temp file's write and rename) end first.
+            rt.shutdown_timeout(crate::signal::BLOCKING);
+            ctx.printer.error(&Report::new("interrupted"));
+            return ExitCode::from(sig.exit_code());
         }
-    });
+    };
     // Blocking tasks (a directory walk, a file read) must not hold up the exit.
     rt.shutdown_background();
     match result.and_then(|()| ctx.printer.flush()) {

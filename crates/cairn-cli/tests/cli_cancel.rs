@@ -1,0 +1,344 @@
+//! Ctrl-C and SIGTERM in the middle of a copy (issue 15 item 6): the real `cairn` binary copies
+//! 200 MiB in 5 MiB parts, 4 at once; once the server shows an open multipart upload (or a temp
+//! file appears) it gets the signal. It must exit 130 / 143 with "interrupted", and leave no
+//! open upload on the server and no temp file on disk.
+//!
+//! Needs moto: `source /tmp/moto.env` (scripts/servers/start.sh). A missing server is a
+//! failure, never a skip.
+
+mod common;
+
+use common::{bytes, Sandbox};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+
+const SIZE: usize = 200 * 1024 * 1024;
+const PARTS: [&str; 4] = ["--part-size", "5M", "--parts", "4"];
+
+fn var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{name} is not set: start servers with scripts/servers/start.sh ENVFILE, then \
+             `source ENVFILE` before running these tests"
+        ),
+    }
+}
+
+/// moto, seen from the test: settings for the binary and an admin client for checks.
+struct Moto {
+    endpoint: String,
+    region: String,
+    key_id: String,
+    secret: String,
+    bucket: String,
+    rt: tokio::runtime::Runtime,
+    admin: cairn::backend::s3::admin::Admin,
+}
+
+impl Moto {
+    fn new() -> Moto {
+        let v = |k: &str| var(&format!("CAIRN_TEST_MOTO_{k}"));
+        let (endpoint, region, key_id, secret, bucket) = (
+            v("ENDPOINT"),
+            v("REGION"),
+            v("ACCESS_KEY_ID"),
+            v("SECRET_ACCESS_KEY"),
+            v("BUCKET"),
+        );
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mut c = cairn::Config::default();
+        for (k, val) in [
+            ("endpoint", endpoint.as_str()),
+            ("region", region.as_str()),
+            ("access_key_id", key_id.as_str()),
+            ("secret_access_key", secret.as_str()),
+            ("allow_http", "true"),
+            ("path_style", "true"),
+            ("provider", "moto"),
+        ] {
+            c.set(k, val).unwrap();
+        }
+        let (admin, _) = rt
+            .block_on(cairn::open_admin(&format!("s3://{bucket}"), c))
+            .unwrap_or_else(|e| panic!("moto admin client: {e}"));
+        Moto {
+            endpoint,
+            region,
+            key_id,
+            secret,
+            bucket,
+            rt,
+            admin,
+        }
+    }
+
+    /// A sandbox whose runs reach moto (credentials through the environment only).
+    fn sandbox(&self) -> Sandbox {
+        let mut s = Sandbox::new();
+        s.env.extend([
+            ("AWS_ACCESS_KEY_ID".into(), self.key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.secret.clone()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ]);
+        s
+    }
+
+    fn args<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec![
+            "--endpoint",
+            &self.endpoint,
+            "--region",
+            &self.region,
+            "--path-style",
+        ];
+        a.extend_from_slice(rest);
+        a
+    }
+
+    /// The key prefix of one test: `RUN_ID/cli-cancel/TEST/NONCE`. The nonce keeps an
+    /// upload a failed earlier run left open out of this run's view.
+    fn prefix(&self, test: &str) -> String {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!("{}/cli-cancel/{test}/{nonce:x}", var("CAIRN_TEST_RUN_ID"))
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// Multipart uploads the server still has open under `prefix`.
+    fn open_uploads(&self, prefix: &str) -> Vec<String> {
+        let out = self
+            .rt
+            .block_on(
+                self.admin
+                    .sdk()
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("list multipart uploads: {e:?}"));
+        out.uploads()
+            .iter()
+            .filter_map(|u| u.key().map(String::from))
+            .collect()
+    }
+
+    /// Whether an upload under `prefix` has a stored part: cairn then holds its id (a
+    /// signal during CreateMultipartUpload itself is a narrower case than this test's).
+    fn upload_has_parts(&self, prefix: &str) -> bool {
+        let sdk = self.admin.sdk();
+        self.rt.block_on(async {
+            let out = sdk
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("list multipart uploads: {e:?}"));
+            for u in out.uploads() {
+                let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
+                    continue;
+                };
+                let r = sdk
+                    .list_parts()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await;
+                let has_parts = match r {
+                    Ok(parts) => !parts.parts().is_empty(),
+                    // moto names the root element ListPartsResponse, which the SDK refuses;
+                    // the 200's body still lists the parts.
+                    Err(e) => match e.raw_response() {
+                        Some(raw) if raw.status().as_u16() == 200 => raw
+                            .body()
+                            .bytes()
+                            .is_some_and(|b| String::from_utf8_lossy(b).contains("<Part>")),
+                        _ => panic!("list parts: {e:?}"),
+                    },
+                };
+                if has_parts {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    /// Objects under `prefix`.
+    fn objects(&self, prefix: &str) -> Vec<String> {
+        let out = self
+            .rt
+            .block_on(
+                self.admin
+                    .sdk()
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("list objects: {e:?}"));
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect()
+    }
+}
+
+fn spawn(s: &Sandbox, args: &[&str]) -> Child {
+    s.cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls until `ready` holds; panics (with cairn's output) if cairn exits first, i.e. the
+/// copy was never seen mid-flight.
+fn wait_until(child: &mut Child, what: &str, mut ready: impl FnMut() -> bool) {
+    loop {
+        if ready() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut stderr);
+            }
+            panic!("cairn exited ({status}) before {what}:\n{stderr}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Sends `signal` and waits for cairn to exit.
+fn interrupt(child: Child, signal: libc::c_int) -> Output {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+    child.wait_with_output().unwrap()
+}
+
+/// cairn exited with `code` and said "interrupted" on stderr. Checked after the debris, so a
+/// leftover is what a failing run reports first.
+fn assert_interrupted(out: &Output, code: i32) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit status {:?}; stderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("interrupted"),
+        "stderr does not say interrupted:\n{stderr}"
+    );
+}
+
+/// Files whose names end in `suffix` anywhere under `dir`.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_ending(&p, suffix));
+        } else if p.to_string_lossy().ends_with(suffix) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every file under `dir`, `.cairn/` included.
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    files_ending(dir, "")
+}
+
+fn upload_to_moto_interrupted(test: &str, signal: libc::c_int, code: i32) {
+    let m = Moto::new();
+    let s = m.sandbox();
+    s.write("big.bin", &bytes(SIZE, 41));
+    let prefix = m.prefix(test);
+    let dst = m.url(&format!("{prefix}/big.bin"));
+    let mut child = spawn(
+        &s,
+        &m.args(&[&["cp", "big.bin", &dst][..], &PARTS].concat()),
+    );
+    wait_until(&mut child, "a multipart upload was open with parts", || {
+        m.upload_has_parts(&prefix)
+    });
+    let out = interrupt(child, signal);
+    let open = m.open_uploads(&prefix);
+    assert!(open.is_empty(), "uploads left open: {open:?}");
+    assert_eq!(
+        m.objects(&prefix),
+        Vec::<String>::new(),
+        "nothing at the key"
+    );
+    assert_interrupted(&out, code);
+}
+
+#[test]
+fn sigint_mid_upload_leaves_no_open_upload() {
+    upload_to_moto_interrupted("sigint-upload", libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_mid_upload_leaves_no_open_upload() {
+    upload_to_moto_interrupted("sigterm-upload", libc::SIGTERM, 143);
+}
+
+#[test]
+fn sigint_mid_download_leaves_no_temp_file() {
+    let m = Moto::new();
+    let s = m.sandbox();
+    s.write("big.bin", &bytes(SIZE, 43));
+    let prefix = m.prefix("sigint-download");
+    let src = m.url(&format!("{prefix}/big.bin"));
+    s.ok(&m.args(&[&["cp", "big.bin", &src][..], &PARTS].concat()));
+    let dl = s.work.join("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    let mut child = spawn(&s, &m.args(&[&["cp", &src, "dl/"][..], &PARTS].concat()));
+    wait_until(&mut child, "a download temp file appeared", || {
+        !files_ending(&dl, ".cairn-tmp").is_empty()
+    });
+    let out = interrupt(child, libc::SIGINT);
+    assert_eq!(
+        all_files(&dl),
+        Vec::<PathBuf>::new(),
+        "files left in the download directory"
+    );
+    assert_interrupted(&out, 130);
+}
+
+#[test]
+fn sigint_mid_local_store_upload_leaves_no_temp_file() {
+    let s = Sandbox::new();
+    s.write("big.bin", &bytes(SIZE, 47));
+    let mut child = spawn(
+        &s,
+        &[&["cp", "big.bin", "local://cancel/big.bin"][..], &PARTS].concat(),
+    );
+    let tmp = s.root.join(".cairn/tmp");
+    wait_until(&mut child, "a temp file appeared in .cairn/tmp", || {
+        !all_files(&tmp).is_empty()
+    });
+    let out = interrupt(child, libc::SIGINT);
+    assert_eq!(all_files(&tmp), Vec::<PathBuf>::new(), "left in .cairn/tmp");
+    assert!(
+        !s.root.join("cancel/big.bin").exists(),
+        "an interrupted copy must not appear at its key"
+    );
+    assert_interrupted(&out, 130);
+}
