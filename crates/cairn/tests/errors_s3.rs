@@ -5,7 +5,7 @@
 //! SECRET_ACCESS_KEY} and CAIRN_TEST_GARAGE_CONFIG (to add a key without permissions).
 
 use bytes::Bytes;
-use cairn::backend::s3::admin::{self, Encryption, LifecycleRule, Transition, Versioning};
+use cairn::backend::s3::admin::{Encryption, LifecycleRule, Transition, Versioning};
 use cairn::{
     Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, PutOptions, Store, StoreExt,
 };
@@ -505,7 +505,7 @@ async fn listings_name_keys_cairn_cannot_represent() {
 /// refuses it by choice, not because object_store could not carry it.
 #[tokio::test]
 async fn object_store_paths_carry_backslashes_verbatim() {
-    use object_store::{ObjectStore, ObjectStoreExt};
+    use object_store::ObjectStoreExt;
     let s3 = object_store::aws::AmazonS3Builder::new()
         .with_endpoint(var("MOTO", "ENDPOINT"))
         .with_bucket_name(var("MOTO", "BUCKET"))
