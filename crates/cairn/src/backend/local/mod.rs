@@ -2,8 +2,18 @@
 //!
 //! Layout under the root: objects are plain files at their key's path, so the tree is readable
 //! without cairn. Metadata lives in `.cairn/meta/<key>.json`, temp files in `.cairn/tmp/`; keys
-//! under `.cairn/` are reserved. Writes are atomic: temp file, fsync, rename, fsync directory.
-//! Create-only puts use `link(2)`, which fails if the target exists, so they hold across processes.
+//! under `.cairn/` are reserved.
+//!
+//! - Writes are atomic: temp file, fsync, sidecar rename, data rename, fsync of the directories
+//!   that changed (new parents included). A sidecar names the one file it describes (see
+//!   `sidecar.rs`), so data and metadata become visible together.
+//! - Create-only puts use `link(2)`, which fails if the target exists, so they hold across
+//!   processes; if-match puts are serialized within the process.
+//! - ETags are `inode-mtime-size`, unique per write: each write is a new file whose mtime is
+//!   stamped uniquely (`files.rs`).
+//! - `rename` is rename(2) of the file (and its sidecar first).
+//! - Temp files older than [`STALE_TMP_AGE`] (from killed writers) are removed on open; a
+//!   multipart upload dropped without `complete` removes its own.
 
 mod files;
 mod sidecar;
