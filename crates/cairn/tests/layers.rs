@@ -1667,3 +1667,21 @@ fn a_compressing_put_leaves_the_async_worker_free() {
         }
     });
 }
+
+/// A put that opts out of encryption on an encrypting store still records the plain content
+/// digest of its compressed bytes.
+#[tokio::test]
+async fn an_unencrypted_put_on_an_encrypting_store_records_a_plain_digest() {
+    let store = full_stack(Arc::new(MemoryStore::new()));
+    let data = text(300_000, 9);
+    let key = k("noenc");
+    store
+        .put_opts(&key, data.clone(), hint("encryption", "none"))
+        .await
+        .unwrap();
+    let h = store.head(&key).await.unwrap();
+    assert!(h.encryption_key_id().is_none());
+    assert_eq!(h.compression(), Some("zstd"));
+    let want = cairn::digest::DigestScheme::Sha256.digest_of(&sha(&data));
+    assert_eq!(cairn::digest::content_digest(&h), Some(want));
+}

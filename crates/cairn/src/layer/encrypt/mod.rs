@@ -356,6 +356,19 @@ impl<S: Store> Store for EncryptStore<S> {
     async fn put_opts(&self, key: &Key, data: Bytes, mut opts: PutOptions) -> Result<PutResult> {
         check_reserved(&opts, key).map_err(|e| e.with_store(self))?;
         let Some((id, k)) = self.write_key(key, &opts)? else {
+            // Not encrypted after all (a per-put hint): the compressed content's plain digest.
+            let compressed = opts
+                .metadata
+                .contains_key(super::compress::COMPRESSION_META);
+            if let (true, Some(sha)) = (
+                compressed && !opts.metadata.contains_key(CONTENT_DIGEST_META),
+                opts.layer_hints
+                    .get(CONTENT_SHA256_HINT)
+                    .and_then(|s| parse_sha(s)),
+            ) {
+                let d = DigestScheme::Sha256.digest_of(&sha);
+                set_layer_meta(&mut opts, CONTENT_DIGEST_META, d);
+            }
             return self.inner.put_opts(key, data, opts).await;
         };
         let above = opts
