@@ -73,6 +73,10 @@ async fn main() -> Res<()> {
             Ok(match e {
                 ListEntry::Prefix(p) => Some(p["data/".len()..].trim_end_matches('/').to_string()),
                 ListEntry::Object(_) => None,
+                // A name cairn cannot represent is an error here, never a silent skip.
+                ListEntry::Unlisted { name, reason } => {
+                    return Err(cairn::Error::unlisted(&name, &reason))
+                }
             })
         })
         .try_collect()

@@ -404,7 +404,8 @@ EXAMPLES:
   cairn verify --json s3://bucket/backup/ | jq 'select(.status != \"ok\")'
 
 Objects are read as stored (no decryption key needed). Exit code 2 if any object is corrupt
-or could not be read; unverifiable objects (no recorded digest) do not fail the command.";
+or could not be read, and for unverifiable objects (no recorded digest): each is named in the
+summary and counted in --json.";
 
 #[derive(Debug, ClapArgs)]
 pub struct VerifyArgs {

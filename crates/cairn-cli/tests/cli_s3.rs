@@ -535,6 +535,27 @@ fn moto_objects_cairn_cannot_name_are_named_and_exit_2() {
     let r = s.run(&["verify", "--json", &dir]);
     assert_eq!(json_lines(&r).pop().unwrap()["summary"]["unlisted"], 3);
 
+    // sync copies the rest, names each one, counts it, exits 2; --delete keeps going too.
+    let r = s.run(&["sync", "--delete", &dir, "synced"]);
+    assert_eq!(r.code, 2, "sync: {}", r.stderr);
+    named(&r.stderr, "sync");
+    assert_eq!(
+        tree(&s.work.join("synced")).keys().collect::<Vec<_>>(),
+        ["good.txt"]
+    );
+    let r = s.run(&["--json", "sync", &dir, "synced"]);
+    assert_eq!(r.code, 2, "sync --json: {}", r.stderr);
+    let sum = &json_lines(&r).pop().unwrap()["summary"];
+    assert_eq!(
+        (
+            sum["unlisted"].as_u64(),
+            sum["failed"].as_u64(),
+            sum["skipped"].as_u64()
+        ),
+        (Some(3), Some(3), Some(1)),
+        "{sum}"
+    );
+
     let r = s.run(&["rm", "-r", &dir]);
     assert_eq!(r.code, 2, "rm -r: {}", r.stderr);
     named(&r.stderr, "rm -r");

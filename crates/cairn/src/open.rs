@@ -28,8 +28,10 @@ pub async fn open_admin(
 ) -> Result<(crate::backend::s3::admin::Admin, String)> {
     let (location, config) = resolve(url, options)?;
     let Location::S3 { bucket, .. } = location else {
-        return Err(crate::Error::invalid(format!("{url:?} is not an s3:// URL"))
-            .with_hint("bucket commands need s3://BUCKET"));
+        return Err(
+            crate::Error::invalid(format!("{url:?} is not an s3:// URL"))
+                .with_hint("bucket commands need s3://BUCKET"),
+        );
     };
     let store = crate::backend::s3::S3Store::new(&bucket, &config).await?;
     Ok((store.admin(), bucket))

@@ -135,9 +135,7 @@ async fn garage_rejects_a_wrong_server_side_checksum() {
         ("secret_access_key", v("SECRET_ACCESS_KEY").as_str()),
     ])
     .unwrap();
-    let (admin, bucket) = cairn::open_admin(&url, creds)
-        .await
-        .unwrap();
+    let (admin, bucket) = cairn::open_admin(&url, creds).await.unwrap();
     let key = format!("{}/integrity-wrong-checksum", env("CAIRN_TEST_RUN_ID"));
     let wrong = base64_sha256(b"not the body");
     let r = admin

@@ -164,8 +164,7 @@ mod s3_admin {
     use super::{Ctx, StoreAddr};
 
     pub async fn create_bucket(ctx: &Ctx, addr: &StoreAddr, _bucket: &str) -> cairn::Result<()> {
-        let (admin, _) =
-            cairn::open_admin(&addr.url, ctx.config.clone()).await?;
+        let (admin, _) = cairn::open_admin(&addr.url, ctx.config.clone()).await?;
         admin.create_bucket().await
     }
 
@@ -175,8 +174,7 @@ mod s3_admin {
         _bucket: &str,
         force: bool,
     ) -> cairn::Result<()> {
-        let (admin, _) =
-            cairn::open_admin(&addr.url, ctx.config.clone()).await?;
+        let (admin, _) = cairn::open_admin(&addr.url, ctx.config.clone()).await?;
         admin.delete_bucket(force).await
     }
 }

@@ -215,13 +215,14 @@ impl Archive {
         let scan = self
             .template
             .scan_prefix(&self.prefix, filter.name.as_deref());
-        let mut entries: Vec<Entry> = self
+        // Each entry with whether its listed size is the logical one.
+        let found: Vec<(Entry, bool)> = self
             .store
             .list_objects(&scan)
             // `ready`, not `async` blocks: those make the future's `Send` unprovable to callers
             // that spawn it (rustc's higher-ranked lifetime limitation).
-            .try_filter_map(|m| future::ready(Ok(self.entry_of(&m))))
-            .try_filter(|e| {
+            .try_filter_map(|m| future::ready(Ok(self.entry_of(&m).map(|e| (e, m.size_known)))))
+            .try_filter(|(e, _)| {
                 let keep = filter.name.as_ref().is_none_or(|n| *n == e.name)
                     && filter.kind.as_ref().is_none_or(|k| *k == e.kind)
                     && filter.since.is_none_or(|t| e.timestamp >= t)
@@ -230,13 +231,23 @@ impl Archive {
             })
             .try_collect()
             .await?;
-        if !filter.metadata.is_empty() {
-            entries = stream::iter(entries)
-                .map(|mut e| async move {
-                    e.metadata = self.store.head(&e.key).await?.metadata;
-                    Ok::<_, Error>(e)
-                })
-                .buffered(16)
+        // Through compression or encryption a listing has stored sizes: one head per such
+        // entry gives the logical size (and the metadata a metadata filter needs).
+        let want_meta = !filter.metadata.is_empty();
+        let mut entries: Vec<Entry> = stream::iter(found)
+            .map(|(mut e, known)| async move {
+                if !known || want_meta {
+                    let h = self.store.head(&e.key).await?;
+                    e.size = h.size;
+                    e.metadata = h.metadata;
+                }
+                Ok::<_, Error>(e)
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        if want_meta {
+            entries = stream::iter(entries.into_iter().map(Ok::<_, Error>))
                 .try_filter(|e| {
                     let keep = filter
                         .metadata

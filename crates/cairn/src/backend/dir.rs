@@ -231,6 +231,7 @@ impl Store for PlainDirStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             conditional_update: false,
+            conditional_update_multipart: false,
             metadata: false,
             ..self.files.capabilities()
         }

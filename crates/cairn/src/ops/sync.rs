@@ -179,13 +179,23 @@ struct Side<'a> {
     list: BoxStream<'a, Result<ObjectMeta>>,
     last: Option<Key>,
     filter: &'a Filter,
+    /// Where an object the listing could not name is recorded, as a failed item.
+    summary: &'a Mutex<Summary>,
 }
 
 impl Side<'_> {
     async fn next(&mut self) -> Result<Option<ObjectMeta>> {
         loop {
-            let Some(m) = self.list.next().await.transpose()? else {
-                return Ok(None);
+            let m = match self.list.next().await {
+                None => return Ok(None),
+                // Named and counted, and the walk goes on: the object is neither copied nor
+                // deleted, and the run exits 2.
+                Some(Err(e)) if e.kind() == ErrorKind::Unrepresentable => {
+                    let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+                    s.record_failure("", Action::Transfer, &e);
+                    continue;
+                }
+                Some(r) => r?,
             };
             if let Some(last) = &self.last {
                 if m.key.as_str() <= last.as_str() {
@@ -254,12 +264,14 @@ pub async fn sync(
             list: list_sorted(src, ""),
             last: None,
             filter,
+            summary: summary_ref,
         };
         let mut d = Side {
             store: dst,
             list: list_sorted(dst, ""),
             last: None,
             filter,
+            summary: summary_ref,
         };
         let r: Result<()> = async {
             // Both listings start at once: a local side reads its first directory whole

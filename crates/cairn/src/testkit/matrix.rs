@@ -195,7 +195,7 @@ impl Body {
             Kind::Json => "json",
             Kind::Csv => "csv",
         };
-        let size = if len >= MIB && len % MIB == 0 {
+        let size = if len >= MIB && len.is_multiple_of(MIB) {
             format!("{}MiB", len / MIB)
         } else {
             format!("{len}B")
@@ -279,7 +279,7 @@ pub fn csv_rows(len: usize, seed: u64) -> Bytes {
             31_000 + (r >> 16) % 2_000,
             25_000 + (r >> 32) % 2_000,
             tyres[(r >> 48) as usize % tyres.len()],
-            (r >> 60) % 9 == 0,
+            (r >> 60).is_multiple_of(9),
         );
         i += 1;
     }

@@ -256,6 +256,12 @@ impl Store for Faulty {
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
     }
+    async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, opts).await
+    }
+    fn digest_scheme(&self) -> cairn::digest::DigestScheme {
+        self.inner.digest_scheme()
+    }
 }
 
 /// Reads `CAIRN_TEST_<SERVER>_<NAME>`; a missing variable fails the test (never a skip).
