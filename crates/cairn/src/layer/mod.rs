@@ -25,15 +25,17 @@
 //!
 //! Names starting with `cairn-` ([`RESERVED_META_PREFIX`](crate::RESERVED_META_PREFIX)) belong to
 //! the layers: `cairn-sha256`, `cairn-manifest`, `cairn-compression`, `cairn-size`,
-//! `cairn-encryption`, `cairn-key-id`. They stay visible in `head` and `get` (for `cairn stat`
-//! and `cairn verify`); a put that sets one is refused with `InvalidInput`. Strip them with
-//! [`stack::strip_reserved`] before re-putting metadata read from another object. All other
-//! metadata passes through every layer unchanged.
+//! `cairn-frames`, `cairn-content-digest`, `cairn-encryption`, `cairn-key-id`. Backends hand them
+//! back in [`ObjectMeta::layer_meta`](crate::ObjectMeta::layer_meta), apart from the user's
+//! `metadata`, and the typed accessors read them; a put that sets one is refused with
+//! `InvalidInput`. All other metadata passes through every layer unchanged.
 //!
 //! # Sizes
 //!
-//! `head` and `get` report the logical size; listings report stored sizes (a listing carries
-//! no metadata, and a `head` per entry would cost a request each).
+//! `head` and `get` report the logical size, and `stored_size` apart. A listing has no metadata:
+//! through a layer that compresses or encrypts new objects its sizes are stored sizes, marked
+//! [`size_known`](crate::ObjectMeta::size_known)` = false`; `StoreExt::resolve_size` completes
+//! one with a `head`.
 
 pub mod checksum;
 pub mod compress;
