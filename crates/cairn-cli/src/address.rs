@@ -138,6 +138,7 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
             check_no_dots(&decoded, raw)?;
             let path = PathBuf::from(decoded);
             let (root, key, into) = split_fs(&path, rest.ends_with('/'), want_dir);
+            let (root, key) = within_store(root, key);
             StoreAddr {
                 url: with_query(format!("file://{}", encode(&root)?)),
                 path: key,
@@ -216,6 +217,37 @@ fn split_fs(path: &Path, trailing_slash: bool, want_dir: bool) -> (PathBuf, Stri
     }
 }
 
+/// A `file://` URL deep inside a cairn store (`file:///data/store/a/b.csv`) addresses the
+/// store's object: the nearest ancestor holding the store's `.cairn/` folder is the root, so
+/// the object's records (checksum, compression, encryption) are found. Elsewhere the URL's
+/// directory is the root.
+fn within_store(root: PathBuf, key: String) -> (PathBuf, String) {
+    let mut dir = root.as_path();
+    let mut below: Vec<String> = Vec::new();
+    loop {
+        if dir.join(cairn::backend::local::RESERVED_DIR).is_dir() {
+            if below.is_empty() {
+                return (root, key);
+            }
+            below.reverse();
+            let mut k = below.join("/");
+            if !key.is_empty() {
+                k = format!("{k}/{key}");
+            } else {
+                k.push('/');
+            }
+            return (dir.to_path_buf(), k);
+        }
+        match (dir.parent(), dir.file_name()) {
+            (Some(parent), Some(name)) => {
+                below.push(name.to_string_lossy().into_owned());
+                dir = parent;
+            }
+            _ => return (root, key),
+        }
+    }
+}
+
 fn check_no_dots(path: &str, raw: &str) -> Result {
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(usage(
@@ -288,6 +320,30 @@ mod tests {
             Addr::Store(s) => s,
             other => panic!("{raw}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn file_urls_inside_a_store_use_the_stores_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(root.join(".cairn/meta")).unwrap();
+        std::fs::create_dir_all(root.join("exports/day")).unwrap();
+        std::fs::write(root.join("exports/day/laps.csv"), b"1").unwrap();
+        let url = |p: &str| format!("file://{}/{p}", root.display());
+        let a = store(&url("exports/day/laps.csv"));
+        assert_eq!(a.url, format!("file://{}", root.display()));
+        assert_eq!((a.path.as_str(), a.into), ("exports/day/laps.csv", false));
+        let a = store(&url("exports/"));
+        assert_eq!((a.path.as_str(), a.into), ("exports/", true));
+        // Outside any store the URL's directory is the root, as before.
+        let plain = tempfile::tempdir().unwrap();
+        let proot = std::fs::canonicalize(plain.path()).unwrap();
+        std::fs::write(proot.join("f.txt"), b"1").unwrap();
+        let a = store(&format!("file://{}/f.txt", proot.display()));
+        assert_eq!(
+            (a.url, a.path.as_str()),
+            (format!("file://{}", proot.display()), "f.txt")
+        );
     }
 
     #[test]

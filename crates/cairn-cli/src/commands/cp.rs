@@ -553,10 +553,21 @@ async fn write_stream_file(
         name.unwrap_or_default(),
         std::process::id()
     ));
+    /// Removes the temp file unless it was renamed into place, on error and on cancellation
+    /// (Ctrl-C drops this future) alike.
+    struct Guard<'a>(&'a Path, bool);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = std::fs::remove_file(self.0);
+            }
+        }
+    }
+    // Created inline (one open(2)), so no blocking task can create it after a cancellation.
+    let std_file = std::fs::File::create_new(&tmp).map_err(|e| fs_err(e, "write", &tmp))?;
+    let mut guard = Guard(&tmp, false);
     let r: Result<u64> = async {
-        let mut file = tokio::fs::File::create_new(&tmp)
-            .await
-            .map_err(|e| fs_err(e, "write", &tmp))?;
+        let mut file = tokio::fs::File::from_std(std_file);
         let mut n = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
@@ -575,9 +586,7 @@ async fn write_stream_file(
         Ok(n)
     }
     .await;
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    guard.1 = r.is_ok();
     r
 }
 
