@@ -92,6 +92,9 @@ async fn bad_credentials_are_unauthenticated() {
         assert!(!e.is_temporary(), "{e}");
         let e = store.get(&key("k")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthenticated, "get: {e}");
+        // HEAD's 403 has no body; cairn asks again with a GET to tell which.
+        let e = store.head(&key("k")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "head: {e}");
         let e = store.put(&key("k"), &b"x"[..]).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthenticated, "put: {e}");
         let msg = e.to_string();

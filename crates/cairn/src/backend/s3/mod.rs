@@ -474,11 +474,24 @@ impl Store for S3Store {
             head: true,
             ..Default::default()
         };
-        let r = self
-            .s3
-            .get_opts(&path, opts)
-            .await
-            .map_err(|e| self.err(e, "head", key))?;
+        let r = match self.s3.get_opts(&path, opts).await {
+            Ok(r) => r,
+            Err(e) => {
+                let e = self.err(e, "head", key);
+                if e.kind() != ErrorKind::PermissionDenied {
+                    return Err(e);
+                }
+                // A 403 to HEAD has no body, so a bad signature looks like a denial (Garage).
+                // A GET's error body says which; its own body is never read.
+                return match self.s3.get(&path).await {
+                    Err(g) => {
+                        let g = self.err(g, "head", key);
+                        Err(if g.kind() == ErrorKind::Unauthenticated { g } else { e })
+                    }
+                    Ok(_) => Err(e),
+                };
+            }
+        };
         let (content_type, metadata) = metadata::from_attributes(&r.attributes);
         let mut meta = ObjectMeta::new(key.clone(), r.meta.size, r.meta.last_modified)
             .with_stored_metadata(metadata);
