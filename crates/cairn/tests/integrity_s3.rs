@@ -60,7 +60,10 @@ async fn flip_byte(bare: &DynStore, key: &Key, at: usize) {
         ..Default::default()
     };
     let r = bare.get_opts(key, raw).await.unwrap();
-    let (meta, content_type) = (r.meta.metadata.clone(), r.meta.content_type.clone());
+    // The user's metadata and the layers' records, written back as they were.
+    let mut meta = r.meta.metadata.clone();
+    meta.extend(r.meta.layer_meta.clone());
+    let content_type = r.meta.content_type.clone();
     let mut bytes = r.bytes().await.unwrap().to_vec();
     bytes[at] ^= 0x01;
     let mut put = PutOptions {
