@@ -29,8 +29,8 @@
 //! - Listings report stored sizes (a listing has no metadata).
 
 use super::stack::{
-    check_reserved, cpu, join_parts, pump, set_layer_meta, sizes_unknown, Ctx, Decode, Rechunk,
-    Window, CONTENT_SHA256_HINT, CONTENT_SHA256_TRAILING,
+    check_reserved, cpu, cpu_in_order, join_parts, pump, set_layer_meta, sizes_unknown, Ctx,
+    Decode, Rechunk, Window, CONTENT_SHA256_HINT, CONTENT_SHA256_TRAILING,
 };
 use super::Layer;
 use crate::digest::{DigestScheme, CONTENT_DIGEST_META};
@@ -759,11 +759,17 @@ impl MultipartUpload for CompressUpload {
     fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
         // Compressed in call order, here; the part futures only carry bytes to the store.
         self.logical += data.len() as u64;
-        self.hasher.update(&data);
         self.parts.size_from(data.len(), 0);
         let mut out = Vec::with_capacity(data.len() / 2);
-        let framer = self.framer.as_mut().expect("upload not finished");
-        if let Err(e) = framer.write(&data, &mut out) {
+        let (hasher, framer) = (
+            &mut self.hasher,
+            self.framer.as_mut().expect("upload not finished"),
+        );
+        let written = cpu_in_order(data.len(), || {
+            hasher.update(&data);
+            framer.write(&data, &mut out)
+        });
+        if let Err(e) = written {
             let e = io_err(&self.key)(e);
             return Box::pin(async move { Err(e) });
         }

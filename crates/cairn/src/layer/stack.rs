@@ -333,6 +333,19 @@ pub(crate) const CONTENT_SHA256_TRAILING: &str = "trailing";
 /// Buffers below this are transformed inline: a blocking-pool hop costs more than the work.
 const CPU_INLINE: usize = 64 * 1024;
 
+/// Runs CPU work on a streamed part of `len` bytes where it must happen in call order (a
+/// multipart upload's `put_part` is synchronous): on a multi-threaded runtime inside
+/// `block_in_place`, so the worker's other tasks move to another thread while it works.
+pub(crate) fn cpu_in_order<T>(len: usize, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if len < CPU_INLINE || !multi {
+        return f();
+    }
+    tokio::task::block_in_place(f)
+}
+
 /// Runs CPU work on a whole buffer of `len` bytes (compression, encryption, hashing) off the
 /// async workers, on tokio's blocking pool, as object_store's `maybe_spawn_blocking` does.
 pub(crate) async fn cpu<T: Send + 'static>(

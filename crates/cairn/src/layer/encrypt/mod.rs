@@ -31,8 +31,8 @@ pub use stream::{
 };
 
 use super::stack::{
-    check_reserved, cpu, join_parts, pump, set_layer_meta, sizes_unknown, Ctx, Rechunk, Window,
-    CONTENT_SHA256_HINT, CONTENT_SHA256_TRAILING,
+    check_reserved, cpu, cpu_in_order, join_parts, pump, set_layer_meta, sizes_unknown, Ctx,
+    Rechunk, Window, CONTENT_SHA256_HINT, CONTENT_SHA256_TRAILING,
 };
 use super::Layer;
 use crate::digest::{DigestScheme, CONTENT_DIGEST_META};
@@ -304,10 +304,17 @@ impl MultipartUpload for EncryptUpload {
         // Sealed in call order here; room for tags and the header keeps inner parts ≤ outer.
         self.parts
             .size_from(data.len(), data.len() / 64 + HEADER_LEN + CT_SEGMENT);
-        if let Some(h) = &mut self.hasher {
-            h.update(&data);
-        }
-        match self.enc.as_mut().expect("upload not finished").push(&data) {
+        let (hasher, enc) = (
+            &mut self.hasher,
+            self.enc.as_mut().expect("upload not finished"),
+        );
+        let sealed = cpu_in_order(data.len(), || {
+            if let Some(h) = hasher {
+                h.update(&data);
+            }
+            enc.push(&data)
+        });
+        match sealed {
             Ok(out) => join_parts(self.parts.write(&out)),
             Err(e) => Box::pin(async move { Err(e) }),
         }
