@@ -11,6 +11,7 @@
 //! Reads and listings go to a [`LocalStore`] over the same root (which finds no sidecars in a
 //! plain tree); only writes differ. `file://` and `local://` URLs stay cairn stores.
 
+use super::local::upload::PartFile;
 use super::local::{in_directory, LocalStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
@@ -23,7 +24,6 @@ use std::fmt;
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The suffix of the temp files writes use; listings skip `.*.cairn-tmp` names.
 const TMP_SUFFIX: &str = ".cairn-tmp";
@@ -175,29 +175,13 @@ struct DirUpload {
     key: Key,
     mode: PutMode,
     target: PathBuf,
-    tmp: PathBuf,
-    file: Arc<fs::File>,
-    offset: u64,
-    done: bool,
-}
-
-impl Drop for DirUpload {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
+    part: PartFile,
 }
 
 #[async_trait]
 impl MultipartUpload for DirUpload {
     fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
-        let at = self.offset;
-        self.offset += data.len() as u64;
-        let file = self.file.clone();
-        Box::pin(blocking(move || {
-            file.write_all_at(&data, at).map_err(Error::from)
-        }))
+        self.part.put_part(data)
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
@@ -205,11 +189,11 @@ impl MultipartUpload for DirUpload {
             self.store.clone(),
             self.key.clone(),
             self.mode.clone(),
-            self.tmp.clone(),
-            self.file.clone(),
+            self.part.tmp.clone(),
+            self.part.file.clone(),
             self.target.clone(),
         );
-        self.done = true;
+        self.part.release();
         blocking(move || {
             store
                 .commit(&tmp, &file, &target, &mode)
@@ -220,9 +204,9 @@ impl MultipartUpload for DirUpload {
     }
 
     async fn abort(&mut self) -> Result<()> {
-        self.done = true;
-        let _ = fs::remove_file(&self.tmp);
-        Ok(())
+        self.part
+            .remove()
+            .map_err(|e| self.store.err(e, "put", &self.key))
     }
 }
 
@@ -260,10 +244,7 @@ impl Store for PlainDirStore {
             key: key.clone(),
             mode: opts.mode,
             target,
-            tmp,
-            file: Arc::new(file),
-            offset: 0,
-            done: false,
+            part: PartFile::new(tmp, file),
         }))
     }
 

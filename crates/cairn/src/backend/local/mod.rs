@@ -17,7 +17,7 @@
 
 mod files;
 mod sidecar;
-mod upload;
+pub(crate) mod upload;
 mod walk;
 
 pub(crate) use files::in_directory;
@@ -465,15 +465,12 @@ impl Store for LocalStore {
         blocking(move || {
             s.path_of(&k, "put")?;
             let tmp = s.tmp_path()?;
-            let file = Arc::new(in_directory(&tmp, || fs::File::create(&tmp))?);
+            let file = in_directory(&tmp, || fs::File::create(&tmp))?;
             Ok(Box::new(LocalUpload {
                 store: s,
                 key: k,
                 opts,
-                tmp,
-                file,
-                offset: 0,
-                done: false,
+                part: upload::PartFile::new(tmp, file),
             }) as Box<dyn MultipartUpload>)
         })
         .await

@@ -486,7 +486,11 @@ impl Store for S3Store {
                 return match self.s3.get(&path).await {
                     Err(g) => {
                         let g = self.err(g, "head", key);
-                        Err(if g.kind() == ErrorKind::Unauthenticated { g } else { e })
+                        Err(if g.kind() == ErrorKind::Unauthenticated {
+                            g
+                        } else {
+                            e
+                        })
                     }
                     Ok(_) => Err(e),
                 };
