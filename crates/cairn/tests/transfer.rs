@@ -287,18 +287,7 @@ async fn dropped_writer_aborts(env: Env) {
     }
     drop(w);
     settle_aborts().await;
-    assert_eq!(
-        store.faults.aborts.load(Ordering::SeqCst),
-        1,
-        "{store}: the dropped writer's upload was aborted"
-    );
-    assert_eq!(store.faults.completes.load(Ordering::SeqCst), 0);
-    let open = env.open_uploads(key.clone()).await;
-    assert!(open.is_empty(), "{store}: uploads left open: {open:?}");
-    assert!(
-        !store.exists(&key).await.unwrap(),
-        "{store}: nothing at the key"
-    );
+    assert_aborted(&env, &key).await;
 }
 
 /// An `upload_file` cancelled (its future dropped) once parts are in flight leaves no open
@@ -334,16 +323,22 @@ async fn cancelled_upload_aborts(env: Env) {
         }
     }
     settle_aborts().await;
+    assert_aborted(&env, &key).await;
+}
+
+/// One abort, no complete, no open upload and nothing at `key`.
+async fn assert_aborted(env: &Env, key: &Key) {
+    let store = &env.faulty;
     assert_eq!(
         store.faults.aborts.load(Ordering::SeqCst),
         1,
-        "{store}: the cancelled upload was aborted"
+        "{store}: the upload was aborted"
     );
     assert_eq!(store.faults.completes.load(Ordering::SeqCst), 0);
     let open = env.open_uploads(key.clone()).await;
     assert!(open.is_empty(), "{store}: uploads left open: {open:?}");
     assert!(
-        !store.exists(&key).await.unwrap(),
+        !store.exists(key).await.unwrap(),
         "{store}: nothing at the key"
     );
 }
