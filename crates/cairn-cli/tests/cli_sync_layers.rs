@@ -171,4 +171,13 @@ fn stat_shows_logical_and_stored_sizes_apart() {
     assert_eq!(v["compression"], "zstd");
     // The layers' records are fields of their own, never user metadata.
     assert_eq!(v["metadata"], serde_json::json!({}));
+    // Listings show the logical size too, though the store lists stored sizes.
+    let mut ls = vec!["--json"];
+    ls.extend(opts);
+    ls.extend(["ls", "local://enc/"]);
+    assert_eq!(s.ok(&ls).json()["size"].as_u64(), Some(logical));
+    let mut ls = opts.to_vec();
+    ls.extend(["ls", "-l", "local://enc/"]);
+    let line = s.ok(&ls).out();
+    assert!(line.contains(&format!(" {logical} ")), "{line}");
 }

@@ -8,7 +8,7 @@
 use super::{open_existing, shown_key, store_addr, Ctx};
 use crate::args::LsArgs;
 use crate::error::{CliError, Report, Result};
-use cairn::{ListEntry, ListOptions, ObjectMeta};
+use cairn::{ListEntry, ListOptions, ObjectMeta, StoreExt};
 use futures::StreamExt;
 
 /// Width of `YYYY-MM-DD HH:MM:SS` plus a size column, so `PRE` lines line up with names.
@@ -30,7 +30,23 @@ pub async fn run(ctx: &Ctx, a: &LsArgs) -> Result {
         prefix.rfind('/').map_or(0, |i| i + 1)
     };
     let p = &ctx.printer;
-    let mut entries = store.list(opts);
+    // Sizes shown (-l, --json) are logical: through compression or encryption a listing has
+    // stored sizes, so such entries are completed with a head, 16 at a time, in order.
+    let sizes = a.long || p.json();
+    let mut entries = store
+        .list(opts)
+        .map(|e| {
+            let store = store.clone();
+            async move {
+                match e {
+                    Ok(ListEntry::Object(m)) if sizes && !m.size_known => {
+                        store.resolve_size(m).await.map(ListEntry::Object)
+                    }
+                    other => other,
+                }
+            }
+        })
+        .buffered(16);
     let (mut listed, mut unlisted) = (0u64, 0u64);
     while let Some(entry) = entries.next().await {
         listed += 1;
