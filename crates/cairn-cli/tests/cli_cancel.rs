@@ -8,23 +8,13 @@
 
 mod common;
 
-use common::{bytes, Sandbox};
+use common::{bytes, var, Sandbox};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
 const SIZE: usize = 200 * 1024 * 1024;
 const PARTS: [&str; 4] = ["--part-size", "5M", "--parts", "4"];
-
-fn var(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: start servers with scripts/servers/start.sh ENVFILE, then \
-             `source ENVFILE` before running these tests"
-        ),
-    }
-}
 
 /// moto, seen from the test: settings for the binary and an admin client for checks.
 struct Moto {

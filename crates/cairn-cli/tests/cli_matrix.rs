@@ -5,19 +5,9 @@
 //! logical size with the stored size apart.
 
 mod common;
-use common::{bytes, Sandbox};
+use common::{bytes, var, Sandbox};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-fn var(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: start servers with scripts/servers/start.sh ENVFILE, then \
-             `source ENVFILE` before running these tests"
-        ),
-    }
-}
 
 /// CSV rows, deterministic: what a compressor shrinks.
 fn csv(len: usize, seed: u64) -> Vec<u8> {

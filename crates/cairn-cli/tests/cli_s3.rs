@@ -6,19 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{bytes, tree};
+use common::{bytes, tree, var};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cairn");
-
-fn var(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: start servers with scripts/servers/start.sh ENVFILE, then \
-             `source ENVFILE` before running these tests"
-        ),
-    }
-}
 
 /// One S3 server's settings, from CAIRN_TEST_<NAME>_*.
 #[derive(Clone)]

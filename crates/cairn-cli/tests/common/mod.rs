@@ -7,6 +7,18 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+/// A test server's setting (`CAIRN_TEST_MOTO_ENDPOINT`, ...); a missing one fails the test,
+/// never a skip: scripts/test starts the servers.
+pub fn var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{name} is not set: start servers with scripts/servers/start.sh ENVFILE, then \
+             `source ENVFILE` before running these tests"
+        ),
+    }
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
 pub struct Sandbox {
