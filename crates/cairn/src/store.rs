@@ -49,6 +49,9 @@ pub struct Capabilities {
     pub retries_internally: bool,
     /// The store is on this machine: no network faults, cheap requests.
     pub local: bool,
+    /// Part-sized buffers the layers hold per part in flight, beyond the part itself (one per
+    /// compressing or encrypting layer): the transfer engine counts them in its memory budget.
+    pub part_copies: u32,
 }
 
 impl Default for Capabilities {
@@ -67,6 +70,7 @@ impl Default for Capabilities {
             server_checksum: false,
             retries_internally: false,
             local: true,
+            part_copies: 0,
         }
     }
 }

@@ -913,6 +913,66 @@ fn proc_status_bytes(field: &str) -> u64 {
     kib * 1024
 }
 
+/// The same bound through zstd + AES on incompressible data: the layers' copies of each part
+/// in flight ([`Capabilities::part_copies`]) are counted in the transfer's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layered_transfer_memory_stays_within_the_budget() {
+    // SAFETY: set before any other thread of this test process reads the environment.
+    unsafe { std::env::set_var("CAIRN_TEST_MEMORY_KEY", "42".repeat(32)) };
+    let (store, _prefix) = s3_store_with(
+        "GARAGE",
+        "memory-layers",
+        &[
+            ("compression", "zstd"),
+            ("encryption_key", "env:CAIRN_TEST_MEMORY_KEY"),
+        ],
+    )
+    .await;
+    assert_eq!(store.capabilities().part_copies, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 320 << 20;
+    let src = dir.path().join("random.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
+        for i in 0..(size >> 20) {
+            f.write_all(&data(1 << 20, i + 1)).unwrap();
+        }
+    }
+    let opts = TransferOptions {
+        part_size: 8 << 20,
+        concurrency: 4,
+        ..Default::default()
+    };
+    let budget = 32u64 << 20;
+    // The plain test's constant, plus the zstd encoder's and decoder's own state (a 4 MiB
+    // window and its tables per stream): fixed per upload, whatever the object's size.
+    let slack = 32u64 << 20;
+    let base = proc_status_bytes("VmRSS:");
+    let key = k("memory/random.bin");
+    upload_file(&*store, &key, &src, &opts, &Recorder::new())
+        .await
+        .unwrap();
+    let up = proc_status_bytes("VmHWM:").saturating_sub(base);
+    let out = dir.path().join("back.bin");
+    let meta = download_file(&*store, &key, &out, &opts, &Recorder::new())
+        .await
+        .unwrap();
+    assert_eq!(meta.size, size);
+    assert!(meta.stored_size > size, "encrypted: {}", meta.stored_size);
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), size);
+    let grew = proc_status_bytes("VmHWM:").saturating_sub(base);
+    assert!(
+        grew <= budget + slack,
+        "peak RSS grew by {} MiB ({} MiB by the end of the upload) for a {} MiB budget \
+         (+{} MiB allowed)",
+        grew >> 20,
+        up >> 20,
+        budget >> 20,
+        slack >> 20
+    );
+}
+
 /// Peak memory of a large upload and download through the real S3 client stays within the
 /// budget (`concurrency × part_size`) plus a small constant, as issue 4 asks. nextest runs each
 /// test in its own process, so the process's high-water mark is this test's.

@@ -811,7 +811,11 @@ impl MultipartUpload for CompressUpload {
 #[deny(clippy::missing_trait_methods)]
 impl<S: Store> Store for CompressStore<S> {
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        let mut c = self.inner.capabilities();
+        if self.default != Compression::None {
+            c.part_copies += 1;
+        }
+        c
     }
 
     async fn put_opts(&self, key: &Key, data: Bytes, mut opts: PutOptions) -> Result<PutResult> {

@@ -35,10 +35,12 @@ where
 {
     let (mut tx, mut rx) = mpsc::channel::<Result<(Bytes, OwnedSemaphorePermit)>>(0);
     let fetch = &fetch;
+    // A compressing or encrypting stack holds copies of each part while it is in flight.
+    let copies = 1 + writer.part_copies() as u64;
     let producer = async move {
         let parts = stream::iter(ranges)
             .then(|r| async move {
-                let p = budget.acquire(r.end - r.start).await;
+                let p = budget.acquire((r.end - r.start) * copies).await;
                 (r, p)
             })
             .map(|(r, p)| async move { fetch(r).await.map(|b| (b, p)) })

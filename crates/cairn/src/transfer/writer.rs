@@ -110,6 +110,12 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Part-sized copies the store's layers hold per part in flight
+    /// ([`Capabilities::part_copies`](crate::Capabilities::part_copies)).
+    pub(crate) fn part_copies(&self) -> u32 {
+        self.store.capabilities().part_copies
+    }
+
     /// The part size in use (after [`part_size_for`]).
     pub(crate) fn part_size(&self) -> usize {
         self.part_size

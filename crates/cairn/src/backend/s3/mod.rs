@@ -293,6 +293,7 @@ impl Store for S3Store {
             server_checksum: q.server_checksum,
             retries_internally: true,
             local: false,
+            part_copies: 0,
         }
     }
 

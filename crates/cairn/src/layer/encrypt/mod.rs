@@ -357,7 +357,11 @@ impl MultipartUpload for EncryptUpload {
 #[deny(clippy::missing_trait_methods)]
 impl<S: Store> Store for EncryptStore<S> {
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        let mut c = self.inner.capabilities();
+        if self.keys.is_some() {
+            c.part_copies += 1;
+        }
+        c
     }
 
     async fn put_opts(&self, key: &Key, data: Bytes, mut opts: PutOptions) -> Result<PutResult> {
