@@ -38,6 +38,7 @@ pub use file::{download_file, upload_file};
 pub use many::{
     copy_many, download_tree, transfer_tree, upload_many, upload_tree, CopyItem, UploadItem,
 };
+pub(crate) use writer::Pending;
 pub use writer::{part_size_for, put_stream, settle_aborts, Writer, WriterOptions};
 
 use crate::store::{Metadata, ObjectMeta, PutOptions};

@@ -291,11 +291,12 @@ impl Drop for Writer<'_> {
 static PENDING: AtomicUsize = AtomicUsize::new(0);
 static SETTLED: Notify = Notify::const_new();
 
-/// One spawned abort, counted in [`PENDING`] until it ends or its task is dropped.
-struct Pending;
+/// One spawned abort (or an upload's creation that may need one), counted in [`PENDING`]
+/// until it ends or its task is dropped.
+pub(crate) struct Pending;
 
 impl Pending {
-    fn new() -> Pending {
+    pub(crate) fn new() -> Pending {
         PENDING.fetch_add(1, Ordering::SeqCst);
         Pending
     }

@@ -358,10 +358,21 @@ impl Store for S3Store {
             attributes,
             ..Default::default()
         };
-        let inner = self
-            .s3
-            .put_multipart_opts(&path, os_opts)
+        // Created in a task of its own: if the caller is cancelled while the server creates
+        // the upload, nobody would learn its id, so the task aborts it instead of leaving it
+        // open (and `transfer::settle_aborts` waits for that).
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (s3, pending) = (Arc::clone(&self.s3), crate::transfer::Pending::new());
+        tokio::spawn(async move {
+            let _pending = pending;
+            let created = s3.put_multipart_opts(&path, os_opts).await;
+            if let Err(Ok(mut orphan)) = tx.send(created) {
+                let _ = orphan.abort().await;
+            }
+        });
+        let inner = rx
             .await
+            .map_err(|_| Error::new(ErrorKind::Unexpected, "the upload's creation was cancelled"))?
             .map_err(|e| self.err(e, "put", key))?;
         Ok(Box::new(S3Upload {
             inner,
