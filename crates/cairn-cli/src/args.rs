@@ -40,7 +40,8 @@ pub struct Global {
     /// Print results as one JSON object per line.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Print only results and errors: no summaries, warnings or progress.
+    /// Print only results (ls, cat, stat, ...) and errors: no per-item lines, summaries,
+    /// warnings or progress.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log what cairn does to stderr (-vv for more); RUST_LOG works too.

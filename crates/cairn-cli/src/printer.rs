@@ -41,6 +41,11 @@ impl Printer {
         self.json
     }
 
+    /// `--quiet`: errors and the exit code only, no per-item lines or summaries.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// One line of results on stdout.
     pub fn line(&self, s: impl std::fmt::Display) -> Result {
         let mut out = self.out.lock().unwrap();

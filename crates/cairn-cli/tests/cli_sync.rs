@@ -38,13 +38,32 @@ fn second_run_transfers_nothing_and_back_again() {
         (sum["transferred"].as_u64(), sum["skipped"].as_u64()),
         (Some(0), Some(4))
     );
-    s.ok(&["sync", "local://m", "copy"]);
+    let back = s.ok(&["sync", "local://m", "copy"]);
+    assert!(
+        back.lines().contains(&"download sub/b.csv".to_string()),
+        "{}",
+        back.out()
+    );
+    assert!(back.stderr.contains("downloaded 4"), "{}", back.stderr);
     assert_eq!(tree(&s.work.join("copy")), tree(&s.work.join("src")));
     // A changed file is sent again (different size).
     s.write("src/a.txt", b"alpha, longer");
     let sum = summary(&s, &["src", "local://m/"]);
     assert_eq!(sum["transferred"], 1);
     assert_eq!(s.ok(&["cat", "local://m/a.txt"]).stdout, b"alpha, longer");
+}
+
+#[test]
+fn quiet_prints_no_item_lines_and_no_summary() {
+    let s = Sandbox::new();
+    sample(&s);
+    let r = s.ok(&["-q", "sync", "src", "local://m/"]);
+    assert_eq!((r.out(), r.stderr.as_str()), (String::new(), ""));
+    let again = summary(&s, &["src", "local://m/"]);
+    assert_eq!(
+        (again["transferred"].as_u64(), again["skipped"].as_u64()),
+        (Some(0), Some(4))
+    );
 }
 
 #[test]
@@ -141,7 +160,7 @@ fn failed_items_do_not_stop_the_rest_and_exit_2() {
     std::fs::create_dir_all(s.work.join("dst/x/blocked/inside")).unwrap();
     let r = s.run(&["sync", "src", "dst"]);
     assert_eq!(r.code, 2, "{}\n{}", r.out(), r.stderr);
-    assert!(r.stderr.contains("upload x/blocked"), "{}", r.stderr);
+    assert!(r.stderr.contains("copy x/blocked: "), "{}", r.stderr);
     assert!(r.stderr.contains("failed 1"), "{}", r.stderr);
     assert!(
         r.stderr

@@ -43,7 +43,8 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
         },
     };
     let p = &ctx.printer;
-    let rep = SyncReporter::new(p);
+    let verb = Verb::between(&src_addr, &dst_addr);
+    let rep = SyncReporter::new(p, verb);
     let result = cairn::ops::sync(src.as_ref(), dst.as_ref(), &opts, &rep).await;
     rep.bar.finish_and_clear();
     let sum = result?;
@@ -53,7 +54,7 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
         for f in &sum.failures {
             let what = match f.action {
                 Action::Delete => "delete",
-                _ => "upload",
+                _ => verb.now,
             };
             let key = if f.key.is_empty() {
                 "(listing)"
@@ -62,10 +63,10 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
             };
             p.error(&Report::new(format!("{what} {key}: {}", f.message)));
         }
-        let verb = if sum.dry_run {
-            "would upload"
+        let done = if sum.dry_run {
+            format!("would {}", verb.now)
         } else {
-            "uploaded"
+            verb.done.to_string()
         };
         let del = if sum.dry_run {
             "would delete"
@@ -73,7 +74,7 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
             "deleted"
         };
         p.info(format!(
-            "{} → {}: {verb} {} ({}), skipped {}, {del} {}, failed {}",
+            "{} → {}: {done} {} ({}), skipped {}, {del} {}, failed {}",
             src_addr.shown,
             dst_addr.shown,
             sum.transferred,
@@ -113,18 +114,40 @@ fn scoped(store: DynStore, addr: &StoreAddr) -> Result<DynStore> {
     Ok(Arc::new(PrefixStore::new(store, prefix)?))
 }
 
-/// Bars for bytes and objects on a terminal; one line per change on stdout (human mode).
+/// What a sync does to each object, named from where it goes: a plain path is the user's
+/// own files, anything else a store.
+#[derive(Clone, Copy)]
+struct Verb {
+    now: &'static str,
+    done: &'static str,
+}
+
+impl Verb {
+    fn between(src: &StoreAddr, dst: &StoreAddr) -> Verb {
+        let (now, done) = match (src.plain, dst.plain) {
+            (true, false) => ("upload", "uploaded"),
+            (false, true) => ("download", "downloaded"),
+            _ => ("copy", "copied"),
+        };
+        Verb { now, done }
+    }
+}
+
+/// Bars for bytes and objects on a terminal; one line per change on stdout (human mode, not
+/// under `-q`).
 struct SyncReporter<'a> {
     printer: &'a Printer,
+    verb: Verb,
     bar: ProgressBar,
     objects: AtomicU64,
     found: AtomicU64,
 }
 
 impl<'a> SyncReporter<'a> {
-    fn new(printer: &'a Printer) -> Self {
+    fn new(printer: &'a Printer, verb: Verb) -> Self {
         SyncReporter {
             printer,
+            verb,
             bar: printer.bytes_bar(Some(0)),
             objects: AtomicU64::new(0),
             found: AtomicU64::new(0),
@@ -146,13 +169,14 @@ impl Reporter for SyncReporter<'_> {
         let n = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
         let found = self.found.load(Ordering::Relaxed).max(n);
         self.bar.set_message(format!("{n}/{found} objects"));
-        if self.printer.json() {
+        if self.printer.json() || self.printer.quiet() {
             return;
         }
+        let verb = self.verb.now;
         let line = match (outcome, item.action) {
-            (Outcome::Transferred { .. }, _) => format!("upload {}", item.key),
+            (Outcome::Transferred { .. }, _) => format!("{verb} {}", item.key),
             (Outcome::Deleted, _) => format!("delete {}", item.key),
-            (Outcome::Planned, Action::Transfer) => format!("(dry run) upload {}", item.key),
+            (Outcome::Planned, Action::Transfer) => format!("(dry run) {verb} {}", item.key),
             (Outcome::Planned, Action::Delete) => format!("(dry run) delete {}", item.key),
             (Outcome::Failed(e), _) => {
                 tracing::debug!(key = %item.key, error = %one_line(e), "sync item failed");
