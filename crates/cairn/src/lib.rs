@@ -29,6 +29,8 @@ pub mod layer;
 mod open;
 pub mod ops;
 pub mod provider;
+pub mod server_side;
+pub mod stats;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -183,6 +183,9 @@ pub struct GetOptions {
     /// them through untouched; the checksum layer still verifies them. For `cairn verify`, and
     /// for copying encrypted objects without their key.
     pub raw: bool,
+    /// This version instead of the current one (stores that keep versions; others answer
+    /// `Unsupported`).
+    pub version: Option<String>,
 }
 
 /// What a head or list tells about an object.
@@ -452,6 +455,13 @@ pub trait Store: fmt::Display + fmt::Debug + Send + Sync + 'static {
         crate::digest::DigestScheme::Sha256
     }
 
+    /// The S3 server behind this store, for presigned URLs, versions, multipart uploads and
+    /// stats by storage class; `None` for local and memory stores. Layers pass it up (see
+    /// [`crate::server_side`]).
+    fn server_side(&self) -> Option<crate::server_side::ServerSide> {
+        None
+    }
+
     /// Moves `from` to `to` (replacing it, or failing with `AlreadyExists` under
     /// `opts.if_not_exists`). Stores that can move atomically do (the local store renames the
     /// file); the default copies, then deletes `from`.
@@ -499,6 +509,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn digest_scheme(&self) -> crate::digest::DigestScheme {
         (**self).digest_scheme()
+    }
+
+    fn server_side(&self) -> Option<crate::server_side::ServerSide> {
+        (**self).server_side()
     }
     async fn rename_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
         (**self).rename_opts(from, to, opts).await
@@ -593,6 +607,55 @@ pub trait StoreExt: Store {
     /// Moves `from` to `to`, replacing `to` ([`Store::rename_opts`]).
     async fn rename(&self, from: &Key, to: &Key) -> Result<()> {
         self.rename_opts(from, to, CopyOptions::default()).await
+    }
+
+    /// The S3 server behind the store, or `Unsupported` naming `what` needed it.
+    fn server(&self, what: &str) -> Result<crate::server_side::ServerSide> {
+        self.server_side()
+            .ok_or_else(|| crate::server_side::unsupported(self, what))
+    }
+
+    /// Reads one version of `key` whole, through the store's layers.
+    async fn get_version(&self, key: &Key, version_id: &str) -> Result<Bytes> {
+        crate::backend::s3::admin::check_version_id(version_id)?;
+        let opts = GetOptions {
+            version: Some(version_id.to_string()),
+            ..Default::default()
+        };
+        self.get_opts(key, opts).await?.bytes().await
+    }
+
+    /// A URL allowing `method` on `key` for `expires` (1 s to 7 days) without credentials.
+    async fn presign(
+        &self,
+        key: &Key,
+        method: crate::backend::s3::admin::PresignMethod,
+        expires: std::time::Duration,
+    ) -> Result<url::Url> {
+        self.server("a presigned URL")?
+            .presign(method, key, expires)
+            .await
+    }
+
+    /// Every version and delete marker under `prefix`, one server page in memory at a time.
+    fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> BoxStream<'static, Result<crate::backend::s3::admin::ObjectVersion>> {
+        match self.server("listing versions") {
+            Ok(s) => s.list_versions(prefix),
+            Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+        }
+    }
+
+    /// Object count and stored bytes under `prefix`, in total, by storage class (S3) and by
+    /// the first `depth` levels of the key, from one streamed listing.
+    async fn stats(&self, prefix: &str, depth: usize) -> Result<crate::stats::StorageStats> {
+        crate::key::validate_prefix(prefix)?;
+        match self.server_side() {
+            Some(s) => s.stats(prefix, depth).await,
+            None => crate::stats::over_listing(self, prefix, depth).await,
+        }
     }
 }
 

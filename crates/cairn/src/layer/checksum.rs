@@ -528,4 +528,8 @@ impl<S: Store> Store for ChecksumStore<S> {
     fn digest_scheme(&self) -> crate::digest::DigestScheme {
         self.inner.digest_scheme()
     }
+
+    fn server_side(&self) -> Option<crate::server_side::ServerSide> {
+        self.inner.server_side()
+    }
 }

@@ -451,6 +451,7 @@ impl<S: Store> CompressStore<S> {
                 range: Some(GetRange::Bounded(r)),
                 if_match: pin.clone(),
                 raw: false,
+                version: None,
             };
             async move { self.inner.get_opts(key, opts).await?.bytes().await }
         };
@@ -498,6 +499,7 @@ impl<S: Store> CompressStore<S> {
             range: Some(GetRange::Bounded(starts[first].0..starts[last + 1].0)),
             if_match: pin.clone(),
             raw: false,
+            version: None,
         };
         let mut r = self.inner.get_opts(key, opts).await?;
         r.meta.size = logical;
@@ -914,6 +916,16 @@ impl<S: Store> Store for CompressStore<S> {
             r.body = pump(r.body, dec);
             return Ok(r);
         };
+        // The ranged path heads the current object, so an old version is only read whole.
+        if opts.version.is_some() {
+            return Err(Error::unsupported(
+                "a ranged read of an old version through the compression layer",
+            )
+            .with_operation("get")
+            .with_store(self)
+            .with_key(key.as_str())
+            .with_hint("read the version whole"));
+        }
         // A ranged read needs the metadata first. Where this store compresses, ask for it
         // alone; elsewhere most objects are not compressed, so ask for the range optimistically
         // (a range valid for the logical size may be past the end of the compressed bytes).
@@ -968,6 +980,7 @@ impl<S: Store> Store for CompressStore<S> {
             range: None,
             if_match: pin,
             raw: false,
+            version: None,
         };
         let mut r = self.inner.get_opts(key, full).await?;
         r.meta.size = size;
@@ -1022,5 +1035,13 @@ impl<S: Store> Store for CompressStore<S> {
 
     fn digest_scheme(&self) -> crate::digest::DigestScheme {
         self.inner.digest_scheme()
+    }
+
+    fn server_side(&self) -> Option<crate::server_side::ServerSide> {
+        let s = self.inner.server_side()?;
+        Some(match self.default {
+            Compression::None => s,
+            _ => s.transformed_by("compression"),
+        })
     }
 }

@@ -164,4 +164,8 @@ impl<S: Store> Store for PrefixStore<S> {
     fn digest_scheme(&self) -> crate::digest::DigestScheme {
         self.inner.digest_scheme()
     }
+
+    fn server_side(&self) -> Option<crate::server_side::ServerSide> {
+        Some(self.inner.server_side()?.under(&format!("{}/", self.prefix)))
+    }
 }

@@ -437,6 +437,7 @@ impl Store for S3Store {
         let os_opts = object_store::GetOptions {
             if_match: opts.if_match.clone(),
             range: opts.range.as_ref().map(to_os_range),
+            version: opts.version.clone(),
             ..Default::default()
         };
         let mut r = match self.s3.get_opts(&path, os_opts).await {
@@ -569,6 +570,10 @@ impl Store for S3Store {
 
     async fn health_check(&self) -> Result<()> {
         list::probe(&self.s3, &self.ctx).await
+    }
+
+    fn server_side(&self) -> Option<crate::server_side::ServerSide> {
+        Some(crate::server_side::ServerSide::new(self.admin()))
     }
 }
 

@@ -69,7 +69,36 @@ pub struct Quirks {
     pub max_part_size: u64,
     /// Most parts in one upload.
     pub max_parts: u32,
+    /// Bucket settings the server implements (Garage answers NotImplemented or drops them).
+    pub bucket: BucketFeatures,
 }
+
+/// Which bucket settings a provider implements; `cairn bucket` and `cairn setup` say what a
+/// server cannot do before changing anything, and read back what they set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketFeatures {
+    /// Bucket versioning.
+    pub versioning: bool,
+    /// Default bucket encryption.
+    pub encryption: bool,
+    /// Bucket and object ACLs.
+    pub acls: bool,
+    /// Bucket policies.
+    pub policy: bool,
+    /// S3 Object Lock at bucket creation.
+    pub object_lock: bool,
+    /// Lifecycle transitions to other storage classes are kept (Garage keeps only expiry).
+    pub lifecycle_transitions: bool,
+}
+
+const ALL_FEATURES: BucketFeatures = BucketFeatures {
+    versioning: true,
+    encryption: true,
+    acls: true,
+    policy: true,
+    object_lock: true,
+    lifecycle_transitions: true,
+};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -88,6 +117,7 @@ const BASE: Quirks = Quirks {
     min_part_size: 5 * MIB,
     max_part_size: 5 * 1024 * MIB,
     max_parts: 10_000,
+    bucket: ALL_FEATURES,
 };
 
 const TABLE: &[Quirks] = &[
@@ -115,6 +145,16 @@ const TABLE: &[Quirks] = &[
         server_checksum: true,
         path_style: true,
         unauthenticated_messages: &["No such key", "Invalid signature"],
+        // Measured against Garage 2.x (errors_s3.rs, cli_bucket.rs): NotImplemented, or a
+        // lifecycle saved without its transitions.
+        bucket: BucketFeatures {
+            versioning: false,
+            encryption: false,
+            acls: false,
+            policy: false,
+            object_lock: false,
+            lifecycle_transitions: false,
+        },
         ..BASE
     },
     Quirks {

@@ -210,6 +210,7 @@ impl<S: Store> EncryptStore<S> {
                 range: Some(range),
                 if_match: pin.or(opts.if_match),
                 raw: false,
+                version: opts.version.clone(),
             };
             return self.inner.get_opts(key, again).await;
         }
@@ -239,6 +240,7 @@ impl<S: Store> EncryptStore<S> {
             range: Some(GetRange::Bounded(from..to)),
             if_match: pin.or(opts.if_match),
             raw: false,
+            version: opts.version.clone(),
         };
         let r = self.inner.get_opts(key, seg_opts).await?;
         let ctx = Ctx::new(self, key);
@@ -498,6 +500,14 @@ impl<S: Store> Store for EncryptStore<S> {
 
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
+    }
+
+    fn server_side(&self) -> Option<crate::server_side::ServerSide> {
+        let s = self.inner.server_side()?;
+        Some(match self.keys {
+            Some(_) => s.transformed_by("encryption"),
+            None => s,
+        })
     }
 
     fn digest_scheme(&self) -> crate::digest::DigestScheme {

@@ -24,14 +24,30 @@ use std::sync::Arc;
 mod acl;
 mod encryption;
 mod lifecycle;
+mod policy;
+mod presign;
 mod probe;
+mod setup;
+mod stats;
+mod uploads;
 mod versioning;
+mod versions;
 
 pub use acl::{check_canned_acl, CANNED_ACLS};
 pub use encryption::Encryption;
-pub use lifecycle::{LifecycleRule, Transition};
+pub use lifecycle::{dropped, parse_rules, LifecycleRule, Transition};
+pub use policy::{check_policy, Grant, BUCKET_CANNED_ACLS};
+pub use presign::{check_expiry, PresignMethod, DEFAULT_EXPIRY, MAX_EXPIRY};
 pub use probe::ConditionalWrites;
+pub use setup::{encryption_words, lifecycle_words, preset, presets, Change, Plan, Preset};
+pub use uploads::Upload;
 pub use versioning::Versioning;
+pub use versions::{check_version_id, ObjectVersion};
+
+/// An SDK timestamp as chrono's.
+fn sdk_time(t: &aws_sdk_s3::primitives::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
 
 /// What [`Admin::info`] reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,6 +65,7 @@ pub struct BucketInfo {
 }
 
 /// Administration of one bucket.
+#[derive(Clone)]
 pub struct Admin {
     settings: Arc<Settings>,
     data: Arc<AmazonS3>,
@@ -130,6 +147,11 @@ impl Admin {
         &self.client
     }
 
+    /// Which bucket settings this provider implements.
+    pub fn features(&self) -> super::quirks::BucketFeatures {
+        self.ctx.quirks.bucket
+    }
+
     /// The provider whose quirks row applies (`generic` for an unknown endpoint).
     pub fn provider(&self) -> &'static str {
         self.ctx.quirks.name
@@ -179,7 +201,26 @@ impl Admin {
 
     /// Creates the bucket in the configured region.
     pub async fn create_bucket(&self) -> Result<()> {
-        let mut req = self.client.create_bucket().bucket(self.bucket());
+        self.create_bucket_with(false).await
+    }
+
+    /// Creates the bucket, with S3 Object Lock enabled if asked (which also turns on
+    /// versioning; it cannot be turned off later). Servers without Object Lock answer
+    /// `Unsupported` before anything is created.
+    pub async fn create_bucket_with(&self, object_lock: bool) -> Result<()> {
+        if object_lock && !self.ctx.quirks.bucket.object_lock {
+            return Err(Error::unsupported(format!(
+                "{} does not implement S3 Object Lock; no bucket was created",
+                self.ctx.quirks.name
+            ))
+            .with_operation("create_bucket")
+            .with_store(&*self.ctx.name));
+        }
+        let mut req = self
+            .client
+            .create_bucket()
+            .bucket(self.bucket())
+            .set_object_lock_enabled_for_bucket(object_lock.then_some(true));
         // us-east-1 is the one region that must not be named.
         if self.settings.region != "us-east-1" {
             let cfg = types::CreateBucketConfiguration::builder()
