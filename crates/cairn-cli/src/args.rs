@@ -115,6 +115,288 @@ pub enum Command {
     /// Measure a store: put/get/list/delete rates and latencies per object size.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
+    /// Administer an S3 bucket: create, info, versioning, encryption, lifecycle, ACL, policy.
+    #[command(after_help = BUCKET_EXAMPLES)]
+    Bucket(BucketArgs),
+    /// Apply a preset of bucket settings (versioning, encryption, lifecycle), idempotently.
+    #[command(after_help = SETUP_EXAMPLES)]
+    Setup(SetupArgs),
+    /// List object versions (with delete markers) or restore an old version.
+    #[command(after_help = VERSIONS_EXAMPLES)]
+    Versions(VersionsArgs),
+    /// Print a presigned URL for GET, PUT or HEAD of one object, to stdout.
+    #[command(after_help = PRESIGN_EXAMPLES)]
+    Presign(PresignArgs),
+    /// List or abort unfinished multipart uploads (they keep billing until aborted).
+    #[command(after_help = MULTIPART_EXAMPLES)]
+    Multipart(MultipartArgs),
+    /// Count objects and bytes under a prefix: in total, by storage class and by prefix.
+    #[command(after_help = STATS_EXAMPLES)]
+    Stats(StatsArgs),
+}
+
+const BUCKET_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn bucket create s3://reports --object-lock
+  cairn bucket info s3://reports --json
+  cairn bucket versioning s3://reports on            (on | off | status)
+  cairn bucket encryption set s3://reports aes256    (aes256 | aws:kms --kms-key ID | off)
+  cairn bucket lifecycle set s3://reports rules.toml   or   --preset analysis
+  cairn bucket acl s3://race-data public-read
+  cairn bucket policy set s3://race-data policy.json
+
+A lifecycle file holds [[rule]] tables (TOML) or {\"rules\": [...]} (JSON), each with id,
+prefix, expiration_days, transitions = [{ days, storage_class }], noncurrent_expiration_days
+and abort_incomplete_multipart_days. Settings are read back after they are set: a rule the
+server dropped is an error, never a success. A server that lacks a setting (Garage: versioning,
+encryption, ACLs, policies, lifecycle transitions) is named before anything changes.";
+
+const SETUP_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn setup s3://analysis --preset analysis --dry-run   show the plan
+  cairn setup s3://analysis --preset analysis             SSE, versioning, 30/90/365 lifecycle
+  cairn setup s3://scratch --preset scratch --skip-unsupported
+
+Presets live in crates/cairn/presets/buckets.toml: analysis, archive, scratch. Running it again
+changes nothing and says so.";
+
+const VERSIONS_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn versions ls s3://reports/2026/
+  cairn versions restore s3://reports/q3.json 3HL4kqtJlcpXroDTDmjVBH40Nrjfkd
+  cairn cat --version-id 3HL4kqtJlcpX... s3://reports/q3.json
+  cairn rm --version-id 3HL4kqtJlcpX... s3://reports/q3.json     deletes that version for good";
+
+const PRESIGN_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn presign s3://bucket/report.pdf                       GET, valid 15 minutes
+  cairn presign --method put --expires 1h s3://bucket/upload.bin
+  curl -T file.bin \"$(cairn presign --method put s3://bucket/file.bin)\"
+
+Anyone holding the URL has the access until it expires (at most 7 days). Stores that compress
+or encrypt refuse: the URL would bypass cairn.";
+
+const MULTIPART_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn multipart ls s3://bucket/
+  cairn multipart abort --older-than 1d --dry-run s3://bucket/
+  cairn multipart abort --older-than 0s s3://bucket/tmp/";
+
+const STATS_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn stats s3://analysis/analysis/ --depth 2     per year and month
+  cairn stats local:// --json
+
+Sizes are bytes as stored (after compression and encryption): what the provider bills.";
+
+#[derive(Debug, ClapArgs)]
+pub struct BucketArgs {
+    #[command(subcommand)]
+    pub command: BucketCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BucketCommand {
+    /// Create a bucket in the configured region.
+    Create {
+        /// s3://BUCKET
+        url: String,
+        /// Enable S3 Object Lock (turns on versioning; cannot be turned off).
+        #[arg(long)]
+        object_lock: bool,
+    },
+    /// Show region, provider, versioning, encryption, lifecycle and what the server lacks.
+    Info {
+        /// s3://BUCKET
+        url: String,
+    },
+    /// Remove a bucket; --force deletes every object and version first.
+    Rm {
+        /// s3://BUCKET
+        url: String,
+        /// Empty it first.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Turn versioning on or off (suspend), or show its status.
+    Versioning {
+        /// s3://BUCKET
+        url: String,
+        /// on, off or status.
+        #[arg(value_parser = ["on", "off", "status"], default_value = "status")]
+        state: String,
+    },
+    /// Default server-side encryption.
+    Encryption {
+        #[command(subcommand)]
+        command: EncryptionCommand,
+    },
+    /// Lifecycle rules.
+    Lifecycle {
+        #[command(subcommand)]
+        command: LifecycleCommand,
+    },
+    /// Apply a canned ACL to the bucket (private, public-read, ...), or show its grants.
+    Acl {
+        /// s3://BUCKET
+        url: String,
+        /// The canned ACL; none to show the grants.
+        canned: Option<String>,
+    },
+    /// The bucket policy.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Set it: aes256, aws:kms (with --kms-key) or off.
+    Set {
+        /// s3://BUCKET
+        url: String,
+        /// aes256, aws:kms or off.
+        kind: String,
+        /// KMS key id or ARN for aws:kms.
+        #[arg(long, value_name = "ID")]
+        kms_key: Option<String>,
+    },
+    /// Show it.
+    Get {
+        /// s3://BUCKET
+        url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Replace the rules with those of a TOML/JSON file or a preset.
+    Set {
+        /// s3://BUCKET
+        url: String,
+        /// The rules file.
+        #[arg(required_unless_present = "preset", conflicts_with = "preset")]
+        file: Option<PathBuf>,
+        /// The lifecycle of a preset (see `cairn setup --help`).
+        #[arg(long)]
+        preset: Option<String>,
+    },
+    /// Show the rules.
+    Get {
+        /// s3://BUCKET
+        url: String,
+    },
+    /// Remove every rule.
+    Rm {
+        /// s3://BUCKET
+        url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show it.
+    Get {
+        /// s3://BUCKET
+        url: String,
+    },
+    /// Replace it with a JSON file.
+    Set {
+        /// s3://BUCKET
+        url: String,
+        /// The policy document (JSON).
+        file: PathBuf,
+    },
+    /// Remove it.
+    Rm {
+        /// s3://BUCKET
+        url: String,
+    },
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct SetupArgs {
+    /// s3://BUCKET
+    pub url: String,
+    /// The preset to apply.
+    #[arg(long)]
+    pub preset: String,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply what this server can take and leave the rest (named in the output).
+    #[arg(long)]
+    pub skip_unsupported: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct VersionsArgs {
+    #[command(subcommand)]
+    pub command: VersionsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionsCommand {
+    /// List every version and delete marker under a prefix, newest first per key.
+    Ls {
+        /// s3://BUCKET/PREFIX
+        url: String,
+    },
+    /// Make an old version the current one (a server-side copy; the old one stays).
+    Restore {
+        /// s3://BUCKET/KEY
+        url: String,
+        /// The version id (from `cairn versions ls`).
+        version: String,
+    },
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct PresignArgs {
+    /// s3://BUCKET/KEY
+    pub url: String,
+    /// GET, PUT or HEAD.
+    #[arg(long, default_value = "GET", value_parser = ["GET", "PUT", "HEAD", "get", "put", "head"])]
+    pub method: String,
+    /// How long the URL is valid: 30s, 15m, 12h, 7d (at most 7 days).
+    #[arg(long, default_value = "15m", value_name = "DURATION")]
+    pub expires: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct MultipartArgs {
+    #[command(subcommand)]
+    pub command: MultipartCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MultipartCommand {
+    /// List unfinished uploads: key, age, parts and bytes so far.
+    Ls {
+        /// s3://BUCKET[/PREFIX]
+        url: String,
+    },
+    /// Abort unfinished uploads started longer ago than --older-than.
+    Abort {
+        /// s3://BUCKET[/PREFIX]
+        url: String,
+        /// Only uploads at least this old: 0s, 1h, 1d.
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+        /// List what would be aborted; abort nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct StatsArgs {
+    /// A store URL or path, optionally with a prefix.
+    pub url: String,
+    /// Break the totals down by the first N levels of the key below the prefix.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub depth: usize,
 }
 
 const BENCH_EXAMPLES: &str = "\
@@ -502,6 +784,9 @@ pub struct LsArgs {
 pub struct CatArgs {
     /// The object to print.
     pub url: String,
+    /// Print this version instead of the current one (see `cairn versions ls`).
+    #[arg(long, value_name = "ID")]
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -515,8 +800,11 @@ pub struct RmArgs {
     /// The object (or with -r, the prefix) to delete.
     pub url: String,
     /// Delete everything under the prefix.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "version_id")]
     pub recursive: bool,
+    /// Delete this version of the object for good (see `cairn versions ls`).
+    #[arg(long, value_name = "ID")]
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]

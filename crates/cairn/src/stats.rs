@@ -79,7 +79,11 @@ pub async fn over_listing<S: Store + ?Sized>(
     while let Some(entry) = list.try_next().await? {
         match entry {
             ListEntry::Object(m) => {
-                let rel = m.key.as_str().strip_prefix(prefix).unwrap_or(m.key.as_str());
+                let rel = m
+                    .key
+                    .as_str()
+                    .strip_prefix(prefix)
+                    .unwrap_or(m.key.as_str());
                 stats.add(rel, m.stored_size, None, depth);
             }
             ListEntry::Prefix(_) => {}
@@ -103,9 +107,27 @@ mod tests {
         s.add("2025/03/a", 10, Some("STANDARD"), 2);
         s.add("2025/03/b", 5, Some("GLACIER"), 2);
         s.add("2025/04/c", 1, Some("STANDARD"), 2);
-        assert_eq!(s.total, Totals { objects: 3, bytes: 16 });
-        assert_eq!(s.by_class["STANDARD"], Totals { objects: 2, bytes: 11 });
-        assert_eq!(s.by_prefix["2025/03/"], Totals { objects: 2, bytes: 15 });
+        assert_eq!(
+            s.total,
+            Totals {
+                objects: 3,
+                bytes: 16
+            }
+        );
+        assert_eq!(
+            s.by_class["STANDARD"],
+            Totals {
+                objects: 2,
+                bytes: 11
+            }
+        );
+        assert_eq!(
+            s.by_prefix["2025/03/"],
+            Totals {
+                objects: 2,
+                bytes: 15
+            }
+        );
         assert_eq!(s.by_prefix.len(), 2);
     }
 }

@@ -4,14 +4,24 @@ use super::{open_existing, store_addr, Ctx};
 use crate::args::CatArgs;
 use crate::error::Result;
 use bytes::Bytes;
-use cairn::StoreExt;
+use cairn::{Store, StoreExt};
 use futures::stream::{BoxStream, StreamExt};
 
 pub async fn run(ctx: &Ctx, a: &CatArgs) -> Result {
     let addr = store_addr(&a.url, false)?;
     let key = addr.key()?;
     let store = open_existing(ctx, &addr).await?;
-    let body = store.get_stream(&key).await?;
+    let body = match &a.version_id {
+        None => store.get_stream(&key).await?,
+        Some(v) => {
+            cairn::backend::s3::admin::check_version_id(v)?;
+            let opts = cairn::GetOptions {
+                version: Some(v.clone()),
+                ..Default::default()
+            };
+            store.get_opts(&key, opts).await?.body
+        }
+    };
     to_stdout(ctx, body, &|_| {}).await?;
     Ok(())
 }

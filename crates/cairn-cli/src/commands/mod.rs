@@ -3,15 +3,20 @@
 pub mod archive;
 pub mod bench;
 pub mod bucket;
+pub mod bucket_settings;
 pub mod cat;
 pub mod copy;
 pub mod cp;
 pub mod health;
 pub mod ls;
+pub mod multipart;
+pub mod presign;
 pub mod rm;
 pub mod stat;
+pub mod stats;
 pub mod sync;
 pub mod verify;
+pub mod versions;
 
 use crate::address::{self, Addr, StoreAddr};
 use crate::args::Command;
@@ -46,6 +51,12 @@ pub fn dispatch<'a>(ctx: &'a Ctx, cmd: &'a Command) -> BoxFuture<'a, Result> {
         Command::Sync(a) => sync::run(ctx, a).boxed(),
         Command::Archive(a) => archive::run(ctx, a).boxed(),
         Command::Bench(a) => bench::run(ctx, a).boxed(),
+        Command::Bucket(a) => bucket_settings::bucket(ctx, a).boxed(),
+        Command::Setup(a) => bucket_settings::setup(ctx, a).boxed(),
+        Command::Versions(a) => versions::run(ctx, a).boxed(),
+        Command::Presign(a) => presign::run(ctx, a).boxed(),
+        Command::Multipart(a) => multipart::run(ctx, a).boxed(),
+        Command::Stats(a) => stats::run(ctx, a).boxed(),
     }
 }
 

@@ -25,10 +25,22 @@ pub async fn run(ctx: &Ctx, a: &RmArgs) -> Result {
     if !a.recursive {
         let key = addr.key()?;
         let store = open_existing(ctx, &addr).await?;
+        let shown = shown_key(&addr, key.as_str());
+        if let Some(v) = &a.version_id {
+            store
+                .server("deleting a version")?
+                .delete_version(&key, v)
+                .await?;
+            if p.json() {
+                p.json_line(&serde_json::json!({ "deleted": key.as_str(), "version_id": v }))?;
+            } else {
+                p.info(format!("Deleted version {v} of {shown}"));
+            }
+            return Ok(());
+        }
         // Deleting is idempotent in stores; a typo should still not pass silently.
         store.head(&key).await?;
         store.delete(&key).await?;
-        let shown = shown_key(&addr, key.as_str());
         if p.json() {
             p.json_line(&serde_json::json!({ "deleted": key.as_str() }))?;
         } else {

@@ -250,9 +250,11 @@ impl Store for PlainDirStore {
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
         if opts.version.is_some() {
-            return Err(crate::server_side::unsupported(self, "reading an old version")
-                .with_operation("get")
-                .with_key(key.as_str()));
+            return Err(
+                crate::server_side::unsupported(self, "reading an old version")
+                    .with_operation("get")
+                    .with_key(key.as_str()),
+            );
         }
         self.files.get_opts(key, opts).await
     }

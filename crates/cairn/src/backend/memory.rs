@@ -197,9 +197,11 @@ impl Store for MemoryStore {
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
         if opts.version.is_some() {
-            return Err(crate::server_side::unsupported(self, "reading an old version")
-                .with_operation("get")
-                .with_key(key.as_str()));
+            return Err(
+                crate::server_side::unsupported(self, "reading an old version")
+                    .with_operation("get")
+                    .with_key(key.as_str()),
+            );
         }
         let e = self.objects.read().unwrap().get(key).cloned();
         let e = e.ok_or_else(|| self.not_found("get", key))?;

@@ -166,6 +166,10 @@ impl<S: Store> Store for PrefixStore<S> {
     }
 
     fn server_side(&self) -> Option<crate::server_side::ServerSide> {
-        Some(self.inner.server_side()?.under(&format!("{}/", self.prefix)))
+        Some(
+            self.inner
+                .server_side()?
+                .under(&format!("{}/", self.prefix)),
+        )
     }
 }

@@ -478,9 +478,11 @@ impl Store for LocalStore {
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
         if opts.version.is_some() {
-            return Err(crate::server_side::unsupported(self, "reading an old version")
-                .with_operation("get")
-                .with_key(key.as_str()));
+            return Err(
+                crate::server_side::unsupported(self, "reading an old version")
+                    .with_operation("get")
+                    .with_key(key.as_str()),
+            );
         }
         let (s, k) = (self.clone(), key.clone());
         let (meta, range, file) = blocking(move || {

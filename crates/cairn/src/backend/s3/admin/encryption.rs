@@ -52,7 +52,15 @@ impl Encryption {
             algorithm: algorithm.into(),
             kms_key_id,
         };
-        if algorithm == "AES256" && matches!(&enc, Encryption::Sse { kms_key_id: Some(_), .. }) {
+        if algorithm == "AES256"
+            && matches!(
+                &enc,
+                Encryption::Sse {
+                    kms_key_id: Some(_),
+                    ..
+                }
+            )
+        {
             return Err(Error::invalid("a KMS key only goes with aws:kms")
                 .with_hint("drop --kms-key, or use aws:kms"));
         }

@@ -88,7 +88,11 @@ pub(crate) fn check(r: &LifecycleRule) -> Result<()> {
             ),
         );
     }
-    let days = [r.expiration_days, r.noncurrent_expiration_days, r.abort_incomplete_multipart_days];
+    let days = [
+        r.expiration_days,
+        r.noncurrent_expiration_days,
+        r.abort_incomplete_multipart_days,
+    ];
     if days.contains(&Some(0)) || r.transitions.iter().any(|t| t.storage_class.is_empty()) {
         return Err(Error::invalid(format!(
             "lifecycle rule {:?}: days must be at least 1 and every transition names a storage class",
@@ -116,12 +120,24 @@ pub fn dropped(sent: &[LifecycleRule], kept: &[LifecycleRule]) -> Vec<String> {
         }
         let fields = [
             ("expiration", s.expiration_days, k.expiration_days),
-            ("noncurrent-version expiration", s.noncurrent_expiration_days, k.noncurrent_expiration_days),
-            ("abort of incomplete multipart uploads", s.abort_incomplete_multipart_days, k.abort_incomplete_multipart_days),
+            (
+                "noncurrent-version expiration",
+                s.noncurrent_expiration_days,
+                k.noncurrent_expiration_days,
+            ),
+            (
+                "abort of incomplete multipart uploads",
+                s.abort_incomplete_multipart_days,
+                k.abort_incomplete_multipart_days,
+            ),
         ];
         for (what, want, got) in fields {
             if want.is_some() && want != got {
-                out.push(format!("rule {:?}: {what} after {} days", s.id, want.unwrap_or(0)));
+                out.push(format!(
+                    "rule {:?}: {what} after {} days",
+                    s.id,
+                    want.unwrap_or(0)
+                ));
             }
         }
         if s.prefix != k.prefix {
@@ -145,11 +161,17 @@ impl Admin {
                      nothing was changed",
                     self.ctx.quirks.name,
                     r.id,
-                    r.transitions.iter().map(|t| t.storage_class.as_str()).collect::<Vec<_>>().join(", ")
+                    r.transitions
+                        .iter()
+                        .map(|t| t.storage_class.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
                 .with_operation(op)
                 .with_store(&*self.ctx.name)
-                .with_hint("drop the transitions; expiration and abort rules work on this server"));
+                .with_hint(
+                    "drop the transitions; expiration and abort rules work on this server",
+                ));
             }
         }
         for r in rules {

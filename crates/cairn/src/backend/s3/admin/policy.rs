@@ -27,8 +27,11 @@ pub struct Grant {
 pub fn check_policy(text: &str) -> Result<()> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err(Error::invalid("a bucket policy is a JSON object")
-            .with_hint("see the S3 docs for `{\"Version\": \"2012-10-17\", \"Statement\": [...]}`")),
+        Ok(_) => Err(
+            Error::invalid("a bucket policy is a JSON object").with_hint(
+                "see the S3 docs for `{\"Version\": \"2012-10-17\", \"Statement\": [...]}`",
+            ),
+        ),
         Err(e) => Err(Error::invalid(format!("the policy is not valid JSON: {e}"))
             .with_hint("fix the file; nothing was sent")),
     }
@@ -37,7 +40,13 @@ pub fn check_policy(text: &str) -> Result<()> {
 impl Admin {
     /// The bucket policy, or `None` when the bucket has none.
     pub async fn get_policy(&self) -> Result<Option<String>> {
-        match self.client.get_bucket_policy().bucket(self.bucket()).send().await {
+        match self
+            .client
+            .get_bucket_policy()
+            .bucket(self.bucket())
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.policy().map(str::to_string)),
             Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchBucketPolicy") => {
                 Ok(None)
@@ -114,4 +123,3 @@ impl Admin {
             .collect())
     }
 }
-

@@ -37,8 +37,10 @@ pub fn presets() -> BTreeMap<String, Preset> {
 pub fn preset(name: &str) -> Result<Preset> {
     let all = presets();
     all.get(name).cloned().ok_or_else(|| {
-        Error::invalid(format!("no preset {name:?}"))
-            .with_hint(format!("use one of {}", all.keys().cloned().collect::<Vec<_>>().join(", ")))
+        Error::invalid(format!("no preset {name:?}")).with_hint(format!(
+            "use one of {}",
+            all.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
     })
 }
 
@@ -78,7 +80,10 @@ pub struct Plan {
 impl Plan {
     /// The changes this server cannot take, as one sentence each.
     pub fn unsupported(&self) -> Vec<String> {
-        self.changes.iter().filter_map(|c| c.unsupported.clone()).collect()
+        self.changes
+            .iter()
+            .filter_map(|c| c.unsupported.clone())
+            .collect()
     }
 }
 
@@ -112,7 +117,11 @@ pub fn lifecycle_words(rules: &[LifecycleRule]) -> String {
         n => format!(
             "{n} rule{} ({})",
             if n == 1 { "" } else { "s" },
-            rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+            rules
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -141,7 +150,11 @@ impl Admin {
                 Err(e) if e.kind() == ErrorKind::Unsupported => Versioning::Unsupported,
                 Err(e) => return Err(e),
             };
-            let want = if on { Versioning::Enabled } else { Versioning::Suspended };
+            let want = if on {
+                Versioning::Enabled
+            } else {
+                Versioning::Suspended
+            };
             let same = now == want || (!on && now == Versioning::Off);
             if same {
                 plan.unchanged.push("versioning");
@@ -174,15 +187,21 @@ impl Admin {
                     setting: "encryption",
                     from: encryption_words(&now),
                     to: encryption_words(&want),
-                    unsupported: (now == Encryption::Unsupported)
-                        .then(|| format!("{provider} does not implement default bucket encryption")),
+                    unsupported: (now == Encryption::Unsupported).then(|| {
+                        format!("{provider} does not implement default bucket encryption")
+                    }),
                     step: Step::Encryption(want),
                 });
             }
         }
         if !preset.lifecycle.is_empty() {
             let now = self.get_lifecycle().await?;
-            if same_rules(&now, &preset.lifecycle) {
+            // Where transitions are dropped, what the server can hold is the preset without them.
+            let mut holdable = preset.lifecycle.clone();
+            if !features.lifecycle_transitions {
+                holdable.iter_mut().for_each(|r| r.transitions.clear());
+            }
+            if same_rules(&now, &preset.lifecycle) || same_rules(&now, &holdable) {
                 plan.unchanged.push("lifecycle");
             } else {
                 let moves: Vec<String> = preset
@@ -194,12 +213,14 @@ impl Admin {
                     setting: "lifecycle",
                     from: lifecycle_words(&now),
                     to: lifecycle_words(&preset.lifecycle),
-                    unsupported: (!features.lifecycle_transitions && !moves.is_empty()).then(|| {
-                        format!(
-                            "{provider} keeps no lifecycle transitions (to {})",
-                            moves.join(", ")
-                        )
-                    }),
+                    unsupported: (!features.lifecycle_transitions && !moves.is_empty()).then(
+                        || {
+                            format!(
+                                "{provider} keeps no lifecycle transitions (to {})",
+                                moves.join(", ")
+                            )
+                        },
+                    ),
                     step: Step::Lifecycle(preset.lifecycle.clone()),
                 });
             }
@@ -228,7 +249,11 @@ impl Admin {
                 (Step::Versioning(_) | Step::Encryption(_), Some(_)) => continue,
                 (Step::Versioning(on), None) => {
                     self.put_versioning(*on).await?;
-                    let want = if *on { Versioning::Enabled } else { Versioning::Suspended };
+                    let want = if *on {
+                        Versioning::Enabled
+                    } else {
+                        Versioning::Suspended
+                    };
                     let got = self.get_versioning().await?;
                     if got != want {
                         return Err(Error::unsupported(format!(

@@ -23,11 +23,12 @@ impl Admin {
             let page = page.map_err(|e| self.err(e, "list_objects_v2"))?;
             for o in page.contents() {
                 let key = o.key().unwrap_or_default();
+                // The checksum layer's own records are not the user's objects.
+                if key.starts_with(crate::layer::checksum::MANIFEST_PREFIX) {
+                    continue;
+                }
                 let rel = key.strip_prefix(strip).unwrap_or(key);
-                let class = o
-                    .storage_class()
-                    .map(|c| c.as_str())
-                    .unwrap_or("STANDARD");
+                let class = o.storage_class().map(|c| c.as_str()).unwrap_or("STANDARD");
                 stats.add(rel, o.size().unwrap_or(0).max(0) as u64, Some(class), depth);
             }
         }

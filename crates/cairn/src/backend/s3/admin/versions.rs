@@ -190,7 +190,10 @@ impl Admin {
                     .send()
                     .await
                     .map_err(|e| self.err(e, "upload_part_copy").with_key(key))?;
-                let etag = out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string);
+                let etag = out
+                    .copy_part_result()
+                    .and_then(|r| r.e_tag())
+                    .map(str::to_string);
                 parts.push(
                     aws_sdk_s3::types::CompletedPart::builder()
                         .part_number(n)
