@@ -43,6 +43,12 @@ for entry in "rustfmt|fmt" "clippy|clippy"; do
   rustup component add "$comp" || die "could not add the $comp component"
   cargo "$sub" --version >/dev/null 2>&1 || die "cargo $sub still fails after adding $comp"
 done
+# curl plays the outside client of presigned URLs in the CLI tests.
+if ! command -v curl >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || die "curl is missing and there is no apt-get to install it"
+  log "apt-get install curl"
+  { apt-get update -qq && apt-get install -y -qq curl; } >/dev/null || die "could not install curl"
+fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   log "building cargo-nextest with cargo install (a few minutes)"
   cargo install --locked cargo-nextest || die "could not install cargo-nextest"

@@ -5,13 +5,14 @@
 //! SECRET_ACCESS_KEY} and CAIRN_TEST_GARAGE_CONFIG (to add a key without permissions).
 
 use bytes::Bytes;
-use cairn::backend::s3::admin::{Encryption, LifecycleRule, Transition, Versioning};
+use cairn::backend::s3::admin::{Encryption, LifecycleRule, PresignMethod, Transition, Versioning};
 use cairn::{
     Config, DynStore, ErrorKind, Key, ListEntry, ListOptions, PutOptions, Store, StoreExt,
 };
 use futures::{StreamExt, TryStreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -682,6 +683,7 @@ async fn admin_versioning_encryption_lifecycle_on_moto() {
                 storage_class: "STANDARD_IA".into(),
             }],
             abort_incomplete_multipart_days: Some(2),
+            noncurrent_expiration_days: Some(10),
         },
         LifecycleRule {
             id: "tmp".into(),
@@ -827,4 +829,93 @@ async fn canned_acl_is_applied_and_unknown_acl_writes_nothing() {
         !store.exists(&key("bad.csv")).await.unwrap(),
         "nothing written"
     );
+}
+
+#[tokio::test]
+async fn versions_presign_and_stats_through_a_prefixed_layered_store() {
+    let bucket = fresh_bucket("pfx");
+    let (adm, _) = cairn::open_admin(&admin_url("MOTO", &bucket), good_creds("MOTO"))
+        .await
+        .unwrap();
+    adm.create_bucket().await.unwrap();
+    adm.put_versioning(true).await.unwrap();
+    // A store scoped to a prefix, with encryption: keys come back relative to it.
+    let url = format!("s3://{bucket}/tenant/a?{}", query("MOTO"));
+    std::env::set_var(
+        "CAIRN_TEST_PFX_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    );
+    let mut cfg = good_creds("MOTO");
+    cfg.set("encryption_key", "env:CAIRN_TEST_PFX_KEY").unwrap();
+    let store = open(&url, cfg).await;
+    let k = key("2025/03/r.csv");
+    store.put(&k, &b"id,v\n1,old\n"[..]).await.unwrap();
+    store.put(&k, &b"id,v\n1,new\n"[..]).await.unwrap();
+    store
+        .put(&key("2025/04/s.csv"), &b"id\n"[..])
+        .await
+        .unwrap();
+
+    let versions: Vec<_> = store.list_versions("2025/03/").try_collect().await.unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(
+        versions.iter().all(|v| v.key == "2025/03/r.csv"),
+        "{versions:?}"
+    );
+    let old = versions.iter().find(|v| !v.is_latest).unwrap();
+    assert_eq!(
+        store.get_version(&k, &old.version_id).await.unwrap(),
+        &b"id,v\n1,old\n"[..],
+        "an old version reads back through the encryption layer"
+    );
+    let side = store.server_side().unwrap();
+    assert_eq!(side.prefix(), "tenant/a/");
+    side.restore_version(&k, &old.version_id).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap(), &b"id,v\n1,old\n"[..]);
+
+    let e = store
+        .presign(&k, PresignMethod::Get, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let plain = open(&url, good_creds("MOTO")).await;
+    let signed = plain
+        .presign(&k, PresignMethod::Get, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        signed.path().ends_with("/tenant/a/2025/03/r.csv"),
+        "{signed}"
+    );
+
+    let stats = store.stats("", 2).await.unwrap();
+    assert_eq!(stats.total.objects, 2, "current objects only: {stats:?}");
+    let groups: Vec<&str> = stats.by_prefix.keys().map(String::as_str).collect();
+    assert_eq!(groups, ["2025/03/", "2025/04/"]);
+    adm.delete_bucket(true).await.unwrap();
+}
+
+#[tokio::test]
+async fn local_and_memory_stores_have_no_versions_or_presigned_urls_but_have_stats() {
+    for url in ["memory://"] {
+        let store = open(url, Config::default()).await;
+        store.put(&key("a/x"), &b"12345"[..]).await.unwrap();
+        let e = store
+            .presign(&key("a/x"), PresignMethod::Put, Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(
+            format!("{e:#}").contains("s3://"),
+            "the hint names the way out: {e:#}"
+        );
+        let e = store.get_version(&key("a/x"), "v1").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        let e = store.list_versions("").try_next().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        let s = store.stats("", 1).await.unwrap();
+        assert_eq!((s.total.objects, s.total.bytes), (1, 5));
+        assert!(s.by_class.is_empty());
+        assert_eq!(s.by_prefix["a/"].objects, 1);
+    }
 }

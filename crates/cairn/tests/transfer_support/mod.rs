@@ -262,6 +262,9 @@ impl Store for Faulty {
     fn digest_scheme(&self) -> cairn::digest::DigestScheme {
         self.inner.digest_scheme()
     }
+    fn server_side(&self) -> Option<cairn::server_side::ServerSide> {
+        self.inner.server_side()
+    }
 }
 
 /// Reads `CAIRN_TEST_<SERVER>_<NAME>`; a missing variable fails the test (never a skip).
