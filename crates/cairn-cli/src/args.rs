@@ -764,6 +764,9 @@ pub struct CpArgs {
     /// Files copied at once with -r.
     #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// Copy this version of the source object instead of the current one.
+    #[arg(long, value_name = "ID", conflicts_with = "recursive")]
+    pub version_id: Option<String>,
     #[command(flatten)]
     pub transfer: TransferFlags,
 }

@@ -397,6 +397,15 @@ fn versions_list_read_restore_and_delete_through_a_compressing_store() {
         v1
     );
     assert_eq!(s.ok(&["cat", &key]).stdout, v2);
+    s.ok(&[&z[..], &["cp", "--version-id", &old, &key, "back.json"]].concat());
+    assert_eq!(std::fs::read(s.sb.work.join("back.json")).unwrap(), v1);
+    let copy = format!("{b}/copies/run-v1.json");
+    s.ok(&[&z[..], &["cp", "--version-id", &old, &key, &copy]].concat());
+    assert_eq!(s.ok(&["cat", &copy]).stdout, v1);
+    s.fails(
+        &["cp", "--version-id", &old, "v1.json", &copy],
+        "names a version of a stored object",
+    );
     s.ok(&["versions", "restore", &key, &old]);
     assert_eq!(
         s.ok(&["cat", &key]).stdout,

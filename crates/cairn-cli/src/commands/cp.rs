@@ -167,6 +167,45 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
         To::Object(_, _, shown) => shown.clone(),
     };
     let written: Result<Option<u64>> = async {
+        if let Some(v) = &a.version_id {
+            // An old version is read whole (one stream), then written like stdin would be.
+            let One::Object(store, key) = from else {
+                return Err(usage(
+                    "--version-id names a version of a stored object",
+                    "the source must be a store URL, e.g. s3://bucket/key",
+                ));
+            };
+            cairn::backend::s3::admin::check_version_id(v)?;
+            let get = GetOptions {
+                version: Some(v.clone()),
+                ..Default::default()
+            };
+            let body = store.get_opts(&key, get).await?.body;
+            return match to {
+                To::Stdout => {
+                    super::cat::to_stdout(ctx, body, &on_bytes).await?;
+                    Ok(None)
+                }
+                To::File(p) => Ok(Some(write_stream_file(&p, body, &on_bytes).await?)),
+                To::Object(store, key, _) => {
+                    let total = AtomicU64::new(0);
+                    let body = body.inspect_ok(|c| {
+                        total.fetch_add(c.len() as u64, Ordering::Relaxed);
+                        on_bytes(c.len() as u64);
+                    });
+                    let put = opts.put.clone();
+                    put_stream(
+                        store.as_ref(),
+                        &key,
+                        body.boxed(),
+                        put,
+                        opts.writer_options(None),
+                    )
+                    .await?;
+                    Ok(Some(total.into_inner()))
+                }
+            };
+        }
         Ok(Some(match (from, to) {
             (from, To::Stdout) => {
                 let body = match from {
