@@ -534,6 +534,12 @@ fn multipart_uploads_are_listed_and_aborted_by_age() {
     assert_eq!(sizes, [1000, 1001, 1002]);
     assert!(uploads.iter().all(|u| u["upload"]["parts"] == 1));
 
+    let health = s.json_lines(&["health", &format!("{b}/")]).remove(0);
+    assert_eq!(
+        health["stale_uploads"],
+        serde_json::json!({"count": 0, "bytes": 0}),
+        "minutes-old uploads are not stale"
+    );
     let young = s.json_lines(&["multipart", "abort", "--older-than", "1d", &format!("{b}/")]);
     assert_eq!(
         young.last().unwrap()["summary"]["uploads"],

@@ -37,10 +37,12 @@ pub async fn run(ctx: &Ctx, a: &HealthArgs) -> Result {
             }
             Err(e) => return Err(e.into()),
         };
+        let stale = stale_uploads(&*store, &addr.dir_prefix()).await?;
         let word = |b: bool| if b { "enforced" } else { "ignored" };
         if p.json() {
             p.json_line(&serde_json::json!({
                 "store": shown, "ok": true, "provider": adm.provider(),
+                "stale_uploads": { "count": stale.0, "bytes": stale.1 },
                 "if_none_match": probed.map(|w| word(w.if_none_match)),
                 "if_match": probed.map(|w| word(w.if_match)),
                 "claims": {
@@ -63,6 +65,15 @@ pub async fn run(ctx: &Ctx, a: &HealthArgs) -> Result {
         if let Some(w) = probed {
             warn_overstated(ctx, &w, caps.conditional_create, caps.conditional_update);
         }
+        if stale.0 > 0 {
+            p.warn(format_args!(
+                "{} multipart uploads older than a day hold {} (and bill for it); \
+                 `cairn multipart abort --older-than 1d {}` ends them",
+                stale.0,
+                crate::printer::human_bytes(stale.1),
+                addr.shown
+            ));
+        }
         return Ok(());
     };
     if p.json() {
@@ -84,6 +95,31 @@ fn warn_overstated(ctx: &Ctx, w: &ConditionalWrites, create: bool, update: bool)
                 "the provider row claims {what}, but this server ignores them; \
                  set provider=generic (or the server's own provider)"
             ));
+        }
+    }
+}
+
+/// Multipart uploads under `prefix` started over a day ago: count and bytes so far. A server
+/// that does not list uploads has none to report.
+async fn stale_uploads(store: &dyn cairn::Store, prefix: &str) -> Result<(u64, u64)> {
+    use futures::TryStreamExt;
+    let Some(server) = store.server_side() else {
+        return Ok((0, 0));
+    };
+    let now = chrono::Utc::now();
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let mut list = server.list_uploads(prefix);
+    let (mut n, mut bytes) = (0, 0);
+    loop {
+        match list.try_next().await {
+            Ok(Some(u)) if u.older_than(day, now) => {
+                n += 1;
+                bytes += u.size;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok((n, bytes)),
+            Err(e) if e.kind() == ErrorKind::Unsupported => return Ok((0, 0)),
+            Err(e) => return Err(e.into()),
         }
     }
 }
