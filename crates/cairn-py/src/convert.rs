@@ -424,7 +424,15 @@ pub(crate) fn capabilities<'py>(
     py: Python<'py>,
     caps: &cairn::Capabilities,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let json = serde_json::to_string(caps).expect("capabilities serialize");
+    serde_out(py, caps)
+}
+
+/// Any of the core's serializable values as plain Python (dicts, lists, str, int, None).
+pub(crate) fn serde_out<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    value: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    let json = serde_json::to_string(value).expect("core values serialize");
     py.import("json")?.call_method1("loads", (json,))
 }
 

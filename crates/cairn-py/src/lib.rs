@@ -13,6 +13,7 @@
 mod aio;
 mod archive;
 mod awaitable;
+mod bucket;
 mod convert;
 mod errors;
 mod files;
@@ -243,6 +244,7 @@ fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .extract()?;
     MAIN_THREAD.store(main, Ordering::Relaxed);
     m.add_class::<store::Store>()?;
+    m.add_class::<bucket::Bucket>()?;
     m.add_class::<store::ListIter>()?;
     m.add_class::<aio::AsyncStore>()?;
     m.add_class::<aio::AsyncListIter>()?;

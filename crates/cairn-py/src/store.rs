@@ -95,6 +95,62 @@ impl Store {
         convert::bytes_out(py, &chunks)
     }
 
+    /// Reads one version of the object whole (versioned S3 buckets; others raise
+    /// `Unsupported`).
+    fn get_version<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        version_id: String,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let key = convert::key(py, "get", key)?;
+        let store = self.store(py)?;
+        let data = run(py, async move { store.get_version(&key, &version_id).await })?;
+        convert::bytes_out(py, &[data])
+    }
+
+    /// A URL that allows `method` (`"GET"`, `"PUT"`, `"HEAD"`) on `key` for `expires`
+    /// (seconds or a timedelta; at most 7 days) to whoever holds it. S3 only; stores that
+    /// compress or encrypt raise `Unsupported`, since the URL would bypass cairn.
+    #[pyo3(signature = (key, *, method="GET", expires=None))]
+    fn presign(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        method: &str,
+        expires: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let key = convert::key(py, "presign", key)?;
+        let method: cairn::backend::s3::admin::PresignMethod =
+            method.parse().map_err(|e| crate::errors::to_py(py, e))?;
+        let expires = match expires {
+            Some(e) => crate::bucket::seconds(py, "presign", e)?,
+            None => cairn::backend::s3::admin::DEFAULT_EXPIRY,
+        };
+        let store = self.store(py)?;
+        run(py, async move { store.presign(&key, method, expires).await }).map(|u| u.to_string())
+    }
+
+    /// Every version and delete marker under `prefix`, as dicts (key, version_id,
+    /// is_latest, delete_marker, size, last_modified, etag, storage_class).
+    #[pyo3(signature = (prefix=""))]
+    fn list_versions<'py>(&self, py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store(py)?;
+        let prefix = prefix.to_string();
+        let all = run(py, async move { store.list_versions(&prefix).try_collect::<Vec<_>>().await })?;
+        convert::serde_out(py, &all)
+    }
+
+    /// Object count and stored bytes under `prefix`: `total`, `by_class` (S3 storage
+    /// classes) and `by_prefix` (the first `depth` levels of the key), from one listing.
+    #[pyo3(signature = (prefix="", *, depth=0))]
+    fn stats<'py>(&self, py: Python<'py>, prefix: &str, depth: usize) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store(py)?;
+        let prefix = prefix.to_string();
+        let s = run(py, async move { store.stats(&prefix, depth).await })?;
+        convert::serde_out(py, &s)
+    }
+
     /// The object's metadata; raises `NotFound` if it does not exist.
     fn head(&self, py: Python<'_>, key: &str) -> PyResult<ObjectMeta> {
         let key = convert::key(py, "head", key)?;

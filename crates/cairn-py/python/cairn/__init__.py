@@ -24,7 +24,7 @@ All I/O runs on one runtime per process, shared by every store, sync and async.
 import types
 from typing import Any
 
-from ._cairn import Archive, AsyncArchive, AsyncListIter, AsyncStore, Entry, ListIter, ObjectMeta, PutResult
+from ._cairn import Archive, AsyncArchive, AsyncListIter, AsyncStore, Bucket, Entry, ListIter, ObjectMeta, PutResult
 from ._cairn import Store as _NativeStore
 from ._cairn import __version__, config_keys, sync
 from ._errors import (
@@ -49,6 +49,7 @@ from ._io import ObjectReader, ObjectWriter, TextObjectWriter, open_object
 __all__ = [
     "Store",
     "AsyncStore",
+    "Bucket",
     "ObjectMeta",
     "PutResult",
     "ListIter",
