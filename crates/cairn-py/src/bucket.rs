@@ -8,7 +8,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 /// Seconds (int or float) or a `datetime.timedelta`, as a duration.
-pub(crate) fn seconds(py: Python<'_>, op: &'static str, v: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
+pub(crate) fn seconds(
+    py: Python<'_>,
+    op: &'static str,
+    v: &Bound<'_, PyAny>,
+) -> PyResult<std::time::Duration> {
     let secs: f64 = match v.extract::<f64>() {
         Ok(s) => s,
         Err(_) => v
@@ -17,7 +21,11 @@ pub(crate) fn seconds(py: Python<'_>, op: &'static str, v: &Bound<'_, PyAny>) ->
             .map_err(|_| invalid(py, op, "expected seconds (int, float) or a timedelta"))?,
     };
     if !(secs.is_finite() && secs >= 0.0) {
-        return Err(invalid(py, op, format!("a duration must be 0 or more seconds, not {secs}")));
+        return Err(invalid(
+            py,
+            op,
+            format!("a duration must be 0 or more seconds, not {secs}"),
+        ));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -137,7 +145,10 @@ impl Bucket {
         let text = if let Ok(s) = rules.cast::<PyString>() {
             s.to_string()
         } else {
-            let dumped: String = py.import("json")?.call_method1("dumps", (rules,))?.extract()?;
+            let dumped: String = py
+                .import("json")?
+                .call_method1("dumps", (rules,))?
+                .extract()?;
             dumped
         };
         let rules: Vec<LifecycleRule> =
@@ -162,7 +173,10 @@ impl Bucket {
     fn set_policy(&self, py: Python<'_>, policy: &Bound<'_, PyAny>) -> PyResult<()> {
         let text: String = match policy.cast::<PyString>() {
             Ok(s) => s.to_string(),
-            Err(_) => py.import("json")?.call_method1("dumps", (policy,))?.extract()?,
+            Err(_) => py
+                .import("json")?
+                .call_method1("dumps", (policy,))?
+                .extract()?,
         };
         let a = self.admin();
         run(py, async move { a.put_policy(&text).await })

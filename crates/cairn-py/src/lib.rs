@@ -246,6 +246,7 @@ fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::Store>()?;
     m.add_class::<bucket::Bucket>()?;
     m.add_class::<store::ListIter>()?;
+    m.add_class::<store::VersionIter>()?;
     m.add_class::<aio::AsyncStore>()?;
     m.add_class::<aio::AsyncListIter>()?;
     m.add_class::<convert::ObjectMeta>()?;

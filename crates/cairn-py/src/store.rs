@@ -4,6 +4,7 @@ use crate::convert::{self, Entry, ObjectMeta, PutResult};
 use crate::errors::to_py;
 use crate::handle::{busy, open_or_share, Handle};
 use crate::{files, io, run, wait, wait_here, Owner};
+use cairn::backend::s3::admin::ObjectVersion;
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use pyo3::prelude::*;
@@ -105,7 +106,10 @@ impl Store {
     ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
         let key = convert::key(py, "get", key)?;
         let store = self.store(py)?;
-        let data = run(py, async move { store.get_version(&key, &version_id).await })?;
+        let data = run(
+            py,
+            async move { store.get_version(&key, &version_id).await },
+        )?;
         convert::bytes_out(py, &[data])
     }
 
@@ -128,23 +132,36 @@ impl Store {
             None => cairn::backend::s3::admin::DEFAULT_EXPIRY,
         };
         let store = self.store(py)?;
-        run(py, async move { store.presign(&key, method, expires).await }).map(|u| u.to_string())
+        run(
+            py,
+            async move { store.presign(&key, method, expires).await },
+        )
+        .map(|u| u.to_string())
     }
 
-    /// Every version and delete marker under `prefix`, as dicts (key, version_id,
-    /// is_latest, delete_marker, size, last_modified, etag, storage_class).
+    /// Every version and delete marker under `prefix`, lazily (one server page in memory
+    /// at a time), as dicts (key, version_id, is_latest, delete_marker, size,
+    /// last_modified, etag, storage_class). Stores without versions raise `Unsupported`
+    /// on the first `next()`.
     #[pyo3(signature = (prefix=""))]
-    fn list_versions<'py>(&self, py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn list_versions(&self, py: Python<'_>, prefix: &str) -> PyResult<VersionIter> {
         let store = self.store(py)?;
-        let prefix = prefix.to_string();
-        let all = run(py, async move { store.list_versions(&prefix).try_collect::<Vec<_>>().await })?;
-        convert::serde_out(py, &all)
+        // Started inside the runtime, like `list`: a stream may spawn tasks.
+        let _guard = crate::runtime().enter();
+        Ok(VersionIter {
+            stream: Mutex::new(Some(store.list_versions(prefix))),
+        })
     }
 
     /// Object count and stored bytes under `prefix`: `total`, `by_class` (S3 storage
     /// classes) and `by_prefix` (the first `depth` levels of the key), from one listing.
     #[pyo3(signature = (prefix="", *, depth=0))]
-    fn stats<'py>(&self, py: Python<'py>, prefix: &str, depth: usize) -> PyResult<Bound<'py, PyAny>> {
+    fn stats<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: &str,
+        depth: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let store = self.store(py)?;
         let prefix = prefix.to_string();
         let s = run(py, async move { store.stats(&prefix, depth).await })?;
@@ -402,6 +419,47 @@ impl ListIter {
         let mut out = Vec::new();
         while let Some(e) = self.__next__(py)? {
             out.push(e);
+        }
+        Ok(out)
+    }
+}
+
+/// A lazy `Store.list_versions`: pages of versions are fetched as you iterate.
+#[pyclass(frozen, module = "cairn._cairn", name = "VersionIter")]
+pub(crate) struct VersionIter {
+    stream: Mutex<Option<BoxStream<'static, cairn::Result<ObjectVersion>>>>,
+}
+
+#[pymethods]
+impl VersionIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        // try_lock, as in `ListIter::__next__`.
+        let mut guard = self.stream.try_lock().map_err(|_| busy())?;
+        let Some(stream) = guard.as_mut() else {
+            return Ok(None);
+        };
+        match wait_here(py, stream.next())? {
+            Some(Ok(v)) => convert::serde_out(py, &v).map(Some),
+            Some(Err(e)) => {
+                *guard = None;
+                Err(to_py(py, e))
+            }
+            None => {
+                *guard = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Collects the remaining versions into a list.
+    fn collect<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let mut out = Vec::new();
+        while let Some(v) = self.__next__(py)? {
+            out.push(v);
         }
         Ok(out)
     }

@@ -60,8 +60,14 @@ def test_moto_versions_presign_and_stats_through_a_store() -> None:
         store = cairn.Store.open(f"s3://{b.name}/tenant", **s3_options("moto"))
         store.put("2025/03/a.json", b'{"v": 1}')
         store.put("2025/03/a.json", b'{"v": 2}')
-        versions = store.list_versions("2025/")
+        it = store.list_versions("2025/")
+        assert isinstance(it, cairn.VersionIter), "lazy, like Store.list"
+        versions = list(it)
+        assert next(it, None) is None, "an exhausted listing stays exhausted"
         assert [v["key"] for v in versions] == ["2025/03/a.json"] * 2
+        assert sorted(v["is_latest"] for v in versions) == [False, True]
+        assert store.list_versions("2025/").collect() == versions
+        assert list(store.list_versions("2024/")) == []
         old = next(v for v in versions if not v["is_latest"])
         assert store.get_version("2025/03/a.json", old["version_id"]) == b'{"v": 1}'
 
@@ -115,5 +121,8 @@ def test_local_store_has_stats_but_no_presign(tmp_path: object) -> None:
         store.presign("a/x.json")
     with pytest.raises(cairn.Unsupported):
         store.get_version("a/x.json", "v1")
+    it = store.list_versions()  # lazy: the error comes with the first item
+    with pytest.raises(cairn.Unsupported):
+        next(it)
     s = store.stats(depth=1)
     assert s["total"]["objects"] == 1 and s["by_class"] == {} and list(s["by_prefix"]) == ["a/"]

@@ -24,7 +24,18 @@ All I/O runs on one runtime per process, shared by every store, sync and async.
 import types
 from typing import Any
 
-from ._cairn import Archive, AsyncArchive, AsyncListIter, AsyncStore, Bucket, Entry, ListIter, ObjectMeta, PutResult
+from ._cairn import (
+    Archive,
+    AsyncArchive,
+    AsyncListIter,
+    AsyncStore,
+    Bucket,
+    Entry,
+    ListIter,
+    ObjectMeta,
+    PutResult,
+    VersionIter,
+)
 from ._cairn import Store as _NativeStore
 from ._cairn import __version__, config_keys, sync
 from ._errors import (
@@ -53,6 +64,7 @@ __all__ = [
     "ObjectMeta",
     "PutResult",
     "ListIter",
+    "VersionIter",
     "AsyncListIter",
     "Archive",
     "AsyncArchive",

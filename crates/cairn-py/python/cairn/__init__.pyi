@@ -14,6 +14,7 @@ from ._cairn import sync as sync
 from ._cairn import AsyncStore as AsyncStore
 from ._cairn import Bucket as Bucket
 from ._cairn import ListIter as ListIter
+from ._cairn import VersionIter as VersionIter
 from ._cairn import ObjectMeta as ObjectMeta
 from ._cairn import PutResult as PutResult
 from ._cairn import Store as _NativeStore
