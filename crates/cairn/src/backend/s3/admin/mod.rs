@@ -44,6 +44,49 @@ pub use uploads::Upload;
 pub use versioning::Versioning;
 pub use versions::{check_version_id, ObjectVersion};
 
+/// Where a two-marker S3 listing (versions, multipart uploads) goes on from.
+#[derive(Default)]
+struct Markers {
+    key: Option<String>,
+    second: Option<String>,
+    done: bool,
+}
+
+impl Markers {
+    /// The next page's markers; a truncated page without a key marker ends the listing.
+    fn next(truncated: Option<bool>, key: Option<&str>, second: Option<&str>) -> Markers {
+        Markers {
+            key: key.map(str::to_string),
+            second: second.map(str::to_string),
+            done: truncated != Some(true) || key.is_none(),
+        }
+    }
+}
+
+/// A listing fetched one page at a time, flattened into its items.
+fn paged<T, F, Fut>(fetch: F) -> futures::stream::BoxStream<'static, Result<T>>
+where
+    T: Send + 'static,
+    F: Fn(Markers) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Markers)>> + Send + 'static,
+{
+    futures::stream::try_unfold(Markers::default(), move |m| {
+        let page = (!m.done).then(|| fetch(m));
+        async move {
+            let Some(page) = page else {
+                return Ok::<_, Error>(None);
+            };
+            let (items, next) = page.await?;
+            Ok(Some((
+                futures::stream::iter(items.into_iter().map(Ok)),
+                next,
+            )))
+        }
+    })
+    .try_flatten()
+    .boxed()
+}
+
 /// An SDK timestamp as chrono's.
 fn sdk_time(t: &aws_sdk_s3::primitives::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())

@@ -3,7 +3,7 @@
 
 use super::{sdk_time, Admin};
 use crate::error::{ErrorKind, Result};
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use serde::Serialize;
 
 /// One multipart upload the server still holds open.
@@ -29,36 +29,22 @@ impl Upload {
     }
 }
 
-struct Page {
-    key_marker: Option<String>,
-    id_marker: Option<String>,
-    done: bool,
-}
-
 impl Admin {
     /// The open uploads under `prefix` (full key in the bucket), with their parts counted,
     /// one page in memory at a time. A server without the listing has none to show.
     pub fn list_uploads(&self, prefix: &str) -> BoxStream<'static, Result<Upload>> {
         let admin = self.clone();
         let prefix = prefix.to_string();
-        let start = Page {
-            key_marker: None,
-            id_marker: None,
-            done: false,
-        };
-        stream::try_unfold(start, move |mut page| {
+        super::paged(move |m| {
             let (admin, prefix) = (admin.clone(), prefix.clone());
             async move {
-                if page.done {
-                    return Ok(None);
-                }
                 let out = admin
                     .client
                     .list_multipart_uploads()
                     .bucket(admin.bucket())
                     .prefix(&prefix)
-                    .set_key_marker(page.key_marker.take())
-                    .set_upload_id_marker(page.id_marker.take())
+                    .set_key_marker(m.key)
+                    .set_upload_id_marker(m.second)
                     .send()
                     .await
                     .map_err(|e| admin.err(e, "list_multipart_uploads"))?;
@@ -76,19 +62,14 @@ impl Admin {
                         size,
                     });
                 }
-                page.done = out.is_truncated() != Some(true);
-                page.key_marker = out.next_key_marker().map(str::to_string);
-                page.id_marker = out.next_upload_id_marker().map(str::to_string);
-                page.done |= page.key_marker.is_none();
-                Ok(Some((stream::iter(items.into_iter().map(Ok)), page)))
+                let next = super::Markers::next(
+                    out.is_truncated(),
+                    out.next_key_marker(),
+                    out.next_upload_id_marker(),
+                );
+                Ok((items, next))
             }
         })
-        .map(|r| match r {
-            Ok(s) => s.left_stream(),
-            Err(e) => stream::iter([Err(e)]).right_stream(),
-        })
-        .flatten()
-        .boxed()
     }
 
     /// Parts and bytes uploaded so far; an upload that ended meanwhile has none.

@@ -3,7 +3,7 @@
 
 use super::{sdk_time, Admin};
 use crate::error::{Error, Result};
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use serde::Serialize;
 
 /// One version of an object, or a delete marker.
@@ -32,36 +32,22 @@ const COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 /// Part size of a multipart copy.
 const COPY_PART: u64 = 512 * 1024 * 1024;
 
-struct Page {
-    key_marker: Option<String>,
-    version_marker: Option<String>,
-    done: bool,
-}
-
 impl Admin {
     /// Every version and delete marker under `prefix` (full key in the bucket), in key order
     /// and newest first within a key, one page of the server's listing in memory at a time.
     pub fn list_versions(&self, prefix: &str) -> BoxStream<'static, Result<ObjectVersion>> {
         let admin = self.clone();
         let prefix = prefix.to_string();
-        let start = Page {
-            key_marker: None,
-            version_marker: None,
-            done: false,
-        };
-        stream::try_unfold(start, move |mut page| {
+        super::paged(move |m| {
             let (admin, prefix) = (admin.clone(), prefix.clone());
             async move {
-                if page.done {
-                    return Ok(None);
-                }
                 let out = admin
                     .client
                     .list_object_versions()
                     .bucket(admin.bucket())
                     .prefix(&prefix)
-                    .set_key_marker(page.key_marker.take())
-                    .set_version_id_marker(page.version_marker.take())
+                    .set_key_marker(m.key)
+                    .set_version_id_marker(m.second)
                     .send()
                     .await
                     .map_err(|e| admin.err(e, "list_object_versions"))?;
@@ -96,10 +82,7 @@ impl Admin {
                         .cmp(&b.key)
                         .then(b.last_modified.cmp(&a.last_modified))
                 });
-                page.done = out.is_truncated() != Some(true);
-                page.key_marker = out.next_key_marker().map(str::to_string);
-                page.version_marker = out.next_version_id_marker().map(str::to_string);
-                if !page.done && page.key_marker.is_none() {
+                if out.is_truncated() == Some(true) && out.next_key_marker().is_none() {
                     return Err(Error::new(
                         crate::ErrorKind::Unexpected,
                         "the server said the version listing goes on but gave no marker",
@@ -107,15 +90,14 @@ impl Admin {
                     .with_operation("list_object_versions")
                     .with_store(&*admin.ctx.name));
                 }
-                Ok(Some((stream::iter(items.into_iter().map(Ok)), page)))
+                let next = super::Markers::next(
+                    out.is_truncated(),
+                    out.next_key_marker(),
+                    out.next_version_id_marker(),
+                );
+                Ok((items, next))
             }
         })
-        .map(|r| match r {
-            Ok(s) => s.left_stream(),
-            Err(e) => stream::iter([Err(e)]).right_stream(),
-        })
-        .flatten()
-        .boxed()
     }
 
     /// Deletes one version (or delete marker) for good.
