@@ -44,6 +44,13 @@ pub struct Global {
     /// warnings or progress.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Progress of long commands: bars on a terminal, else a line every
+    /// --progress-interval on stderr (auto); or always bars, lines, json lines, or none.
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
+    pub progress: crate::progress::ProgressMode,
+    /// How often timed progress lines print, e.g. 10s or 500ms.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
+    pub progress_interval: humantime::Duration,
     /// Log what cairn does to stderr (-vv for more); RUST_LOG works too.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
@@ -72,6 +79,10 @@ pub struct Global {
     /// ~/.local/share/cairn.
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// At exit, write the run's metrics (requests, bytes, errors, retries, latency) to FILE in
+    /// the Prometheus text format, e.g. for node_exporter's textfile collector.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// Any store option as KEY=VALUE (repeatable), e.g. -o pool_size=32.
     #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
     pub options: Vec<String>,
@@ -133,6 +144,36 @@ pub enum Command {
     /// Count objects and bytes under a prefix: in total, by storage class and by prefix.
     #[command(after_help = STATS_EXAMPLES)]
     Stats(StatsArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Write man pages (cairn.1 and one per command) into a directory.
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArgs),
+}
+
+const COMPLETIONS_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn completions bash > ~/.local/share/bash-completion/completions/cairn
+  cairn completions zsh > \"${fpath[1]}/_cairn\"
+  cairn completions fish > ~/.config/fish/completions/cairn.fish
+  cairn completions powershell >> $PROFILE";
+
+#[derive(Debug, ClapArgs)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+const MAN_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn man ~/.local/share/man/man1 && man cairn-sync
+  sudo cairn man /usr/local/share/man/man1";
+
+#[derive(Debug, ClapArgs)]
+pub struct ManArgs {
+    /// The directory to write into (created if missing).
+    pub dir: PathBuf,
 }
 
 const BUCKET_EXAMPLES: &str = "\
@@ -405,15 +446,20 @@ EXAMPLES:
   cairn bench s3://bucket --sizes 4K,1M --count 50 --large 64M --report run.json
   cairn bench local:// --baseline run.json --regress-pct 10     fail on a slowdown
   cairn bench s3://bucket --baseline archive:ci-s3 --archive ci-s3
+  cairn bench history archive:ci-s3 --plot trend.svg     every archived run, charted
 
 A metric worse than the baseline by more than --regress-pct percent (ops/s, MB/s down or p99
 latency up) lists the regressions and exits 1. `archive:NAME` is the newest report saved with
 --archive NAME in the --archive-store (default local://archive); saving there is best effort.";
 
 #[derive(Debug, ClapArgs)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
     /// The store to measure (objects go under a temporary prefix, removed afterwards).
-    pub url: String,
+    #[arg(required = true)]
+    pub url: Option<String>,
     /// Object sizes, comma-separated, with K/M/G suffixes (powers of 1024).
     #[arg(long, value_name = "LIST", default_value = "1K,10K,100K,1M")]
     pub sizes: String,
@@ -442,6 +488,52 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME")]
     pub archive: Option<String>,
     /// The archive for --archive and archive:NAME baselines.
+    #[arg(long, value_name = "URL", default_value = "local://archive")]
+    pub archive_store: String,
+    /// The commit measured, recorded in the report (default: $CAIRN_COMMIT, $GITHUB_SHA,
+    /// $CI_COMMIT_SHA, or `git rev-parse --short HEAD` in the current directory).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Every report of a series over time: a table, regressions, and charts.
+    #[command(after_help = BENCH_HISTORY_EXAMPLES)]
+    History(BenchHistoryArgs),
+}
+
+const BENCH_HISTORY_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn bench history archive:ci-s3                  reports saved with bench --archive ci-s3
+  cairn bench history ./reports --plot history.svg   a directory of report files, charted
+  cairn bench history s3://bucket/bench/ --html history.html --window 10
+  cairn bench history archive:ci-s3 --json | jq '.rows[] | select(.regression)'
+
+Each (op, size, metric) is a series: ops/s, MB/s, p50 and p99 latency. A value worse than the
+previous report's by more than --regress-pct percent is a regression (the rule of
+bench --baseline; p50 is shown, not judged). Exit code 1 if the newest report has one, 2 if a
+report could not be read; files that are not reports, or have a schema this cairn does not
+read, are named and left out. Schemas 1 and 2 load (2 added the commit).";
+
+#[derive(Debug, ClapArgs)]
+pub struct BenchHistoryArgs {
+    /// archive:NAME (reports saved with bench --archive NAME), a store prefix, or a directory
+    /// of report files (every *.json below it).
+    pub source: String,
+    /// Percent worse than the previous report that counts as a regression.
+    #[arg(long, value_name = "PCT", default_value_t = 15.0)]
+    pub regress_pct: f64,
+    /// The rolling median covers the last N reports.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub window: u16,
+    /// Draw one chart per series into FILE (.svg or .png), regressions marked.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Write one self-contained HTML page with the charts and the table.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// The archive that archive:NAME reads.
     #[arg(long, value_name = "URL", default_value = "local://archive")]
     pub archive_store: String,
 }
@@ -597,7 +689,11 @@ EXAMPLES:
 
 Objects are the same when sizes match and the destination is not older (to the second);
 --checksum compares SHA-256s instead. Globs match keys relative to SRC/DST (`*` crosses `/`);
-excluded keys are never deleted. Failed items do not stop the rest: exit code 2 at the end.";
+excluded keys are never deleted. Failed items do not stop the rest: exit code 2 at the end.
+
+On a terminal: a progress bar and one line per change. In a pipe or CI log: a progress line
+every 10s on stderr (--progress-interval, --progress=json for JSON lines) and the summary;
+--list brings back the per-object lines. -q prints only errors.";
 
 /// How large objects move: shared by `cp` and `sync`.
 #[derive(Debug, Clone, ClapArgs)]
@@ -677,6 +773,9 @@ pub struct SyncArgs {
     /// Objects copied at once.
     #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// One line per object changed (upload KEY, delete KEY), also in a pipe (as -v does).
+    #[arg(long)]
+    pub list: bool,
     #[command(flatten)]
     pub transfer: TransferFlags,
 }

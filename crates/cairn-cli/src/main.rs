@@ -2,9 +2,11 @@
 
 mod address;
 mod args;
+mod chart;
 mod commands;
 mod error;
 mod printer;
+mod progress;
 mod run;
 mod signal;
 

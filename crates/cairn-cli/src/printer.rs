@@ -2,6 +2,7 @@
 //! object per line with `--json`), messages on stderr, and progress bars only where they belong.
 
 use crate::error::{CliError, Report, Result};
+use crate::progress::{Progress, ProgressMode, Shown};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
 use std::sync::Mutex;
@@ -11,7 +12,32 @@ pub struct Printer {
     json: bool,
     quiet: bool,
     progress: bool,
+    shown: Shown,
+    interval: Duration,
+    verbose: bool,
     out: Mutex<BufWriter<Stdout>>,
+}
+
+/// How the global flags asked for output to look.
+#[derive(Debug, Clone, Copy)]
+pub struct Look {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub progress: ProgressMode,
+    pub interval: Duration,
+}
+
+impl Default for Look {
+    fn default() -> Self {
+        Look {
+            json: false,
+            quiet: false,
+            verbose: false,
+            progress: ProgressMode::Auto,
+            interval: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Maps a stdout write failure: a closed pipe ends the command quietly.
@@ -24,26 +50,36 @@ fn stdout_err(e: io::Error) -> CliError {
 }
 
 impl Printer {
-    pub fn new(json: bool, quiet: bool) -> Self {
+    pub fn new(look: Look) -> Self {
         // Bars only for a person watching: both streams on a terminal, not in CI, not asked away.
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-        let progress =
-            !json && !quiet && !ci && io::stdout().is_terminal() && io::stderr().is_terminal();
+        let tty = !ci && io::stdout().is_terminal() && io::stderr().is_terminal();
+        let shown = Shown::resolve(look.progress, look.quiet, look.json, tty);
         Printer {
-            json,
-            quiet,
-            progress,
+            json: look.json,
+            quiet: look.quiet,
+            progress: shown == Shown::Bars,
+            shown,
+            interval: look.interval,
+            verbose: look.verbose,
             out: Mutex::new(BufWriter::new(io::stdout())),
         }
     }
 
-    pub fn json(&self) -> bool {
-        self.json
+    /// Progress for a long command: bars, timed lines or nothing, as the flags resolve.
+    pub fn progress(&self, op: &'static str) -> Progress {
+        Progress::start(op, self.shown, self.interval)
     }
 
-    /// `--quiet`: errors and the exit code only, no per-item lines or summaries.
-    pub fn quiet(&self) -> bool {
-        self.quiet
+    /// Whether bulk commands print one line per item: asked for (`--list`, `-v`), or a person
+    /// at a terminal; never under `-q` or `--json`. In a pipe the timed lines and the summary
+    /// say enough, where 100,000 item lines would bury them.
+    pub fn item_lines(&self, asked: bool) -> bool {
+        !self.quiet && !self.json && (asked || self.verbose || self.progress)
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
     }
 
     /// One line of results on stdout.
@@ -86,28 +122,6 @@ impl Printer {
         // Flush results first so the error follows them when both streams go to one terminal.
         let _ = self.out.lock().unwrap().flush();
         eprintln!("{r}");
-    }
-
-    /// A progress bar for `len` bytes (or an unknown length), hidden where bars do not belong.
-    pub fn bytes_bar(&self, len: Option<u64>) -> ProgressBar {
-        if !self.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = match len {
-            Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
-                )
-                .expect("valid template"),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {bytes} {binary_bytes_per_sec}")
-                    .expect("valid template"),
-            ),
-        };
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
     }
 
     /// A progress bar counting items of unknown total, with a byte counter in the message.

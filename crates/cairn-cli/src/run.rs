@@ -3,7 +3,7 @@
 use crate::args::{Args, Global};
 use crate::commands::{self, Ctx};
 use crate::error::{usage, CliError, Report, Result};
-use crate::printer::Printer;
+use crate::printer::{Look, Printer};
 use clap::Parser;
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -20,10 +20,16 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
     init_tracing(args.global.verbose, args.global.quiet);
     let ctx = match store_config(&args.global) {
         Ok(config) => Ctx {
-            printer: Printer::new(args.global.json, args.global.quiet),
+            printer: Printer::new(Look {
+                json: args.global.json,
+                quiet: args.global.quiet,
+                verbose: args.global.verbose > 0,
+                progress: args.global.progress,
+                interval: args.global.progress_interval.into(),
+            }),
             config,
         },
-        Err(e) => return report(&Printer::new(false, false), e),
+        Err(e) => return report(&Printer::new(Look::default()), e),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -40,6 +46,11 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
     // The command runs as a task on a worker, not inline in `block_on` on this thread: there
     // every socket event would cross threads to wake it (a futex pair per wake-up, a tenth
     // of a large download's CPU).
+    if args.global.metrics_file.is_some() {
+        if let Err(e) = cairn::metrics::install_prometheus(None) {
+            return report(&ctx.printer, e.into());
+        }
+    }
     let ctx = std::sync::Arc::new(ctx);
     let work = {
         let (ctx, command) = (ctx.clone(), args.command);
@@ -63,10 +74,25 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     // Blocking tasks (a directory walk, a file read) must not hold up the exit.
     rt.shutdown_background();
+    // Metrics are written whatever the outcome: a failed run's errors are what they count.
+    let result = match (&args.global.metrics_file, result) {
+        (Some(path), r) => write_metrics(path).and(r),
+        (None, r) => r,
+    };
     match result.and_then(|()| ctx.printer.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&ctx.printer, e),
     }
+}
+
+/// The metrics as Prometheus text, written whole or not at all (temp file, then rename), so
+/// a collector never reads half a file.
+fn write_metrics(path: &std::path::Path) -> Result {
+    let text = cairn::metrics::prometheus_text();
+    let tmp = path.with_extension("prom.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Report::new(format!("--metrics-file {}: {e}", path.display())).into())
 }
 
 fn report(printer: &Printer, e: CliError) -> ExitCode {

@@ -45,12 +45,23 @@ fn scaled(report: &serde_json::Value, rate: f64, latency: f64) -> serde_json::Va
 #[test]
 fn report_baseline_and_archive() {
     let s = Sandbox::new();
-    let r = run(&s, &with(&["--report", "run.json", "--markdown", "run.md"]));
+    let r = run(
+        &s,
+        &with(&[
+            "--report",
+            "run.json",
+            "--markdown",
+            "run.md",
+            "--commit",
+            "abc1234",
+        ]),
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.out().contains("| put | 1KiB |"), "{}", r.out());
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.work.join("run.json")).unwrap()).unwrap();
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["commit"], "abc1234");
     let ops: Vec<&str> = report["results"]
         .as_array()
         .unwrap()
@@ -126,7 +137,9 @@ fn json_flag_prints_the_report() {
     a.extend(with(&[]));
     let r = run(&s, &a);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.json()["schema_version"], 1);
+    assert_eq!(r.json()["schema_version"], 2);
+    // No --commit, no CI variables, and the sandbox is no git checkout: no commit recorded.
+    assert_eq!(r.json().get("commit"), None);
     let r = s.run(&["bench", "memory://", "--sizes", "1Q"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("--sizes"), "{}", r.stderr);

@@ -20,7 +20,7 @@ fn sample(s: &Sandbox) {
 fn second_run_transfers_nothing_and_back_again() {
     let s = Sandbox::new();
     sample(&s);
-    let r = s.ok(&["sync", "src", "local://m/"]);
+    let r = s.ok(&["sync", "--list", "src", "local://m/"]);
     assert_eq!(r.lines().len(), 4, "{}", r.out());
     assert!(
         r.lines().contains(&"upload sub/b.csv".to_string()),
@@ -38,7 +38,7 @@ fn second_run_transfers_nothing_and_back_again() {
         (sum["transferred"].as_u64(), sum["skipped"].as_u64()),
         (Some(0), Some(4))
     );
-    let back = s.ok(&["sync", "local://m", "copy"]);
+    let back = s.ok(&["sync", "-v", "local://m", "copy"]);
     assert!(
         back.lines().contains(&"download sub/b.csv".to_string()),
         "{}",
@@ -75,7 +75,14 @@ fn delete_and_dry_run() {
     s.write("src/new.txt", b"new");
     let before = tree(&s.root);
 
-    let r = s.ok(&["sync", "--dry-run", "--delete", "src", "local://m/"]);
+    let r = s.ok(&[
+        "sync",
+        "--list",
+        "--dry-run",
+        "--delete",
+        "src",
+        "local://m/",
+    ]);
     let lines = r.lines();
     assert!(
         lines.contains(&"(dry run) delete sub/b.csv".to_string()),
@@ -274,4 +281,87 @@ fn progress_bars_on_a_terminal_only() {
         "{shown}"
     );
     assert!(shown.contains("uploaded 20"), "{shown}");
+}
+
+#[test]
+fn progress_in_a_pipe_is_timed_lines_and_the_summary_not_item_lines() {
+    let s = Sandbox::new();
+    for i in 0..60 {
+        s.write(
+            &format!("src/f{i:02}.json"),
+            format!("{{\"n\": {i}}}").as_bytes(),
+        );
+    }
+    let total: u64 = (0..60)
+        .map(|i| format!("{{\"n\": {i}}}").len() as u64)
+        .sum();
+    // The default in a pipe: no item lines on stdout; the summary on stderr.
+    let r = s.ok(&["sync", "src", "local://a/"]);
+    assert_eq!(r.out(), "");
+    assert!(r.stderr.contains("uploaded 60"), "{}", r.stderr);
+    // Timed lines every interval, the last one with the totals.
+    let r = s.ok(&["--progress-interval", "1ms", "sync", "src", "local://b/"]);
+    assert_eq!(r.out(), "");
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("sync: "))
+        .collect();
+    assert!(
+        lines.len() >= 2,
+        "a timed line and the last one:\n{}",
+        r.stderr
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with(&format!("sync: 60/60 objects, {total} B/{total} B, ")),
+        "{last}"
+    );
+    assert!(
+        last.ends_with(" (done)") && last.contains(", 0 failed, "),
+        "{last}"
+    );
+    assert!(!r.stderr.contains('\x1b'), "no escape codes in a pipe");
+    // JSON lines: the last is `final`, with the counts.
+    let r = s.ok(&["--progress=json", "sync", "src", "local://c/"]);
+    let reports: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("progress").cloned())
+        .collect();
+    let last = reports.last().expect("a final progress object");
+    assert_eq!(last["final"], true);
+    assert_eq!(
+        (
+            &last["op"],
+            &last["objects"],
+            &last["objects_total"],
+            &last["bytes"],
+            &last["failed"]
+        ),
+        (
+            &"sync".into(),
+            &60.into(),
+            &60.into(),
+            &total.into(),
+            &0.into()
+        )
+    );
+    // --list brings the item lines back; -q leaves nothing but the exit code.
+    let r = s.ok(&["sync", "--list", "--delete", "src", "local://b/"]);
+    assert_eq!(r.out(), "", "nothing changed, so no item lines");
+    s.write("src/new.csv", b"a,b\n1,2\n");
+    let r = s.ok(&["sync", "--list", "src", "local://b/"]);
+    assert_eq!(r.lines(), ["upload new.csv"]);
+    s.write("src/new2.csv", b"a,b\n");
+    let r = s.ok(&[
+        "-q",
+        "--progress-interval",
+        "1ms",
+        "sync",
+        "src",
+        "local://b/",
+    ]);
+    assert_eq!((r.out(), r.stderr.as_str()), (String::new(), ""));
 }

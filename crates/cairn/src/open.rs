@@ -4,7 +4,7 @@ use crate::backend::{local::LocalStore, memory::MemoryStore};
 use crate::config::{Config, Location, StoreUrl};
 use crate::error::Result;
 use crate::layer::retry::{RetryPolicy, RetryStore};
-use crate::layer::PrefixStore;
+use crate::layer::{ObservedStore, PrefixStore};
 use crate::store::DynStore;
 use std::sync::Arc;
 
@@ -65,6 +65,8 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
             prefix.as_str(),
         ),
     };
+    // Every call that reaches the backend is one span and one count (retries included).
+    let base: DynStore = Arc::new(ObservedStore::new(base));
     // Stores that retry internally (S3) or cannot fail transiently (local, memory) are not
     // wrapped; anything else gets the config's retry policy.
     let caps = base.capabilities();

@@ -143,8 +143,13 @@ impl ServerSide {
 
     /// Count and stored bytes under `prefix`, by storage class and by the first `depth`
     /// levels below it.
-    pub async fn stats(&self, prefix: &str, depth: usize) -> Result<StorageStats> {
+    pub async fn stats(
+        &self,
+        prefix: &str,
+        depth: usize,
+        reporter: &dyn crate::ops::Reporter,
+    ) -> Result<StorageStats> {
         let full = self.full(prefix);
-        self.admin.stats(&full, &full, depth).await
+        self.admin.stats(&full, &full, depth, reporter).await
     }
 }

@@ -68,11 +68,13 @@ fn group(rel: &str, depth: usize) -> &str {
     &rel[..end]
 }
 
-/// Stats for any store, over its listing (stored sizes; no storage classes).
+/// Stats for any store, over its listing (stored sizes; no storage classes). Each object
+/// counted is reported through `on_discovered(1, size)`.
 pub async fn over_listing<S: Store + ?Sized>(
     store: &S,
     prefix: &str,
     depth: usize,
+    reporter: &dyn crate::ops::Reporter,
 ) -> Result<StorageStats> {
     let mut stats = StorageStats::default();
     let mut list = store.list(ListOptions::recursive(prefix));
@@ -85,6 +87,7 @@ pub async fn over_listing<S: Store + ?Sized>(
                     .strip_prefix(prefix)
                     .unwrap_or(m.key.as_str());
                 stats.add(rel, m.stored_size, None, depth);
+                reporter.on_discovered(1, m.stored_size);
             }
             ListEntry::Prefix(_) => {}
             ListEntry::Unlisted { .. } => stats.unlisted += 1,

@@ -651,10 +651,22 @@ pub trait StoreExt: Store {
     /// Object count and stored bytes under `prefix`, in total, by storage class (S3) and by
     /// the first `depth` levels of the key, from one streamed listing.
     async fn stats(&self, prefix: &str, depth: usize) -> Result<crate::stats::StorageStats> {
+        self.stats_reported(prefix, depth, &crate::ops::NoReporter)
+            .await
+    }
+
+    /// [`StoreExt::stats`], reporting each object counted as `on_discovered(1, size)`, for
+    /// progress over a long listing.
+    async fn stats_reported(
+        &self,
+        prefix: &str,
+        depth: usize,
+        reporter: &dyn crate::ops::Reporter,
+    ) -> Result<crate::stats::StorageStats> {
         crate::key::validate_prefix(prefix)?;
         match self.server_side() {
-            Some(s) => s.stats(prefix, depth).await,
-            None => crate::stats::over_listing(self, prefix, depth).await,
+            Some(s) => s.stats(prefix, depth, reporter).await,
+            None => crate::stats::over_listing(self, prefix, depth, reporter).await,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! with a baseline (exit 1 on a regression) and archives it best effort.
 
 use super::{cairn_store_addr, open, Ctx};
-use crate::args::{parse_size, BenchArgs};
+use crate::args::{parse_size, BenchArgs, BenchCommand};
 use crate::error::{usage, CliError, Report, Result};
 use cairn::archive::{Archive, Filter};
 use cairn::ops::bench::{compare, run_bench, BenchOptions, BenchReport};
@@ -32,6 +32,13 @@ impl Reporter for Bar {
 }
 
 pub async fn run(ctx: &Ctx, a: &BenchArgs) -> Result {
+    if let Some(BenchCommand::History(h)) = &a.command {
+        return super::bench_history::run(ctx, h).await;
+    }
+    let url = a
+        .url
+        .as_deref()
+        .expect("clap requires URL without a subcommand");
     let opts = BenchOptions {
         sizes: sizes(&a.sizes)?,
         ops: a.count,
@@ -49,12 +56,13 @@ pub async fn run(ctx: &Ctx, a: &BenchArgs) -> Result {
         None => None,
         Some(b) => Some(load_baseline(ctx, a, b).await?),
     };
-    let addr = cairn_store_addr(&a.url)?;
+    let addr = cairn_store_addr(url)?;
     let store = open(ctx, &addr).await?;
     let bar = Bar(ctx.printer.items_bar("bench phase"));
     let result = run_bench(store.as_ref(), &opts, &bar).await;
     bar.0.finish_and_clear();
-    let report = result?;
+    let mut report = result?;
+    report.commit = commit(a);
     let p = &ctx.printer;
     if let Some(path) = &a.report {
         write(path, &report.to_json())?;
@@ -96,6 +104,25 @@ pub async fn run(ctx: &Ctx, a: &BenchArgs) -> Result {
         ));
     }
     Ok(())
+}
+
+/// The commit measured: the flag, the CI's variables, or the current directory's git HEAD.
+fn commit(a: &BenchArgs) -> Option<String> {
+    if let Some(c) = &a.commit {
+        return Some(c.clone());
+    }
+    for var in ["CAIRN_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"] {
+        if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            return Some(v);
+        }
+    }
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let sha = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !sha.is_empty()).then_some(sha)
 }
 
 fn write(path: &std::path::Path, text: &str) -> Result {

@@ -11,12 +11,12 @@ use crate::address::{self, dir_prefix, Addr};
 use crate::args::CpArgs;
 use crate::error::{usage, CliError, Report, Result};
 use crate::printer::human_bytes;
+use crate::progress::Progress;
 use bytes::{Bytes, BytesMut};
 use cairn::ops::reporter::{Item, Outcome, Reporter};
 use cairn::transfer::{self, put_stream, TransferOptions, UploadItem};
 use cairn::{DynStore, Error, GetOptions, Key, PutOptions};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -157,9 +157,12 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
         One::File(_, n) => Some(*n),
         _ => None,
     };
-    let bar = ctx.printer.bytes_bar(size);
-    let rep = BarReporter(&bar);
-    let on_bytes = |n| bar.inc(n);
+    let progress = ctx.printer.progress("copy");
+    if let Some(n) = size {
+        progress.discovered(1, n);
+    }
+    let rep = BytesReporter(&progress);
+    let on_bytes = |n| progress.bytes(n);
     let mut opts = transfer_options(a, put);
     let shown = match &to {
         To::Stdout => String::new(),
@@ -216,7 +219,7 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
                     }
                 };
                 super::cat::to_stdout(ctx, body, &on_bytes).await?;
-                bar.finish_and_clear();
+                progress.finish();
                 return Ok(None);
             }
             (One::Stdin, To::File(p)) => {
@@ -260,7 +263,10 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
         }))
     }
     .await;
-    bar.finish_and_clear();
+    if written.is_ok() {
+        progress.done();
+    }
+    progress.finish();
     let Some(written) = written? else {
         return Ok(());
     };
@@ -278,12 +284,12 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
     Ok(())
 }
 
-/// Drives a single copy's byte bar from the engine's progress events.
-struct BarReporter<'a>(&'a ProgressBar);
+/// Drives a single copy's progress from the engine's progress events.
+struct BytesReporter<'a>(&'a Progress);
 
-impl Reporter for BarReporter<'_> {
+impl Reporter for BytesReporter<'_> {
     fn on_progress(&self, _key: &Key, bytes: u64) {
-        self.0.inc(bytes);
+        self.0.bytes(bytes);
     }
 }
 

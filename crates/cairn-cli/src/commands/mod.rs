@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod bench;
+pub mod bench_history;
 pub mod bucket;
 pub mod bucket_settings;
 pub mod cat;
@@ -12,6 +13,7 @@ pub mod ls;
 pub mod multipart;
 pub mod presign;
 pub mod rm;
+pub mod shell;
 pub mod stat;
 pub mod stats;
 pub mod sync;
@@ -22,10 +24,9 @@ use crate::address::{self, Addr, StoreAddr};
 use crate::args::Command;
 use crate::error::{one_line, usage, CliError, Report, Result};
 use crate::printer::Printer;
+use crate::progress::Progress;
 use cairn::DynStore;
 use futures::future::{BoxFuture, FutureExt};
-use indicatif::ProgressBar;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// What every command gets: the printer and the store options from the global flags.
@@ -57,6 +58,8 @@ pub fn dispatch<'a>(ctx: &'a Ctx, cmd: &'a Command) -> BoxFuture<'a, Result> {
         Command::Presign(a) => presign::run(ctx, a).boxed(),
         Command::Multipart(a) => multipart::run(ctx, a).boxed(),
         Command::Stats(a) => stats::run(ctx, a).boxed(),
+        Command::Completions(a) => shell::completions(ctx, a).boxed(),
+        Command::Man(a) => shell::man(ctx, a).boxed(),
     }
 }
 
@@ -131,14 +134,13 @@ pub fn shown_key(addr: &StoreAddr, key: &str) -> String {
     }
 }
 
-/// The CLI side of a bulk operation: a progress bar, per-item JSON lines, and the failures
-/// listed at the end.
+/// The CLI side of a bulk operation: progress (bars or timed lines), per-item JSON lines,
+/// and the failures listed at the end.
 pub struct BulkReporter<'a> {
     printer: &'a Printer,
-    bar: ProgressBar,
+    progress: Progress,
     verb: &'static str,
     failures: Mutex<Vec<String>>,
-    bytes: AtomicU64,
 }
 
 /// Failures listed one per line at the end of a bulk command; the rest are counted.
@@ -148,21 +150,21 @@ impl<'a> BulkReporter<'a> {
     pub fn new(printer: &'a Printer, verb: &'static str) -> Self {
         BulkReporter {
             printer,
-            bar: printer.items_bar(verb),
+            progress: printer.progress(verb),
             verb,
             failures: Mutex::new(Vec::new()),
-            bytes: AtomicU64::new(0),
         }
     }
 
-    /// Clears the bar without printing the failures: the command ends with one error instead.
+    /// Ends the progress without printing the failures: the command ends with one error.
     pub fn abandon(&self) {
-        self.bar.finish_and_clear();
+        self.progress.finish();
     }
 
-    /// Clears the bar and prints the failures (human mode; JSON lines were printed as they came).
+    /// Ends the progress and prints the failures (human mode; JSON lines were printed as
+    /// they came).
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
+        self.progress.finish();
         for f in self.failures.lock().unwrap().iter() {
             self.printer.error(&Report::new(f.clone()));
         }
@@ -171,12 +173,11 @@ impl<'a> BulkReporter<'a> {
 
 impl copy::Reporter for BulkReporter<'_> {
     fn bytes(&self, n: u64) {
-        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
-        self.bar.set_message(crate::printer::human_bytes(total));
+        self.progress.bytes(n);
     }
 
     fn done(&self, rel: &str, size: u64) {
-        self.bar.inc(1);
+        self.progress.done();
         tracing::debug!(item = rel, size, "{} done", self.verb);
         if self.printer.json() {
             let line = match self.verb {
@@ -188,6 +189,7 @@ impl copy::Reporter for BulkReporter<'_> {
     }
 
     fn failed(&self, rel: &str, error: &cairn::Error) {
+        self.progress.failed();
         if self.printer.json() {
             let _ = self.printer.json_line(&serde_json::json!({
                 "key": rel,

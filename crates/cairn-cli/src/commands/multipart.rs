@@ -42,6 +42,11 @@ pub async fn run(ctx: &Ctx, a: &MultipartArgs) -> Result {
     let server = store.server("listing multipart uploads")?;
     let mut uploads = server.list_uploads(&addr.path);
     let (mut listed, mut aborted, mut failed) = (0u64, 0u64, 0u64);
+    let progress = p.progress(if older.is_some() {
+        "abort"
+    } else {
+        "multipart"
+    });
     while let Some(u) = uploads.try_next().await? {
         if older.is_some_and(|d| !u.older_than(d, now)) {
             continue;
@@ -55,15 +60,21 @@ pub async fn run(ctx: &Ctx, a: &MultipartArgs) -> Result {
             match server.abort_upload(&u.key, &u.upload_id).await {
                 Ok(()) => {
                     aborted += 1;
+                    progress.bytes(u.size);
+                    progress.done();
                     "aborted"
                 }
                 Err(e) => {
                     failed += 1;
+                    progress.failed();
                     p.error(&crate::error::Report::from(e));
                     "failed"
                 }
             }
         };
+        if matches!(outcome, "open" | "would abort") {
+            progress.done();
+        }
         if p.json() {
             p.json_line(&json!({ "upload": u, "outcome": outcome, "age_secs": u.initiated.map(|t| (now - t).num_seconds()) }))?;
         } else {
@@ -77,6 +88,7 @@ pub async fn run(ctx: &Ctx, a: &MultipartArgs) -> Result {
             ))?;
         }
     }
+    progress.finish();
     if p.json() {
         p.json_line(
             &json!({ "summary": { "uploads": listed, "aborted": aborted, "failed": failed } }),

@@ -4,13 +4,30 @@ use super::{open_existing, shown_key, store_addr, Ctx};
 use crate::args::StatsArgs;
 use crate::error::{CliError, Result};
 use crate::printer::human_bytes;
+use crate::progress::Progress;
+use cairn::ops::Reporter;
 use cairn::StoreExt;
+
+/// Each object the listing counts moves the progress on by one object and its bytes.
+struct Counted<'a>(&'a Progress);
+
+impl Reporter for Counted<'_> {
+    fn on_discovered(&self, _objects: u64, bytes: u64) {
+        self.0.bytes(bytes);
+        self.0.done();
+    }
+}
 
 pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result {
     let addr = store_addr(&a.url, true)?;
     let store = open_existing(ctx, &addr).await?;
     let prefix = addr.dir_prefix();
-    let s = store.stats(&prefix, a.depth).await?;
+    let progress = ctx.printer.progress("stats");
+    let s = store
+        .stats_reported(&prefix, a.depth, &Counted(&progress))
+        .await;
+    progress.finish();
+    let s = s?;
     let p = &ctx.printer;
     if p.json() {
         p.json_line(&serde_json::json!({ "prefix": shown_key(&addr, &prefix), "stats": s }))?;

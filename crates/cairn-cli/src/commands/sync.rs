@@ -7,13 +7,12 @@ use crate::address::{self, Addr, StoreAddr};
 use crate::args::SyncArgs;
 use crate::error::{one_line, CliError, Report, Result};
 use crate::printer::{human_bytes, Printer};
+use crate::progress::Progress;
 use cairn::layer::PrefixStore;
 use cairn::ops::reporter::{Action, Item, Outcome, Reporter};
 use cairn::ops::{Compare, SyncOptions};
 use cairn::transfer::TransferOptions;
 use cairn::{DynStore, Key};
-use indicatif::ProgressBar;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
@@ -44,9 +43,9 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
     };
     let p = &ctx.printer;
     let verb = Verb::between(&src_addr, &dst_addr);
-    let rep = SyncReporter::new(p, verb);
+    let rep = SyncReporter::new(p, verb, a.list);
     let result = cairn::ops::sync(src.as_ref(), dst.as_ref(), &opts, &rep).await;
-    rep.bar.finish_and_clear();
+    rep.progress.finish();
     let sum = result?;
     if p.json() {
         p.json_line(&serde_json::json!({ "summary": sum }))?;
@@ -133,43 +132,41 @@ impl Verb {
     }
 }
 
-/// Bars for bytes and objects on a terminal; one line per change on stdout (human mode, not
-/// under `-q`).
+/// Progress (bars, or timed lines in a pipe) and, where asked for, one line per change on
+/// stdout.
 struct SyncReporter<'a> {
     printer: &'a Printer,
     verb: Verb,
-    bar: ProgressBar,
-    objects: AtomicU64,
-    found: AtomicU64,
+    progress: Progress,
+    item_lines: bool,
 }
 
 impl<'a> SyncReporter<'a> {
-    fn new(printer: &'a Printer, verb: Verb) -> Self {
+    fn new(printer: &'a Printer, verb: Verb, list: bool) -> Self {
         SyncReporter {
             printer,
             verb,
-            bar: printer.bytes_bar(Some(0)),
-            objects: AtomicU64::new(0),
-            found: AtomicU64::new(0),
+            progress: printer.progress("sync"),
+            item_lines: printer.item_lines(list),
         }
     }
 }
 
 impl Reporter for SyncReporter<'_> {
     fn on_discovered(&self, objects: u64, bytes: u64) {
-        self.found.fetch_add(objects, Ordering::Relaxed);
-        self.bar.inc_length(bytes);
+        self.progress.discovered(objects, bytes);
     }
 
     fn on_progress(&self, _key: &Key, bytes: u64) {
-        self.bar.inc(bytes);
+        self.progress.bytes(bytes);
     }
 
     fn on_item_done(&self, item: &Item<'_>, outcome: &Outcome<'_>) {
-        let n = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
-        let found = self.found.load(Ordering::Relaxed).max(n);
-        self.bar.set_message(format!("{n}/{found} objects"));
-        if self.printer.json() || self.printer.quiet() {
+        match outcome {
+            Outcome::Failed(_) => self.progress.failed(),
+            _ => self.progress.done(),
+        }
+        if !self.item_lines {
             return;
         }
         let verb = self.verb.now;
@@ -184,7 +181,7 @@ impl Reporter for SyncReporter<'_> {
             }
             _ => return,
         };
-        self.bar.suspend(|| {
+        self.progress.suspend(|| {
             let _ = self.printer.line(&line);
         });
     }

@@ -57,7 +57,7 @@ pub async fn run(ctx: &Ctx, a: &VerifyArgs) -> Result {
         }
     }
     if whole_prefix {
-        let bar = p.items_bar("verify");
+        let progress = p.progress("verify");
         let mut list = store.list_objects(&prefix);
         while let Some(m) = list.next().await {
             let m = match m {
@@ -75,7 +75,7 @@ pub async fn run(ctx: &Ctx, a: &VerifyArgs) -> Result {
                     } else {
                         p.line(format_args!("UNLISTED      {shown} ({})", e.message()))?;
                     }
-                    bar.inc(1);
+                    progress.failed();
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -84,10 +84,16 @@ pub async fn run(ctx: &Ctx, a: &VerifyArgs) -> Result {
             if m.key.as_str().starts_with(MANIFEST_PREFIX) {
                 continue;
             }
+            let ok_before = t.ok;
             check(ctx, &addr, store.as_ref(), &m.key, &mut t).await?;
-            bar.inc(1);
+            progress.bytes(m.stored_size);
+            if t.ok > ok_before {
+                progress.done();
+            } else {
+                progress.failed();
+            }
         }
-        bar.finish_and_clear();
+        progress.finish();
     }
     let total = t.ok + t.corrupt + t.unverifiable + t.unlisted + t.failed;
     if p.json() {

@@ -2,7 +2,7 @@
 //!
 //! # Order
 //!
-//! Outermost first: prefix → compress → encrypt → checksum → retry → backend.
+//! Outermost first: prefix → compress → encrypt → checksum → retry → observe → backend.
 //! [`stack::apply`] builds compress → encrypt → checksum over the bare backend;
 //! [`crate::open`] puts the URL's prefix on top.
 //!
@@ -40,6 +40,7 @@
 pub mod checksum;
 pub mod compress;
 pub mod encrypt;
+pub mod observe;
 pub mod prefix;
 pub mod retry;
 pub mod stack;
@@ -47,6 +48,7 @@ pub mod stack;
 pub use checksum::{ChecksumLayer, ChecksumStore, VerifyStatus};
 pub use compress::{CompressLayer, CompressStore, Compression};
 pub use encrypt::{EncryptLayer, EncryptStore, KeyProvider};
+pub use observe::ObservedStore;
 pub use prefix::PrefixStore;
 pub use retry::{RetryLayer, RetryPolicy, RetryStore};
 

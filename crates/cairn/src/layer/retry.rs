@@ -22,6 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +96,8 @@ impl RetryPolicy {
         let start = Instant::now();
         let mut attempt = 1;
         loop {
-            match op().await {
+            let span = tracing::debug_span!("attempt", attempt);
+            match op().instrument(span).await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     if !retryable(&e) {
@@ -110,6 +112,8 @@ impl RetryPolicy {
                         return Err(e.set_persistent());
                     }
                     tracing::debug!(attempt, ?delay, error = %e, "retrying");
+                    metrics::counter!("cairn_retries_total", "kind" => e.kind().as_str())
+                        .increment(1);
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -294,6 +298,8 @@ impl<S: Store> Store for RetryStore<S> {
                             return Some((Err(e.set_persistent()), None));
                         }
                         tracing::debug!(attempt = st.failures, ?delay, error = %e, "retrying list");
+                        metrics::counter!("cairn_retries_total", "kind" => e.kind().as_str())
+                            .increment(1);
                         tokio::time::sleep(delay).await;
                         let mut opts = st.opts.clone();
                         if let Some(last) = st.last.as_ref().filter(|l| !l.ends_with('/')) {

@@ -266,6 +266,7 @@ impl Settings {
             .with_allow_http(self.allow_http)
             .with_client_options(self.client_options())
             .with_retry(self.retry_config())
+            .with_http_connector(super::http_metrics::CountingConnector)
             .with_conditional_put(S3ConditionalPut::ETagMatch);
         if let super::quirks::CopyIfNotExists::Header(h) = self.quirks.copy_if_not_exists {
             b = b.with_copy_if_not_exists(object_store::aws::S3CopyIfNotExists::Header(

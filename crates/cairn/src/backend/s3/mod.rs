@@ -22,6 +22,7 @@ pub mod admin;
 mod client;
 mod credentials;
 pub(crate) mod error;
+mod http_metrics;
 mod list;
 mod metadata;
 pub mod quirks;

@@ -8,6 +8,7 @@
 //! [`download_file`](crate::transfer::download_file)) for MB/s. MB is 10^6 bytes.
 //! Everything is written under a fresh prefix and deleted at the end.
 
+pub mod history;
 mod report;
 
 pub use report::{
@@ -161,6 +162,7 @@ pub async fn run_bench(
         schema_version: SCHEMA_VERSION,
         timestamp,
         store: store.to_string(),
+        commit: None,
         machine: MachineInfo::current(),
         options: opts.clone(),
         results,

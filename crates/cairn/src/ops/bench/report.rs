@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// The version of the JSON report's shape; bumped when fields change meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2 added `commit`; version 1 reports still load (without it).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The machine a report was made on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,6 +87,10 @@ pub struct BenchReport {
     pub timestamp: DateTime<Utc>,
     /// The store's display name (never holds secrets).
     pub store: String,
+    /// The commit measured, when the caller names one (`cairn bench --commit`, or the CI's
+    /// `GITHUB_SHA`); shown in history captions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// Where it ran.
     pub machine: MachineInfo,
     /// What was asked for.
@@ -189,10 +194,10 @@ impl BenchReport {
         let v: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| Error::invalid(format!("not a bench report: {e}")))?;
         match v.get("schema_version").and_then(|s| s.as_u64()) {
-            Some(n) if n == SCHEMA_VERSION as u64 => {}
+            Some(n) if (1..=SCHEMA_VERSION as u64).contains(&n) => {}
             Some(n) => {
                 return Err(Error::invalid(format!(
-                    "bench report has schema_version {n}; this cairn reads {SCHEMA_VERSION}"
+                    "bench report has schema_version {n}; this cairn reads 1 to {SCHEMA_VERSION}"
                 ))
                 .with_hint("re-run the baseline with this version of cairn"))
             }
@@ -245,7 +250,6 @@ impl BenchReport {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +273,7 @@ mod tests {
     fn report(results: Vec<BenchResult>) -> BenchReport {
         BenchReport {
             schema_version: SCHEMA_VERSION,
+            commit: None,
             timestamp: Utc::now(),
             store: "memory://".into(),
             machine: MachineInfo::current(),
@@ -334,12 +339,17 @@ mod tests {
     fn report_roundtrips_and_rejects_other_schemas() {
         let r = report(vec![res("put", 1024, 1.0, 2.0, 3.0)]);
         let json = r.to_json();
-        assert!(json.contains("\"schema_version\": 1"), "{json}");
+        assert!(json.contains("\"schema_version\": 2"), "{json}");
         assert_eq!(BenchReport::from_json(&json).unwrap(), r);
-        let v2 = json.replace("\"schema_version\": 1", "\"schema_version\": 2");
-        let e = BenchReport::from_json(&v2).unwrap_err();
+        let v1 = json.replace("\"schema_version\": 2", "\"schema_version\": 1");
+        assert_eq!(BenchReport::from_json(&v1).unwrap().schema_version, 1);
+        let v3 = json.replace("\"schema_version\": 2", "\"schema_version\": 3");
+        let e = BenchReport::from_json(&v3).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("schema_version 2"), "{e}");
+        assert_eq!(
+            e.message(),
+            "bench report has schema_version 3; this cairn reads 1 to 2"
+        );
         assert!(BenchReport::from_json("{}").is_err());
         let md = r.to_markdown();
         assert!(md.contains("| put | 1KiB | 100 | 8 | 1.0 | 2.00 |"), "{md}");

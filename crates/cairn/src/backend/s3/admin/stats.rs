@@ -4,13 +4,21 @@
 
 use super::Admin;
 use crate::error::Result;
+use crate::ops::Reporter;
 use crate::stats::StorageStats;
 
 impl Admin {
     /// Totals for every object under `prefix` (full key in the bucket), grouped by the first
     /// `depth` levels of the key below `strip` (the part of `prefix` the caller does not see).
     /// Memory holds one page and one entry per group, whatever the number of objects.
-    pub async fn stats(&self, prefix: &str, strip: &str, depth: usize) -> Result<StorageStats> {
+    /// Each object counted is reported through `on_discovered(1, size)`.
+    pub async fn stats(
+        &self,
+        prefix: &str,
+        strip: &str,
+        depth: usize,
+        reporter: &dyn Reporter,
+    ) -> Result<StorageStats> {
         let mut stats = StorageStats::default();
         let mut pages = self
             .client
@@ -29,7 +37,9 @@ impl Admin {
                 }
                 let rel = key.strip_prefix(strip).unwrap_or(key);
                 let class = o.storage_class().map(|c| c.as_str()).unwrap_or("STANDARD");
-                stats.add(rel, o.size().unwrap_or(0).max(0) as u64, Some(class), depth);
+                let size = o.size().unwrap_or(0).max(0) as u64;
+                stats.add(rel, size, Some(class), depth);
+                reporter.on_discovered(1, size);
             }
         }
         Ok(stats)
