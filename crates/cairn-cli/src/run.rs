@@ -159,8 +159,17 @@ fn init_tracing(verbose: u8, quiet: bool) {
         1 => EnvFilter::new("warn,cairn=debug"),
         _ => EnvFilter::new("info,cairn=trace"),
     };
+    // At -vv every store call ends in a line of its own: op, store, key, bytes, outcome, time.
+    let spans = if verbose >= 2 {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(spans)
+        // No escape codes in a pipe or a CI log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         // A warning reads like the CLI's own lines; times and module paths are for -v.
         .without_time()
