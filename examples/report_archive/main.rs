@@ -1,29 +1,40 @@
 //! Use case 000: a benchmark harness that archives its JSON reports and flags regressions.
 //!
 //! Reports go to `benchmarks/{repo-id}/{timestamp}-{run-type}.json`. Each run loads the latest
-//! earlier report, compares, and saves its own. The store comes from `CAIRN_URL`; credentials
-//! from the AWS chain (or the S3_* names the harness used before).
+//! earlier report, compares it with `cairn bench --baseline`'s rule, and saves its own. The
+//! reports stay in the archive: run.sh then charts them with `cairn bench history`. The store
+//! comes from `CAIRN_URL`; credentials from the AWS chain (or the S3_* names the harness used
+//! before).
 
-use bytes::Bytes;
 use cairn::archive::{Archive, Filter};
+use cairn::ops::bench::{compare, BenchOptions, BenchReport, BenchResult, MachineInfo};
 use cairn::Metadata;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn report(ops_per_sec: f64) -> Bytes {
-    serde_json::to_vec_pretty(&serde_json::json!({
-        "schema_version": 1,
-        "results": { "put_1KiB": { "ops_per_sec": ops_per_sec } }
-    }))
-    .unwrap()
-    .into()
-}
-
-fn ops(b: &[u8]) -> f64 {
-    let v: serde_json::Value = serde_json::from_slice(b).expect("report is JSON");
-    v["results"]["put_1KiB"]["ops_per_sec"]
-        .as_f64()
-        .expect("metric present")
+/// One nightly run's report: put and get of 1 KiB objects at these rates.
+fn report(put_ops: f64, commit: &str) -> BenchReport {
+    let result = |op: &str, ops: f64| BenchResult {
+        op: op.into(),
+        size: 1024,
+        ops: 200,
+        objects_per_op: 1,
+        concurrency: 16,
+        seconds: 200.0 / ops,
+        ops_per_sec: ops,
+        mb_per_sec: ops * 1024.0 / 1e6,
+        p50_ms: 6.0,
+        p99_ms: 12.0,
+    };
+    BenchReport {
+        schema_version: cairn::ops::bench::SCHEMA_VERSION,
+        timestamp: chrono::Utc::now(),
+        store: "s3://bench-target".into(),
+        commit: Some(commit.into()),
+        machine: MachineInfo::current(),
+        options: BenchOptions::default(),
+        results: vec![result("put", put_ops), result("get", 2400.0)],
+    }
 }
 
 #[tokio::main]
@@ -37,11 +48,19 @@ async fn main() -> Res<()> {
     let mut regressions = 0;
     for (i, value) in [1000.0, 1010.0, 700.0].into_iter().enumerate() {
         let previous = archive.latest(repo, Some("nightly")).await?;
-        let md: Metadata = [("commit".to_string(), format!("c{i}"))]
+        let commit = format!("c{i}");
+        let md: Metadata = [("commit".to_string(), commit.clone())]
             .into_iter()
             .collect();
+        let current = report(value, &commit);
         let saved = archive
-            .save(repo, "nightly", report(value), md, Some("application/json"))
+            .save(
+                repo,
+                "nightly",
+                current.to_json().into(),
+                md,
+                Some("application/json"),
+            )
             .await?;
         assert!(
             saved.key.as_str().starts_with("benchmarks/repo-42/"),
@@ -54,20 +73,20 @@ async fn main() -> Res<()> {
             saved.key
         );
         if let Some(prev) = previous {
-            let before = ops(&archive.load(&prev.key).await?);
-            let change = (value - before) / before * 100.0;
-            let flag = change < -15.0;
-            regressions += flag as u32;
-            println!(
-                "{} vs {}: {change:+.1}%{}",
-                saved.key,
-                prev.key,
-                if flag { "  REGRESSION" } else { "" }
-            );
+            let before =
+                BenchReport::from_json(std::str::from_utf8(&archive.load(&prev.key).await?)?)?;
+            let found = compare(&before, &current, 15.0);
+            for r in &found {
+                println!("{} vs {}: REGRESSION {r}", saved.key, prev.key);
+            }
+            regressions += found.len();
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert_eq!(regressions, 1, "exactly the 700 ops/s run regressed");
+    assert_eq!(
+        regressions, 2,
+        "the 700 ops/s run regressed in ops/s and MB/s"
+    );
     let all = archive
         .list(&Filter {
             name: Some(repo.into()),
@@ -75,14 +94,8 @@ async fn main() -> Res<()> {
         })
         .await?;
     assert_eq!(all.len(), 3);
-    assert_eq!(
-        ops(&archive.load(&all[0].key).await?),
-        700.0,
-        "latest loads first"
-    );
-    for e in all {
-        archive.delete(&e.key).await?;
-    }
-    println!("report_archive: ok");
+    let latest = BenchReport::from_json(std::str::from_utf8(&archive.load(&all[0].key).await?)?)?;
+    assert_eq!(latest.results[0].ops_per_sec, 700.0, "latest loads first");
+    println!("report_archive: ok (3 reports archived; run.sh charts them)");
     Ok(())
 }

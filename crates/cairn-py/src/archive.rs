@@ -87,7 +87,7 @@ impl Entry {
 /// An archive of named, timestamped documents over a store.
 #[pyclass(frozen, module = "cairn._cairn", name = "Archive")]
 pub(crate) struct Archive {
-    inner: archive::Archive,
+    pub(crate) inner: archive::Archive,
     owner: Owner,
 }
 

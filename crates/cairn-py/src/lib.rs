@@ -13,6 +13,7 @@
 mod aio;
 mod archive;
 mod awaitable;
+mod bench;
 mod bucket;
 mod convert;
 mod errors;
@@ -259,6 +260,7 @@ fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<archive::Entry>()?;
     m.add_class::<archive::AsyncArchive>()?;
     m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::bench_history, m)?)?;
     Ok(())
 }
 

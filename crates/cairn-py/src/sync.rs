@@ -166,7 +166,7 @@ fn summary_dict<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyAny>
 
 /// A sync side: a `Store`/`AsyncStore` or a URL (`scheme://...`), or a path (`os.PathLike` or
 /// a str without a scheme): the user's own directory, holding the logical files only, with no layers and no `.cairn/` sidecars.
-fn side(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<cairn::DynStore> {
+pub(crate) fn side(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<cairn::DynStore> {
     let is_str = obj.is_instance_of::<PyString>();
     let url_str = is_str && obj.extract::<String>()?.contains("://");
     if url_str || (!is_str && !obj.hasattr("__fspath__")?) {

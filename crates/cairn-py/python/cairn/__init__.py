@@ -16,6 +16,7 @@
 - :class:`Archive`: named, timestamped documents (snapshots, reports) with metadata,
   list/latest/restore/verify/prune (:class:`AsyncArchive` for asyncio).
 - :func:`sync`: make one store (or directory) match another, with an optional progress callback.
+- :func:`bench_history`: ``cairn bench`` reports over time, as rows for pandas.
 - ``cairn.fsspec.CairnFileSystem``: the ``cairn`` protocol for pandas, pyarrow and friends.
 
 All I/O runs on one runtime per process, shared by every store, sync and async.
@@ -38,6 +39,7 @@ from ._cairn import (
 )
 from ._cairn import Store as _NativeStore
 from ._cairn import __version__, config_keys, sync
+from ._cairn import bench_history as _bench_history
 from ._errors import (
     AlreadyExists,
     BucketNotFound,
@@ -70,6 +72,8 @@ __all__ = [
     "AsyncArchive",
     "Entry",
     "sync",
+    "bench_history",
+    "BenchReportSkipped",
     "ObjectReader",
     "ObjectWriter",
     "TextObjectWriter",
@@ -117,3 +121,38 @@ class Store(_NativeStore):
 
     def __repr__(self) -> str:
         return f"cairn.Store({str(self)!r})"
+
+
+class BenchReportSkipped(UserWarning):
+    """A file among the bench reports that is no report, or of a schema this cairn cannot read."""
+
+
+def bench_history(source, *, archive=None, regress_pct=15.0, window=5):
+    """Every bench report of ``source`` as rows, oldest first, one per (report, op, size, metric).
+
+    ``source`` is ``"archive:NAME"`` (reports saved with ``cairn bench --archive NAME``, in
+    ``archive``: an :class:`Archive`, a store or a URL, default ``local://archive``), a store or
+    URL prefix, or a directory (``os.PathLike`` or a plain path) of report files.
+
+    Each row is a dict: ``report``, ``timestamp`` (an aware ``datetime``), ``commit``, ``host``,
+    ``op``, ``size``, ``metric`` (``ops_per_sec``, ``mb_per_sec``, ``p50_ms``, ``p99_ms``),
+    ``value``, ``change_pct`` (from the previous report), ``median`` (of the last ``window``)
+    and ``regression`` (worse than the previous report by more than ``regress_pct`` percent,
+    the rule of ``cairn bench --baseline``). ``pandas.DataFrame(rows)`` loads them.
+
+    Files that are not reports, or have a schema this cairn does not read, are left out, each
+    named in a :class:`BenchReportSkipped` warning.
+    """
+    import json
+    import warnings
+    from datetime import datetime
+
+    rows, skipped = _bench_history(
+        source, archive=archive, regress_pct=regress_pct, window=window
+    )
+    for name, reason in skipped:
+        warnings.warn(f"skipped {name}: {reason}", BenchReportSkipped, stacklevel=2)
+    rows = json.loads(rows)
+    for r in rows:
+        r["timestamp"] = datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00"))
+    return rows

@@ -1,7 +1,7 @@
 """Type stubs for the ``cairn`` package."""
 
 import io
-from typing import Any, ClassVar, Dict, Literal, Optional, Protocol, overload
+from typing import Any, ClassVar, Dict, List, Literal, Optional, Protocol, TypedDict, overload
 
 from ._cairn import Archive as Archive
 from ._cairn import AsyncArchive as AsyncArchive
@@ -11,6 +11,8 @@ from ._cairn import SyncEvent as SyncEvent
 from ._cairn import SyncFailure as SyncFailure
 from ._cairn import SyncSummary as SyncSummary
 from ._cairn import sync as sync
+from datetime import datetime
+import os
 from ._cairn import AsyncStore as AsyncStore
 from ._cairn import Bucket as Bucket
 from ._cairn import ListIter as ListIter
@@ -97,3 +99,32 @@ class Store(_NativeStore):
     open: ClassVar[_Open]
     def to_async(self) -> AsyncStore:
         """The same store as an :class:`AsyncStore` (shares the backend and its connections)."""
+
+
+class BenchReportSkipped(UserWarning):
+    """A file among the bench reports that is no report, or of a schema this cairn cannot read."""
+
+class BenchRow(TypedDict):
+    report: str
+    timestamp: datetime
+    commit: Optional[str]
+    host: Optional[str]
+    op: str
+    size: int
+    metric: Literal["ops_per_sec", "mb_per_sec", "p50_ms", "p99_ms"]
+    value: float
+    change_pct: Optional[float]
+    median: float
+    regression: bool
+
+def bench_history(
+    source: "str | os.PathLike[str] | Store | AsyncStore",
+    *,
+    archive: "str | Store | AsyncStore | Archive | None" = None,
+    regress_pct: float = 15.0,
+    window: int = 5,
+) -> List[BenchRow]:
+    """Every bench report of ``source`` (``"archive:NAME"``, a store or URL prefix, or a
+    directory) as rows, oldest first; ``pandas.DataFrame(rows)`` loads them. Skipped files
+    are named in ``BenchReportSkipped`` warnings."""
+    ...

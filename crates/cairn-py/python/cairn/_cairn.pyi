@@ -418,6 +418,16 @@ class SyncSummary(TypedDict):
 SyncEvent = Dict[str, Any]
 """``{"event": "start" | "discovered" | "item_start" | "progress" | "item_done" | "finish", ...}``"""
 
+def bench_history(
+    source: Union[str, "os.PathLike[str]", Store, AsyncStore],
+    *,
+    archive: Union[str, Store, AsyncStore, Archive, None] = None,
+    regress_pct: float = 15.0,
+    window: int = 5,
+) -> Tuple[str, List[Tuple[str, str]]]:
+    """Native half of ``cairn.bench_history``: rows as JSON, and (name, reason) per skipped file."""
+    ...
+
 def sync(
     src: Union[str, "os.PathLike[str]", Store, AsyncStore],
     dst: Union[str, "os.PathLike[str]", Store, AsyncStore],
