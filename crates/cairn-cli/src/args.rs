@@ -509,6 +509,7 @@ EXAMPLES:
   cairn bench history ./reports --plot history.svg   a directory of report files, charted
   cairn bench history s3://bucket/bench/ --html history.html --window 10
   cairn bench history archive:ci-s3 --json | jq '.rows[] | select(.regression)'
+  cairn bench history ./reports --op put,get --metric ops_per_sec,p99_ms --plot h.png
 
 Each (op, size, metric) is a series: ops/s, MB/s, p50 and p99 latency. A value worse than the
 previous report's by more than --regress-pct percent is a regression (the rule of
@@ -527,6 +528,12 @@ pub struct BenchHistoryArgs {
     /// The rolling median covers the last N reports.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     pub window: u16,
+    /// Only these operations (comma-separated: put,get,large_download, ...).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub op: Vec<String>,
+    /// Only these metrics (comma-separated: ops_per_sec, mb_per_sec, p50_ms, p99_ms).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = ["ops_per_sec", "mb_per_sec", "p50_ms", "p99_ms"])]
+    pub metric: Vec<String>,
     /// Draw one chart per series into FILE (.svg or .png), regressions marked.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,

@@ -27,7 +27,12 @@ pub async fn run(ctx: &Ctx, a: &BenchHistoryArgs) -> Result {
         let store = open_existing(ctx, &addr).await?;
         history::load_prefix(store.as_ref(), &addr.path).await?
     };
-    let h = history::build_with_skipped(loaded, opts);
+    let mut h = history::build_with_skipped(loaded, opts);
+    // Only the series asked for are shown, charted and judged.
+    h.series.retain(|s| {
+        (a.op.is_empty() || a.op.contains(&s.op))
+            && (a.metric.is_empty() || a.metric.contains(&s.metric))
+    });
     let p = &ctx.printer;
     if h.reports.is_empty() {
         for s in &h.skipped {

@@ -4,7 +4,7 @@
 //!
 //! Outermost first: prefix → compress → encrypt → checksum → retry → observe → backend.
 //! [`stack::apply`] builds compress → encrypt → checksum over the bare backend;
-//! [`crate::open`] puts the URL's prefix on top.
+//! [`crate::open`] puts [`observe`] on the backend and the URL's prefix on top.
 //!
 //! - **compress before encrypt**: ciphertext does not compress.
 //! - **checksum innermost, over the stored bytes**, rather than outermost over the plaintext:
