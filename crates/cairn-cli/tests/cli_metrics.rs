@@ -3,7 +3,6 @@
 
 mod common;
 use common::{var, Sandbox};
-use std::collections::BTreeMap;
 
 /// A sandbox with Garage's credentials in the env, the base URL, the query naming the
 /// server, and the secret.
@@ -27,16 +26,6 @@ fn garage() -> (Sandbox, String, String, String) {
     (s, base, query, secret)
 }
 
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
-
 #[test]
 fn a_small_sync_and_a_failed_read_are_counted_exactly() {
     let (s, base, q, secret) = garage();
@@ -49,7 +38,7 @@ fn a_small_sync_and_a_failed_read_are_counted_exactly() {
     let dst = format!("{base}/data/{q}");
     s.ok(&["--metrics-file", "sync.prom", "sync", "src", &dst]);
     let text = std::fs::read_to_string(s.work.join("sync.prom")).unwrap();
-    let m = samples(&text);
+    let m = cairn::testkit::prometheus_samples(&text);
     let get = |k: &str| {
         m.get(k)
             .copied()
@@ -74,7 +63,7 @@ fn a_small_sync_and_a_failed_read_are_counted_exactly() {
     let r = s.run(&["--metrics-file", "cat.prom", "-vv", "cat", &missing]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let text = std::fs::read_to_string(s.work.join("cat.prom")).unwrap();
-    let m = samples(&text);
+    let m = cairn::testkit::prometheus_samples(&text);
     assert_eq!(
         m.get(r#"cairn_errors_total{op="get",kind="not_found"}"#),
         Some(&1.0),

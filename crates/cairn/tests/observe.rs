@@ -5,7 +5,6 @@
 
 use cairn::{Config, ErrorKind, Key, StoreExt};
 use futures::TryStreamExt;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -27,17 +26,6 @@ impl Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// `name{labels} value` lines of the Prometheus text, by `name{labels}`.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +74,7 @@ async fn garage_calls_are_counted_exactly_and_traced_without_secrets() {
     let listed: Vec<_> = store.list_objects("o/").try_collect().await.unwrap();
     assert_eq!(listed.len(), 3);
 
-    let m = samples(&handle.render());
+    let m = cairn::testkit::prometheus_samples(&handle.render());
     let get = |k: &str| {
         m.get(k)
             .copied()

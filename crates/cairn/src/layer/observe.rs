@@ -142,6 +142,7 @@ impl Store for ObservedStore {
         .await?;
         Ok(Box::new(ObservedUpload {
             inner: upload,
+            store: self.inner.to_string(),
             key: key.as_str().to_string(),
         }))
     }
@@ -242,7 +243,21 @@ impl Store for ObservedStore {
 /// A multipart upload whose parts, completion and abort are observed like store calls.
 struct ObservedUpload {
     inner: Box<dyn MultipartUpload>,
+    store: String,
     key: String,
+}
+
+impl ObservedUpload {
+    fn span(&self, op: &'static str) -> tracing::Span {
+        tracing::debug_span!(
+            "store",
+            op,
+            store = self.store.as_str(),
+            key = self.key.as_str(),
+            bytes = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        )
+    }
 }
 
 impl fmt::Debug for ObservedUpload {
@@ -255,13 +270,8 @@ impl fmt::Debug for ObservedUpload {
 impl MultipartUpload for ObservedUpload {
     fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
         let n = data.len() as u64;
-        let span = tracing::debug_span!(
-            "store",
-            op = "put_part",
-            key = self.key.as_str(),
-            bytes = n,
-            outcome = tracing::field::Empty,
-        );
+        let span = self.span("put_part");
+        span.record("bytes", n);
         let fut = self.inner.put_part(data);
         Box::pin(async move {
             let r = observed("put_part", span, fut).await;
@@ -273,22 +283,12 @@ impl MultipartUpload for ObservedUpload {
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
-        let span = tracing::debug_span!(
-            "store",
-            op = "complete_multipart",
-            key = self.key.as_str(),
-            outcome = tracing::field::Empty,
-        );
+        let span = self.span("complete_multipart");
         observed("complete_multipart", span, self.inner.complete()).await
     }
 
     async fn abort(&mut self) -> Result<()> {
-        let span = tracing::debug_span!(
-            "store",
-            op = "abort_multipart",
-            key = self.key.as_str(),
-            outcome = tracing::field::Empty,
-        );
+        let span = self.span("abort_multipart");
         observed("abort_multipart", span, self.inner.abort()).await
     }
 

@@ -496,3 +496,14 @@ macro_rules! conformance_tests {
         )*
     };
 }
+
+/// `name{labels} value` samples of a Prometheus text page, keyed by `name{labels}`.
+pub fn prometheus_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
