@@ -78,7 +78,7 @@ fn twelve_reports_one_planted_regression_named_in_table_json_and_chart() {
     let mut future = report(13, 1000.0, "c13");
     future["schema_version"] = json!(9);
     s.write("reports/future.json", future.to_string().as_bytes());
-    let mut v1 = report(0 + 1, 1005.0, "");
+    let mut v1 = report(1, 1005.0, "");
     v1["schema_version"] = json!(1);
     v1["timestamp"] = json!("2025-12-31T12:00:00Z");
     v1.as_object_mut().unwrap().remove("commit");
