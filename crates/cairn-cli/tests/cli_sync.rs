@@ -365,3 +365,45 @@ fn progress_in_a_pipe_is_timed_lines_and_the_summary_not_item_lines() {
     ]);
     assert_eq!((r.out(), r.stderr.as_str()), (String::new(), ""));
 }
+
+/// The last `--progress=json` object a command printed on stderr.
+fn final_progress(r: &common::Run) -> serde_json::Value {
+    let last = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("progress").cloned())
+        .last()
+        .unwrap_or_else(|| panic!("no progress object:\n{}", r.stderr));
+    assert_eq!(last["final"], true, "{last}");
+    last
+}
+
+#[test]
+fn every_bulk_command_reports_through_the_one_progress() {
+    let s = Sandbox::new();
+    let mut total = 0u64;
+    for i in 0..12 {
+        let body = format!("id,v\n{i},{}\n", i * 7);
+        total += body.len() as u64;
+        s.write(&format!("tree/d{}/r{i}.csv", i % 3), body.as_bytes());
+    }
+    let counts = |r: &common::Run| {
+        let p = final_progress(r);
+        (
+            p["op"].as_str().unwrap().to_string(),
+            p["objects"].as_u64().unwrap(),
+            p["bytes"].as_u64().unwrap(),
+            p["failed"].as_u64().unwrap(),
+        )
+    };
+    let j = "--progress=json";
+    let r = s.ok(&[j, "cp", "-r", "tree", "local://p/"]);
+    assert_eq!(counts(&r), ("copy".into(), 12, total, 0));
+    let r = s.ok(&[j, "verify", "local://p/"]);
+    assert_eq!(counts(&r), ("verify".into(), 12, total, 0));
+    let r = s.ok(&[j, "stats", "local://p/"]);
+    assert_eq!(counts(&r), ("stats".into(), 12, total, 0));
+    let r = s.ok(&[j, "rm", "-r", "local://p/tree/d0/"]);
+    assert_eq!(counts(&r), ("delete".into(), 4, 0, 0));
+}
