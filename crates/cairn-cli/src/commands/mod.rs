@@ -12,6 +12,8 @@ pub mod ls;
 pub mod multipart;
 pub mod presign;
 pub mod rm;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod stat;
 pub mod stats;
 pub mod sync;
@@ -57,6 +59,9 @@ pub fn dispatch<'a>(ctx: &'a Ctx, cmd: &'a Command) -> BoxFuture<'a, Result> {
         Command::Presign(a) => presign::run(ctx, a).boxed(),
         Command::Multipart(a) => multipart::run(ctx, a).boxed(),
         Command::Stats(a) => stats::run(ctx, a).boxed(),
+        // Runs from run.rs, outside the cancel-on-signal wrapper: it shuts down gracefully.
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::run(ctx, a).boxed(),
     }
 }
 
