@@ -124,8 +124,37 @@ fn system_time(t: &Timestamp) -> SystemTime {
     SystemTime::from(odt)
 }
 
+/// Whether `k` is `u…ucairn-…` (zero or more `u`): the names the escape below shifts.
+fn escaped_space(k: &str) -> bool {
+    k.trim_start_matches('u')
+        .starts_with(cairn::RESERVED_META_PREFIX)
+}
+
+/// A client's metadata name as stored. `cairn-*` belongs to the store's layers, so a client's
+/// `cairn-x` (a cairn client's own layers, say) is kept as `ucairn-x`, `ucairn-x` as
+/// `uucairn-x`, and so on: one-to-one, undone by [`unescape_meta`].
+fn escape_meta(k: String) -> String {
+    if escaped_space(&k) {
+        format!("u{k}")
+    } else {
+        k
+    }
+}
+
+fn unescape_meta(k: &str) -> String {
+    match k.strip_prefix('u') {
+        Some(rest) if escaped_space(k) => rest.to_string(),
+        _ => k.to_string(),
+    }
+}
+
 fn user_meta(m: &ObjectMeta) -> Option<HashMap<String, String>> {
-    (!m.metadata.is_empty()).then(|| m.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    (!m.metadata.is_empty()).then(|| {
+        m.metadata
+            .iter()
+            .map(|(k, v)| (unescape_meta(k), v.clone()))
+            .collect()
+    })
 }
 
 fn put_options(
@@ -137,14 +166,7 @@ fn put_options(
         ..Default::default()
     };
     for (k, v) in metadata.unwrap_or_default() {
-        let k = k.to_ascii_lowercase();
-        if k.starts_with(cairn::RESERVED_META_PREFIX) {
-            return Err(with_message(
-                S3ErrorCode::InvalidArgument,
-                format!("metadata name x-amz-meta-{k} is reserved for cairn's layers"),
-            ));
-        }
-        opts.metadata.insert(k, v);
+        opts.metadata.insert(escape_meta(k.to_ascii_lowercase()), v);
     }
     Ok(opts)
 }

@@ -80,6 +80,9 @@ pub async fn client(g: &Gateway, prefix: &str) -> DynStore {
     let creds = Config::from_pairs([
         ("access_key_id", ACCESS_KEY),
         ("secret_access_key", SECRET_KEY),
+        // The gateway's store keeps its own checksum manifests under `.cairn-manifests/`
+        // and refuses a client's there (docs/design.md, "cairn serve").
+        ("checksum", "false"),
     ])
     .unwrap();
     cairn::open_with(&url, creds)
