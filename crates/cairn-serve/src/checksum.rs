@@ -29,6 +29,22 @@ pub struct Declared {
     pub crc64nvme: Option<String>,
     /// `x-amz-sdk-checksum-algorithm` / `x-amz-checksum-algorithm`: a value comes in a trailer.
     pub algorithm: Option<String>,
+    /// `x-amz-content-sha256` as hex, on an unsigned request (s3s checks signed ones).
+    pub payload_sha256: Option<String>,
+}
+
+impl Declared {
+    /// Takes `x-amz-content-sha256` from an unsigned request's headers, if it is a digest.
+    pub fn payload_from(&mut self, headers: &http::HeaderMap, signed: bool) {
+        if signed {
+            return;
+        }
+        self.payload_sha256 = headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase);
+    }
 }
 
 /// What came through, once the stream ended.
@@ -49,6 +65,7 @@ struct State {
     body: StreamingBlob,
     hasher: s3s::checksum::ChecksumHasher,
     md5: Md5,
+    payload: Option<sha2::Sha256>,
     declared: Declared,
     trailers: Option<s3s::TrailingHeaders>,
     seen: u64,
@@ -78,6 +95,17 @@ impl State {
             d.sha1 = d.sha1.take().or(get("x-amz-checksum-sha1"));
             d.sha256 = d.sha256.take().or(get("x-amz-checksum-sha256"));
             d.crc64nvme = d.crc64nvme.take().or(get("x-amz-checksum-crc64nvme"));
+        }
+        if let (Some(want), Some(h)) = (&d.payload_sha256, self.payload.take()) {
+            if &hex::encode(h.finalize()) != want {
+                let code = S3ErrorCode::from_bytes(b"XAmzContentSHA256Mismatch").expect("a code");
+                let mut e = bad(
+                    code,
+                    "the body does not match its x-amz-content-sha256".into(),
+                );
+                e.set_status_code(http::StatusCode::BAD_REQUEST);
+                return Err(e);
+            }
         }
         let md5 = std::mem::take(&mut self.md5).finalize();
         if let Some(want) = &d.content_md5 {
@@ -150,10 +178,12 @@ pub fn checked(
         }
     }
     let out = Shared::default();
+    let payload = declared.payload_sha256.as_ref().map(|_| sha2::Sha256::new());
     let state = State {
         body,
         hasher,
         md5: Md5::new(),
+        payload,
         declared,
         trailers,
         seen: 0,
@@ -175,6 +205,9 @@ pub fn checked(
                 st.seen += chunk.len() as u64;
                 st.md5.update(&chunk);
                 st.hasher.update(&chunk);
+                if let Some(p) = st.payload.as_mut() {
+                    p.update(&chunk);
+                }
                 st.out.lock().unwrap().size = st.seen;
                 Some((Ok(chunk), st))
             }

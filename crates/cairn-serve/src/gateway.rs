@@ -291,6 +291,7 @@ fn declared(
         sha256,
         crc64nvme,
         algorithm: algorithm.map(|a| a.as_str().to_string()),
+        payload_sha256: None,
     }
 }
 
@@ -447,6 +448,7 @@ impl S3 for Gateway {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers;
+        let (headers, signed) = (req.headers, req.credentials.is_some());
         let i = req.input;
         let store = self.store(&i.bucket)?;
         let k = key(&i.key)?;
@@ -463,7 +465,7 @@ impl S3 for Gateway {
             (None, None) => PutMode::Overwrite,
         };
         check_atomic(store.as_ref(), &opts.mode)?;
-        let d = declared(
+        let mut d = declared(
             i.content_length,
             i.content_md5,
             i.checksum_crc32,
@@ -473,6 +475,7 @@ impl S3 for Gateway {
             i.checksum_crc64nvme,
             i.checksum_algorithm.as_ref(),
         );
+        d.payload_from(&headers, signed);
         let size = i.content_length.map(|l| l as u64);
         let body = i.body.unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>()));
         let (body, outcome) = checksum::checked(body, d, trailers)?;
@@ -745,6 +748,7 @@ impl S3 for Gateway {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers;
+        let (headers, signed) = (req.headers, req.credentials.is_some());
         let i = req.input;
         if !(1..=10_000).contains(&i.part_number) {
             return Err(with_message(
@@ -753,7 +757,7 @@ impl S3 for Gateway {
             ));
         }
         self.uploads.get(&i.bucket, &i.key, &i.upload_id).await?;
-        let d = declared(
+        let mut d = declared(
             i.content_length,
             i.content_md5,
             i.checksum_crc32,
@@ -763,6 +767,7 @@ impl S3 for Gateway {
             i.checksum_crc64nvme,
             i.checksum_algorithm.as_ref(),
         );
+        d.payload_from(&headers, signed);
         let body = i.body.unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>()));
         let (mut body, outcome) = checksum::checked(body, d, trailers)?;
         let temp = self.uploads.part_temp(&i.upload_id, i.part_number)?;
