@@ -120,7 +120,12 @@ impl Buckets {
                 format!("bucket {name:?} is mapped by --bucket and cannot be deleted"),
             ));
         }
-        if store.list(ListOptions::recursive("")).next().await.is_some() {
+        if store
+            .list(ListOptions::recursive(""))
+            .next()
+            .await
+            .is_some()
+        {
             return Err(with_message(
                 S3ErrorCode::BucketNotEmpty,
                 format!("bucket {name:?} is not empty"),

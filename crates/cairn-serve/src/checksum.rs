@@ -84,7 +84,10 @@ impl State {
             if self.seen != len as u64 {
                 return Err(bad(
                     S3ErrorCode::IncompleteBody,
-                    format!("the body has {} bytes; Content-Length said {len}", self.seen),
+                    format!(
+                        "the body has {} bytes; Content-Length said {len}",
+                        self.seen
+                    ),
                 ));
             }
         }
@@ -149,7 +152,13 @@ pub fn checked(
     body: StreamingBlob,
     declared: Declared,
     trailers: Option<s3s::TrailingHeaders>,
-) -> Result<(impl Stream<Item = cairn::Result<Bytes>> + Send + Unpin, Shared), S3Error> {
+) -> Result<
+    (
+        impl Stream<Item = cairn::Result<Bytes>> + Send + Unpin,
+        Shared,
+    ),
+    S3Error,
+> {
     let mut hasher = s3s::checksum::ChecksumHasher::default();
     let has = |v: &Option<String>| v.is_some();
     let alg = declared.algorithm.as_deref().map(str::to_ascii_uppercase);
@@ -178,7 +187,10 @@ pub fn checked(
         }
     }
     let out = Shared::default();
-    let payload = declared.payload_sha256.as_ref().map(|_| sha2::Sha256::new());
+    let payload = declared
+        .payload_sha256
+        .as_ref()
+        .map(|_| sha2::Sha256::new());
     let state = State {
         body,
         hasher,

@@ -9,9 +9,7 @@ pub fn to_s3(e: Error) -> S3Error {
     let code = match e.kind() {
         ErrorKind::NotFound => S3ErrorCode::NoSuchKey,
         // S3 answers a failed If-None-Match or If-Match on a write with 412 alike.
-        ErrorKind::AlreadyExists | ErrorKind::PreconditionFailed => {
-            S3ErrorCode::PreconditionFailed
-        }
+        ErrorKind::AlreadyExists | ErrorKind::PreconditionFailed => S3ErrorCode::PreconditionFailed,
         ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => S3ErrorCode::AccessDenied,
         ErrorKind::BucketNotFound => S3ErrorCode::NoSuchBucket,
         ErrorKind::InvalidInput | ErrorKind::Unrepresentable => S3ErrorCode::InvalidArgument,

@@ -112,7 +112,9 @@ fn strip_quotes(s: &str) -> &str {
 }
 
 fn etag_of(m: &ObjectMeta) -> Option<ETag> {
-    m.etag.as_deref().map(|e| ETag::Strong(strip_quotes(e).to_string()))
+    m.etag
+        .as_deref()
+        .map(|e| ETag::Strong(strip_quotes(e).to_string()))
 }
 
 fn ts(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
@@ -193,7 +195,10 @@ fn check_conditions(
         + std::time::Duration::from_secs(m.last_modified.timestamp().max(0) as u64);
     if let Some(c) = if_match {
         if !etag_matches(c, etag) {
-            return Err(with_message(S3ErrorCode::PreconditionFailed, "If-Match does not hold"));
+            return Err(with_message(
+                S3ErrorCode::PreconditionFailed,
+                "If-Match does not hold",
+            ));
         }
     } else if let Some(t) = if_unmodified_since {
         if modified > system_time(t) {
@@ -217,7 +222,10 @@ fn check_conditions(
 
 fn get_range(r: &Range) -> GetRange {
     match *r {
-        Range::Int { first, last: Some(last) } => GetRange::Bounded(first..last.saturating_add(1)),
+        Range::Int {
+            first,
+            last: Some(last),
+        } => GetRange::Bounded(first..last.saturating_add(1)),
         Range::Int { first, last: None } => GetRange::Offset(first),
         Range::Suffix { length } => GetRange::Suffix(length),
     }
@@ -251,7 +259,9 @@ fn to_object(m: ObjectMeta, enc: fn(&str) -> String) -> Object {
         size: Some(m.size as i64),
         e_tag: etag_of(&m),
         last_modified: Some(ts(m.last_modified)),
-        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
         ..Default::default()
     }
 }
@@ -324,7 +334,6 @@ impl S3 for Gateway {
         self.buckets.create(&req.input.bucket)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
-            ..Default::default()
         }))
     }
 
@@ -373,14 +382,22 @@ impl S3 for Gateway {
                 let r = get_range(r)
                     .resolve(m.size)
                     .map_err(|e| with_message(S3ErrorCode::InvalidRange, e.to_string()))?;
-                (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), m.size)))
+                (
+                    r.end - r.start,
+                    Some(format!(
+                        "bytes {}-{}/{}",
+                        r.start,
+                        r.end.saturating_sub(1),
+                        m.size
+                    )),
+                )
             }
             None => (m.size, None),
         };
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(len as i64),
             content_range: range,
-            content_type: m.content_type.clone().map(Into::into),
+            content_type: m.content_type.clone(),
             e_tag: etag_of(&m),
             last_modified: Some(ts(m.last_modified)),
             metadata: user_meta(&m),
@@ -397,7 +414,10 @@ impl S3 for Gateway {
         let store = self.store(&i.bucket)?;
         let k = key(&i.key)?;
         if i.part_number.is_some() {
-            return Err(with_message(S3ErrorCode::NotImplemented, "GET by partNumber"));
+            return Err(with_message(
+                S3ErrorCode::NotImplemented,
+                "GET by partNumber",
+            ));
         }
         let opts = GetOptions {
             range: i.range.as_ref().map(get_range),
@@ -432,7 +452,7 @@ impl S3 for Gateway {
         let out = GetObjectOutput {
             content_length: Some(len as i64),
             content_range,
-            content_type: m.content_type.clone().map(Into::into),
+            content_type: m.content_type.clone(),
             e_tag: etag_of(m),
             last_modified: Some(ts(m.last_modified)),
             metadata: user_meta(m),
@@ -477,13 +497,14 @@ impl S3 for Gateway {
         );
         d.payload_from(&headers, signed);
         let size = i.content_length.map(|l| l as u64);
-        let body = i.body.unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>()));
+        let body = i.body.unwrap_or_else(|| {
+            StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+        });
         let (body, outcome) = checksum::checked(body, d, trailers)?;
-        let r = self.write(store.as_ref(), &k, body, size, opts, Some(&outcome)).await;
-        let r = r.map_err(|e| match e.code() {
-            // A failed If-Match on an object that is not there is 404 in S3.
-            _ => e,
-        })?;
+        let r = self
+            .write(store.as_ref(), &k, body, size, opts, Some(&outcome))
+            .await;
+        let r = r?;
         let etag = match r.etag {
             Some(e) => Some(e),
             None => store.head(&k).await.ok().and_then(|m| m.etag),
@@ -558,9 +579,16 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let i = req.input;
         let (src_bucket, src_key) = match &i.copy_source {
-            CopySource::Bucket { bucket, key, version_id } => {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => {
                 if version_id.is_some() {
-                    return Err(with_message(S3ErrorCode::NotImplemented, "copy of a version"));
+                    return Err(with_message(
+                        S3ErrorCode::NotImplemented,
+                        "copy of a version",
+                    ));
                 }
                 (bucket.to_string(), key.to_string())
             }
@@ -579,7 +607,11 @@ impl S3 for Gateway {
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let same_store = src_bucket == i.bucket;
-        if same_store && !replace && i.copy_source_if_match.is_none() && i.copy_source_if_none_match.is_none() {
+        if same_store
+            && !replace
+            && i.copy_source_if_match.is_none()
+            && i.copy_source_if_none_match.is_none()
+        {
             if sk == dk {
                 return Err(with_message(
                     S3ErrorCode::InvalidRequest,
@@ -589,7 +621,10 @@ impl S3 for Gateway {
             dst.copy(&sk, &dk).await.map_err(to_s3)?;
         } else {
             // Across stores, or with new metadata: stream through the gateway.
-            let g = src.get_opts(&sk, GetOptions::default()).await.map_err(to_s3)?;
+            let g = src
+                .get_opts(&sk, GetOptions::default())
+                .await
+                .map_err(to_s3)?;
             check_conditions(
                 &g.meta,
                 i.copy_source_if_match.as_ref().map(etag_condition),
@@ -599,7 +634,10 @@ impl S3 for Gateway {
             )
             .map_err(|e| {
                 if *e.code() == S3ErrorCode::NotModified {
-                    with_message(S3ErrorCode::PreconditionFailed, "copy source condition does not hold")
+                    with_message(
+                        S3ErrorCode::PreconditionFailed,
+                        "copy source condition does not hold",
+                    )
                 } else {
                     e
                 }
@@ -614,7 +652,8 @@ impl S3 for Gateway {
                 }
             };
             let size = Some(g.meta.size);
-            self.write(dst.as_ref(), &dk, g.body, size, opts, None).await?;
+            self.write(dst.as_ref(), &dk, g.body, size, opts, None)
+                .await?;
         }
         let m = dst.head(&dk).await.map_err(to_s3)?;
         Ok(S3Response::new(CopyObjectOutput {
@@ -665,11 +704,18 @@ impl S3 for Gateway {
             key_count: Some(count),
             is_truncated: Some(page.next.is_some()),
             next_continuation_token: page.next.as_deref().map(token_encode),
-            contents: Some(page.objects.into_iter().map(|m| to_object(m, enc)).collect()),
+            contents: Some(
+                page.objects
+                    .into_iter()
+                    .map(|m| to_object(m, enc))
+                    .collect(),
+            ),
             common_prefixes: Some(
                 page.prefixes
                     .iter()
-                    .map(|p| CommonPrefix { prefix: Some(enc(p)) })
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
                     .collect(),
             ),
             ..Default::default()
@@ -705,11 +751,18 @@ impl S3 for Gateway {
             is_truncated: Some(truncated),
             // S3 sends NextMarker only with a delimiter; sending it always is allowed.
             next_marker: page.next.as_deref().map(enc),
-            contents: Some(page.objects.into_iter().map(|m| to_object(m, enc)).collect()),
+            contents: Some(
+                page.objects
+                    .into_iter()
+                    .map(|m| to_object(m, enc))
+                    .collect(),
+            ),
             common_prefixes: Some(
                 page.prefixes
                     .iter()
-                    .map(|p| CommonPrefix { prefix: Some(enc(p)) })
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
                     .collect(),
             ),
             ..Default::default()
@@ -768,7 +821,9 @@ impl S3 for Gateway {
             i.checksum_algorithm.as_ref(),
         );
         d.payload_from(&headers, signed);
-        let body = i.body.unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>()));
+        let body = i.body.unwrap_or_else(|| {
+            StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+        });
         let (mut body, outcome) = checksum::checked(body, d, trailers)?;
         let temp = self.uploads.part_temp(&i.upload_id, i.part_number)?;
         let mut file = tokio::fs::File::create(&temp)
@@ -787,7 +842,9 @@ impl S3 for Gateway {
                     }
                 }
             }
-            file.flush().await.map_err(|e| internal("storing the part", e))?;
+            file.flush()
+                .await
+                .map_err(|e| internal("storing the part", e))?;
             Ok(())
         }
         .await;
@@ -873,7 +930,11 @@ impl S3 for Gateway {
             upload_id_marker: i.upload_id_marker,
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
-            next_key_marker: if truncated { last.as_ref().map(|l| l.0.clone()) } else { None },
+            next_key_marker: if truncated {
+                last.as_ref().map(|l| l.0.clone())
+            } else {
+                None
+            },
             next_upload_id_marker: if truncated { last.map(|l| l.1) } else { None },
             uploads: Some(
                 page.into_iter()
@@ -908,10 +969,7 @@ impl S3 for Gateway {
         let k = key(&i.key)?;
         let upload = self.uploads.get(&i.bucket, &i.key, &i.upload_id).await?;
         let stored = self.uploads.parts(&i.upload_id).await?;
-        let wanted = i
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default();
+        let wanted = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         if wanted.is_empty() {
             return Err(with_message(
                 S3ErrorCode::MalformedXML,
@@ -931,17 +989,26 @@ impl S3 for Gateway {
             }
             prev = num;
             let Some(p) = stored.get(&num) else {
-                return Err(with_message(S3ErrorCode::InvalidPart, format!("part {num} was not uploaded")));
+                return Err(with_message(
+                    S3ErrorCode::InvalidPart,
+                    format!("part {num} was not uploaded"),
+                ));
             };
             if let Some(e) = &w.e_tag {
                 if strip_quotes(e.value()) != strip_quotes(&p.etag) {
-                    return Err(with_message(S3ErrorCode::InvalidPart, format!("part {num} has another ETag")));
+                    return Err(with_message(
+                        S3ErrorCode::InvalidPart,
+                        format!("part {num} has another ETag"),
+                    ));
                 }
             }
             if n + 1 < wanted.len() && p.size < multipart::MIN_PART {
                 return Err(with_message(
                     S3ErrorCode::EntityTooSmall,
-                    format!("part {num} has {} bytes; all but the last need 5 MiB", p.size),
+                    format!(
+                        "part {num} has {} bytes; all but the last need 5 MiB",
+                        p.size
+                    ),
                 ));
             }
             total += p.size;

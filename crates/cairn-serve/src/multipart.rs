@@ -96,9 +96,7 @@ impl Uploads {
         let dir = self.upload_dir(id)?;
         let raw = match tokio::fs::read(dir.join("upload.json")).await {
             Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(no_such_upload(id))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_such_upload(id)),
             Err(e) => return Err(internal("reading the upload", e)),
         };
         let u: Upload =

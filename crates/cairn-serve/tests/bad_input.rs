@@ -32,7 +32,11 @@ async fn send(g: &common::Gateway, head: &str, body: &[u8], close: bool) -> (u16
         }
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf);
-        if text.contains("</Error>") || (text.contains("\r\n\r\n") && !text.contains("<?xml") && text.contains("Content-Length: 0")) {
+        if text.contains("</Error>")
+            || (text.contains("\r\n\r\n")
+                && !text.contains("<?xml")
+                && text.contains("Content-Length: 0"))
+        {
             break;
         }
     }
@@ -80,7 +84,13 @@ async fn wrong_signature_is_signature_does_not_match() {
         "0".repeat(64),
         now.format("%Y%m%dT%H%M%SZ"),
     );
-    let (status, code) = send(&g, &put_head(&g, "/data/sig/obj", 5, &auth), b"hello", false).await;
+    let (status, code) = send(
+        &g,
+        &put_head(&g, "/data/sig/obj", 5, &auth),
+        b"hello",
+        false,
+    )
+    .await;
     assert_eq!((status, code.as_str()), (403, "SignatureDoesNotMatch"));
     // An unsigned request to a gateway without --anonymous is refused as well.
     let (status, code) = send(&g, &put_head(&g, "/data/sig/obj", 5, ""), b"hello", false).await;
@@ -92,7 +102,12 @@ async fn wrong_signature_is_signature_does_not_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_dot_key_is_refused_and_nothing_written() {
     let g = common::start(false, true).await;
-    for path in ["/data/a/../b", "/data/a/%2E%2E/b", "/data/x//y", "/data/dir/"] {
+    for path in [
+        "/data/a/../b",
+        "/data/a/%2E%2E/b",
+        "/data/x//y",
+        "/data/dir/",
+    ] {
         let (status, code) = send(&g, &put_head(&g, path, 5, ""), b"hello", false).await;
         assert_eq!((status, code.as_str()), (400, "InvalidArgument"), "{path}");
     }
@@ -116,7 +131,13 @@ async fn body_longer_than_declared_is_refused() {
         "x-amz-checksum-sha256: {}\r\n",
         base64_std(&Sha256::digest(body))
     );
-    let (status, code) = send(&g, &put_head(&g, "/data/long/obj2", 10, &extra), body, false).await;
+    let (status, code) = send(
+        &g,
+        &put_head(&g, "/data/long/obj2", 10, &extra),
+        body,
+        false,
+    )
+    .await;
     assert_eq!((status, code.as_str()), (400, "BadDigest"));
     assert!(data_is_empty(&g).await, "nothing written");
     g.stop().await;
@@ -127,8 +148,13 @@ async fn body_shorter_than_declared_and_truncated_uploads_write_nothing() {
     let g = common::start(false, true).await;
     // 100 bytes declared, 50 sent, then the client closes its side: hyper sees the body end
     // early; the upload is refused as IncompleteBody (the answer may be lost with the socket).
-    let (status, code) =
-        send(&g, &put_head(&g, "/data/short/obj", 100, ""), &[7u8; 50], true).await;
+    let (status, code) = send(
+        &g,
+        &put_head(&g, "/data/short/obj", 100, ""),
+        &[7u8; 50],
+        true,
+    )
+    .await;
     assert!(
         (status, code.as_str()) == (400, "IncompleteBody") || (status, code.as_str()) == (0, ""),
         "got {status} {code}"
@@ -136,7 +162,13 @@ async fn body_shorter_than_declared_and_truncated_uploads_write_nothing() {
     // A large upload (past the writer's first part, so a multipart upload is under way in
     // the store) cut off mid-body.
     let big = vec![1u8; 12 * 1024 * 1024];
-    let _ = send(&g, &put_head(&g, "/data/short/big", 20 * 1024 * 1024, ""), &big, true).await;
+    let _ = send(
+        &g,
+        &put_head(&g, "/data/short/big", 20 * 1024 * 1024, ""),
+        &big,
+        true,
+    )
+    .await;
     // A multipart part cut off mid-body leaves no part.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(data_is_empty(&g).await, "nothing written");

@@ -23,8 +23,7 @@ pub async fn run(ctx: &Ctx, a: &ServeArgs) -> Result {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| Report::new(format!("reading {}: {e}", p.display())))?;
-            toml::from_str(&text)
-                .map_err(|e| Report::new(format!("{}: {e}", p.display())))?
+            toml::from_str(&text).map_err(|e| Report::new(format!("{}: {e}", p.display())))?
         }
         None => FileConfig::default(),
     };
@@ -111,8 +110,10 @@ pub async fn run(ctx: &Ctx, a: &ServeArgs) -> Result {
     if let Some(r) = &root {
         what.push(format!("directories of {}", r.display()));
     }
-    ctx.printer
-        .line(format!("cairn serve: listening on {endpoint} (buckets: {})", what.join(", ")))?;
+    ctx.printer.line(format!(
+        "cairn serve: listening on {endpoint} (buckets: {})",
+        what.join(", ")
+    ))?;
     let keys = if a.access_key.is_some() {
         " AWS_ACCESS_KEY_ID=<--access-key> AWS_SECRET_ACCESS_KEY=<--secret-key>"
     } else {
