@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cairn serve next to s3s-fs, Garage and `rclone serve s3`, each storing on /dev/shm, driven
 # by the same clients: `cairn bench` (4 KiB PUT/GET/list/delete, 16 in flight), `cairn cp` of
-# a 1 GiB file up and down, and 256 concurrent 8 MiB boto3 uploads. Server CPU comes from
+# a 1 GiB file up (multipart, 8 parts in flight) and `cairn cat` of it down (one GET), and 256 concurrent 8 MiB boto3 uploads. Server CPU comes from
 # /proc/PID/stat, peak RSS from VmHWM (reset before the concurrent phase). Prints a Markdown
 # table. Not part of the test command.
 #

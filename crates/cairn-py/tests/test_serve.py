@@ -395,3 +395,49 @@ def test_root_buckets_restart_keeps_uploads_and_limits(tmp_path: Path) -> None:
     assert not (root / "made-here").exists()
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
+
+
+def test_tls_warning_and_no_secrets_in_output(tmp_path: Path) -> None:
+    """TLS via --tls-cert/--tls-key (boto3 verifies the certificate); a non-loopback address
+    without TLS warns; the secret never appears in the output, access log included (-v)."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        missing("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = free_port()
+    env = serve_env()
+    p = subprocess.Popen([cairn_bin(), "-v", "serve", "--listen", f"127.0.0.1:{port}",
+                          "--state-dir", str(tmp_path / "state"), "--tls-cert", str(cert),
+                          "--tls-key", str(key), "--bucket", f"data=file://{tmp_path}/data"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = p.stdout.readline().decode()
+    assert line.startswith(f"cairn serve: listening on https://127.0.0.1:{port}"), line
+    boto3 = require_module("boto3")
+    s3 = boto3.client("s3", endpoint_url=f"https://127.0.0.1:{port}", aws_access_key_id=ACCESS,
+                      aws_secret_access_key=SECRET, region_name="us-east-1", verify=str(cert))
+    s3.put_object(Bucket="data", Key="tls/x", Body=b"over tls")
+    assert s3.get_object(Bucket="data", Key="tls/x")["Body"].read() == b"over tls"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0
+    text = line + out.decode() + err.decode()
+    assert "PUT /data/tls/x 200" in text, text
+    assert SECRET not in text
+    # Any address but loopback, without TLS: a warning on stderr (and it still serves).
+    port = free_port()
+    p = subprocess.Popen([cairn_bin(), "serve", "--listen", f"0.0.0.0:{port}", "--state-dir",
+                          str(tmp_path / "state"), "--bucket", f"data=file://{tmp_path}/data"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline().decode().startswith(f"cairn serve: listening on http://0.0.0.0:{port}")
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0
+    assert f"warning: listening on 0.0.0.0:{port} without TLS" in err.decode(), err.decode()
+    # Neither keys nor --anonymous: refused at start, naming the way out.
+    r = subprocess.run([cairn_bin(), "serve", "--bucket", f"data=file://{tmp_path}/data"],
+                       env={k: v for k, v in env.items() if not k.startswith("CAIRN_SERVE_")},
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "--anonymous" in r.stderr, r.stderr

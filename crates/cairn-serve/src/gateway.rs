@@ -47,8 +47,10 @@ impl Gateway {
         self.buckets.get(bucket)
     }
 
-    /// Streams `body` into `key`, checked, in the memory budget. Nothing is written unless
+    /// Streams `body` into `key`, checked, in the memory budget (`held`: the front service
+    /// already reserved the body). Nothing is written unless
     /// the whole body arrived and matched what was declared.
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         store: &dyn Store,
@@ -57,15 +59,20 @@ impl Gateway {
         size: Option<u64>,
         opts: PutOptions,
         outcome: Option<&checksum::Shared>,
+        held: bool,
     ) -> S3Result<cairn::PutResult> {
         let caps = store.capabilities();
         // Part buffers plus the layers' copies of each part in flight.
         let per_part = PART as u64 * (1 + caps.part_copies as u64);
         let need = match size {
-            Some(s) if s < PART as u64 => s.max(1) * (1 + caps.part_copies as u64),
+            Some(s) if s <= PART as u64 => s.max(1) * (1 + caps.part_copies as u64),
             _ => per_part * (CONCURRENCY as u64 + 1),
         };
-        let _reservation = self.memory.reserve(need).await;
+        let _reservation = if held {
+            None
+        } else {
+            Some(self.memory.reserve(need).await)
+        };
         let wopts = WriterOptions {
             part_size: PART,
             concurrency: CONCURRENCY,
@@ -469,6 +476,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers;
         let (headers, signed) = (req.headers, req.credentials.is_some());
+        let held = req.extensions.get::<crate::memory::Held>().is_some();
         let i = req.input;
         let store = self.store(&i.bucket)?;
         let k = key(&i.key)?;
@@ -502,7 +510,7 @@ impl S3 for Gateway {
         });
         let (body, outcome) = checksum::checked(body, d, trailers)?;
         let r = self
-            .write(store.as_ref(), &k, body, size, opts, Some(&outcome))
+            .write(store.as_ref(), &k, body, size, opts, Some(&outcome), held)
             .await;
         let r = r?;
         let etag = match r.etag {
@@ -652,7 +660,7 @@ impl S3 for Gateway {
                 }
             };
             let size = Some(g.meta.size);
-            self.write(dst.as_ref(), &dk, g.body, size, opts, None)
+            self.write(dst.as_ref(), &dk, g.body, size, opts, None, false)
                 .await?;
         }
         let m = dst.head(&dk).await.map_err(to_s3)?;
@@ -1029,7 +1037,15 @@ impl S3 for Gateway {
             cairn::Error::new(ErrorKind::Unexpected, format!("reading a stored part: {e}"))
         });
         let r = self
-            .write(store.as_ref(), &k, Box::pin(body), Some(total), opts, None)
+            .write(
+                store.as_ref(),
+                &k,
+                Box::pin(body),
+                Some(total),
+                opts,
+                None,
+                false,
+            )
             .await?;
         self.uploads.remove(&i.upload_id).await?;
         let etag = match r.etag {
@@ -1114,5 +1130,51 @@ impl S3 for SlowDown {
             S3ErrorCode::SlowDown,
             "too many requests in flight; retry with backoff",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_escape_is_one_to_one() {
+        for (client, stored) in [
+            ("agent_id", "agent_id"),
+            ("cairn-sha256", "ucairn-sha256"),
+            ("ucairn-x", "uucairn-x"),
+            ("uucairn-x", "uuucairn-x"),
+            ("u", "u"),
+            ("user", "user"),
+        ] {
+            assert_eq!(escape_meta(client.to_string()), stored);
+            assert_eq!(unescape_meta(stored), client);
+        }
+    }
+
+    #[test]
+    fn url_encoding_matches_s3() {
+        assert_eq!(url_encode("a b/c+d%e~f_g.h-i"), "a%20b/c%2Bd%25e~f_g.h-i");
+        assert_eq!(url_encode("ü"), "%C3%BC");
+    }
+
+    #[test]
+    fn etag_lists_and_wildcards() {
+        assert!(etag_matches("*", Some("\"x\"")));
+        assert!(etag_matches("\"a\", \"x\"", Some("\"x\"")));
+        assert!(etag_matches("x", Some("\"x\"")));
+        assert!(!etag_matches("\"a\"", Some("\"x\"")));
+        assert!(!etag_matches("\"a\"", None));
+    }
+
+    #[test]
+    fn continuation_tokens_round_trip() {
+        for name in ["a/", "über/x y", ""] {
+            assert_eq!(token_decode(&token_encode(name)).unwrap(), name);
+        }
+        assert_eq!(
+            token_decode("!!").unwrap_err().code(),
+            &S3ErrorCode::InvalidArgument
+        );
     }
 }

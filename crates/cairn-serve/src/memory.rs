@@ -17,6 +17,12 @@ pub struct Memory {
     units: u32,
 }
 
+/// Marks a request whose whole body s3s reads, already reserved by the front service: its
+/// handler takes no second reservation (waiting for one while holding the first could
+/// deadlock the budget), and the writer's copy of that body is bounded by it.
+#[derive(Debug, Clone, Copy)]
+pub struct Held;
+
 /// Bytes held until dropped.
 #[derive(Debug)]
 pub struct Reservation {

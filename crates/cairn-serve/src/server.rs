@@ -128,7 +128,10 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                     0 => None,
                     n => Some(shared.memory.reserve(n).await),
                 };
-                let req = req.map(s3s::Body::from);
+                let mut req = req.map(s3s::Body::from);
+                if memory.is_some() {
+                    req.extensions_mut().insert(crate::memory::Held);
+                }
                 (shared.s3.call(req).await?, memory)
             } else {
                 // Over a limit: s3s renders SlowDown for a bare request; the body is not read.

@@ -92,6 +92,8 @@ pub async fn run(ctx: &Ctx, a: &ServeArgs) -> Result {
     config.memory_limit = a.memory_limit;
     config.access_log = true;
     config.grace = std::time::Duration::from_secs(a.grace);
+    // Before the startup line: a SIGTERM right after it must already stop gracefully.
+    let signals = Signals::install();
     let server = cairn_serve::bind(config).await.map_err(|e| {
         let hint = match e {
             cairn_serve::Error::Config(_) => "see `cairn serve --help`",
@@ -122,26 +124,39 @@ pub async fn run(ctx: &Ctx, a: &ServeArgs) -> Result {
     ctx.printer
         .line(format!("  export AWS_ENDPOINT_URL={endpoint}{keys}"))?;
     ctx.printer.flush()?;
-    server.run(shutdown_signal()).await;
+    server.run(signals.next()).await;
     ctx.printer.info("cairn serve: stopped");
     Ok(())
 }
 
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, Signal, SignalKind};
-    async fn next(s: Option<Signal>) {
-        match s {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
+/// SIGTERM and SIGINT, taken over from their default (ending the process).
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
     }
-    let term = signal(SignalKind::terminate()).ok();
-    let int = signal(SignalKind::interrupt()).ok();
-    tokio::select! {
-        () = next(term) => {}
-        () = next(int) => {}
+
+    /// The first of either.
+    async fn next(self) {
+        async fn recv(s: Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = recv(self.term) => {}
+            () = recv(self.int) => {}
+        }
     }
 }
