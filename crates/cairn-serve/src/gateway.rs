@@ -73,6 +73,41 @@ impl Gateway {
         } else {
             Some(self.memory.reserve(need).await)
         };
+        if let Some(s) = size.filter(|s| *s <= PART as u64) {
+            // Small: one put of the body as it came (s3s hands a buffered body over as one
+            // chunk, so no copy), checked to its end first.
+            let mut body = body;
+            let mut chunks = Vec::new();
+            let mut err = None;
+            while let Some(c) = body.next().await {
+                match c {
+                    Ok(c) => chunks.push(c),
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(out) = outcome {
+                if let Some(e) = out.lock().unwrap().error.take() {
+                    return Err(e);
+                }
+            }
+            if let Some(e) = err {
+                return Err(to_s3(e));
+            }
+            let data = match chunks.len() {
+                1 => chunks.pop().unwrap(),
+                _ => {
+                    let mut v = Vec::with_capacity(s as usize);
+                    for c in chunks {
+                        v.extend_from_slice(&c);
+                    }
+                    Bytes::from(v)
+                }
+            };
+            return store.put_opts(key, data, opts).await.map_err(to_s3);
+        }
         let wopts = WriterOptions {
             part_size: PART,
             concurrency: CONCURRENCY,
