@@ -441,3 +441,30 @@ def test_tls_warning_and_no_secrets_in_output(tmp_path: Path) -> None:
                        env={k: v for k, v in env.items() if not k.startswith("CAIRN_SERVE_")},
                        capture_output=True, text=True)
     assert r.returncode == 1 and "--anonymous" in r.stderr, r.stderr
+
+
+def test_config_file(tmp_path: Path) -> None:
+    """--serve-config holds the listen address and bucket mappings; --bucket adds to them."""
+    port = free_port()
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(f'listen = "127.0.0.1:{port}"\nstate_dir = "{tmp_path}/state"\n'
+                   f'[buckets]\nalpha = "file://{tmp_path}/a"\nbeta = "file://{tmp_path}/b?compression=zstd"\n')
+    p = subprocess.Popen([cairn_bin(), "serve", "--serve-config", str(cfg), "--bucket",
+                          f"gamma=file://{tmp_path}/c"], env=serve_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    line = p.stdout.readline().decode()
+    assert line == f"cairn serve: listening on http://127.0.0.1:{port} (buckets: alpha, beta, gamma)\n", line
+    boto3 = require_module("boto3")
+    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=ACCESS,
+                      aws_secret_access_key=SECRET, region_name="us-east-1")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["alpha", "beta", "gamma"]
+    s3.put_object(Bucket="beta", Key="k", Body=b"a" * 10000)
+    assert s3.get_object(Bucket="beta", Key="k")["Body"].read() == b"a" * 10000
+    # Stored compressed: the file under the store's root is much smaller than the object.
+    assert (tmp_path / "b" / "k").stat().st_size < 1000
+    with pytest.raises(s3.exceptions.ClientError) as e:
+        s3.create_bucket(Bucket="delta")
+    assert e.value.response["Error"]["Code"] == "NotImplemented"
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert p.returncode == 0
