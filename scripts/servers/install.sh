@@ -14,6 +14,9 @@ PIP_PACKAGES=(
   "pytest|pytest"
   "fsspec|fsspec"
   "pandas|pandas"
+  # cairn serve's tests drive it with unchanged boto3 programs and the aws cli.
+  "boto3|boto3"
+  "awscli|awscli"
 )
 
 # Garage 2.x is what the tests are written against; pinned for reproducibility.

@@ -150,6 +150,10 @@ pub enum Command {
     /// Write man pages (cairn.1 and one per command) into a directory.
     #[command(after_help = MAN_EXAMPLES)]
     Man(ManArgs),
+    /// Serve stores over the S3 protocol, so unchanged boto3 and aws-cli programs use them.
+    #[cfg(feature = "serve")]
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -174,6 +178,80 @@ EXAMPLES:
 pub struct ManArgs {
     /// The directory to write into (created if missing).
     pub dir: PathBuf,
+}
+
+#[cfg(feature = "serve")]
+const SERVE_EXAMPLES: &str = "\
+BUCKETS:
+  With --root DIR (the global flag), every top-level directory of DIR is a bucket on the
+  local store, and CreateBucket/DeleteBucket make and remove them. --bucket NAME=URL maps a
+  bucket to any cairn URL: layered stacks (compression, encryption) and s3:// pass-through.
+  With neither, the local default store's top-level directories are the buckets.
+
+EXAMPLES:
+  export CAIRN_SERVE_ACCESS_KEY=dev CAIRN_SERVE_SECRET_KEY=dev-secret
+  cairn --root /srv/data serve                      directories of /srv/data as buckets
+  cairn serve --bucket logs='file:///srv/logs?compression=zstd&encryption_key=file:/etc/k'
+  cairn serve --bucket mirror='s3://real-bucket/prefix' --listen 127.0.0.1:9100
+  cairn serve --anonymous --listen 127.0.0.1:0      unsigned requests, any free port
+  cairn serve --serve-config serve.toml             buckets, listen address, limits from TOML
+  cairn serve --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem
+
+  Then, in Python:  boto3.client('s3', endpoint_url='http://127.0.0.1:9010',
+                        aws_access_key_id='dev', aws_secret_access_key='dev-secret')
+
+SHUTDOWN:
+  SIGTERM or Ctrl-C: stops accepting, lets requests in flight finish (up to --grace), keeps
+  open multipart uploads (they live under the state directory) for the next start.";
+
+#[cfg(feature = "serve")]
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// Map bucket NAME to a cairn store URL (repeatable).
+    #[arg(long = "bucket", value_name = "NAME=URL")]
+    pub buckets: Vec<String>,
+    /// TOML file with the same settings: `listen`, `root`, `state_dir`, `[buckets]` NAME = URL.
+    #[arg(long, value_name = "FILE")]
+    pub serve_config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9010]. Anything but loopback must be asked
+    /// for here; without TLS a warning is printed.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Access key id clients sign with.
+    #[arg(long, env = "CAIRN_SERVE_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+    /// Secret key clients sign with (prefer the env variable: argv is visible to others).
+    #[arg(long, env = "CAIRN_SERVE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Accept unsigned requests (signed ones are still checked when keys are given).
+    #[arg(long)]
+    pub anonymous: bool,
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where open multipart uploads are kept [default: ROOT/.cairn/serve].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Requests in flight at once; more are answered 503 SlowDown.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_requests: usize,
+    /// Requests in flight on one connection (HTTP/2); more are answered 503 SlowDown.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_requests_per_connection: usize,
+    /// Memory for request bodies and part buffers across all requests, e.g. 256M.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_any_size)]
+    pub memory_limit: u64,
+    /// Seconds requests in flight may take to finish after SIGTERM.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub grace: u64,
+}
+
+#[cfg(feature = "serve")]
+fn parse_any_size(s: &str) -> Result<u64, String> {
+    parse_size(s).ok_or_else(|| format!("{s:?} is not a size; write e.g. 256M or 1G"))
 }
 
 const BUCKET_EXAMPLES: &str = "\

@@ -43,6 +43,16 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
             )
         }
     };
+    // `serve` handles SIGTERM itself: it stops accepting and lets requests finish.
+    #[cfg(feature = "serve")]
+    if let crate::args::Command::Serve(a) = &args.command {
+        let r = rt.block_on(commands::serve::run(&ctx, a));
+        rt.shutdown_timeout(crate::signal::BLOCKING);
+        return match r.and_then(|()| ctx.printer.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report(&ctx.printer, e),
+        };
+    }
     // The command runs as a task on a worker, not inline in `block_on` on this thread: there
     // every socket event would cross threads to wake it (a futex pair per wake-up, a tenth
     // of a large download's CPU).

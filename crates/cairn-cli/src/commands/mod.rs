@@ -14,6 +14,8 @@ pub mod multipart;
 pub mod presign;
 pub mod rm;
 pub mod shell;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod stat;
 pub mod stats;
 pub mod sync;
@@ -60,6 +62,9 @@ pub fn dispatch<'a>(ctx: &'a Ctx, cmd: &'a Command) -> BoxFuture<'a, Result> {
         Command::Stats(a) => stats::run(ctx, a).boxed(),
         Command::Completions(a) => shell::completions(ctx, a).boxed(),
         Command::Man(a) => shell::man(ctx, a).boxed(),
+        // Runs from run.rs, outside the cancel-on-signal wrapper: it shuts down gracefully.
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::run(ctx, a).boxed(),
     }
 }
 
