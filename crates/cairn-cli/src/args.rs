@@ -196,6 +196,7 @@ EXAMPLES:
   cairn serve --anonymous --listen 127.0.0.1:0      unsigned requests, any free port
   cairn serve --serve-config serve.toml             buckets, listen address, limits from TOML
   cairn serve --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem
+  cairn serve --metrics 127.0.0.1:9464              Prometheus text at /metrics
 
   Then, in Python:  boto3.client('s3', endpoint_url='http://127.0.0.1:9010',
                         aws_access_key_id='dev', aws_secret_access_key='dev-secret')
@@ -247,6 +248,10 @@ pub struct ServeArgs {
     /// Seconds requests in flight may take to finish after SIGTERM.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub grace: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics: requests by method and status, and
+    /// the stores' requests, bytes, errors and latency.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 #[cfg(feature = "serve")]

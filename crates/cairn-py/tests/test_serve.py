@@ -468,3 +468,39 @@ def test_config_file(tmp_path: Path) -> None:
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=30)
     assert p.returncode == 0
+
+
+def parse_metrics(text: str) -> Dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+    return out
+
+
+def test_metrics_endpoint_counts_requests_and_store_calls(tmp_path: Path) -> None:
+    """--metrics serves Prometheus text: the gateway's requests by method and status, and the
+    backing store's calls and bytes, exactly."""
+    mport = free_port()
+    gw = Gateway(["--bucket", f"data=file://{tmp_path}/data", "--metrics", f"127.0.0.1:{mport}"],
+                 serve_env(), tmp_path)
+    try:
+        assert gw.proc.stdout.readline().decode() == f"  metrics: http://127.0.0.1:{mport}/metrics\n"
+        s3 = gw.client()
+        bodies = [b'{"n": %d}' % i for i in range(4)]
+        for i, b in enumerate(bodies):
+            s3.put_object(Bucket="data", Key=f"m/{i}.json", Body=b)
+        assert s3.get_object(Bucket="data", Key="m/2.json")["Body"].read() == bodies[2]
+        with pytest.raises(s3.exceptions.NoSuchKey):
+            s3.get_object(Bucket="data", Key="m/missing.json")
+        with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+            m = parse_metrics(r.read().decode())
+        assert m['cairn_serve_requests_total{method="PUT",status="200"}'] == 4
+        assert m['cairn_serve_requests_total{method="GET",status="200"}'] == 1
+        assert m['cairn_serve_requests_total{method="GET",status="404"}'] == 1
+        assert m['cairn_requests_total{op="put",outcome="ok"}'] == 4
+        assert m['cairn_bytes_total{op="put",direction="written"}'] == sum(map(len, bodies))
+        assert m['cairn_bytes_total{op="get",direction="read"}'] == len(bodies[2])
+    finally:
+        assert gw.stop() == 0

@@ -141,6 +141,15 @@ impl hyper::service::Service<Request<Incoming>> for Front {
                     .expect("valid request");
                 (shared.slow_down.call(bare).await?, None)
             };
+            let status = resp.status().as_u16();
+            metrics::counter!(
+                "cairn_serve_requests_total",
+                "method" => method.as_str().to_string(),
+                "status" => status.to_string()
+            )
+            .increment(1);
+            metrics::histogram!("cairn_serve_request_seconds", "method" => method.as_str().to_string())
+                .record(start.elapsed().as_secs_f64());
             if shared.access_log {
                 tracing::info!(
                     target: "cairn_serve::access",

@@ -13,9 +13,9 @@ pub mod ls;
 pub mod multipart;
 pub mod presign;
 pub mod rm;
-pub mod shell;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod shell;
 pub mod stat;
 pub mod stats;
 pub mod sync;

@@ -92,6 +92,19 @@ pub async fn run(ctx: &Ctx, a: &ServeArgs) -> Result {
     config.memory_limit = a.memory_limit;
     config.access_log = true;
     config.grace = std::time::Duration::from_secs(a.grace);
+    let metrics = match &a.metrics {
+        None => None,
+        Some(m) => {
+            let addr: SocketAddr = m.parse().map_err(|e| {
+                usage(
+                    format!("--metrics {m:?}: {e}"),
+                    "write an address and port, e.g. 127.0.0.1:9464",
+                )
+            })?;
+            cairn::metrics::install_prometheus(Some(addr))?;
+            Some(addr)
+        }
+    };
     // Before the startup line: a SIGTERM right after it must already stop gracefully.
     let signals = Signals::install();
     let server = cairn_serve::bind(config).await.map_err(|e| {
@@ -123,6 +136,9 @@ pub async fn run(ctx: &Ctx, a: &ServeArgs) -> Result {
     };
     ctx.printer
         .line(format!("  export AWS_ENDPOINT_URL={endpoint}{keys}"))?;
+    if let Some(m) = metrics {
+        ctx.printer.line(format!("  metrics: http://{m}/metrics"))?;
+    }
     ctx.printer.flush()?;
     server.run(signals.next()).await;
     ctx.printer.info("cairn serve: stopped");
