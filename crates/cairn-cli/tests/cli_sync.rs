@@ -371,9 +371,9 @@ fn final_progress(r: &common::Run) -> serde_json::Value {
     let last = r
         .stderr
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get("progress").cloned())
-        .last()
+        .find_map(|v| v.get("progress").cloned())
         .unwrap_or_else(|| panic!("no progress object:\n{}", r.stderr));
     assert_eq!(last["final"], true, "{last}");
     last
