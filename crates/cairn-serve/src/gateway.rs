@@ -295,6 +295,26 @@ fn encoder(enc: &Option<EncodingType>) -> fn(&str) -> String {
     }
 }
 
+/// A page's objects and common prefixes, as both listing versions answer them.
+fn entries(
+    page: list::Page,
+    enc: fn(&str) -> String,
+) -> (Option<Vec<Object>>, Option<Vec<CommonPrefix>>) {
+    let prefixes = page
+        .prefixes
+        .iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc(p)),
+        })
+        .collect();
+    let objects = page
+        .objects
+        .into_iter()
+        .map(|m| to_object(m, enc))
+        .collect();
+    (Some(objects), Some(prefixes))
+}
+
 fn to_object(m: ObjectMeta, enc: fn(&str) -> String) -> Object {
     Object {
         key: Some(enc(m.key.as_str())),
@@ -736,6 +756,9 @@ impl S3 for Gateway {
         .await?;
         let enc = encoder(&i.encoding_type);
         let count = (page.objects.len() + page.prefixes.len()) as i32;
+        let next_token = page.next.as_deref().map(token_encode);
+        let truncated = page.next.is_some();
+        let (contents, common_prefixes) = entries(page, enc);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(i.bucket),
             prefix: Some(enc(&prefix)),
@@ -745,22 +768,10 @@ impl S3 for Gateway {
             max_keys: Some(i.max_keys.unwrap_or(list::MAX_KEYS)),
             encoding_type: i.encoding_type,
             key_count: Some(count),
-            is_truncated: Some(page.next.is_some()),
-            next_continuation_token: page.next.as_deref().map(token_encode),
-            contents: Some(
-                page.objects
-                    .into_iter()
-                    .map(|m| to_object(m, enc))
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                page.prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            is_truncated: Some(truncated),
+            next_continuation_token: next_token,
+            contents,
+            common_prefixes,
             ..Default::default()
         }))
     }
@@ -784,6 +795,8 @@ impl S3 for Gateway {
         .await?;
         let enc = encoder(&i.encoding_type);
         let truncated = page.next.is_some();
+        let next_marker = page.next.as_deref().map(enc);
+        let (contents, common_prefixes) = entries(page, enc);
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(i.bucket),
             prefix: Some(enc(&prefix)),
@@ -793,21 +806,9 @@ impl S3 for Gateway {
             encoding_type: i.encoding_type,
             is_truncated: Some(truncated),
             // S3 sends NextMarker only with a delimiter; sending it always is allowed.
-            next_marker: page.next.as_deref().map(enc),
-            contents: Some(
-                page.objects
-                    .into_iter()
-                    .map(|m| to_object(m, enc))
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                page.prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            next_marker,
+            contents,
+            common_prefixes,
             ..Default::default()
         }))
     }
