@@ -11,7 +11,6 @@ use std::time::Duration;
 pub struct Printer {
     json: bool,
     quiet: bool,
-    progress: bool,
     shown: Shown,
     interval: Duration,
     verbose: bool,
@@ -58,7 +57,6 @@ impl Printer {
         Printer {
             json: look.json,
             quiet: look.quiet,
-            progress: shown == Shown::Bars,
             shown,
             interval: look.interval,
             verbose: look.verbose,
@@ -75,7 +73,7 @@ impl Printer {
     /// at a terminal; never under `-q` or `--json`. In a pipe the timed lines and the summary
     /// say enough, where 100,000 item lines would bury them.
     pub fn item_lines(&self, asked: bool) -> bool {
-        !self.quiet && !self.json && (asked || self.verbose || self.progress)
+        !self.quiet && !self.json && (asked || self.verbose || self.shown == Shown::Bars)
     }
 
     pub fn json(&self) -> bool {
@@ -126,7 +124,7 @@ impl Printer {
 
     /// A progress bar counting items of unknown total, with a byte counter in the message.
     pub fn items_bar(&self, verb: &str) -> ProgressBar {
-        if !self.progress {
+        if self.shown != Shown::Bars {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new_spinner().with_style(

@@ -280,26 +280,30 @@ impl Progress {
     /// lines were printed, so a quick command ends with just its summary).
     pub fn finish(&self) {
         self.inner.bar.finish_and_clear();
-        if let Some(t) = self.ticker.lock().unwrap().take() {
-            self.inner.stop.store(true, Ordering::Release);
-            t.thread().unpark();
-            let _ = t.join();
+        if self.stop_ticker() {
             let printed = self.inner.counts.lines.load(Ordering::Relaxed) > 0;
             if self.inner.shown == Shown::Json || printed {
                 self.inner.emit(true);
             }
         }
     }
+
+    /// Stops the timed-lines thread; whether one was running.
+    fn stop_ticker(&self) -> bool {
+        let Some(t) = self.ticker.lock().unwrap().take() else {
+            return false;
+        };
+        self.inner.stop.store(true, Ordering::Release);
+        t.thread().unpark();
+        let _ = t.join();
+        true
+    }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
         // An error path that never called finish still stops the thread; no last line then.
-        if let Some(t) = self.ticker.lock().unwrap().take() {
-            self.inner.stop.store(true, Ordering::Release);
-            t.thread().unpark();
-            let _ = t.join();
-        }
+        self.stop_ticker();
         self.inner.bar.finish_and_clear();
     }
 }

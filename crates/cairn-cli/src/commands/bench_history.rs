@@ -52,39 +52,39 @@ pub async fn run(ctx: &Ctx, a: &BenchHistoryArgs) -> Result {
             .map_err(|e| Report::new(format!("writing {}: {e}", path.display())))?;
         p.info(format!("Wrote the page to {}", path.display()));
     }
-    let latest = h.latest_regressions();
+    let regressions = h.regressions();
+    let latest = h.latest_regressions().len();
     if p.json() {
         p.json_line(&serde_json::json!({
             "reports": h.reports,
             "rows": h.rows(),
             "skipped": h.skipped,
-            "regressions": h.regressions(),
-            "latest_regressions": latest.len(),
+            "regressions": regressions,
+            "latest_regressions": latest,
         }))?;
     } else {
         print_table(ctx, &h)?;
         for s in &h.skipped {
             p.warn(format!("skipped {}: {}", s.name, s.reason));
         }
-        for r in h.regressions() {
-            p.error(&Report::new(format!("regression: {}", describe(&r))));
+        for r in &regressions {
+            p.error(&Report::new(format!("regression: {}", describe(r))));
         }
         p.info(format!(
             "{} reports, {} series, {} regressions beyond {}% ({} in the newest), {} skipped",
             h.reports.len(),
             h.series.len(),
-            h.regressions().len(),
+            regressions.len(),
             a.regress_pct,
-            latest.len(),
+            latest,
             h.skipped.len()
         ));
     }
     let unreadable = h.skipped.iter().filter(|s| s.unreadable).count() as u64;
-    if !latest.is_empty() {
+    if latest > 0 {
         return Err(CliError::Fail(
             Report::new(format!(
-                "the newest report has {} metrics worse than the one before by more than {}%",
-                latest.len(),
+                "the newest report has {latest} metrics worse than the one before by more than {}%",
                 a.regress_pct
             ))
             .hint("a noisy machine can cause this; re-run, or raise --regress-pct"),

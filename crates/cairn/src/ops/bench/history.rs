@@ -5,6 +5,7 @@
 use super::report::{compare, human_size, BenchReport};
 use crate::archive::{Archive, Filter};
 use crate::error::Result;
+use crate::key::Key;
 use crate::store::{Store, StoreExt};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -311,61 +312,51 @@ fn build_series(reports: &[(String, BenchReport)], opts: HistoryOptions) -> Vec<
     out
 }
 
+/// Named report texts, and the names that could not be read.
+type Loaded = (Vec<(String, String)>, Vec<Skipped>);
+
 /// The report texts of a store prefix (a directory is a store too): every `.json` object
 /// below it, named by key. Unreadable objects are skipped by name.
-pub async fn load_prefix(
-    store: &dyn Store,
-    prefix: &str,
-) -> Result<(Vec<(String, String)>, Vec<Skipped>)> {
-    let metas: Vec<_> = store.list_objects(prefix).try_collect().await?;
-    let mut texts = Vec::new();
-    let mut skipped = Vec::new();
-    for m in metas {
-        if !m.key.as_str().ends_with(".json") {
-            continue;
-        }
-        match store.get(&m.key).await {
-            Ok(b) => texts.push((m.key.to_string(), String::from_utf8_lossy(&b).into_owned())),
-            Err(e) => skipped.push(Skipped {
-                name: m.key.to_string(),
-                reason: e.to_string(),
-                unreadable: true,
-            }),
-        }
-    }
-    Ok((texts, skipped))
+pub async fn load_prefix(store: &dyn Store, prefix: &str) -> Result<Loaded> {
+    let keys: Vec<Key> = store
+        .list_objects(prefix)
+        .map_ok(|m| m.key)
+        .try_filter(|k| futures::future::ready(k.as_str().ends_with(".json")))
+        .try_collect()
+        .await?;
+    Ok(read_all(store, keys).await)
 }
 
 /// The report texts archived under `name` (kind `bench`), named by archive key.
-pub async fn load_archive(
-    archive: &Archive,
-    name: &str,
-) -> Result<(Vec<(String, String)>, Vec<Skipped>)> {
+pub async fn load_archive(archive: &Archive, name: &str) -> Result<Loaded> {
     let filter = Filter {
         name: Some(name.into()),
         kind: Some("bench".into()),
         ..Default::default()
     };
+    let keys = archive.list(&filter).await?.into_iter().map(|e| e.key);
+    Ok(read_all(archive.store().as_ref(), keys).await)
+}
+
+/// Reads each key as text; one that cannot be read is skipped by name, as a failure.
+async fn read_all(store: &dyn Store, keys: impl IntoIterator<Item = Key>) -> Loaded {
     let mut texts = Vec::new();
     let mut skipped = Vec::new();
-    for e in archive.list(&filter).await? {
-        match archive.load(&e.key).await {
-            Ok(b) => texts.push((e.key.to_string(), String::from_utf8_lossy(&b).into_owned())),
-            Err(err) => skipped.push(Skipped {
-                name: e.key.to_string(),
-                reason: err.to_string(),
+    for key in keys {
+        match store.get(&key).await {
+            Ok(b) => texts.push((key.to_string(), String::from_utf8_lossy(&b).into_owned())),
+            Err(e) => skipped.push(Skipped {
+                name: key.to_string(),
+                reason: e.to_string(),
                 unreadable: true,
             }),
         }
     }
-    Ok((texts, skipped))
+    (texts, skipped)
 }
 
 /// Loads and builds in one call: `texts` plus the names already skipped while loading.
-pub fn build_with_skipped(
-    (texts, mut skipped): (Vec<(String, String)>, Vec<Skipped>),
-    options: HistoryOptions,
-) -> History {
+pub fn build_with_skipped((texts, mut skipped): Loaded, options: HistoryOptions) -> History {
     let mut h = History::build(texts, options);
     skipped.append(&mut h.skipped);
     h.skipped = skipped;
