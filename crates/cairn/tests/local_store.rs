@@ -128,6 +128,32 @@ async fn stale_sidecar_is_ignored_and_deletes_prune_dirs() {
     );
 }
 
+/// A delete prunes the directories it empties; a put into the same directory at that moment
+/// must still land (it re-creates the directory), with its metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn puts_survive_deletes_pruning_their_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(LocalStore::new(root.path()).unwrap());
+    let tasks: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    let k = key(&format!("d/e/{w}-{}", i % 3));
+                    let opts = PutOptions::default().meta("n", i.to_string());
+                    store.put_opts(&k, Bytes::from(vec![w as u8; 10]), opts).await.unwrap();
+                    assert_eq!(store.head(&k).await.unwrap().metadata["n"], i.to_string());
+                    store.delete(&k).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(!root.path().join("d").exists(), "the last delete prunes d/");
+}
+
 fn inode(p: &std::path::Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(p).unwrap().ino()

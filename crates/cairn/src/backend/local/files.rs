@@ -18,6 +18,22 @@ pub(super) fn prune_empty_dirs(path: &Path, stop: &Path) {
     }
 }
 
+/// Runs `op` (a rename or link into `dir`); if it fails because `dir` is gone, re-creates
+/// `dir` and runs it again. A delete prunes the directories it empties, and a write makes its
+/// directory before its rename, so a delete of a sibling key can remove it in between.
+pub(super) fn into_dir(dir: &Path, mut op: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
+    for _ in 0..8 {
+        match op() {
+            // Not `dir.is_dir()`: another write may have re-created it since.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                sync_dirs(create_dirs(dir)?);
+            }
+            r => return r,
+        }
+    }
+    op()
+}
+
 /// The modification time in nanoseconds since the epoch (0 before it).
 pub(super) fn mtime_ns(m: &fs::Metadata) -> u64 {
     m.modified()
@@ -60,6 +76,18 @@ fn mtime_now() -> u64 {
 /// Creates `dir` and its missing parents; returns the directories whose entries changed (the
 /// parent of each directory created), which must be fsynced for the new ones to last.
 pub(super) fn create_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    // A concurrent delete may prune a directory made here before its child is made.
+    let mut changed = Vec::new();
+    for _ in 0..8 {
+        match create_dirs_once(dir, &mut changed) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            r => return r.map(|()| changed),
+        }
+    }
+    create_dirs_once(dir, &mut changed).map(|()| changed)
+}
+
+fn create_dirs_once(dir: &Path, changed: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut missing = Vec::new();
     let mut d = dir;
     while !d.is_dir() {
@@ -69,7 +97,6 @@ pub(super) fn create_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             None => break,
         }
     }
-    let mut changed = Vec::new();
     for m in missing.iter().rev() {
         match fs::create_dir(m) {
             Ok(()) => changed.extend(m.parent().map(Path::to_path_buf)),
@@ -77,7 +104,7 @@ pub(super) fn create_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             Err(e) => return Err(e),
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// Removes files in `tmp` last modified more than `age` ago (their writers were killed).

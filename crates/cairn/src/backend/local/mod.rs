@@ -271,7 +271,7 @@ impl LocalStore {
             // Sidecar first, data second (see `sidecar`).
             let changed = match side_tmp.take() {
                 Some(t) => {
-                    fs::rename(&t, &meta_dest)?;
+                    files::into_dir(meta_parent, || fs::rename(&t, &meta_dest))?;
                     true
                 }
                 None => files::remove_if_exists(&meta_dest)?,
@@ -281,14 +281,14 @@ impl LocalStore {
                 return Err(Error::new(ErrorKind::Unexpected, "simulated crash"));
             }
             match &opts.mode {
-                PutMode::Create => match fs::hard_link(tmp, &dest) {
+                PutMode::Create => match files::into_dir(parent, || fs::hard_link(tmp, &dest)) {
                     Ok(()) => fs::remove_file(tmp)?,
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
                     }
                     Err(e) => return Err(e.into()),
                 },
-                _ => fs::rename(tmp, &dest)?,
+                _ => files::into_dir(parent, || fs::rename(tmp, &dest))?,
             }
             Ok(changed)
         })?;
@@ -372,14 +372,14 @@ impl LocalStore {
                 return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
             }
             match side_tmp.take() {
-                Some(t) => fs::rename(&t, &meta_to)?,
+                Some(t) => files::into_dir(meta_parent, || fs::rename(&t, &meta_to))?,
                 None => {
                     files::remove_if_exists(&meta_to)?;
                 }
             }
             if opts.if_not_exists {
                 // link(2) fails atomically if `to` exists; `from` goes after.
-                match fs::hard_link(&src, &dest) {
+                match files::into_dir(parent, || fs::hard_link(&src, &dest)) {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
                     }
@@ -387,7 +387,7 @@ impl LocalStore {
                 }
                 fs::remove_file(&src)?;
             } else {
-                fs::rename(&src, &dest)?;
+                files::into_dir(parent, || fs::rename(&src, &dest))?;
             }
             Ok(())
         });
