@@ -94,6 +94,28 @@ pub struct Config {
     pub compression_level: Option<i32>,
     /// Client-side encryption key source: `env:VAR` or `file:PATH` (default: none).
     pub encryption_key: Option<String>,
+    /// Tiered store (`tier+URL`): the hot directory.
+    pub hot: Option<PathBuf>,
+    /// Tiered store: bytes the hot tier aims to hold, e.g. `10GiB`.
+    pub hot_max: Option<u64>,
+    /// Tiered store: objects the hot tier aims to hold.
+    pub hot_max_entries: Option<u64>,
+    /// Tiered store: `write-through` (default) or `write-back`.
+    pub mode: Option<String>,
+    /// Tiered store: revalidate hot entries against cold after this long (default `30s`).
+    #[serde(with = "opt_duration")]
+    pub ttl: Option<Duration>,
+    /// Tiered store: objects never change; never revalidate.
+    pub immutable: Option<bool>,
+    /// Tiered store: write-back bytes not yet flushed before writes go synchronous.
+    pub dirty_max: Option<u64>,
+    /// Tiered store: clean entries not read for this long leave hot, e.g. `7d`.
+    #[serde(with = "opt_duration")]
+    pub demote_after: Option<Duration>,
+    /// Tiered store: key prefixes kept hot (repeatable, or a comma list).
+    pub pin: Option<Vec<String>>,
+    /// Tiered store: concurrent uploads of the write-back flusher (default 4).
+    pub flush_concurrency: Option<usize>,
 }
 
 /// The names [`Config::set`] accepts (canonical names; aliases are listed in the README).
@@ -122,6 +144,16 @@ pub const KEYS: &[&str] = &[
     "compression",
     "compression_level",
     "encryption_key",
+    "hot",
+    "hot_max",
+    "hot_max_entries",
+    "mode",
+    "ttl",
+    "immutable",
+    "dirty_max",
+    "demote_after",
+    "pin",
+    "flush_concurrency",
 ];
 
 fn canonical(name: &str) -> String {
@@ -241,6 +273,22 @@ impl Config {
             }
             "compression_level" => self.compression_level = Some(parse_num(name, value)?),
             "encryption_key" => self.encryption_key = s(),
+            "hot" => self.hot = Some(PathBuf::from(value)),
+            "hot_max" => self.hot_max = Some(crate::layer::tier::parse_size(name, value)?),
+            "hot_max_entries" => self.hot_max_entries = Some(parse_num(name, value)?),
+            "mode" => self.mode = Some(one_of(&key, value, &["write-through", "write-back"])?),
+            "ttl" => self.ttl = Some(parse_duration(name, value)?),
+            "immutable" => self.immutable = Some(parse_bool(name, value)?),
+            "dirty_max" => self.dirty_max = Some(crate::layer::tier::parse_size(name, value)?),
+            "demote_after" => self.demote_after = Some(parse_duration(name, value)?),
+            "pin" => {
+                let pins = self.pin.get_or_insert_with(Vec::new);
+                for p in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    crate::key::validate_prefix(p)?;
+                    pins.push(p.to_string());
+                }
+            }
+            "flush_concurrency" => self.flush_concurrency = Some(parse_num(name, value)?),
             _ => {
                 return Err(Error::invalid(format!("unknown option {name:?}"))
                     .with_hint(format!("valid options: {}", KEYS.join(", "))))
@@ -318,6 +366,25 @@ impl Config {
             Some(p) if p.exists() => Self::from_file(&p),
             _ => Ok(Config::default()),
         }
+    }
+
+    /// The tiered-store options that are set (they mean nothing on a store without a tier).
+    pub fn tier_options(&self) -> Vec<&'static str> {
+        [
+            ("hot", self.hot.is_some()),
+            ("hot_max", self.hot_max.is_some()),
+            ("hot_max_entries", self.hot_max_entries.is_some()),
+            ("mode", self.mode.is_some()),
+            ("ttl", self.ttl.is_some()),
+            ("immutable", self.immutable.is_some()),
+            ("dirty_max", self.dirty_max.is_some()),
+            ("demote_after", self.demote_after.is_some()),
+            ("pin", self.pin.is_some()),
+            ("flush_concurrency", self.flush_concurrency.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(n, set)| set.then_some(n))
+        .collect()
     }
 
     /// Fills every unset field of `self` from `lower`.

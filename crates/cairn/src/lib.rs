@@ -40,5 +40,7 @@ pub mod transfer;
 pub use config::{Config, Location, Secret, StoreUrl};
 pub use error::{Error, ErrorKind, Result};
 pub use key::Key;
-pub use open::{open, open_admin, open_from_env, open_with, url_from_env};
+pub use open::{
+    open, open_admin, open_from_env, open_tier, open_with, tier_url, url_from_env, Tiered,
+};
 pub use store::*;

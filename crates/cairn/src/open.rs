@@ -4,7 +4,7 @@ use crate::backend::{local::LocalStore, memory::MemoryStore};
 use crate::config::{Config, Location, StoreUrl};
 use crate::error::Result;
 use crate::layer::retry::{RetryPolicy, RetryStore};
-use crate::layer::{ObservedStore, PrefixStore};
+use crate::layer::{ObservedStore, PrefixStore, TieredStore};
 use crate::store::DynStore;
 use std::sync::Arc;
 
@@ -15,8 +15,62 @@ pub async fn open(url: &str) -> Result<DynStore> {
 
 /// Opens the store at `url` with explicit options, which take precedence over every other source.
 pub async fn open_with(url: &str, options: Config) -> Result<DynStore> {
+    if tier_url(url).is_some() {
+        return Ok(open_tier(url, options).await?.store);
+    }
     let (location, config) = resolve(url, options)?;
+    if let Some(name) = config.tier_options().first() {
+        return Err(crate::Error::invalid(format!(
+            "{name}= applies to tiered stores, and {url:?} is not one"
+        ))
+        .with_hint(format!("write tier+{url} to put a hot tier in front of it")));
+    }
     open_location(&location, &config).await
+}
+
+/// The cold store's URL of a `tier+URL`, or `None` for another URL.
+pub fn tier_url(url: &str) -> Option<&str> {
+    let u = url.trim();
+    (u.len() > 5 && u[..5].eq_ignore_ascii_case("tier+")).then(|| &u[5..])
+}
+
+/// A store opened from a `tier+URL`: the stack to use, and the tier inside it.
+#[derive(Debug, Clone)]
+pub struct Tiered {
+    /// The whole stack: the URL's layers and prefix over the tier. Use this for data.
+    pub store: DynStore,
+    /// The tier under the layers, for status, flush, evict and verify. Its keys are the
+    /// stored keys: the URL's prefix included, and the checksum layer's manifests beside them.
+    pub tier: TieredStore,
+    /// The URL's prefix (`""` for none), which the tier's keys start with.
+    pub prefix: String,
+}
+
+/// Opens `tier+URL` (e.g. `tier+s3://bucket/prefix?hot=/var/cache/cairn&mode=write-back`):
+/// the store at URL as the cold tier, with the hot tier in the `hot` directory.
+///
+/// The tier sits under the layers (backend → retry → tier → checksum → encryption →
+/// compression → prefix), so the hot copy holds exactly the stored bytes and records, and a
+/// flush is a byte copy.
+pub async fn open_tier(url: &str, options: Config) -> Result<Tiered> {
+    let cold_url = tier_url(url).ok_or_else(|| {
+        crate::Error::invalid(format!("{url:?} is not a tier+ URL"))
+            .with_hint("write tier+s3://bucket/prefix?hot=/var/cache/cairn")
+    })?;
+    let (location, config) = resolve(cold_url, options)?;
+    let hot = config.hot.clone().ok_or_else(|| {
+        crate::Error::invalid(format!("{url:?} names no hot directory"))
+            .with_hint("add ?hot=/path/to/cache (or the `hot` option)")
+    })?;
+    let policy = crate::layer::TierPolicy::from_config(&config)?;
+    let (cold, prefix) = open_backend(&location, &config).await?;
+    let tier = TieredStore::open(hot, cold, policy).await?;
+    let store = wrap(Arc::new(tier.clone()), &config, &prefix)?;
+    Ok(Tiered {
+        store,
+        tier,
+        prefix,
+    })
 }
 
 /// The bucket-administration client for the bucket in an `s3://` URL, configured like
@@ -50,6 +104,13 @@ pub(crate) fn resolve(url: &str, options: Config) -> Result<(Location, Config)> 
 /// Opens a parsed location with a fully merged config: the backend, wrapped in the default
 /// layers ([`crate::layer::stack::apply`]), scoped to the URL's prefix.
 pub async fn open_location(location: &Location, config: &Config) -> Result<DynStore> {
+    let (base, prefix) = open_backend(location, config).await?;
+    wrap(base, config, &prefix)
+}
+
+/// The bare backend of `location`, observed and (where it does not retry itself) retried,
+/// and the location's prefix.
+async fn open_backend(location: &Location, config: &Config) -> Result<(DynStore, String)> {
     let (base, prefix): (DynStore, &str) = match location {
         Location::Memory => (Arc::new(MemoryStore::new()), ""),
         Location::Local { root, prefix } => {
@@ -75,6 +136,11 @@ pub async fn open_location(location: &Location, config: &Config) -> Result<DynSt
     } else {
         base
     };
+    Ok((base, prefix.to_string()))
+}
+
+/// The default layers over `base`, then the prefix.
+fn wrap(base: DynStore, config: &Config, prefix: &str) -> Result<DynStore> {
     let base = crate::layer::stack::apply(base, config)?;
     if prefix.is_empty() {
         Ok(base)

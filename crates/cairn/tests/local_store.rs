@@ -141,7 +141,10 @@ async fn puts_survive_deletes_pruning_their_directory() {
                 for i in 0..300 {
                     let k = key(&format!("d/e/{w}-{}", i % 3));
                     let opts = PutOptions::default().meta("n", i.to_string());
-                    store.put_opts(&k, Bytes::from(vec![w as u8; 10]), opts).await.unwrap();
+                    store
+                        .put_opts(&k, Bytes::from(vec![w as u8; 10]), opts)
+                        .await
+                        .unwrap();
                     assert_eq!(store.head(&k).await.unwrap().metadata["n"], i.to_string());
                     store.delete(&k).await.unwrap();
                 }

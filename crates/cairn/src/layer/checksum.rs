@@ -53,12 +53,40 @@ pub const MANIFEST_PREFIX: &str = ".cairn-manifests/";
 /// The manifest of `key`: `.cairn-manifests/<hex SHA-256 of the key>` (fixed length, so any
 /// valid key has one).
 pub fn manifest_key(key: &Key) -> Key {
-    let h = hex::encode(Sha256::digest(key.as_str().as_bytes()));
-    Key::new(format!("{MANIFEST_PREFIX}{h}")).expect("manifest keys are valid")
+    RecordNames::DEFAULT.manifest_key(key)
 }
 
-fn is_manifest(key: &str) -> bool {
-    key.starts_with(MANIFEST_PREFIX)
+/// The names a checksum layer records under. A second checksum layer in one stack (the
+/// tiered store's check of its hot copies, under the user's layers) needs names of its own,
+/// or the two would overwrite each other's upload ids and refuse each other's manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordNames {
+    /// Metadata name of the hex digest.
+    pub sha256: &'static str,
+    /// Metadata name of the multipart upload id.
+    pub manifest: &'static str,
+    /// Key prefix of the manifests.
+    pub manifest_prefix: &'static str,
+}
+
+impl RecordNames {
+    /// The names of cairn's checksum layer: [`SHA256_META`], [`MANIFEST_META`],
+    /// [`MANIFEST_PREFIX`].
+    pub const DEFAULT: RecordNames = RecordNames {
+        sha256: SHA256_META,
+        manifest: MANIFEST_META,
+        manifest_prefix: MANIFEST_PREFIX,
+    };
+
+    /// The manifest of `key` under these names.
+    pub fn manifest_key(&self, key: &Key) -> Key {
+        let h = hex::encode(Sha256::digest(key.as_str().as_bytes()));
+        Key::new(format!("{}{h}", self.manifest_prefix)).expect("manifest keys are valid")
+    }
+
+    fn is_manifest(&self, key: &str) -> bool {
+        key.starts_with(self.manifest_prefix)
+    }
 }
 
 /// What a manifest holds.
@@ -157,6 +185,7 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
 #[derive(Debug)]
 pub struct ChecksumStore<S> {
     inner: Arc<S>,
+    names: RecordNames,
 }
 
 /// Builds [`ChecksumStore`]s.
@@ -173,8 +202,14 @@ impl<S: Store> Layer<S> for ChecksumLayer {
 impl<S: Store> ChecksumStore<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
+        Self::with_names(inner, RecordNames::DEFAULT)
+    }
+
+    /// Wraps `inner`, recording under `names` instead of the default ones.
+    pub fn with_names(inner: S, names: RecordNames) -> Self {
         ChecksumStore {
             inner: Arc::new(inner),
+            names,
         }
     }
 
@@ -189,9 +224,10 @@ impl<S: Store> ChecksumStore<S> {
     }
 
     fn refuse_reserved(&self, op: &'static str, key: &Key) -> Result<()> {
-        if is_manifest(key.as_str()) {
+        if self.names.is_manifest(key.as_str()) {
             return Err(Error::invalid(format!(
-                "keys under `{MANIFEST_PREFIX}` hold the checksum layer's manifests"
+                "keys under `{}` hold the checksum layer's manifests",
+                self.names.manifest_prefix
             ))
             .with_operation(op)
             .with_store(self)
@@ -203,10 +239,10 @@ impl<S: Store> ChecksumStore<S> {
 
     /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
     async fn merge_manifest(&self, key: &Key, meta: &mut ObjectMeta) -> Result<()> {
-        let Some(id) = meta.layer_meta.get(MANIFEST_META).cloned() else {
+        let Some(id) = meta.layer_meta.get(self.names.manifest).cloned() else {
             return Ok(());
         };
-        let raw = match self.inner.get(&manifest_key(key)).await {
+        let raw = match self.inner.get(&self.names.manifest_key(key)).await {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 tracing::warn!(%key, "multipart object has no checksum manifest: unverifiable");
@@ -235,7 +271,8 @@ impl<S: Store> ChecksumStore<S> {
                 meta.layer_meta.insert(k, v);
             }
         }
-        meta.layer_meta.insert(SHA256_META.to_string(), m.sha256);
+        meta.layer_meta
+            .insert(self.names.sha256.to_string(), m.sha256);
         Ok(())
     }
 }
@@ -246,12 +283,12 @@ impl<S: Store> fmt::Display for ChecksumStore<S> {
     }
 }
 
-fn parse_digest(hex_digest: &str, ctx: &Ctx) -> Result<[u8; 32]> {
+fn parse_digest(name: &str, hex_digest: &str, ctx: &Ctx) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_digest.trim(), &mut out).map_err(|_| {
         ctx.err(
             ErrorKind::Integrity,
-            format!("recorded {SHA256_META} {hex_digest:?} is not a SHA-256"),
+            format!("recorded {name} {hex_digest:?} is not a SHA-256"),
         )
     })?;
     Ok(out)
@@ -296,6 +333,7 @@ impl Decode for Verify {
 
 struct ChecksumUpload<S> {
     store: Arc<S>,
+    names: RecordNames,
     inner: Box<dyn MultipartUpload>,
     key: Key,
     id: String,
@@ -334,7 +372,7 @@ impl<S: Store> MultipartUpload for ChecksumUpload<S> {
         let body = serde_json::to_vec(&manifest).expect("manifest serializes");
         let opts = PutOptions::default().content_type("application/json");
         self.store
-            .put_opts(&manifest_key(&self.key), body.into(), opts)
+            .put_opts(&self.names.manifest_key(&self.key), body.into(), opts)
             .await
             .map_err(|e| {
                 Error::new(
@@ -367,7 +405,7 @@ impl<S: Store> Store for ChecksumStore<S> {
         self.refuse_reserved("put", key)?;
         check_reserved(&opts, key).map_err(|e| e.with_store(self))?;
         let digest = hex::encode(Sha256::digest(&data));
-        set_layer_meta(&mut opts, SHA256_META, digest);
+        set_layer_meta(&mut opts, self.names.sha256, digest);
         self.inner.put_opts(key, data, opts).await
     }
 
@@ -379,10 +417,11 @@ impl<S: Store> Store for ChecksumStore<S> {
         self.refuse_reserved("put", key)?;
         check_reserved(&opts, key).map_err(|e| e.with_store(self))?;
         let id = hex::encode(rand::random::<[u8; 16]>());
-        set_layer_meta(&mut opts, MANIFEST_META, id.clone());
+        set_layer_meta(&mut opts, self.names.manifest, id.clone());
         let inner = self.inner.put_multipart_opts(key, opts).await?;
         Ok(Box::new(ChecksumUpload {
             store: self.inner.clone(),
+            names: self.names,
             inner,
             key: key.clone(),
             id,
@@ -398,9 +437,9 @@ impl<S: Store> Store for ChecksumStore<S> {
             .await
             .map_err(|e| e.with_operation("get"))?;
         let full = r.range.start == 0 && r.range.end == r.meta.size;
-        if let (true, Some(d)) = (full, r.meta.layer_meta.get(SHA256_META)) {
+        if let (true, Some(d)) = (full, r.meta.layer_meta.get(self.names.sha256)) {
             let ctx = Ctx::new(self, key);
-            let expected = parse_digest(d, &ctx)?;
+            let expected = parse_digest(self.names.sha256, d, &ctx)?;
             let v = Verify {
                 hasher: Sha256::new(),
                 expected,
@@ -424,7 +463,7 @@ impl<S: Store> Store for ChecksumStore<S> {
     async fn delete(&self, key: &Key) -> Result<()> {
         self.refuse_reserved("delete", key)?;
         self.inner.delete(key).await?;
-        self.inner.delete(&manifest_key(key)).await
+        self.inner.delete(&self.names.manifest_key(key)).await
     }
 
     fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {
@@ -433,13 +472,14 @@ impl<S: Store> Store for ChecksumStore<S> {
         // refused after the batch.
         let refused: Arc<std::sync::Mutex<Vec<Key>>> = Default::default();
         let r2 = refused.clone();
+        let names = self.names;
         let both = keys
             .flat_map(move |k| {
-                let items = if is_manifest(k.as_str()) {
+                let items = if names.is_manifest(k.as_str()) {
                     r2.lock().unwrap().push(k);
                     vec![]
                 } else {
-                    vec![manifest_key(&k), k]
+                    vec![names.manifest_key(&k), k]
                 };
                 futures::stream::iter(items)
             })
@@ -447,13 +487,16 @@ impl<S: Store> Store for ChecksumStore<S> {
         let deleted = self
             .inner
             .delete_stream(both)
-            .filter(|(k, _)| futures::future::ready(!is_manifest(k.as_str())));
+            .filter(move |(k, _)| futures::future::ready(!names.is_manifest(k.as_str())));
         let refusals = futures::stream::once(async move {
             let keys = std::mem::take(&mut *refused.lock().unwrap());
-            futures::stream::iter(keys.into_iter().map(|k| {
-                let e = Error::invalid(format!("keys under `{MANIFEST_PREFIX}` are reserved"))
-                    .with_operation("delete")
-                    .with_key(k.as_str());
+            futures::stream::iter(keys.into_iter().map(move |k| {
+                let e = Error::invalid(format!(
+                    "keys under `{}` are reserved",
+                    names.manifest_prefix
+                ))
+                .with_operation("delete")
+                .with_key(k.as_str());
                 (k, Err(e))
             }))
         })
@@ -462,12 +505,13 @@ impl<S: Store> Store for ChecksumStore<S> {
     }
 
     fn list(&self, opts: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        let names = self.names;
         self.inner
             .list(opts)
-            .filter(|e| {
+            .filter(move |e| {
                 let hide = match e {
-                    Ok(ListEntry::Object(m)) => is_manifest(m.key.as_str()),
-                    Ok(ListEntry::Prefix(p)) => p == MANIFEST_PREFIX,
+                    Ok(ListEntry::Object(m)) => names.is_manifest(m.key.as_str()),
+                    Ok(ListEntry::Prefix(p)) => p == names.manifest_prefix,
                     Ok(ListEntry::Unlisted { .. }) | Err(_) => false,
                 };
                 futures::future::ready(!hide)
@@ -482,8 +526,8 @@ impl<S: Store> Store for ChecksumStore<S> {
         match self
             .inner
             .copy_opts(
-                &manifest_key(from),
-                &manifest_key(to),
+                &self.names.manifest_key(from),
+                &self.names.manifest_key(to),
                 CopyOptions::default(),
             )
             .await
@@ -502,8 +546,8 @@ impl<S: Store> Store for ChecksumStore<S> {
         match self
             .inner
             .rename_opts(
-                &manifest_key(from),
-                &manifest_key(to),
+                &self.names.manifest_key(from),
+                &self.names.manifest_key(to),
                 CopyOptions::default(),
             )
             .await

@@ -44,6 +44,7 @@ pub mod observe;
 pub mod prefix;
 pub mod retry;
 pub mod stack;
+pub mod tier;
 
 pub use checksum::{ChecksumLayer, ChecksumStore, VerifyStatus};
 pub use compress::{CompressLayer, CompressStore, Compression};
@@ -51,6 +52,7 @@ pub use encrypt::{EncryptLayer, EncryptStore, KeyProvider};
 pub use observe::ObservedStore;
 pub use prefix::PrefixStore;
 pub use retry::{RetryLayer, RetryPolicy, RetryStore};
+pub use tier::{TierPolicy, TierStats, TieredStore};
 
 /// Wraps a store in another, tower-style.
 pub trait Layer<S> {

@@ -50,6 +50,14 @@ pub enum Backend {
     Moto,
     /// The Garage server of `CAIRN_TEST_GARAGE_*`.
     Garage,
+    /// A tiered store (write-through) with a temp hot dir, over a local cold store.
+    TierLocal,
+    /// [`Backend::TierLocal`] in write-back mode.
+    TierLocalBack,
+    /// A tiered store (write-through) with a temp hot dir, over Garage.
+    TierGarage,
+    /// [`Backend::TierGarage`] in write-back mode.
+    TierGarageBack,
 }
 
 impl fmt::Display for Backend {
@@ -59,6 +67,10 @@ impl fmt::Display for Backend {
             Backend::Local => "local",
             Backend::Moto => "moto",
             Backend::Garage => "garage",
+            Backend::TierLocal => "tier-local",
+            Backend::TierLocalBack => "tier-local-back",
+            Backend::TierGarage => "tier-garage",
+            Backend::TierGarageBack => "tier-garage-back",
         })
     }
 }
@@ -435,6 +447,13 @@ async fn open_store(
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
+    let (backend, tier) = match backend {
+        Backend::TierLocal => (Backend::Local, Some("write-through")),
+        Backend::TierLocalBack => (Backend::Local, Some("write-back")),
+        Backend::TierGarage => (Backend::Garage, Some("write-through")),
+        Backend::TierGarageBack => (Backend::Garage, Some("write-back")),
+        b => (b, None),
+    };
     let url = match backend {
         Backend::Memory => "memory://".to_string(),
         Backend::Local => {
@@ -443,6 +462,10 @@ async fn open_store(
             dirs.push(d);
             "local://".to_string()
         }
+        Backend::TierLocal
+        | Backend::TierLocalBack
+        | Backend::TierGarage
+        | Backend::TierGarageBack => unreachable!("mapped above"),
         Backend::Moto | Backend::Garage => {
             let (server, provider) = match backend {
                 Backend::Moto => ("MOTO", "moto"),
@@ -460,6 +483,16 @@ async fn open_store(
                 v("REGION"),
             )
         }
+    };
+    let url = match tier {
+        Some(mode) => {
+            let d = tempfile::tempdir().expect("temp dir");
+            pairs.push(("hot".into(), d.path().display().to_string()));
+            pairs.push(("mode".into(), mode.into()));
+            dirs.push(d);
+            format!("tier+{url}")
+        }
+        None => url,
     };
     let config = Config::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .unwrap_or_else(|e| panic!("options for {stack}: {e}"));

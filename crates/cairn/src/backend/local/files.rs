@@ -21,7 +21,10 @@ pub(super) fn prune_empty_dirs(path: &Path, stop: &Path) {
 /// Runs `op` (a rename or link into `dir`); if it fails because `dir` is gone, re-creates
 /// `dir` and runs it again. A delete prunes the directories it empties, and a write makes its
 /// directory before its rename, so a delete of a sibling key can remove it in between.
-pub(super) fn into_dir(dir: &Path, mut op: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
+pub(super) fn into_dir(
+    dir: &Path,
+    mut op: impl FnMut() -> std::io::Result<()>,
+) -> std::io::Result<()> {
     for _ in 0..8 {
         match op() {
             // Not `dir.is_dir()`: another write may have re-created it since.

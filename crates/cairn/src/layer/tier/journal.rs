@@ -1,0 +1,297 @@
+//! The write-back journal: one line per record, `<crc> <json>\n`, appended and fsynced
+//! before a write is acknowledged.
+//!
+//! - `crc` is the first 16 hex digits of the SHA-256 of the JSON, so a torn or corrupt line
+//!   is recognised. A bad *last* line is a crash mid-append (that write was never
+//!   acknowledged) and is dropped; a bad line before a good one is an `Integrity` error.
+//! - Records: `put {seq, key, size}` (the key's bytes are in hot), `delete {seq, key}`, and
+//!   `clean {seq, key}` (every record of the key up to `seq` reached cold).
+//! - Replay folds the records into the pending operation of each key; on open the file is
+//!   rewritten (temp, fsync, rename, fsync dir) with only the pending records.
+
+use crate::error::{Error, ErrorKind, Result};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Record {
+    /// `key` was written in hot: `size` bytes to upload.
+    Put {
+        /// Order of the record.
+        seq: u64,
+        /// The key.
+        key: String,
+        /// Its size.
+        size: u64,
+    },
+    /// `key` was deleted: cold must delete it too.
+    Delete {
+        /// Order of the record.
+        seq: u64,
+        /// The key.
+        key: String,
+    },
+    /// Every record of `key` up to `seq` reached cold.
+    Clean {
+        /// The last record covered.
+        seq: u64,
+        /// The key.
+        key: String,
+    },
+}
+
+impl Record {
+    /// The record's sequence number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Record::Put { seq, .. } | Record::Delete { seq, .. } | Record::Clean { seq, .. } => {
+                *seq
+            }
+        }
+    }
+}
+
+/// A pending operation: what cold still has to do for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingOp {
+    /// Upload the hot copy (`size` bytes).
+    Put(u64),
+    /// Delete the key.
+    Delete,
+}
+
+fn crc(json: &str) -> String {
+    hex::encode(&Sha256::digest(json.as_bytes())[..8])
+}
+
+fn line(r: &Record) -> String {
+    let json = serde_json::to_string(r).expect("records serialize");
+    format!("{} {json}\n", crc(&json))
+}
+
+/// Each key's pending operation and the sequence number of its record.
+pub type Pending = BTreeMap<String, (u64, PendingOp)>;
+
+/// The journal file, appended under a mutex.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    /// Opens (creating) the journal at `path`, replays it and compacts it to the pending
+    /// records. Returns the journal, the pending operations by key (with their seq) and the
+    /// highest seq seen.
+    pub fn open(path: &Path) -> Result<(Journal, Pending, u64)> {
+        let text = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::from(e).with_operation("open journal")),
+        };
+        let (records, max_seq) = parse(&text, path)?;
+        let pending = fold(&records);
+        let keep: Vec<Record> = pending
+            .iter()
+            .map(|(k, (seq, op))| match op {
+                PendingOp::Put(size) => Record::Put {
+                    seq: *seq,
+                    key: k.clone(),
+                    size: *size,
+                },
+                PendingOp::Delete => Record::Delete {
+                    seq: *seq,
+                    key: k.clone(),
+                },
+            })
+            .collect();
+        rewrite(path, &keep)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::from(e).with_operation("open journal"))?;
+        Ok((
+            Journal {
+                path: path.to_path_buf(),
+                file: Mutex::new(file),
+            },
+            pending,
+            max_seq,
+        ))
+    }
+
+    /// Appends records and fsyncs (blocking: call from `spawn_blocking`).
+    pub fn append(&self, records: &[Record]) -> Result<()> {
+        let mut buf = String::new();
+        for r in records {
+            buf.push_str(&line(r));
+        }
+        let mut f = self.file.lock().expect("journal lock");
+        f.write_all(buf.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| {
+                Error::from(e).with_operation("journal").with_hint(
+                    "the hot directory's disk is failing or full; nothing was acknowledged",
+                )
+            })
+    }
+
+    /// Bytes in the journal file.
+    pub fn len(&self) -> u64 {
+        fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether the journal file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces the file with `keep` (the pending records), atomically.
+    pub fn compact(&self, keep: &[Record]) -> Result<()> {
+        let mut f = self.file.lock().expect("journal lock");
+        rewrite(&self.path, keep)?;
+        *f = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::from(e).with_operation("journal"))?;
+        Ok(())
+    }
+}
+
+fn parse(text: &[u8], path: &Path) -> Result<(Vec<Record>, u64)> {
+    let mut out = Vec::new();
+    let mut max = 0;
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+    // The piece after the last `\n` is empty, or a torn tail.
+    let n = lines.len();
+    for (i, raw) in lines.into_iter().enumerate() {
+        let last = i + 1 == n;
+        if raw.is_empty() {
+            continue;
+        }
+        let good = std::str::from_utf8(raw).ok().and_then(|l| {
+            let (c, json) = l.split_once(' ')?;
+            (c == crc(json))
+                .then(|| serde_json::from_str::<Record>(json).ok())
+                .flatten()
+        });
+        match good {
+            Some(r) => {
+                max = max.max(r.seq());
+                out.push(r);
+            }
+            None if last => {
+                tracing::warn!(journal = %path.display(), "dropping a torn last journal record (an unacknowledged write)");
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!("journal {} is corrupt at line {}", path.display(), i + 1),
+                )
+                .with_operation("open tier")
+                .with_hint(
+                    "the writes it records may not have reached cold: inspect the file; \
+                     moving it away loses them",
+                ))
+            }
+        }
+    }
+    Ok((out, max))
+}
+
+/// The pending operation of each key after `records`.
+pub fn fold(records: &[Record]) -> Pending {
+    let mut p = Pending::new();
+    for r in records {
+        match r {
+            Record::Put { seq, key, size } => {
+                p.insert(key.clone(), (*seq, PendingOp::Put(*size)));
+            }
+            Record::Delete { seq, key } => {
+                p.insert(key.clone(), (*seq, PendingOp::Delete));
+            }
+            Record::Clean { seq, key } => {
+                if p.get(key).is_some_and(|(s, _)| s <= seq) {
+                    p.remove(key);
+                }
+            }
+        }
+    }
+    p
+}
+
+fn rewrite(path: &Path, keep: &[Record]) -> Result<()> {
+    let dir = path.parent().expect("journal has a parent");
+    let tmp = dir.join("journal.tmp");
+    let io = |e: std::io::Error| Error::from(e).with_operation("compact journal");
+    let mut f = File::create(&tmp).map_err(io)?;
+    for r in keep {
+        f.write_all(line(r).as_bytes()).map_err(io)?;
+    }
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keeps_pending_drops_torn_tail_and_refuses_corruption() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal");
+        {
+            let (j, pending, _) = Journal::open(&p).unwrap();
+            assert!(pending.is_empty());
+            j.append(&[
+                Record::Put {
+                    seq: 1,
+                    key: "a".into(),
+                    size: 3,
+                },
+                Record::Put {
+                    seq: 2,
+                    key: "b".into(),
+                    size: 4,
+                },
+                Record::Clean {
+                    seq: 1,
+                    key: "a".into(),
+                },
+                Record::Delete {
+                    seq: 3,
+                    key: "c".into(),
+                },
+            ])
+            .unwrap();
+        }
+        // A torn last record: dropped.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"0123 {\"op\":\"put\",\"se").unwrap();
+        drop(f);
+        let (_j, pending, max) = Journal::open(&p).unwrap();
+        assert_eq!(max, 3);
+        assert_eq!(
+            pending.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("b".to_string(), (2, PendingOp::Put(4))),
+                ("c".to_string(), (3, PendingOp::Delete))
+            ]
+        );
+        drop(_j);
+        // Corruption before a good line: refused.
+        let text = fs::read_to_string(&p).unwrap();
+        fs::write(&p, format!("garbage\n{text}")).unwrap();
+        let e = Journal::open(&p).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity);
+        assert!(e.to_string().contains("corrupt at line 1"), "{e}");
+    }
+}
