@@ -87,6 +87,20 @@ pub fn parse(raw: &str, want_dir: bool) -> Result<Addr> {
             "give a path or a URL like s3://bucket/key",
         ));
     }
+    if let Some(cold) = cairn::tier_url(raw) {
+        // tier+URL: the cold store's address, opened with a hot tier in front.
+        return match parse(cold, want_dir)? {
+            Addr::Store(mut s) => {
+                s.url = format!("tier+{}", s.url);
+                s.shown = raw.to_string();
+                Ok(Addr::Store(s))
+            }
+            _ => Err(usage(
+                format!("{raw:?}: tier+ goes before a store URL"),
+                "write tier+s3://bucket/prefix?hot=DIR or tier+file:///dir?hot=DIR",
+            )),
+        };
+    }
     let Some((scheme, rest)) = raw.split_once("://") else {
         return Ok(Addr::Fs(PathBuf::from(raw)));
     };

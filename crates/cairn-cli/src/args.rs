@@ -144,6 +144,9 @@ pub enum Command {
     /// Count objects and bytes under a prefix: in total, by storage class and by prefix.
     #[command(after_help = STATS_EXAMPLES)]
     Stats(StatsArgs),
+    /// A tiered store's hot tier: status, flush, evict, verify.
+    #[command(after_help = TIER_EXAMPLES)]
+    Tier(TierArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
@@ -511,6 +514,55 @@ pub enum MultipartCommand {
         /// List what would be aborted; abort nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+const TIER_EXAMPLES: &str = "\
+EXAMPLES:
+  cairn cp -r ./segments 'tier+s3://ledger/seg/?hot=/var/cache/cairn&mode=write-back'
+  cairn tier status 'tier+s3://ledger?hot=/var/cache/cairn'
+  cairn tier flush 'tier+s3://ledger?hot=/var/cache/cairn'     wait until cold has every write
+  cairn tier evict 'tier+s3://ledger?hot=/var/cache/cairn' seg/old/
+  cairn tier verify 'tier+s3://ledger?hot=/var/cache/cairn' --json
+
+A tier+URL puts a local hot directory (hot=) in front of the store at URL. Reads fill it; in
+write-back mode (mode=write-back) writes land there and a journal, and reach the store in the
+background. Every command that writes through a write-back tier flushes it before it exits;
+writes a crash left behind are replayed by the next open. Options: hot_max, hot_max_entries,
+ttl, immutable, dirty_max, demote_after, pin, flush_concurrency (see the README).
+One process owns a hot directory at a time.";
+
+#[derive(Debug, ClapArgs)]
+pub struct TierArgs {
+    #[command(subcommand)]
+    pub command: TierCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TierCommand {
+    /// Hot bytes and objects, dirty bytes, flush lag, hits, misses and the hit rate.
+    Status {
+        /// tier+URL?hot=DIR
+        url: String,
+    },
+    /// Upload every write still owed to the cold store; returns when nothing is dirty.
+    Flush {
+        /// tier+URL?hot=DIR
+        url: String,
+    },
+    /// Drop the clean hot copies under a prefix (the cold store keeps them).
+    Evict {
+        /// tier+URL?hot=DIR
+        url: String,
+        /// Only keys under this prefix of the store (default: all).
+        prefix: Option<String>,
+    },
+    /// Compare the clean hot copies under a prefix with the cold store; exit 2 if any differ.
+    Verify {
+        /// tier+URL?hot=DIR
+        url: String,
+        /// Only keys under this prefix of the store (default: all).
+        prefix: Option<String>,
     },
 }
 

@@ -28,6 +28,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
                 interval: args.global.progress_interval.into(),
             }),
             config,
+            tiers: Default::default(),
         },
         Err(e) => return report(&Printer::new(Look::default()), e),
     };
@@ -64,7 +65,13 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
     let ctx = std::sync::Arc::new(ctx);
     let work = {
         let (ctx, command) = (ctx.clone(), args.command);
-        async move { commands::dispatch(&ctx, &command).await }
+        async move {
+            let r = commands::dispatch(&ctx, &command).await;
+            // What a write-back tier took in reaches its cold store before the exit, even
+            // after a partial failure; a flush error is the command's error.
+            let settled = commands::tier::settle(&ctx).await;
+            r.and(settled)
+        }
     };
     // Ctrl-C / SIGTERM drops the command's future; the aborts its writers start are waited for.
     let settle = cairn::transfer::settle_aborts();

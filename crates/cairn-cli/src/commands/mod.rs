@@ -19,6 +19,7 @@ pub mod shell;
 pub mod stat;
 pub mod stats;
 pub mod sync;
+pub mod tier;
 pub mod verify;
 pub mod versions;
 
@@ -35,6 +36,8 @@ use std::sync::Mutex;
 pub struct Ctx {
     pub printer: Printer,
     pub config: cairn::Config,
+    /// The tiered stores the command opened, flushed before it exits ([`tier::settle`]).
+    pub tiers: Mutex<Vec<cairn::Tiered>>,
 }
 
 /// Runs one command. Each arm is boxed as `Send` where its lifetimes are concrete, so the
@@ -60,6 +63,7 @@ pub fn dispatch<'a>(ctx: &'a Ctx, cmd: &'a Command) -> BoxFuture<'a, Result> {
         Command::Presign(a) => presign::run(ctx, a).boxed(),
         Command::Multipart(a) => multipart::run(ctx, a).boxed(),
         Command::Stats(a) => stats::run(ctx, a).boxed(),
+        Command::Tier(a) => tier::run(ctx, a).boxed(),
         Command::Completions(a) => shell::completions(ctx, a).boxed(),
         Command::Man(a) => shell::man(ctx, a).boxed(),
         // Runs from run.rs, outside the cancel-on-signal wrapper: it shuts down gracefully.
@@ -97,6 +101,12 @@ pub async fn open(ctx: &Ctx, addr: &StoreAddr) -> Result<DynStore> {
             let dir = cairn::backend::dir::PlainDirStore::new(root)?;
             return Ok(std::sync::Arc::new(dir));
         }
+    }
+    if cairn::tier_url(&addr.url).is_some() {
+        let t = cairn::open_tier(&addr.url, ctx.config.clone()).await?;
+        let store = t.store.clone();
+        ctx.tiers.lock().expect("tiers").push(t);
+        return Ok(store);
     }
     Ok(cairn::open_with(&addr.url, ctx.config.clone()).await?)
 }

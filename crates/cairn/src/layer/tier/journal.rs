@@ -4,8 +4,9 @@
 //! - `crc` is the first 16 hex digits of the SHA-256 of the JSON, so a torn or corrupt line
 //!   is recognised. A bad *last* line is a crash mid-append (that write was never
 //!   acknowledged) and is dropped; a bad line before a good one is an `Integrity` error.
-//! - Records: `put {seq, key, size}` (the key's bytes are in hot), `delete {seq, key}`, and
-//!   `clean {seq, key}` (every record of the key up to `seq` reached cold).
+//! - Records: `put {seq, key, size, at}` (the key's bytes are in hot), `delete {seq, key,
+//!   at}`, and `clean {seq, key}` (every record of the key up to `seq` reached cold). `at` is
+//!   the write's time (Unix ms), so the flush lag survives a restart.
 //! - Replay folds the records into the pending operation of each key; on open the file is
 //!   rewritten (temp, fsync, rename, fsync dir) with only the pending records.
 
@@ -29,6 +30,9 @@ pub enum Record {
         key: String,
         /// Its size.
         size: u64,
+        /// When it was written (Unix ms).
+        #[serde(default)]
+        at: u64,
     },
     /// `key` was deleted: cold must delete it too.
     Delete {
@@ -36,6 +40,9 @@ pub enum Record {
         seq: u64,
         /// The key.
         key: String,
+        /// When it was deleted (Unix ms).
+        #[serde(default)]
+        at: u64,
     },
     /// Every record of `key` up to `seq` reached cold.
     Clean {
@@ -53,6 +60,28 @@ impl Record {
             Record::Put { seq, .. } | Record::Delete { seq, .. } | Record::Clean { seq, .. } => {
                 *seq
             }
+        }
+    }
+}
+
+/// What cold still owes for one key: its newest record's operation, order and time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owed {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The operation.
+    pub op: PendingOp,
+    /// When it was acknowledged (Unix ms).
+    pub at_ms: u64,
+}
+
+impl Owed {
+    /// The journal record that owes this for `key`.
+    pub fn record(&self, key: &str) -> Record {
+        let (seq, key, at) = (self.seq, key.to_string(), self.at_ms);
+        match self.op {
+            PendingOp::Put(size) => Record::Put { seq, key, size, at },
+            PendingOp::Delete => Record::Delete { seq, key, at },
         }
     }
 }
@@ -75,8 +104,8 @@ fn line(r: &Record) -> String {
     format!("{} {json}\n", crc(&json))
 }
 
-/// Each key's pending operation and the sequence number of its record.
-pub type Pending = BTreeMap<String, (u64, PendingOp)>;
+/// What cold owes, by key.
+pub type Pending = BTreeMap<String, Owed>;
 
 /// The journal file, appended under a mutex.
 #[derive(Debug)]
@@ -97,20 +126,7 @@ impl Journal {
         };
         let (records, max_seq) = parse(&text, path)?;
         let pending = fold(&records);
-        let keep: Vec<Record> = pending
-            .iter()
-            .map(|(k, (seq, op))| match op {
-                PendingOp::Put(size) => Record::Put {
-                    seq: *seq,
-                    key: k.clone(),
-                    size: *size,
-                },
-                PendingOp::Delete => Record::Delete {
-                    seq: *seq,
-                    key: k.clone(),
-                },
-            })
-            .collect();
+        let keep: Vec<Record> = pending.iter().map(|(k, o)| o.record(k)).collect();
         rewrite(path, &keep)?;
         let file = OpenOptions::new()
             .append(true)
@@ -210,14 +226,26 @@ pub fn fold(records: &[Record]) -> Pending {
     let mut p = Pending::new();
     for r in records {
         match r {
-            Record::Put { seq, key, size } => {
-                p.insert(key.clone(), (*seq, PendingOp::Put(*size)));
+            Record::Put { seq, key, size, at } => {
+                let op = PendingOp::Put(*size);
+                let owed = Owed {
+                    seq: *seq,
+                    op,
+                    at_ms: *at,
+                };
+                p.insert(key.clone(), owed);
             }
-            Record::Delete { seq, key } => {
-                p.insert(key.clone(), (*seq, PendingOp::Delete));
+            Record::Delete { seq, key, at } => {
+                let op = PendingOp::Delete;
+                let owed = Owed {
+                    seq: *seq,
+                    op,
+                    at_ms: *at,
+                };
+                p.insert(key.clone(), owed);
             }
             Record::Clean { seq, key } => {
-                if p.get(key).is_some_and(|(s, _)| s <= seq) {
+                if p.get(key).is_some_and(|o| o.seq <= *seq) {
                     p.remove(key);
                 }
             }
@@ -256,11 +284,13 @@ mod tests {
                     seq: 1,
                     key: "a".into(),
                     size: 3,
+                    at: 10,
                 },
                 Record::Put {
                     seq: 2,
                     key: "b".into(),
                     size: 4,
+                    at: 20,
                 },
                 Record::Clean {
                     seq: 1,
@@ -269,6 +299,7 @@ mod tests {
                 Record::Delete {
                     seq: 3,
                     key: "c".into(),
+                    at: 30,
                 },
             ])
             .unwrap();
@@ -282,8 +313,22 @@ mod tests {
         assert_eq!(
             pending.into_iter().collect::<Vec<_>>(),
             vec![
-                ("b".to_string(), (2, PendingOp::Put(4))),
-                ("c".to_string(), (3, PendingOp::Delete))
+                (
+                    "b".to_string(),
+                    Owed {
+                        seq: 2,
+                        op: PendingOp::Put(4),
+                        at_ms: 20
+                    }
+                ),
+                (
+                    "c".to_string(),
+                    Owed {
+                        seq: 3,
+                        op: PendingOp::Delete,
+                        at_ms: 30
+                    }
+                )
             ]
         );
         drop(_j);

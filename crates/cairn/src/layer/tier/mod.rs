@@ -6,8 +6,9 @@
 //! a hot copy reads back exactly as cold would, and a flush copies bytes and records as they
 //! are. The tier's own records on a hot copy are named `cairn-tier-*` and never leave it.
 //!
-//! Hot directory layout: `lock` (flock: one process owns the directory), `journal`
-//! (write-back records, see [`journal`]), `data/` (the hot local store).
+//! Hot directory layout: `lock` (flock: one process owns the directory), `cold` (the cold
+//! store it belongs to; another is refused), `journal` (write-back records, see
+//! [`journal`]), `data/` (the hot local store), `counters.json` (hits, misses, ... so far).
 //!
 //! - **Reads**: a hit is served from hot (full reads verified by SHA-256; a corrupt copy is
 //!   dropped and refetched). A miss takes the key's stripe lock, so concurrent misses fetch
@@ -92,6 +93,15 @@ fn carry(meta: &ObjectMeta) -> PutOptions {
     put
 }
 
+/// What [`TieredStore::verify_under`] found.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TierVerify {
+    /// Clean hot copies compared with cold.
+    pub checked: u64,
+    /// `(key, problem)` for each that is corrupt, stale or gone from cold.
+    pub problems: Vec<(String, String)>,
+}
+
 /// A snapshot of the tier, for `cairn tier status` and metrics.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TierStats {
@@ -123,7 +133,9 @@ pub struct TierStats {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Default)]
+/// The tier's counters since its hot directory was made: kept in `counters.json` there, so
+/// `cairn tier status` shows the hit rate of the processes that used it.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
@@ -131,6 +143,49 @@ struct Counters {
     evictions: AtomicU64,
     flushes: AtomicU64,
     errors: AtomicU64,
+    /// The last flush error, until a flush succeeds.
+    last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    fn load(dir: &Path) -> Counters {
+        std::fs::read(dir.join("counters.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the counters (temp and rename; best effort, they are statistics).
+    fn save(&self, dir: &Path) {
+        let tmp = dir.join("counters.json.tmp");
+        let json = serde_json::to_vec(self).expect("counters serialize");
+        if std::fs::write(&tmp, json)
+            .and_then(|()| std::fs::rename(&tmp, dir.join("counters.json")))
+            .is_err()
+        {
+            tracing::debug!(dir = %dir.display(), "could not save the tier's counters");
+        }
+    }
+
+    fn total(&self) -> u64 {
+        [
+            &self.hits,
+            &self.misses,
+            &self.fills,
+            &self.evictions,
+            &self.flushes,
+            &self.errors,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.counters.save(&self.dir);
+    }
 }
 
 fn count(c: &AtomicU64, name: &'static str) {
@@ -150,12 +205,7 @@ struct Entry {
     alias: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-struct Pending {
-    seq: u64,
-    op: PendingOp,
-    since: Instant,
-}
+type Pending = journal::Owed;
 
 #[derive(Debug, Default)]
 struct State {
@@ -163,7 +213,6 @@ struct State {
     hot_bytes: u64,
     dirty: BTreeMap<String, Pending>,
     dirty_bytes: u64,
-    last_error: Option<String>,
 }
 
 impl State {
@@ -273,6 +322,31 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     Ok(f)
 }
 
+/// Records in `dir/cold` which cold store the hot copies belong to, and refuses another: its
+/// copies would be served as the other store's objects, and its journal flushed into it.
+fn claim_for(dir: &Path, cold: &str) -> Result<()> {
+    let path = dir.join("cold");
+    match std::fs::read_to_string(&path) {
+        Ok(owner) if owner.trim() == cold => Ok(()),
+        Ok(owner) => Err(Error::invalid(format!(
+            "the hot directory {} belongs to {}, not {cold}",
+            dir.display(),
+            owner.trim()
+        ))
+        .with_operation("open tier")
+        .with_hint(format!(
+            "give this store its own hot= directory; to reuse this one, run `cairn tier flush` \
+             on tier+{} and remove it",
+            owner.trim()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, format!("{cold}\n"))
+                .map_err(|e| Error::from(e).with_operation("open tier"))
+        }
+        Err(e) => Err(Error::from(e).with_operation("open tier")),
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -290,6 +364,7 @@ impl TieredStore {
     ) -> Result<Self> {
         let dir = hot_dir.as_ref().to_path_buf();
         let d = dir.clone();
+        let cold_name = cold.to_string();
         let (lock, journal, pending, max_seq) = blocking(move || {
             std::fs::create_dir_all(&d).map_err(|e| {
                 Error::from(e)
@@ -300,6 +375,7 @@ impl TieredStore {
                     ))
             })?;
             let lock = lock_dir(&d)?;
+            claim_for(&d, &cold_name)?;
             let (j, pending, max) = Journal::open(&d.join("journal"))?;
             Ok((lock, j, pending, max))
         })
@@ -321,18 +397,11 @@ impl TieredStore {
                 },
             );
         }
-        let now = Instant::now();
-        for (key, (seq, op)) in pending {
-            state.set_dirty(
-                &key,
-                Pending {
-                    seq,
-                    op,
-                    since: now,
-                },
-            );
+        for (key, owed) in pending {
+            state.set_dirty(&key, owed);
         }
         let tick = state.entries.len() as u64;
+        let counters = Counters::load(&dir);
         let inner = Arc::new(Inner {
             hot,
             cold,
@@ -345,7 +414,7 @@ impl TieredStore {
             flush_locks: (0..STRIPES).map(|_| Default::default()).collect(),
             seq: AtomicU64::new(max_seq + 1),
             tick: AtomicU64::new(tick),
-            counters: Counters::default(),
+            counters,
             wake: Arc::new(Notify::new()),
         });
         spawn_flusher(Arc::downgrade(&inner), inner.wake.clone());
@@ -378,7 +447,7 @@ impl TieredStore {
         let lag = s
             .dirty
             .values()
-            .map(|p| p.since.elapsed().as_secs_f64())
+            .map(|p| now_ms().saturating_sub(p.at_ms) as f64 / 1000.0)
             .fold(0.0, f64::max);
         metrics::gauge!("cairn_tier_flush_lag_seconds").set(lag);
         metrics::gauge!("cairn_tier_dirty_bytes").set(s.dirty_bytes as f64);
@@ -400,13 +469,26 @@ impl TieredStore {
             } else {
                 hits as f64 / (hits + misses) as f64
             },
-            last_error: s.last_error.clone(),
+            last_error: c.last_error.lock().expect("last error").clone(),
         }
+    }
+
+    /// Saves the counters `stats` reports into the hot directory now (they are also saved
+    /// every few seconds, and when the last handle drops).
+    pub fn save_stats(&self) {
+        self.inner.counters.save(&self.inner.dir);
     }
 
     /// Uploads every pending write-back operation now and returns once nothing is dirty, or
     /// with the first error (the operations stay pending and the flusher keeps trying).
     pub async fn flush(&self) -> Result<()> {
+        self.flush_reported(|_| {}).await
+    }
+
+    /// [`flush`](Self::flush), calling `flushed(bytes)` as each key reaches cold (`0` for a
+    /// delete). The dirty totals in [`stats`](Self::stats) say what is left.
+    pub async fn flush_reported(&self, flushed: impl Fn(u64) + Sync) -> Result<()> {
+        let flushed = &flushed;
         loop {
             let keys: Vec<String> = {
                 let s = self.inner.state.lock().expect("tier state");
@@ -419,7 +501,11 @@ impl TieredStore {
             let results: Vec<Result<()>> = stream::iter(keys)
                 .map(|k| {
                     let inner = self.inner.clone();
-                    async move { inner.flush_key(&k).await }
+                    async move {
+                        let n = inner.flush_key(&k).await?;
+                        flushed(n);
+                        Ok(())
+                    }
                 })
                 .buffer_unordered(n)
                 .collect()
@@ -455,17 +541,23 @@ impl TieredStore {
     /// Compares every clean hot copy with cold by ETag (and its SHA-256 by reading it):
     /// returns `(key, problem)` for each that differs, is corrupt or is gone from cold.
     pub async fn verify(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.verify_under("").await?.problems)
+    }
+
+    /// [`verify`](Self::verify) of the clean hot copies under `prefix`, with their count.
+    pub async fn verify_under(&self, prefix: &str) -> Result<TierVerify> {
         let keys: Vec<String> = {
             let s = self.inner.state.lock().expect("tier state");
             let mut k: Vec<String> = s
                 .entries
                 .keys()
-                .filter(|k| !s.dirty.contains_key(*k))
+                .filter(|k| k.starts_with(prefix) && !s.dirty.contains_key(*k))
                 .cloned()
                 .collect();
             k.sort();
             k
         };
+        let checked = keys.len() as u64;
         let mut bad = Vec::new();
         for k in keys {
             let key = Key::new(&k)?;
@@ -500,13 +592,17 @@ impl TieredStore {
                 Err(e) => return Err(e),
             }
         }
-        Ok(bad)
+        Ok(TierVerify {
+            checked,
+            problems: bad,
+        })
     }
 }
 
 fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) {
     tokio::spawn(async move {
         let mut backoff = Duration::ZERO;
+        let (mut saved, mut saved_at) = (0, Instant::now());
         loop {
             tokio::select! {
                 _ = wake.notified() => {}
@@ -516,6 +612,11 @@ fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) {
                 tokio::time::sleep(backoff).await;
             }
             let Some(inner) = weak.upgrade() else { return };
+            let total = inner.counters.total();
+            if total != saved && saved_at.elapsed() >= Duration::from_secs(5) {
+                inner.counters.save(&inner.dir);
+                (saved, saved_at) = (total, Instant::now());
+            }
             let keys: Vec<String> = {
                 let s = inner.state.lock().expect("tier state");
                 s.dirty.keys().cloned().collect()
@@ -571,27 +672,21 @@ impl Inner {
         blocking(move || j.append(&records)).await
     }
 
-    async fn compact_journal(&self) {
-        let keep: Vec<Record> = {
-            let s = self.state.lock().expect("tier state");
-            s.dirty
-                .iter()
-                .map(|(k, p)| match p.op {
-                    PendingOp::Put(size) => Record::Put {
-                        seq: p.seq,
-                        key: k.clone(),
-                        size,
-                    },
-                    PendingOp::Delete => Record::Delete {
-                        seq: p.seq,
-                        key: k.clone(),
-                    },
-                })
-                .collect()
+    /// Journals `op` on `key` (fsynced): from here on cold owes it.
+    async fn owe(&self, key: &Key, op: PendingOp) -> Result<Pending> {
+        let owed = Pending {
+            seq: self.next_seq(),
+            op,
+            at_ms: now_ms(),
         };
-        // Only when idle: a record appended between the snapshot and the rewrite would be
-        // lost, so rewrite only a journal with nothing pending.
-        if keep.is_empty() {
+        self.append(vec![owed.record(key.as_str())]).await?;
+        Ok(owed)
+    }
+
+    async fn compact_journal(&self) {
+        // Only when idle: a record appended between a snapshot of the pending records and
+        // the rewrite would be lost, so rewrite only a journal with nothing pending.
+        if self.state.lock().expect("tier state").dirty.is_empty() {
             let j = self.journal.clone();
             if let Err(e) = blocking(move || j.compact(&[])).await {
                 tracing::warn!(error = %e, "could not compact the tier journal");
@@ -678,12 +773,12 @@ impl Inner {
     }
 
     /// Uploads (or deletes) one pending key, holding its stripe for reading so no write to
-    /// the key lands while its bytes travel.
-    async fn flush_key(&self, key: &str) -> Result<()> {
+    /// the key lands while its bytes travel. Returns the bytes uploaded.
+    async fn flush_key(&self, key: &str) -> Result<u64> {
         let _f = self.flush_locks[Self::slot(key)].lock().await;
         let _g = self.stripe(key).read().await;
         let Some(p) = self.pending(key) else {
-            return Ok(());
+            return Ok(0);
         };
         let k = Key::new(key)?;
         let r = self.flush_op(&k, &p).await;
@@ -700,15 +795,18 @@ impl Inner {
                     e.cold_etag = cold_etag;
                     e.validated = Some(Instant::now());
                 }
-                s.last_error = None;
+                *self.counters.last_error.lock().expect("last error") = None;
                 drop(s);
                 count(&self.counters.flushes, "cairn_tier_flushes_total");
-                Ok(())
+                Ok(match p.op {
+                    PendingOp::Put(n) => n,
+                    PendingOp::Delete => 0,
+                })
             }
             Err(e) => {
                 count(&self.counters.errors, "cairn_tier_errors_total");
                 tracing::warn!(key, error = %e, "tier flush failed; will retry");
-                self.state.lock().expect("tier state").last_error = Some(e.to_string());
+                *self.counters.last_error.lock().expect("last error") = Some(e.to_string());
                 Err(e)
             }
         }
@@ -1037,24 +1135,11 @@ impl Inner {
         }
         let _g = self.stripe(key.as_str()).write().await;
         let res = self.hot.put_opts(key, data, opts).await?;
-        let seq = self.next_seq();
-        self.append(vec![Record::Put {
-            seq,
-            key: key.to_string(),
-            size,
-        }])
-        .await?;
+        let owed = self.owe(key, PendingOp::Put(size)).await?;
         let (tick, access_ms) = self.touch();
         {
             let mut s = self.state.lock().expect("tier state");
-            s.set_dirty(
-                key.as_str(),
-                Pending {
-                    seq,
-                    op: PendingOp::Put(size),
-                    since: Instant::now(),
-                },
-            );
+            s.set_dirty(key.as_str(), owed);
             s.insert(
                 key.as_str(),
                 Entry {
@@ -1096,7 +1181,9 @@ impl Inner {
                         .with_store(self.display())
                         .with_key(key.as_str()))
                     }
-                    Some(PendingOp::Delete) => self.flush_key(key.as_str()).await?,
+                    Some(PendingOp::Delete) => {
+                        self.flush_key(key.as_str()).await?;
+                    }
                     None => {}
                 }
                 return self.put_through(key, data, opts).await;
@@ -1170,23 +1257,11 @@ impl Inner {
     async fn delete(&self, key: &Key) -> Result<()> {
         let _g = self.stripe(key.as_str()).write().await;
         if self.policy.mode == WriteMode::WriteBack {
-            let seq = self.next_seq();
-            self.append(vec![Record::Delete {
-                seq,
-                key: key.to_string(),
-            }])
-            .await?;
-            {
-                let mut s = self.state.lock().expect("tier state");
-                s.set_dirty(
-                    key.as_str(),
-                    Pending {
-                        seq,
-                        op: PendingOp::Delete,
-                        since: Instant::now(),
-                    },
-                );
-            }
+            let owed = self.owe(key, PendingOp::Delete).await?;
+            self.state
+                .lock()
+                .expect("tier state")
+                .set_dirty(key.as_str(), owed);
             self.drop_hot(key).await?;
             self.wake.notify_one();
             return Ok(());
@@ -1372,24 +1447,11 @@ impl MultipartUpload for TierUpload {
             return Ok(res);
         }
         let size = t.hot.head(&self.key).await?.size;
-        let seq = t.next_seq();
-        t.append(vec![Record::Put {
-            seq,
-            key: self.key.to_string(),
-            size,
-        }])
-        .await?;
+        let owed = t.owe(&self.key, PendingOp::Put(size)).await?;
         let (tick, access_ms) = t.touch();
         {
             let mut s = t.state.lock().expect("tier state");
-            s.set_dirty(
-                self.key.as_str(),
-                Pending {
-                    seq,
-                    op: PendingOp::Put(size),
-                    since: Instant::now(),
-                },
-            );
+            s.set_dirty(self.key.as_str(), owed);
             s.insert(
                 self.key.as_str(),
                 Entry {
