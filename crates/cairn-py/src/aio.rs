@@ -6,7 +6,7 @@
 
 use crate::convert::{self, Body, Entry, ObjectMeta, PutResult};
 use crate::errors::{to_py, to_py_detached};
-use crate::handle::{open_or_share, Handle};
+use crate::handle::{not_tiered, open_or_share, open_url, Handle, Tier};
 use crate::Owner;
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -30,12 +30,22 @@ where
 pub(crate) struct AsyncStore {
     pub(crate) inner: DynStore,
     pub(crate) owner: Owner,
+    /// The hot tier, for a store opened from a `tier+URL`.
+    pub(crate) tier: Option<Tier>,
 }
 
 impl AsyncStore {
     fn store(&self, py: Python<'_>) -> PyResult<&DynStore> {
         self.owner.check(py)?;
         Ok(&self.inner)
+    }
+
+    /// The hot tier, or an `InvalidInput` naming `op` on a store opened without `tier+`.
+    fn tier(&self, py: Python<'_>, op: &'static str) -> PyResult<Tier> {
+        self.owner.check(py)?;
+        self.tier
+            .clone()
+            .ok_or_else(|| not_tiered(py, op, &self.inner))
     }
 }
 
@@ -50,8 +60,12 @@ impl AsyncStore {
         url: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let (inner, owner) = open_or_share(py, url, options)?;
-        Ok(AsyncStore { inner, owner })
+        let h = open_or_share(py, url, options)?;
+        Ok(AsyncStore {
+            inner: h.inner,
+            owner: h.owner,
+            tier: h.tier,
+        })
     }
 
     /// Opens the store at `url` without blocking the event loop (same options as `Store.open`).
@@ -65,10 +79,11 @@ impl AsyncStore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let config = convert::config_from_kwargs(py, options)?;
         spawn(py, async move {
-            let inner = cairn::open_with(&url, config).await?;
+            let (inner, tier) = open_url(&url, config).await?;
             Ok(AsyncStore {
                 inner,
                 owner: Owner::here(),
+                tier,
             })
         })
     }
@@ -298,12 +313,45 @@ impl AsyncStore {
         convert::capabilities(py, &self.inner.capabilities())
     }
 
+    /// The hot tier's sizes and counters as a dict; see `Store.tier_stats`. Not awaitable:
+    /// it reads counters in memory.
+    fn tier_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.tier(py, "tier_stats")?;
+        convert::serde_out(py, &t.tier.stats())
+    }
+
+    /// Uploads every pending write-back write; resolves once nothing is dirty.
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.tier(py, "flush")?;
+        spawn(py, async move { t.tier.flush().await })
+    }
+
+    /// Drops clean hot copies under `prefix` (relative to the URL's prefix); resolves to
+    /// how many. See `Store.evict`.
+    #[pyo3(signature = (prefix=""))]
+    fn evict<'py>(&self, py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.tier(py, "evict")?;
+        let prefix = t.stored_prefix(py, prefix)?;
+        spawn(py, async move { t.tier.evict(&prefix).await })
+    }
+
+    /// Resolves to `(key, problem)` for each hot copy that differs from cold; see
+    /// `Store.tier_verify`.
+    fn tier_verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.tier(py, "tier_verify")?;
+        spawn(py, async move {
+            let found = t.tier.verify().await?;
+            Ok(t.user_problems(found))
+        })
+    }
+
     /// The backend and its owner, for `Store(async_store)`, `Archive(...)` and `sync` to share.
     #[getter]
     fn _handle(&self) -> Handle {
         Handle {
             inner: self.inner.clone(),
             owner: self.owner,
+            tier: self.tier.clone(),
         }
     }
 

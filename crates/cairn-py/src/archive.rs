@@ -174,8 +174,9 @@ impl Archive {
         prefix: &str,
         template: Option<&str>,
     ) -> PyResult<Self> {
-        let (store, owner) = open_or_share(py, store, None)?;
-        let mut inner = archive::Archive::new(store)
+        let handle = open_or_share(py, store, None)?;
+        let owner = handle.owner;
+        let mut inner = archive::Archive::new(handle.inner)
             .with_prefix(prefix)
             .map_err(|e| to_py(py, e.with_operation("archive")))?;
         if let Some(t) = template {

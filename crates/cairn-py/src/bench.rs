@@ -39,11 +39,11 @@ pub(crate) fn bench_history(
             let ar = match archive {
                 Some(a) => match a.cast::<Archive>() {
                     Ok(a) => a.borrow().inner.clone(),
-                    Err(_) => cairn::archive::Archive::new(open_or_share(py, a, None)?.0),
+                    Err(_) => cairn::archive::Archive::new(open_or_share(py, a, None)?.inner),
                 },
                 None => {
                     let url = PyString::new(py, "local://archive");
-                    cairn::archive::Archive::new(open_or_share(py, url.as_any(), None)?.0)
+                    cairn::archive::Archive::new(open_or_share(py, url.as_any(), None)?.inner)
                 }
             };
             run(py, async move { history::load_archive(&ar, &name).await })?

@@ -2,7 +2,7 @@
 
 use crate::convert::{self, Entry, ObjectMeta, PutResult};
 use crate::errors::to_py;
-use crate::handle::{busy, open_or_share, Handle};
+use crate::handle::{busy, not_tiered, open_or_share, Handle, Tier};
 use crate::{files, io, run, wait, wait_here, Owner};
 use cairn::backend::s3::admin::ObjectVersion;
 use cairn::{CopyOptions, DynStore, GetOptions, ListOptions, StoreExt};
@@ -16,6 +16,8 @@ use std::sync::Mutex;
 pub(crate) struct Store {
     pub(crate) inner: DynStore,
     pub(crate) owner: Owner,
+    /// The hot tier, for a store opened from a `tier+URL`.
+    pub(crate) tier: Option<Tier>,
 }
 
 impl Store {
@@ -24,14 +26,23 @@ impl Store {
         self.owner.check(py)?;
         Ok(self.inner.clone())
     }
+
+    /// The hot tier, or an `InvalidInput` naming `op` on a store opened without `tier+`.
+    fn tier(&self, py: Python<'_>, op: &'static str) -> PyResult<Tier> {
+        self.owner.check(py)?;
+        self.tier
+            .clone()
+            .ok_or_else(|| not_tiered(py, op, &self.inner))
+    }
 }
 
 #[pymethods]
 impl Store {
     /// Opens the store at `url` (`s3://bucket/prefix`, `file:///path`, `local://prefix`,
-    /// `memory://` or a path). `options` are the Rust config names (`endpoint`, `region`,
-    /// `access_key_id`, `path_style`, `timeout`, ...); bools, numbers and timedeltas are
-    /// accepted. Passing a `Store` or `AsyncStore` instead shares its backend.
+    /// `memory://` or a path; `tier+URL` puts a local hot tier in front of it). `options` are
+    /// the Rust config names (`endpoint`, `region`, `access_key_id`, `path_style`, `timeout`,
+    /// the tier's `hot`, `mode`, `hot_max`, `pin`, ...); bools, numbers, timedeltas and paths
+    /// are accepted. Passing a `Store` or `AsyncStore` instead shares its backend (and tier).
     #[new]
     #[pyo3(signature = (url, /, **options))]
     fn new(
@@ -39,8 +50,12 @@ impl Store {
         url: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let (inner, owner) = open_or_share(py, url, options)?;
-        Ok(Store { inner, owner })
+        let h = open_or_share(py, url, options)?;
+        Ok(Store {
+            inner: h.inner,
+            owner: h.owner,
+            tier: h.tier,
+        })
     }
 
     /// Writes `data` to `key` and returns its `PutResult` (ETag, version).
@@ -333,6 +348,41 @@ impl Store {
         convert::capabilities(py, &self.inner.capabilities())
     }
 
+    /// The hot tier's sizes and counters as a dict (`hot_bytes`, `entries`, `dirty_bytes`,
+    /// `dirty_entries`, `flush_lag_secs`, `hits`, `misses`, `fills`, `evictions`, `flushes`,
+    /// `errors`, `hit_rate`, `last_error`). Stores not opened from a `tier+` URL raise
+    /// `InvalidInput`, as do `flush`, `evict` and `tier_verify`.
+    fn tier_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.tier(py, "tier_stats")?;
+        convert::serde_out(py, &t.tier.stats())
+    }
+
+    /// Uploads every pending write-back write now; returns once nothing is dirty. On an error
+    /// the writes stay in the hot journal and the background flusher keeps trying.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let t = self.tier(py, "flush")?;
+        run(py, async move { t.tier.flush().await })
+    }
+
+    /// Drops the clean hot copies of keys under `prefix` (relative to the URL's prefix, `""`
+    /// for all) and returns how many; cold keeps them, so the next read refills. Unflushed
+    /// write-back copies stay.
+    #[pyo3(signature = (prefix=""))]
+    fn evict(&self, py: Python<'_>, prefix: &str) -> PyResult<u64> {
+        let t = self.tier(py, "evict")?;
+        let prefix = t.stored_prefix(py, prefix)?;
+        run(py, async move { t.tier.evict(&prefix).await })
+    }
+
+    /// Compares every clean hot copy with cold: `(key, problem)` for each that is stale
+    /// (cold changed behind the tier), corrupt or gone from cold; `[]` when all agree.
+    fn tier_verify(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        let t = self.tier(py, "tier_verify")?;
+        let tier = t.tier.clone();
+        let found = run(py, async move { tier.verify().await })?;
+        Ok(t.user_problems(found))
+    }
+
     /// Opens a streaming reader (used by `Store.open(key, "rb")`).
     fn _reader(&self, py: Python<'_>, key: &str) -> PyResult<io::Reader> {
         let key = convert::key(py, "open", key)?;
@@ -370,6 +420,7 @@ impl Store {
         Handle {
             inner: self.inner.clone(),
             owner: self.owner,
+            tier: self.tier.clone(),
         }
     }
 

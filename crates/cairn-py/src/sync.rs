@@ -170,7 +170,7 @@ pub(crate) fn side(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<cairn::Dy
     let is_str = obj.is_instance_of::<PyString>();
     let url_str = is_str && obj.extract::<String>()?.contains("://");
     if url_str || (!is_str && !obj.hasattr("__fspath__")?) {
-        return Ok(open_or_share(py, obj, None)?.0);
+        return Ok(open_or_share(py, obj, None)?.inner);
     }
     let path: std::path::PathBuf = py.import("os")?.call_method1("fspath", (obj,))?.extract()?;
     let dir =

@@ -11,6 +11,9 @@
 
 - :class:`Store`: blocking calls; the GIL is released during I/O, so threads run in parallel.
 - :class:`AsyncStore`: the same calls for asyncio (``await store.get(key)``).
+- ``Store("tier+s3://bucket/prefix", hot="/var/cache/cairn", mode="write-back")``: a local hot
+  tier in front of any store, with ``tier_stats()``, ``flush()``, ``evict(prefix)`` and
+  ``tier_verify()``.
 - Errors are :class:`CairnError` subclasses that also subclass the matching builtin
   (``NotFound`` is a ``FileNotFoundError``).
 - :class:`Archive`: named, timestamped documents (snapshots, reports) with metadata,
@@ -110,6 +113,10 @@ class Store(_NativeStore):
     Keys are relative paths like ``"reports/2026/11/run.json"``. Methods: ``put``, ``get``,
     ``head``, ``exists``, ``delete``, ``delete_many``, ``list``, ``list_prefixes``, ``copy``,
     ``rename``, ``open`` (file-like objects), ``health_check``, ``to_async``.
+
+    A store opened from a ``tier+URL`` (options ``hot``, ``mode``, ``hot_max``, ``pin``, ...)
+    also has ``tier_stats``, ``flush``, ``evict`` and ``tier_verify``; other stores raise
+    :class:`InvalidInput` there.
     """
 
     __slots__ = ()

@@ -10,6 +10,7 @@ from ._cairn import Entry as Entry
 from ._cairn import SyncEvent as SyncEvent
 from ._cairn import SyncFailure as SyncFailure
 from ._cairn import SyncSummary as SyncSummary
+from ._cairn import TierStats as TierStats
 from ._cairn import sync as sync
 from datetime import datetime
 import os

@@ -128,10 +128,34 @@ class Writer:
     def close(self) -> Optional[PutResult]: ...
     def abort(self) -> None: ...
 
+class TierStats(TypedDict):
+    """``tier_stats()``: the hot tier's sizes now, and its counters."""
+
+    hot_bytes: int
+    entries: int
+    dirty_bytes: int
+    """Write-back bytes not yet in cold."""
+    dirty_entries: int
+    """Keys with a write-back put or delete not yet in cold."""
+    flush_lag_secs: float
+    """Age of the oldest pending write-back operation (0 when none)."""
+    hits: int
+    misses: int
+    fills: int
+    evictions: int
+    flushes: int
+    errors: int
+    hit_rate: float
+    last_error: Optional[str]
+    """The last flush error, while the flusher is failing."""
+
 class Store:
     """The native blocking store; use ``cairn.Store``, which adds ``open``."""
 
-    def __init__(self, url: Union[str, "Store", "AsyncStore"], /, **options: Any) -> None: ...
+    def __init__(self, url: Union[str, "Store", "AsyncStore"], /, **options: Any) -> None:
+        """Opens ``url`` (``tier+URL`` puts a local hot tier in front of it: options ``hot``,
+        ``mode``, ``hot_max``, ``hot_max_entries``, ``ttl``, ``immutable``, ``dirty_max``,
+        ``demote_after``, ``pin``, ``flush_concurrency``), or shares a store's backend."""
     def put(
         self,
         key: str,
@@ -194,6 +218,17 @@ class Store:
     def health_check(self) -> None: ...
     @property
     def capabilities(self) -> Dict[str, Any]: ...
+    def tier_stats(self) -> TierStats:
+        """The hot tier's sizes and counters. The four tier methods raise ``InvalidInput`` on
+        a store not opened from a ``tier+`` URL."""
+    def flush(self) -> None:
+        """Uploads every pending write-back write; returns once nothing is dirty."""
+    def evict(self, prefix: str = "") -> int:
+        """Drops the clean hot copies under ``prefix`` (relative to the URL's prefix; ``""``
+        for all) and returns how many; the next read of one refills it from cold."""
+    def tier_verify(self) -> List[Tuple[str, str]]:
+        """``(key, problem)`` for each clean hot copy that is stale, corrupt or gone from
+        cold; ``[]`` when hot and cold agree."""
     def _reader(self, key: str) -> Reader: ...
     def _writer(
         self,
@@ -289,6 +324,11 @@ class AsyncStore:
     def health_check(self) -> Awaitable[None]: ...
     @property
     def capabilities(self) -> Dict[str, Any]: ...
+    def tier_stats(self) -> TierStats:
+        """The hot tier's sizes and counters (not awaitable: no I/O)."""
+    def flush(self) -> Awaitable[None]: ...
+    def evict(self, prefix: str = "") -> Awaitable[int]: ...
+    def tier_verify(self) -> Awaitable[List[Tuple[str, str]]]: ...
 
 class Entry:
     """One archived document."""
