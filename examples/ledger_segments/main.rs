@@ -20,7 +20,7 @@
 
 use bytes::Bytes;
 use cairn::layer::{TierStats, TieredStore};
-use cairn::{DynStore, ErrorKind, Key, Location, StoreExt, StoreUrl};
+use cairn::{DynStore, ErrorKind, Key, StoreExt};
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 
@@ -216,24 +216,6 @@ fn all_objects() -> Vec<(Key, Bytes)> {
     out
 }
 
-/// The URL's key prefix: the tier's keys (for `evict`, `verify` and pins) are stored keys,
-/// which start with it.
-fn url_prefix(url: &str) -> Res<String> {
-    Ok(match StoreUrl::parse(url)?.location {
-        Location::S3 { prefix, .. } | Location::Local { prefix, .. } => prefix,
-        Location::Memory => String::new(),
-    })
-}
-
-/// `rel` below the URL's prefix, joined as the prefix layer joins keys.
-fn stored(prefix: &str, rel: &str) -> String {
-    if prefix.is_empty() {
-        rel.to_string()
-    } else {
-        format!("{prefix}/{rel}")
-    }
-}
-
 fn show(what: &str, s: &TierStats) {
     println!(
         "  {what}: {} entries ({} B) hot, {} dirty; hits {} misses {} fills {} evictions {} flushes {}",
@@ -297,16 +279,9 @@ async fn main() -> Res<()> {
     // segments and the indexes stay hot under the quota; immutable: sealed segments never
     // change, so a hot copy is served without asking S3 whether it did.
     let cold_url = format!("{base}/tiered");
-    let prefix = url_prefix(&cold_url)?;
-    // Pins name stored keys, like the tier's other keys: the URL's prefix comes first.
-    let pins = [
-        stored(&prefix, "segments/active/"),
-        stored(&prefix, "index/"),
-    ];
     let url = format!(
         "tier+{cold_url}?hot={hot_dir}&mode=write-back&compression=zstd&hot_max=16KiB\
-         &pin={}&immutable=true",
-        pins.join(",")
+         &pin=segments/active/,index/&immutable=true"
     );
     println!("tiered: {url}");
     let tiered = cairn::open_tier(&url, cairn::Config::default()).await?;
@@ -351,7 +326,7 @@ async fn main() -> Res<()> {
     // pinned ones included (pins hold against the quota, below). Only the indexes stay.
     let segments = all_objects();
     let before = tier.stats();
-    let evicted = tier.evict(&stored(&prefix, "segments/")).await?;
+    let evicted = tier.evict(&tiered.stored_prefix("segments/")).await?;
     let st = tier.stats();
     show("evicted", &st);
     let indexes = u64::from(SHARDS);
@@ -401,7 +376,7 @@ async fn main() -> Res<()> {
     ensure(served.hits == 1, "the immutable hot copy was not served")?;
     let problems = tier.verify().await?;
     ensure(
-        problems.len() == 1 && problems[0].0 == stored(&prefix, last.as_str()),
+        problems.len() == 1 && problems[0].0 == tiered.stored_prefix(last.as_str()),
         format!("verify found {problems:?}"),
     )?;
     println!("  verify: {} — {}", problems[0].0, problems[0].1);

@@ -375,11 +375,6 @@ def test_pins_keep_entries_hot_when_the_quota_evicts_local(tmp_path):
     assert moved(s, before) == change(hits=3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tier bug: pins are matched against stored keys, which start with the URL's "
-    "prefix, so pin=active/ never matches under s3://bucket/prefix",
-)
 def test_pins_are_relative_to_the_urls_prefix(tmp_path):
     spec = spec_for("garage", tmp_path)
     try:
@@ -410,11 +405,6 @@ def test_hot_copies_survive_a_restart(cold_spec, tmp_path):
     assert s.tier_verify() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tier bug: a flushed write-back copy's cold ETag is kept in memory only, so after "
-    "a restart the first read refetches the unchanged object",
-)
 def test_a_flushed_write_back_copy_is_a_hit_after_a_restart(tmp_path):
     spec = (f"file://{tmp_path}/cold", {})
     s = open_tier(spec, tmp_path / "hot", mode="write-back")
@@ -427,11 +417,6 @@ def test_a_flushed_write_back_copy_is_a_hit_after_a_restart(tmp_path):
     assert moved(s, before) == change(hits=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tier bug: after a restart, verify compares a flushed write-back copy with cold by "
-    "size only (its cold ETag was in memory), so a same-size overwrite goes unnoticed",
-)
 def test_verify_after_a_restart_sees_a_same_size_overwrite(tmp_path):
     spec = (f"file://{tmp_path}/cold", {})
     s = open_tier(spec, tmp_path / "hot", mode="write-back")

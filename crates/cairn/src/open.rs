@@ -46,6 +46,21 @@ pub struct Tiered {
     pub prefix: String,
 }
 
+impl Tiered {
+    /// The tier's key (or key prefix) for `path`, a key or prefix under the URL's prefix.
+    pub fn stored_prefix(&self, path: &str) -> String {
+        stored_key(&self.prefix, path)
+    }
+}
+
+/// `path` under `prefix` as [`PrefixStore`] joins them: `{prefix}/{path}`.
+fn stored_key(prefix: &str, path: &str) -> String {
+    match prefix.trim_matches('/') {
+        "" => path.to_string(),
+        pre => format!("{pre}/{path}"),
+    }
+}
+
 /// Opens `tier+URL` (e.g. `tier+s3://bucket/prefix?hot=/var/cache/cairn&mode=write-back`):
 /// the store at URL as the cold tier, with the hot tier in the `hot` directory.
 ///
@@ -62,8 +77,12 @@ pub async fn open_tier(url: &str, options: Config) -> Result<Tiered> {
         crate::Error::invalid(format!("{url:?} names no hot directory"))
             .with_hint("add ?hot=/path/to/cache (or the `hot` option)")
     })?;
-    let policy = crate::layer::TierPolicy::from_config(&config)?;
+    let mut policy = crate::layer::TierPolicy::from_config(&config)?;
     let (cold, prefix) = open_backend(&location, &config).await?;
+    // Pins name keys as the URL's user does: under its prefix.
+    for p in &mut policy.pins {
+        *p = stored_key(&prefix, p);
+    }
     let tier = TieredStore::open(hot, cold, policy).await?;
     let store = wrap(Arc::new(tier.clone()), &config, &prefix)?;
     Ok(Tiered {

@@ -56,7 +56,7 @@ pub(super) fn etag(m: &fs::Metadata) -> String {
 /// The kernel stamps writes with a coarse clock (one tick is milliseconds), so two files
 /// written in one tick would share an mtime, and a reused inode number could then make a
 /// new file look like an old one. With unique stamps `(inode, mtime, size)` names one file.
-pub(super) fn stamp_and_sync(f: &fs::File) -> std::io::Result<()> {
+pub(super) fn stamp_and_sync(f: &fs::File, durable: bool) -> std::io::Result<()> {
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = mtime_now();
     let prev = LAST
@@ -66,7 +66,10 @@ pub(super) fn stamp_and_sync(f: &fs::File) -> std::io::Result<()> {
         .expect("the closure always returns Some");
     let t = now.max(prev + 1);
     f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_nanos(t))?;
-    f.sync_all()
+    if durable {
+        f.sync_all()?;
+    }
+    Ok(())
 }
 
 fn mtime_now() -> u64 {
@@ -149,10 +152,13 @@ pub(crate) fn in_directory<T>(entry: &Path, f: impl FnOnce() -> T) -> T {
     f()
 }
 
-pub(super) fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_synced(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
     let mut f = in_directory(path, || fs::File::create(path))?;
     f.write_all(data)?;
-    f.sync_all()
+    if durable {
+        f.sync_all()?;
+    }
+    Ok(())
 }
 
 pub(super) fn sync_dir(dir: &Path) {
@@ -180,8 +186,8 @@ pub(super) fn remove_if_exists(path: &Path) -> std::io::Result<bool> {
 }
 
 /// Writes a new object's temp file: its bytes, a unique mtime ([`stamp_and_sync`]), fsync.
-pub(super) fn write_object(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_object(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
     let mut f = in_directory(path, || fs::File::create(path))?;
     f.write_all(data)?;
-    stamp_and_sync(&f)
+    stamp_and_sync(&f, durable)
 }

@@ -72,6 +72,8 @@ struct Inner {
     root: PathBuf,
     /// Serializes conditional updates within this process (link(2) covers create-only).
     update_lock: std::sync::Mutex<()>,
+    /// fsync writes before they are acknowledged (off only for caches, see `durable`).
+    durable: bool,
 }
 
 impl LocalStore {
@@ -90,8 +92,24 @@ impl LocalStore {
             inner: Arc::new(Inner {
                 root,
                 update_lock: Default::default(),
+                durable: true,
             }),
         })
+    }
+
+    /// This store with writes fsynced (`true`, the default) or not. Without, a write is still
+    /// atomic for other processes and survives a process crash, but a power loss may leave
+    /// the newest files empty or torn: only for copies that can be fetched again and are
+    /// checked on read, like the tiered store's fills.
+    pub fn durable(self, durable: bool) -> Self {
+        let inner = &self.inner;
+        LocalStore {
+            inner: Arc::new(Inner {
+                root: inner.root.clone(),
+                update_lock: Default::default(),
+                durable,
+            }),
+        }
     }
 
     /// The store at [`default_root`].
@@ -210,7 +228,8 @@ impl LocalStore {
     fn sidecar_temp(&self, key: &Key, dest: &Path, current: Record) -> std::io::Result<PathBuf> {
         let previous = fs::metadata(dest).ok().and_then(|d| self.record(key, &d));
         let t = self.tmp_path()?;
-        write_synced(&t, &Sidecar { current, previous }.to_json()).inspect_err(|_| {
+        let json = Sidecar { current, previous }.to_json();
+        write_synced(&t, &json, self.inner.durable).inspect_err(|_| {
             let _ = fs::remove_file(&t);
         })?;
         Ok(t)
@@ -295,7 +314,9 @@ impl LocalStore {
         if sidecar_changed {
             dirty.push(meta_parent.to_path_buf());
         }
-        files::sync_dirs(dirty);
+        if self.inner.durable {
+            files::sync_dirs(dirty);
+        }
         Ok(PutResult {
             etag: Some(etag(&m)),
             version: None,
@@ -305,7 +326,7 @@ impl LocalStore {
     fn put_blocking(&self, key: &Key, data: &[u8], opts: &PutOptions) -> Result<PutResult> {
         self.path_of(key, "put")?;
         let tmp = self.tmp_path().map_err(|e| self.err(e, "put", key))?;
-        files::write_object(&tmp, data).map_err(|e| {
+        files::write_object(&tmp, data, self.inner.durable).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             self.err(e, "put", key)
         })?;
@@ -323,7 +344,7 @@ impl LocalStore {
         let copied = (|| {
             let mut out = in_directory(&tmp, || fs::File::create(&tmp))?;
             std::io::copy(&mut file, &mut out)?;
-            files::stamp_and_sync(&out)
+            files::stamp_and_sync(&out, self.inner.durable)
         })();
         if let Err(e) = copied {
             let _ = fs::remove_file(&tmp);
@@ -409,7 +430,9 @@ impl LocalStore {
             prune_empty_dirs(&meta_from, &self.inner.root.join(RESERVED_DIR).join("meta"));
         }
         prune_empty_dirs(&src, &self.inner.root);
-        files::sync_dirs(dirty);
+        if self.inner.durable {
+            files::sync_dirs(dirty);
+        }
         Ok(())
     }
 
@@ -569,7 +592,7 @@ impl Store for LocalStore {
         let s = self.clone();
         blocking(move || {
             let t = s.tmp_path()?;
-            write_synced(&t, b"ok")?;
+            write_synced(&t, b"ok", true)?;
             fs::remove_file(&t)?;
             Ok(())
         })

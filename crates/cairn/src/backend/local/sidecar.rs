@@ -97,7 +97,7 @@ mod tests {
         let p = dir.join(name);
         let f = fs::File::create(&p).unwrap();
         std::io::Write::write_all(&mut &f, body).unwrap();
-        super::super::files::stamp_and_sync(&f).unwrap();
+        super::super::files::stamp_and_sync(&f, true).unwrap();
         fs::metadata(&p).unwrap()
     }
 

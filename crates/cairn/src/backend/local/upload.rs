@@ -89,7 +89,7 @@ impl MultipartUpload for LocalUpload {
         );
         self.part.release();
         blocking(move || {
-            files::stamp_and_sync(&file)?;
+            files::stamp_and_sync(&file, store.inner.durable)?;
             store.commit(&tmp, &key, &opts)
         })
         .await

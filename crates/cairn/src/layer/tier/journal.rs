@@ -5,10 +5,14 @@
 //!   is recognised. A bad *last* line is a crash mid-append (that write was never
 //!   acknowledged) and is dropped; a bad line before a good one is an `Integrity` error.
 //! - Records: `put {seq, key, size, at}` (the key's bytes are in hot), `delete {seq, key,
-//!   at}`, and `clean {seq, key}` (every record of the key up to `seq` reached cold). `at` is
-//!   the write's time (Unix ms), so the flush lag survives a restart.
-//! - Replay folds the records into the pending operation of each key; on open the file is
-//!   rewritten (temp, fsync, rename, fsync dir) with only the pending records.
+//!   at}`, and `clean {seq, key, hot_etag?, cold_etag?}` (every record of the key up to `seq`
+//!   reached cold; a flushed put names the hot copy's ETag and the one cold gave it, so the copy
+//!   still answers to both after a restart). `at` is the write's time (Unix ms), so the flush
+//!   lag survives a restart.
+//! - Replay folds the records into what cold owes per key and the flushed copies' ETags; on
+//!   open, and whenever the file grows past a bound, it is rewritten (temp, fsync, rename,
+//!   fsync dir) with only those, folded from the file itself under its lock, so a record
+//!   appended meanwhile is never lost.
 
 use crate::error::{Error, ErrorKind, Result};
 use sha2::{Digest, Sha256};
@@ -50,6 +54,12 @@ pub enum Record {
         seq: u64,
         /// The key.
         key: String,
+        /// The flushed hot copy's ETag (a put's flush only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hot_etag: Option<String>,
+        /// The ETag cold gave the flushed put.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cold_etag: Option<String>,
     },
 }
 
@@ -107,6 +117,42 @@ fn line(r: &Record) -> String {
 /// What cold owes, by key.
 pub type Pending = BTreeMap<String, Owed>;
 
+/// A flushed write-back copy's two ETags: the hot copy's (what its put returned) and cold's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flushed {
+    /// The clean record's sequence number.
+    pub seq: u64,
+    /// The hot copy's ETag.
+    pub hot_etag: String,
+    /// Cold's ETag for the same bytes.
+    pub cold_etag: String,
+}
+
+/// What a journal holds once folded.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Replay {
+    /// What cold owes, by key.
+    pub pending: Pending,
+    /// Flushed write-back copies, by key (a later write of the key forgets it).
+    pub flushed: BTreeMap<String, Flushed>,
+    /// The highest sequence number seen.
+    pub max_seq: u64,
+}
+
+impl Replay {
+    /// The records that reproduce this replay: flushed copies first, then what is owed.
+    fn records(&self) -> Vec<Record> {
+        let flushed = self.flushed.iter().map(|(k, f)| Record::Clean {
+            seq: f.seq,
+            key: k.clone(),
+            hot_etag: Some(f.hot_etag.clone()),
+            cold_etag: Some(f.cold_etag.clone()),
+        });
+        let owed = self.pending.iter().map(|(k, o)| o.record(k));
+        flushed.chain(owed).collect()
+    }
+}
+
 /// The journal file, appended under a mutex.
 #[derive(Debug)]
 pub struct Journal {
@@ -115,19 +161,11 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating) the journal at `path`, replays it and compacts it to the pending
-    /// records. Returns the journal, the pending operations by key (with their seq) and the
-    /// highest seq seen.
-    pub fn open(path: &Path) -> Result<(Journal, Pending, u64)> {
-        let text = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::from(e).with_operation("open journal")),
-        };
-        let (records, max_seq) = parse(&text, path)?;
-        let pending = fold(&records);
-        let keep: Vec<Record> = pending.iter().map(|(k, o)| o.record(k)).collect();
-        rewrite(path, &keep)?;
+    /// Opens (creating) the journal at `path`, replays it and compacts it to what the replay
+    /// holds.
+    pub fn open(path: &Path) -> Result<(Journal, Replay)> {
+        let replay = read(path)?;
+        rewrite(path, &replay.records())?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)
@@ -137,8 +175,7 @@ impl Journal {
                 path: path.to_path_buf(),
                 file: Mutex::new(file),
             },
-            pending,
-            max_seq,
+            replay,
         ))
     }
 
@@ -168,10 +205,12 @@ impl Journal {
         self.len() == 0
     }
 
-    /// Replaces the file with `keep` (the pending records), atomically.
-    pub fn compact(&self, keep: &[Record]) -> Result<()> {
+    /// Rewrites the file with what it folds to, atomically. Under the append lock, from the
+    /// file itself: nothing appended before or during the rewrite is lost.
+    pub fn compact(&self) -> Result<()> {
         let mut f = self.file.lock().expect("journal lock");
-        rewrite(&self.path, keep)?;
+        let replay = read(&self.path)?;
+        rewrite(&self.path, &replay.records())?;
         *f = OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -221,11 +260,23 @@ fn parse(text: &[u8], path: &Path) -> Result<(Vec<Record>, u64)> {
     Ok((out, max))
 }
 
-/// The pending operation of each key after `records`.
-pub fn fold(records: &[Record]) -> Pending {
-    let mut p = Pending::new();
-    for r in records {
-        match r {
+fn read(path: &Path) -> Result<Replay> {
+    let text = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::from(e).with_operation("open journal")),
+    };
+    let (records, max_seq) = parse(&text, path)?;
+    let mut replay = fold(&records);
+    replay.max_seq = max_seq;
+    Ok(replay)
+}
+
+/// What cold owes per key after `records`, and the flushed copies' ETags.
+pub fn fold(records: &[Record]) -> Replay {
+    let mut r = Replay::default();
+    for rec in records {
+        match rec {
             Record::Put { seq, key, size, at } => {
                 let op = PendingOp::Put(*size);
                 let owed = Owed {
@@ -233,7 +284,8 @@ pub fn fold(records: &[Record]) -> Pending {
                     op,
                     at_ms: *at,
                 };
-                p.insert(key.clone(), owed);
+                r.flushed.remove(key);
+                r.pending.insert(key.clone(), owed);
             }
             Record::Delete { seq, key, at } => {
                 let op = PendingOp::Delete;
@@ -242,16 +294,31 @@ pub fn fold(records: &[Record]) -> Pending {
                     op,
                     at_ms: *at,
                 };
-                p.insert(key.clone(), owed);
+                r.flushed.remove(key);
+                r.pending.insert(key.clone(), owed);
             }
-            Record::Clean { seq, key } => {
-                if p.get(key).is_some_and(|o| o.seq <= *seq) {
-                    p.remove(key);
+            Record::Clean {
+                seq,
+                key,
+                hot_etag,
+                cold_etag,
+            } => {
+                if r.pending.get(key).is_some_and(|o| o.seq > *seq) {
+                    continue; // an older op's flush: the newer one is still owed
+                }
+                r.pending.remove(key);
+                if let (Some(h), Some(c)) = (hot_etag, cold_etag) {
+                    let f = Flushed {
+                        seq: *seq,
+                        hot_etag: h.clone(),
+                        cold_etag: c.clone(),
+                    };
+                    r.flushed.insert(key.clone(), f);
                 }
             }
         }
     }
-    p
+    r
 }
 
 fn rewrite(path: &Path, keep: &[Record]) -> Result<()> {
@@ -277,8 +344,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("journal");
         {
-            let (j, pending, _) = Journal::open(&p).unwrap();
-            assert!(pending.is_empty());
+            let (j, replay) = Journal::open(&p).unwrap();
+            assert_eq!(replay, Replay::default());
             j.append(&[
                 Record::Put {
                     seq: 1,
@@ -295,6 +362,8 @@ mod tests {
                 Record::Clean {
                     seq: 1,
                     key: "a".into(),
+                    hot_etag: Some("h1".into()),
+                    cold_etag: Some("c1".into()),
                 },
                 Record::Delete {
                     seq: 3,
@@ -308,10 +377,19 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(b"0123 {\"op\":\"put\",\"se").unwrap();
         drop(f);
-        let (_j, pending, max) = Journal::open(&p).unwrap();
-        assert_eq!(max, 3);
+        let (j, replay) = Journal::open(&p).unwrap();
+        assert_eq!(replay.max_seq, 3);
+        let flushed = Flushed {
+            seq: 1,
+            hot_etag: "h1".into(),
+            cold_etag: "c1".into(),
+        };
         assert_eq!(
-            pending.into_iter().collect::<Vec<_>>(),
+            replay.flushed.into_iter().collect::<Vec<_>>(),
+            [("a".to_string(), flushed)]
+        );
+        assert_eq!(
+            replay.pending.into_iter().collect::<Vec<_>>(),
             vec![
                 (
                     "b".to_string(),
@@ -331,7 +409,20 @@ mod tests {
                 )
             ]
         );
-        drop(_j);
+        // A newer write forgets the flushed ETags; compaction keeps what is owed.
+        j.append(&[Record::Put {
+            seq: 4,
+            key: "a".into(),
+            size: 9,
+            at: 40,
+        }])
+        .unwrap();
+        j.compact().unwrap();
+        drop(j);
+        let (j, replay) = Journal::open(&p).unwrap();
+        assert!(replay.flushed.is_empty());
+        assert_eq!(replay.pending.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        drop(j);
         // Corruption before a good line: refused.
         let text = fs::read_to_string(&p).unwrap();
         fs::write(&p, format!("garbage\n{text}")).unwrap();

@@ -254,10 +254,24 @@ impl State {
 #[derive(Clone)]
 pub struct TieredStore {
     inner: Arc<Inner>,
+    _owner: Arc<Owner>,
+}
+
+/// Stops the flusher when the last handle goes, so the hot directory's lock is released
+/// without waiting for a flush against a slow or absent cold store to give up.
+struct Owner(tokio::task::AbortHandle);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 struct Inner {
     hot: ChecksumStore<LocalStore>,
+    /// The same directory without fsync, for copies cold still has (fills, write-through):
+    /// a power loss can only tear them, and a torn copy fails its check and is refetched.
+    cache: ChecksumStore<LocalStore>,
     cold: DynStore,
     policy: TierPolicy,
     dir: PathBuf,
@@ -305,8 +319,17 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::from(e).with_operation("open tier"))?;
-    // SAFETY: flock on a file descriptor we own; no memory is shared.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    // A handle dropped a moment ago may still be letting go (its flusher stops at its next
+    // poll): wait a little before calling the directory taken.
+    let mut rc = -1;
+    for _ in 0..40 {
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
     if rc != 0 {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
@@ -365,7 +388,7 @@ impl TieredStore {
         let dir = hot_dir.as_ref().to_path_buf();
         let d = dir.clone();
         let cold_name = cold.to_string();
-        let (lock, journal, pending, max_seq) = blocking(move || {
+        let (lock, journal, replay) = blocking(move || {
             std::fs::create_dir_all(&d).map_err(|e| {
                 Error::from(e)
                     .with_operation("open tier")
@@ -376,15 +399,22 @@ impl TieredStore {
             })?;
             let lock = lock_dir(&d)?;
             claim_for(&d, &cold_name)?;
-            let (j, pending, max) = Journal::open(&d.join("journal"))?;
-            Ok((lock, j, pending, max))
+            let (j, replay) = Journal::open(&d.join("journal"))?;
+            Ok((lock, j, replay))
         })
         .await?;
-        let hot = ChecksumStore::with_names(LocalStore::new(dir.join("data"))?, HOT_RECORDS);
+        let data = LocalStore::new(dir.join("data"))?;
+        let cache = ChecksumStore::with_names(data.clone().durable(false), HOT_RECORDS);
+        let hot = ChecksumStore::with_names(data, HOT_RECORDS);
         let mut state = State::default();
         let mut metas: Vec<ObjectMeta> = hot.list_objects("").try_collect().await?;
         metas.sort_by_key(|m| m.last_modified);
         for (i, m) in metas.into_iter().enumerate() {
+            // A flushed write-back copy still answers to its own ETag and to cold's.
+            let flushed = replay
+                .flushed
+                .get(m.key.as_str())
+                .filter(|f| m.etag.as_deref() == Some(f.hot_etag.as_str()));
             state.insert(
                 m.key.as_str(),
                 Entry {
@@ -392,18 +422,20 @@ impl TieredStore {
                     tick: i as u64,
                     access_ms: m.last_modified.timestamp_millis().max(0) as u64,
                     validated: None,
-                    cold_etag: None,
-                    alias: None,
+                    cold_etag: flushed.map(|f| f.cold_etag.clone()),
+                    alias: flushed.map(|f| f.hot_etag.clone()),
                 },
             );
         }
-        for (key, owed) in pending {
+        let max_seq = replay.max_seq;
+        for (key, owed) in replay.pending {
             state.set_dirty(&key, owed);
         }
         let tick = state.entries.len() as u64;
         let counters = Counters::load(&dir);
         let inner = Arc::new(Inner {
             hot,
+            cache,
             cold,
             policy,
             dir,
@@ -417,8 +449,11 @@ impl TieredStore {
             counters,
             wake: Arc::new(Notify::new()),
         });
-        spawn_flusher(Arc::downgrade(&inner), inner.wake.clone());
-        Ok(TieredStore { inner })
+        let flusher = spawn_flusher(Arc::downgrade(&inner), inner.wake.clone());
+        Ok(TieredStore {
+            inner,
+            _owner: Arc::new(Owner(flusher.abort_handle())),
+        })
     }
 
     /// The policy in force.
@@ -599,10 +634,11 @@ impl TieredStore {
     }
 }
 
-fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) {
+fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::ZERO;
         let (mut saved, mut saved_at) = (0, Instant::now());
+        let mut compact_at: u64 = 1 << 20;
         loop {
             tokio::select! {
                 _ = wake.notified() => {}
@@ -621,11 +657,14 @@ fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) {
                 let s = inner.state.lock().expect("tier state");
                 s.dirty.keys().cloned().collect()
             };
+            // Compacted from the file under its lock, so safe while writes go on; the bound
+            // grows with what compaction keeps (flushed copies' ETags), so it never loops.
+            if inner.journal.len() > compact_at {
+                inner.compact_journal().await;
+                compact_at = (2 * inner.journal.len()).max(1 << 20);
+            }
             if keys.is_empty() {
                 backoff = Duration::ZERO;
-                if inner.journal.len() > 1 << 20 {
-                    inner.compact_journal().await;
-                }
                 continue;
             }
             let n = inner.policy.flush_concurrency;
@@ -645,7 +684,7 @@ fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) {
                 Duration::ZERO
             };
         }
-    });
+    })
 }
 
 impl Inner {
@@ -684,13 +723,9 @@ impl Inner {
     }
 
     async fn compact_journal(&self) {
-        // Only when idle: a record appended between a snapshot of the pending records and
-        // the rewrite would be lost, so rewrite only a journal with nothing pending.
-        if self.state.lock().expect("tier state").dirty.is_empty() {
-            let j = self.journal.clone();
-            if let Err(e) = blocking(move || j.compact(&[])).await {
-                tracing::warn!(error = %e, "could not compact the tier journal");
-            }
+        let j = self.journal.clone();
+        if let Err(e) = blocking(move || j.compact()).await {
+            tracing::warn!(error = %e, "could not compact the tier journal");
         }
     }
 
@@ -784,9 +819,21 @@ impl Inner {
         let r = self.flush_op(&k, &p).await;
         match r {
             Ok(cold_etag) => {
+                let hot_etag = match p.op {
+                    PendingOp::Put(_) => self
+                        .state
+                        .lock()
+                        .expect("tier state")
+                        .entries
+                        .get(key)
+                        .and_then(|e| e.alias.clone()),
+                    PendingOp::Delete => None,
+                };
                 self.append(vec![Record::Clean {
                     seq: p.seq,
                     key: key.to_string(),
+                    hot_etag,
+                    cold_etag: cold_etag.clone(),
                 }])
                 .await?;
                 let mut s = self.state.lock().expect("tier state");
@@ -854,7 +901,7 @@ impl Inner {
             size_hint: Some(size),
             ..Default::default()
         };
-        put_stream(&self.hot, key, r.body, put, opts).await?;
+        put_stream(&self.cache, key, r.body, put, opts).await?;
         let (tick, access_ms) = self.touch();
         self.state.lock().expect("tier state").insert(
             key.as_str(),
@@ -1086,7 +1133,7 @@ impl Inner {
         );
         let size = data.len() as u64;
         let fits = size <= self.policy.fill_max;
-        let hot_ok = fits && self.hot.put_opts(key, data, hot_opts).await.is_ok();
+        let hot_ok = fits && self.cache.put_opts(key, data, hot_opts).await.is_ok();
         let (tick, access_ms) = self.touch();
         let pending = self.pending(key.as_str());
         if let Some(p) = &pending {
@@ -1094,6 +1141,8 @@ impl Inner {
             self.append(vec![Record::Clean {
                 seq: p.seq,
                 key: key.to_string(),
+                hot_etag: None,
+                cold_etag: None,
             }])
             .await?;
         }
@@ -1272,6 +1321,8 @@ impl Inner {
             self.append(vec![Record::Clean {
                 seq: p.seq,
                 key: key.to_string(),
+                hot_etag: None,
+                cold_etag: None,
             }])
             .await?;
             self.state
