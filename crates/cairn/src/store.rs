@@ -292,6 +292,10 @@ pub struct GetResult {
     pub range: Range<u64>,
     /// The body.
     pub body: BoxStream<'static, Result<Bytes>>,
+    /// Set by a layer that has already checked this whole body against this SHA-256 (hex),
+    /// so the checksum layer above does not hash it again (the tiered store's hot reads).
+    /// Only layers set it, in the process: it never comes from storage.
+    pub verified_sha256: Option<String>,
 }
 
 impl fmt::Debug for GetResult {

@@ -222,6 +222,7 @@ impl Store for MemoryStore {
         };
         let body = e.data.slice(range.start as usize..range.end as usize);
         Ok(GetResult {
+            verified_sha256: None,
             meta: meta(key, &e, true),
             range,
             body: stream::once(async move { Ok(body) }).boxed(),

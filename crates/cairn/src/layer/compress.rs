@@ -487,6 +487,7 @@ impl<S: Store> CompressStore<S> {
         meta.size = logical;
         if want.start == want.end {
             return Ok(GetResult {
+                verified_sha256: None,
                 meta,
                 range: want,
                 body: futures::stream::empty().boxed(),

@@ -552,7 +552,12 @@ impl Store for LocalStore {
             Ok(Some((Bytes::from(buf), (f, left - n as u64))))
         })
         .boxed();
-        Ok(GetResult { meta, range, body })
+        Ok(GetResult {
+            verified_sha256: None,
+            meta,
+            range,
+            body,
+        })
     }
 
     async fn head(&self, key: &Key) -> Result<ObjectMeta> {

@@ -422,6 +422,7 @@ impl Store for S3Store {
             })?;
             if at.is_empty() {
                 return Ok(GetResult {
+                    verified_sha256: None,
                     meta,
                     range: at.start..at.start,
                     body: stream::empty().boxed(),
@@ -458,6 +459,7 @@ impl Store for S3Store {
                     return Err(e);
                 }
                 return Ok(GetResult {
+                    verified_sha256: None,
                     meta,
                     range: o..o,
                     body: stream::empty().boxed(),
@@ -478,7 +480,12 @@ impl Store for S3Store {
             .into_stream()
             .map_err(move |e| ctx.err(e, "get", Some(k.as_str()), Scope::Object))
             .boxed();
-        Ok(GetResult { meta, range, body })
+        Ok(GetResult {
+            verified_sha256: None,
+            meta,
+            range,
+            body,
+        })
     }
 
     async fn head(&self, key: &Key) -> Result<ObjectMeta> {

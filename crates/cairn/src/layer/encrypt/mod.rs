@@ -227,6 +227,7 @@ impl<S: Store> EncryptStore<S> {
         if want.start == want.end {
             let body = futures::stream::empty().boxed();
             return Ok(GetResult {
+                verified_sha256: None,
                 meta,
                 range: want,
                 body,
@@ -258,6 +259,7 @@ impl<S: Store> EncryptStore<S> {
             take: want.end - want.start,
         };
         Ok(GetResult {
+            verified_sha256: None,
             meta,
             range: want,
             body: pump(r.body, window),
