@@ -183,7 +183,7 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
 
 /// The `layer_hints` entry with the SHA-256 (hex) of a single put's body, computed in this
 /// process by a checksum layer above. Hints never come from storage, unlike metadata.
-const BODY_SHA256_HINT: &str = "cairn.body-sha256";
+pub(crate) const BODY_SHA256_HINT: &str = "cairn.body-sha256";
 
 /// Records a SHA-256 of every object and verifies it on every full read (see the module docs).
 #[derive(Debug)]

@@ -179,15 +179,15 @@ impl Journal {
         ))
     }
 
-    /// Appends records and fsyncs (blocking: call from `spawn_blocking`).
-    pub fn append(&self, records: &[Record]) -> Result<()> {
+    /// Appends records, and fsyncs them if `sync` (blocking: call from `spawn_blocking`).
+    pub fn append(&self, records: &[Record], sync: bool) -> Result<()> {
         let mut buf = String::new();
         for r in records {
             buf.push_str(&line(r));
         }
         let mut f = self.file.lock().expect("journal lock");
         f.write_all(buf.as_bytes())
-            .and_then(|_| f.sync_data())
+            .and_then(|_| if sync { f.sync_data() } else { Ok(()) })
             .map_err(|e| {
                 Error::from(e).with_operation("journal").with_hint(
                     "the hot directory's disk is failing or full; nothing was acknowledged",
@@ -346,31 +346,34 @@ mod tests {
         {
             let (j, replay) = Journal::open(&p).unwrap();
             assert_eq!(replay, Replay::default());
-            j.append(&[
-                Record::Put {
-                    seq: 1,
-                    key: "a".into(),
-                    size: 3,
-                    at: 10,
-                },
-                Record::Put {
-                    seq: 2,
-                    key: "b".into(),
-                    size: 4,
-                    at: 20,
-                },
-                Record::Clean {
-                    seq: 1,
-                    key: "a".into(),
-                    hot_etag: Some("h1".into()),
-                    cold_etag: Some("c1".into()),
-                },
-                Record::Delete {
-                    seq: 3,
-                    key: "c".into(),
-                    at: 30,
-                },
-            ])
+            j.append(
+                &[
+                    Record::Put {
+                        seq: 1,
+                        key: "a".into(),
+                        size: 3,
+                        at: 10,
+                    },
+                    Record::Put {
+                        seq: 2,
+                        key: "b".into(),
+                        size: 4,
+                        at: 20,
+                    },
+                    Record::Clean {
+                        seq: 1,
+                        key: "a".into(),
+                        hot_etag: Some("h1".into()),
+                        cold_etag: Some("c1".into()),
+                    },
+                    Record::Delete {
+                        seq: 3,
+                        key: "c".into(),
+                        at: 30,
+                    },
+                ],
+                true,
+            )
             .unwrap();
         }
         // A torn last record: dropped.
@@ -410,12 +413,15 @@ mod tests {
             ]
         );
         // A newer write forgets the flushed ETags; compaction keeps what is owed.
-        j.append(&[Record::Put {
-            seq: 4,
-            key: "a".into(),
-            size: 9,
-            at: 40,
-        }])
+        j.append(
+            &[Record::Put {
+                seq: 4,
+                key: "a".into(),
+                size: 9,
+                at: 40,
+            }],
+            true,
+        )
         .unwrap();
         j.compact().unwrap();
         drop(j);

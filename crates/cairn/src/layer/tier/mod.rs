@@ -708,7 +708,10 @@ impl Inner {
 
     async fn append(&self, records: Vec<Record>) -> Result<()> {
         let j = self.journal.clone();
-        blocking(move || j.append(&records)).await
+        // Only what cold owes needs to outlive a crash: a lost `clean` record means one
+        // flush is repeated, with the same bytes.
+        let sync = records.iter().any(|r| !matches!(r, Record::Clean { .. }));
+        blocking(move || j.append(&records, sync)).await
     }
 
     /// Journals `op` on `key` (fsynced): from here on cold owes it.
@@ -879,7 +882,9 @@ impl Inner {
         }
     }
 
-    /// Fills `key` from cold under its write stripe; `None` if it is too large to keep.
+    /// Fills `key` from cold under its write stripe. `Some`: the result to serve (an object
+    /// too large to keep, or a small one served from the bytes just filled); `None`: read
+    /// the hot copy.
     async fn fill(&self, key: &Key) -> Result<Option<GetResult>> {
         let r = self.cold.get_opts(key, GetOptions::default()).await?;
         if r.meta.size > self.policy.fill_max {
@@ -897,11 +902,31 @@ impl Inner {
             serde_json::to_string(&cm).expect("json"),
         );
         let size = r.meta.size;
-        let opts = WriterOptions {
-            size_hint: Some(size),
-            ..Default::default()
+        let served = if size <= BUFFER_MAX {
+            // One hash serves all: the hot record, and the checksum layer above, which is
+            // told these bytes match it (as in `read_hot`) instead of hashing them again.
+            let (meta, range) = (r.meta.clone(), r.range.clone());
+            let body = r.bytes().await?;
+            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+            put.layer_hints.insert(
+                crate::layer::checksum::BODY_SHA256_HINT.to_string(),
+                digest.clone(),
+            );
+            self.cache.put_opts(key, body.clone(), put).await?;
+            Some(GetResult {
+                meta,
+                range,
+                body: stream::once(async move { Ok(body) }).boxed(),
+                verified_sha256: Some(digest),
+            })
+        } else {
+            let opts = WriterOptions {
+                size_hint: Some(size),
+                ..Default::default()
+            };
+            put_stream(&self.cache, key, r.body, put, opts).await?;
+            None
         };
-        put_stream(&self.cache, key, r.body, put, opts).await?;
         let (tick, access_ms) = self.touch();
         self.state.lock().expect("tier state").insert(
             key.as_str(),
@@ -915,7 +940,7 @@ impl Inner {
             },
         );
         count(&self.counters.fills, "cairn_tier_fills_total");
-        Ok(None)
+        Ok(served)
     }
 
     /// Whether a clean entry may be served: revalidates by ETag once its TTL passed.
@@ -1098,6 +1123,8 @@ impl Inner {
             }
             count(&self.counters.misses, "cairn_tier_misses_total");
             if let Some(r) = self.fill(key).await? {
+                drop(_g);
+                self.sweep().await;
                 return Ok(r);
             }
             let r = self.read_hot(key, &opts).await?.ok_or_else(|| {
