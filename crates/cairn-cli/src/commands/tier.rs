@@ -38,11 +38,11 @@ async fn open(ctx: &Ctx, url: &str, under: Option<&str>) -> Result<(Tiered, Stri
         None => addr.path.clone(),
     };
     cairn::key::validate_prefix(&path)?;
-    let prefix = join(&t.prefix, &path);
+    let prefix = t.stored_prefix(&path);
     Ok((t, prefix))
 }
 
-/// The tier's key for a path under the URL's prefix (the tier sits under the prefix layer).
+/// `path` under the address's own path.
 fn join(prefix: &str, path: &str) -> String {
     match (prefix.trim_end_matches('/'), path) {
         ("", p) => p.to_string(),
