@@ -145,6 +145,8 @@ pub async fn settle(ctx: &Ctx) -> Result {
     let tiers: Vec<Tiered> = std::mem::take(&mut *ctx.tiers.lock().expect("tiers"));
     let mut result = Ok(());
     for t in tiers {
+        // Hot copies filled after a reply are written before the exit.
+        t.tier.settle().await;
         if result.is_ok() && t.tier.stats().dirty_entries > 0 {
             result = flush(ctx, &t).await;
         }

@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::{Notify, OwnedRwLockWriteGuard, RwLock};
 
 /// Names of the tier's own records on a hot copy: never shown above the tier, never flushed.
 pub const TIER_META_PREFIX: &str = "cairn-tier-";
@@ -250,6 +250,14 @@ impl State {
     }
 }
 
+/// What a fill leaves to serve.
+enum Filled {
+    /// The reply (an object too large to keep, or a small one from the bytes in hand).
+    Served(GetResult),
+    /// The hot copy is in: read it, still holding the stripe.
+    OnDisk(OwnedRwLockWriteGuard<()>),
+}
+
 /// A hot local tier in front of a cold store. Cheap to clone.
 #[derive(Clone)]
 pub struct TieredStore {
@@ -278,7 +286,7 @@ struct Inner {
     _lock: std::fs::File,
     journal: Arc<Journal>,
     state: Mutex<State>,
-    stripes: Vec<RwLock<()>>,
+    stripes: Vec<Arc<RwLock<()>>>,
     /// One flush of a key at a time (the flusher and `flush`/`copy` may race for it).
     flush_locks: Vec<tokio::sync::Mutex<()>>,
     seq: AtomicU64,
@@ -442,7 +450,7 @@ impl TieredStore {
             _lock: lock,
             journal: Arc::new(journal),
             state: Mutex::new(state),
-            stripes: (0..STRIPES).map(|_| RwLock::new(())).collect(),
+            stripes: (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect(),
             flush_locks: (0..STRIPES).map(|_| Default::default()).collect(),
             seq: AtomicU64::new(max_seq + 1),
             tick: AtomicU64::new(tick),
@@ -508,6 +516,14 @@ impl TieredStore {
         }
     }
 
+    /// Waits until the hot copies being written after a reply are in (a small miss is served
+    /// first and written after). Call before the process exits, or they are lost.
+    pub async fn settle(&self) {
+        for s in &self.inner.stripes {
+            drop(s.write().await);
+        }
+    }
+
     /// Saves the counters `stats` reports into the hot directory now (they are also saved
     /// every few seconds, and when the last handle drops).
     pub fn save_stats(&self) {
@@ -566,7 +582,7 @@ impl TieredStore {
         };
         let mut n = 0;
         for k in keys {
-            if self.inner.evict_one(&k).await? {
+            if self.inner.evict_one(&k, true).await? {
                 n += 1;
             }
         }
@@ -766,10 +782,16 @@ impl Inner {
         self.hot.delete(key).await
     }
 
-    /// Evicts one clean entry unless its stripe is busy; true if it was removed.
-    async fn evict_one(&self, key: &str) -> Result<bool> {
-        let Ok(_g) = self.stripe(key).try_write() else {
-            return Ok(false);
+    /// Evicts one clean entry; true if it was removed. A sweep (`wait == false`) skips an
+    /// entry whose stripe is busy; an explicit evict waits for it (a fill finishing).
+    async fn evict_one(&self, key: &str, wait: bool) -> Result<bool> {
+        let _g = if wait {
+            self.stripe(key).write().await
+        } else {
+            match self.stripe(key).try_write() {
+                Ok(g) => g,
+                Err(_) => return Ok(false),
+            }
         };
         if self.pending(key).is_some() {
             return Ok(false);
@@ -803,7 +825,7 @@ impl Inner {
             (c, s.hot_bytes, s.entries.len() as u64)
         };
         for k in policy::victims(&self.policy, cands, bytes, n, now_ms()) {
-            if let Err(e) = self.evict_one(&k).await {
+            if let Err(e) = self.evict_one(&k, false).await {
                 count(&self.counters.errors, "cairn_tier_errors_total");
                 tracing::warn!(key = %k, error = %e, "tier eviction failed");
             }
@@ -882,13 +904,11 @@ impl Inner {
         }
     }
 
-    /// Fills `key` from cold under its write stripe. `Some`: the result to serve (an object
-    /// too large to keep, or a small one served from the bytes just filled); `None`: read
-    /// the hot copy.
-    async fn fill(&self, key: &Key) -> Result<Option<GetResult>> {
+    /// Fills `key` from cold, holding its write stripe (`guard`) until the hot copy is in.
+    async fn fill(self: &Arc<Self>, key: &Key, guard: OwnedRwLockWriteGuard<()>) -> Result<Filled> {
         let r = self.cold.get_opts(key, GetOptions::default()).await?;
         if r.meta.size > self.policy.fill_max {
-            return Ok(Some(r));
+            return Ok(Filled::Served(r));
         }
         let cm = ColdMeta {
             etag: r.meta.etag.clone(),
@@ -902,9 +922,11 @@ impl Inner {
             serde_json::to_string(&cm).expect("json"),
         );
         let size = r.meta.size;
-        let served = if size <= BUFFER_MAX {
-            // One hash serves all: the hot record, and the checksum layer above, which is
-            // told these bytes match it (as in `read_hot`) instead of hashing them again.
+        if size <= BUFFER_MAX {
+            // Served from the bytes in hand, hashed once: the hot record and the checksum
+            // layer above (told they match, as in `read_hot`) share the digest. The hot copy
+            // is written after the reply; the stripe stays locked until it is in, so other
+            // readers of the key wait for it rather than fetch again.
             let (meta, range) = (r.meta.clone(), r.range.clone());
             let body = r.bytes().await?;
             let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
@@ -912,21 +934,37 @@ impl Inner {
                 crate::layer::checksum::BODY_SHA256_HINT.to_string(),
                 digest.clone(),
             );
-            self.cache.put_opts(key, body.clone(), put).await?;
-            Some(GetResult {
+            // Indexed now, so stats are exact at once; readers of the key wait on the stripe.
+            self.filled(key, size);
+            let (inner, k, data) = (self.clone(), key.clone(), body.clone());
+            tokio::spawn(async move {
+                let _g = guard;
+                if let Err(e) = inner.cache.put_opts(&k, data, put).await {
+                    inner.state.lock().expect("tier state").remove(k.as_str());
+                    count(&inner.counters.errors, "cairn_tier_errors_total");
+                    tracing::warn!(key = %k, error = %e, "could not fill the hot copy");
+                }
+                drop(_g);
+                inner.sweep().await;
+            });
+            return Ok(Filled::Served(GetResult {
                 meta,
                 range,
                 body: stream::once(async move { Ok(body) }).boxed(),
                 verified_sha256: Some(digest),
-            })
-        } else {
-            let opts = WriterOptions {
-                size_hint: Some(size),
-                ..Default::default()
-            };
-            put_stream(&self.cache, key, r.body, put, opts).await?;
-            None
+            }));
+        }
+        let opts = WriterOptions {
+            size_hint: Some(size),
+            ..Default::default()
         };
+        put_stream(&self.cache, key, r.body, put, opts).await?;
+        self.filled(key, size);
+        Ok(Filled::OnDisk(guard))
+    }
+
+    /// Indexes a hot copy just filled from cold.
+    fn filled(&self, key: &Key, size: u64) {
         let (tick, access_ms) = self.touch();
         self.state.lock().expect("tier state").insert(
             key.as_str(),
@@ -940,7 +978,6 @@ impl Inner {
             },
         );
         count(&self.counters.fills, "cairn_tier_fills_total");
-        Ok(served)
     }
 
     /// Whether a clean entry may be served: revalidates by ETag once its TTL passed.
@@ -1077,7 +1114,7 @@ impl Inner {
         m
     }
 
-    async fn get(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
+    async fn get(self: &Arc<Self>, key: &Key, opts: GetOptions) -> Result<GetResult> {
         if let Some(p) = self.pending(key.as_str()) {
             if p.op == PendingOp::Delete {
                 return Err(Error::new(ErrorKind::NotFound, "deleted (not yet flushed)")
@@ -1107,7 +1144,8 @@ impl Inner {
                     return self.cold.get_opts(key, opts).await;
                 }
             }
-            let _g = self.stripe(key.as_str()).write().await;
+            let stripe = self.stripes[Self::slot(key.as_str())].clone();
+            let g = stripe.write_owned().await;
             if self
                 .state
                 .lock()
@@ -1122,11 +1160,10 @@ impl Inner {
                 self.drop_hot(key).await?;
             }
             count(&self.counters.misses, "cairn_tier_misses_total");
-            if let Some(r) = self.fill(key).await? {
-                drop(_g);
-                self.sweep().await;
-                return Ok(r);
-            }
+            let _g = match self.fill(key, g).await? {
+                Filled::Served(r) => return Ok(r),
+                Filled::OnDisk(g) => g,
+            };
             let r = self.read_hot(key, &opts).await?.ok_or_else(|| {
                 Error::new(
                     ErrorKind::Integrity,
