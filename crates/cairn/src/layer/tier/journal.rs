@@ -207,9 +207,11 @@ impl Journal {
 
     /// Rewrites the file with what it folds to, atomically. Under the append lock, from the
     /// file itself: nothing appended before or during the rewrite is lost.
-    pub fn compact(&self) -> Result<()> {
+    /// The flushed copies' ETags are kept only for keys `hot(key)` says are still in hot.
+    pub fn compact(&self, hot: impl Fn(&str) -> bool) -> Result<()> {
         let mut f = self.file.lock().expect("journal lock");
-        let replay = read(&self.path)?;
+        let mut replay = read(&self.path)?;
+        replay.flushed.retain(|k, _| hot(k));
         rewrite(&self.path, &replay.records())?;
         *f = OpenOptions::new()
             .append(true)
@@ -412,6 +414,11 @@ mod tests {
                 )
             ]
         );
+        // Compaction forgets the ETags of copies no longer in hot, and keeps what is owed.
+        j.compact(|k| k != "a").unwrap();
+        let now = read(&p).unwrap();
+        assert!(now.flushed.is_empty());
+        assert_eq!(now.pending.len(), 2);
         // A newer write forgets the flushed ETags; compaction keeps what is owed.
         j.append(
             &[Record::Put {
@@ -423,7 +430,7 @@ mod tests {
             true,
         )
         .unwrap();
-        j.compact().unwrap();
+        j.compact(|_| true).unwrap();
         drop(j);
         let (j, replay) = Journal::open(&p).unwrap();
         assert!(replay.flushed.is_empty());

@@ -436,6 +436,10 @@ impl TieredStore {
             );
         }
         let max_seq = replay.max_seq;
+        let gone = replay
+            .flushed
+            .keys()
+            .any(|k| !state.entries.contains_key(k));
         for (key, owed) in replay.pending {
             state.set_dirty(&key, owed);
         }
@@ -457,6 +461,10 @@ impl TieredStore {
             counters,
             wake: Arc::new(Notify::new()),
         });
+        if gone {
+            // Keeps the journal as small as the hot tier: evicted copies' ETags go.
+            inner.compact_journal().await;
+        }
         let flusher = spawn_flusher(Arc::downgrade(&inner), inner.wake.clone());
         Ok(TieredStore {
             inner,
@@ -741,9 +749,22 @@ impl Inner {
         Ok(owed)
     }
 
-    async fn compact_journal(&self) {
-        let j = self.journal.clone();
-        if let Err(e) = blocking(move || j.compact()).await {
+    /// Compacts the journal, forgetting the ETags of flushed copies no longer in hot.
+    async fn compact_journal(self: &Arc<Self>) {
+        let inner = self.clone();
+        let r = blocking(move || {
+            let hot = |k: &str| {
+                inner
+                    .state
+                    .lock()
+                    .expect("tier state")
+                    .entries
+                    .contains_key(k)
+            };
+            inner.journal.compact(hot)
+        })
+        .await;
+        if let Err(e) = r {
             tracing::warn!(error = %e, "could not compact the tier journal");
         }
     }
