@@ -330,8 +330,9 @@ async fn corrupt_hot_copy_is_dropped_and_refetched() {
     s.cold.put(&k("a/b.json"), body.clone()).await.unwrap();
     let t = tier(&s, policy(WriteMode::WriteThrough)).await;
     assert!(t.get(&k("a/b.json")).await.unwrap() == body);
-    // Flip bytes in place: same file, same size, wrong content.
-    // Bit rot: same file, same size, same mtime, wrong bytes (the SHA-256 catches it).
+    t.settle().await; // the hot copy is written after the reply
+                      // Flip bytes in place: same file, same size, wrong content.
+                      // Bit rot: same file, same size, same mtime, wrong bytes (the SHA-256 catches it).
     let path = s.hot.join("data/a/b.json");
     let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
@@ -347,6 +348,7 @@ async fn corrupt_hot_copy_is_dropped_and_refetched() {
     assert_eq!(t.stats().errors, 1);
     assert!(t.get(&k("a/b.json")).await.unwrap() == body);
     assert_eq!(s.cold.gets(), 2, "the refetched copy is good");
+    t.settle().await;
     assert!(t.verify().await.unwrap().is_empty());
     // An edit that changes the mtime too: the store drops its checksum record, so the tier
     // cannot verify the copy, and drops it as well.

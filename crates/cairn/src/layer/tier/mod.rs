@@ -253,7 +253,7 @@ impl State {
 /// What a fill leaves to serve.
 enum Filled {
     /// The reply (an object too large to keep, or a small one from the bytes in hand).
-    Served(GetResult),
+    Served(Box<GetResult>),
     /// The hot copy is in: read it, still holding the stripe.
     OnDisk(OwnedRwLockWriteGuard<()>),
 }
@@ -929,7 +929,7 @@ impl Inner {
     async fn fill(self: &Arc<Self>, key: &Key, guard: OwnedRwLockWriteGuard<()>) -> Result<Filled> {
         let r = self.cold.get_opts(key, GetOptions::default()).await?;
         if r.meta.size > self.policy.fill_max {
-            return Ok(Filled::Served(r));
+            return Ok(Filled::Served(Box::new(r)));
         }
         let cm = ColdMeta {
             etag: r.meta.etag.clone(),
@@ -968,12 +968,12 @@ impl Inner {
                 drop(_g);
                 inner.sweep().await;
             });
-            return Ok(Filled::Served(GetResult {
+            return Ok(Filled::Served(Box::new(GetResult {
                 meta,
                 range,
                 body: stream::once(async move { Ok(body) }).boxed(),
                 verified_sha256: Some(digest),
-            }));
+            })));
         }
         let opts = WriterOptions {
             size_hint: Some(size),
@@ -1182,7 +1182,7 @@ impl Inner {
             }
             count(&self.counters.misses, "cairn_tier_misses_total");
             let _g = match self.fill(key, g).await? {
-                Filled::Served(r) => return Ok(r),
+                Filled::Served(r) => return Ok(*r),
                 Filled::OnDisk(g) => g,
             };
             let r = self.read_hot(key, &opts).await?.ok_or_else(|| {
@@ -1722,20 +1722,49 @@ impl Store for TieredStore {
             .expect("tier state")
             .dirty
             .is_empty();
-        if !has_pending {
-            return self.inner.cold.list(opts);
-        }
+        let listed = if !has_pending {
+            self.inner.cold.list(opts)
+        } else {
+            let t = self.clone();
+            stream::once(async move {
+                let pending = t.inner.pending_listing(&opts).await?;
+                Ok::<_, Error>(merge_listing(
+                    t.inner.cold.list(opts.clone()),
+                    pending,
+                    opts,
+                ))
+            })
+            .try_flatten()
+            .boxed()
+        };
+        // A flushed write-back copy is listed as `head` shows it: its own ETag and time, so
+        // a sync that saw it dirty finds it unchanged once it is flushed.
         let t = self.clone();
-        stream::once(async move {
-            let pending = t.inner.pending_listing(&opts).await?;
-            Ok::<_, Error>(merge_listing(
-                t.inner.cold.list(opts.clone()),
-                pending,
-                opts,
-            ))
-        })
-        .try_flatten()
-        .boxed()
+        listed
+            .then(move |e| {
+                let t = t.clone();
+                async move {
+                    let Ok(ListEntry::Object(mut m)) = e else {
+                        return e;
+                    };
+                    let alias = {
+                        let s = t.inner.state.lock().expect("tier state");
+                        s.entries.get(m.key.as_str()).and_then(|x| {
+                            (x.cold_etag.is_some() && x.cold_etag == m.etag)
+                                .then(|| x.alias.clone())
+                                .flatten()
+                        })
+                    };
+                    if let Some(alias) = alias {
+                        if let Ok(h) = t.inner.hot.head(&m.key).await {
+                            m.etag = Some(alias);
+                            m.last_modified = h.last_modified;
+                        }
+                    }
+                    Ok(ListEntry::Object(m))
+                }
+            })
+            .boxed()
     }
     async fn copy_opts(&self, from: &Key, to: &Key, opts: CopyOptions) -> Result<()> {
         let t = &self.inner;
