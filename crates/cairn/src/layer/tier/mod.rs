@@ -1008,10 +1008,11 @@ impl Inner {
             let s = self.state.lock().expect("tier state");
             match s.entries.get(key.as_str()) {
                 None => return Ok(false),
-                Some(e) => {
-                    !self.policy.immutable
-                        && e.validated.is_none_or(|v| v.elapsed() >= self.policy.ttl)
-                }
+                // Once per process even when immutable: see below.
+                Some(e) => match e.validated {
+                    None => true,
+                    Some(v) => !self.policy.immutable && v.elapsed() >= self.policy.ttl,
+                },
             }
         };
         if !due {
@@ -1026,17 +1027,28 @@ impl Inner {
             Err(e) => return Err(e),
         };
         let want = self.cold_etag_of(key.as_str(), &hot);
+        let mark = || {
+            if let Some(e) = self
+                .state
+                .lock()
+                .expect("tier state")
+                .entries
+                .get_mut(key.as_str())
+            {
+                e.validated = Some(Instant::now());
+            }
+        };
+        // Immutable: a copy known to come from cold (filled, or flushed) needs no round trip.
+        // One of unknown origin, such as a write-back put a crash cut off before its journal
+        // record (never acknowledged), is checked against cold like any other, so it is never
+        // served as the object.
+        if self.policy.immutable && want.is_some() {
+            mark();
+            return Ok(true);
+        }
         match self.cold.head(key).await {
             Ok(c) if want.is_some() && c.etag == want => {
-                if let Some(e) = self
-                    .state
-                    .lock()
-                    .expect("tier state")
-                    .entries
-                    .get_mut(key.as_str())
-                {
-                    e.validated = Some(Instant::now());
-                }
+                mark();
                 Ok(true)
             }
             Ok(_) => {
