@@ -205,6 +205,32 @@ struct Entry {
     alias: Option<String>,
 }
 
+impl Entry {
+    /// A copy cold has (a fill, a write-through put): valid as of now.
+    fn clean(size: u64, (tick, access_ms): (u64, u64)) -> Entry {
+        Entry {
+            size,
+            tick,
+            access_ms,
+            validated: Some(Instant::now()),
+            cold_etag: None,
+            alias: None,
+        }
+    }
+
+    /// A write-back copy, owed to cold, answering to the ETag its put returned.
+    fn written_back(size: u64, (tick, access_ms): (u64, u64), alias: Option<String>) -> Entry {
+        Entry {
+            size,
+            tick,
+            access_ms,
+            validated: None,
+            cold_etag: None,
+            alias,
+        }
+    }
+}
+
 type Pending = journal::Owed;
 
 #[derive(Debug, Default)]
@@ -987,17 +1013,10 @@ impl Inner {
     /// Indexes a hot copy just filled from cold.
     fn filled(&self, key: &Key, size: u64) {
         let (tick, access_ms) = self.touch();
-        self.state.lock().expect("tier state").insert(
-            key.as_str(),
-            Entry {
-                size,
-                tick,
-                access_ms,
-                validated: Some(Instant::now()),
-                cold_etag: None,
-                alias: None,
-            },
-        );
+        self.state
+            .lock()
+            .expect("tier state")
+            .insert(key.as_str(), Entry::clean(size, (tick, access_ms)));
         count(&self.counters.fills, "cairn_tier_fills_total");
     }
 
@@ -1253,17 +1272,7 @@ impl Inner {
                 s.clean(key.as_str(), p.seq);
             }
             if hot_ok {
-                s.insert(
-                    key.as_str(),
-                    Entry {
-                        size,
-                        tick,
-                        access_ms,
-                        validated: Some(Instant::now()),
-                        cold_etag: None,
-                        alias: None,
-                    },
-                );
+                s.insert(key.as_str(), Entry::clean(size, (tick, access_ms)));
             } else {
                 s.remove(key.as_str());
             }
@@ -1292,14 +1301,7 @@ impl Inner {
             s.set_dirty(key.as_str(), owed);
             s.insert(
                 key.as_str(),
-                Entry {
-                    size,
-                    tick,
-                    access_ms,
-                    validated: None,
-                    cold_etag: None,
-                    alias: res.etag.clone(),
-                },
+                Entry::written_back(size, (tick, access_ms), res.etag.clone()),
             );
         }
         drop(_g);
@@ -1606,14 +1608,7 @@ impl MultipartUpload for TierUpload {
             s.set_dirty(self.key.as_str(), owed);
             s.insert(
                 self.key.as_str(),
-                Entry {
-                    size,
-                    tick,
-                    access_ms,
-                    validated: None,
-                    cold_etag: None,
-                    alias: res.etag.clone(),
-                },
+                Entry::written_back(size, (tick, access_ms), res.etag.clone()),
             );
         }
         t.wake.notify_one();
