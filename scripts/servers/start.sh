@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start throwaway S3 servers for the test suite: moto and a single-node Garage,
-# on free 127.0.0.1 ports, with all state in a fresh temp dir.
+# Start throwaway S3 servers for the test suite: moto, a single-node Garage and
+# a 3-node Garage cluster (replication factor 3), on free 127.0.0.1 ports, with all state in a fresh temp dir.
 #
 # Usage: scripts/servers/start.sh [ENV_FILE]
 #   Writes `export CAIRN_TEST_...` lines to ENV_FILE (default: STATE/env; a
@@ -10,7 +10,7 @@
 #
 # A server that does not come up within CAIRN_SERVERS_WAIT seconds (default
 # 30) is a hard failure: its log tail is printed and nothing is left running.
-# CAIRN_SERVERS (default "moto garage") picks servers, for local debugging.
+# CAIRN_SERVERS (default "moto garage garage3") picks servers, for local debugging.
 set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"
@@ -19,7 +19,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 export NO_PROXY="$no_proxy"
 
-SERVERS="${CAIRN_SERVERS:-moto garage}"
+SERVERS="${CAIRN_SERVERS:-moto garage garage3}"
 WAIT_SECS="${CAIRN_SERVERS_WAIT:-30}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
@@ -235,10 +235,89 @@ TOML
   log "garage up: $ep (pid $pid, log $glog, config $dir/garage.toml)"
 }
 
+# A 3-node Garage cluster, replication factor 3, one node per zone, all on
+# 127.0.0.1. Clients use node 1's S3 API; the node-loss tests kill and restart
+# nodes 2 and 3 with scripts/servers/garage-node.sh.
+start_garage3() {
+  command -v garage >/dev/null 2>&1 ||
+    die "garage not found on PATH; run scripts/servers/install.sh"
+  local dir="$STATE/garage3" secret ak sk n pid ep out
+  local bucket=cairn-test region=garage slog="$STATE/garage3/setup.log"
+  local ports=() ids=()
+  mkdir -p "$dir"
+  read -r -a ports <<<"$(free_ports 9)"
+  secret="$(hex 32)"
+  for n in 1 2 3; do
+    local rpc="${ports[$((3 * n - 3))]}" s3="${ports[$((3 * n - 2))]}" adm="${ports[$((3 * n - 1))]}"
+    mkdir -p "$dir/node$n/meta" "$dir/node$n/data"
+    cat >"$dir/node$n.toml" <<TOML
+metadata_dir = "$dir/node$n/meta"
+data_dir = "$dir/node$n/data"
+db_engine = "sqlite"
+replication_factor = 3
+
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$secret"
+
+[s3_api]
+s3_region = "$region"
+api_bind_addr = "127.0.0.1:$s3"
+
+[admin]
+api_bind_addr = "127.0.0.1:$adm"
+TOML
+    "$HERE/garage-node.sh" start "$n" "$dir" >&2
+    [ "$n" = 1 ] && ep="http://127.0.0.1:$s3"
+  done
+  local g1=(garage -c "$dir/node1.toml")
+  pid="$(cat "$dir/node1.pid")"
+  out="$dir/cli.out"
+  for n in 1 2 3; do
+    retry "garage3 node $n id" "$(cat "$dir/node$n.pid")" "$out" "$dir/node$n.log" -- \
+      garage -c "$dir/node$n.toml" node id -q
+    ids+=("$(grep -m1 -Eo '^[0-9a-f]{64}@[0-9.:]+' "$out" || true)")
+    [ -n "${ids[$((n - 1))]}" ] || die "garage3 node $n id printed nothing" "$dir/node$n.log" "$out"
+  done
+  for n in 2 3; do
+    retry "garage3 connect node $n" "$pid" "$out" "$dir/node1.log" -- \
+      "${g1[@]}" node connect "${ids[$((n - 1))]}"
+  done
+  {
+    for n in 1 2 3; do
+      "${g1[@]}" layout assign -z "dc$n" -c 1G "${ids[$((n - 1))]%@*}"
+    done
+    "${g1[@]}" layout apply --version 1
+  } >>"$slog" 2>&1 || die "garage3 layout setup failed" "$dir/node1.log" "$slog"
+  ak="GK$(hex 12)"
+  sk="$(hex 32)"
+  retry "garage3 key import" "$pid" "$out" "$dir/node1.log" -- \
+    "${g1[@]}" key import --yes -n cairn-test "$ak" "$sk"
+  retry "garage3 bucket create" "$pid" "$out" "$dir/node1.log" -- \
+    "${g1[@]}" bucket create "$bucket"
+  {
+    "${g1[@]}" bucket allow --read --write --owner "$bucket" --key "$ak"
+    "${g1[@]}" key allow --create-bucket "$ak"
+  } >>"$slog" 2>&1 || die "garage3 bucket/key permissions failed" "$dir/node1.log" "$slog"
+  retry "garage3 s3 on $ep" "$pid" "$out" "$dir/node1.log" "$slog" -- \
+    s3_bucket check "$ep" "$bucket" "$region" "$ak" "$sk"
+
+  setenv CAIRN_TEST_GARAGE3_ENDPOINT "$ep"
+  setenv CAIRN_TEST_GARAGE3_BUCKET "$bucket"
+  setenv CAIRN_TEST_GARAGE3_REGION "$region"
+  setenv CAIRN_TEST_GARAGE3_ACCESS_KEY_ID "$ak"
+  setenv CAIRN_TEST_GARAGE3_SECRET_ACCESS_KEY "$sk"
+  # Node N: config $DIR/nodeN.toml, pid in $DIR/nodeN.pid, log $DIR/nodeN.log.
+  setenv CAIRN_TEST_GARAGE3_DIR "$dir"
+  setenv CAIRN_TEST_GARAGE3_NODE_SCRIPT "$HERE/garage-node.sh"
+  log "garage3 up: $ep (3 nodes, replication factor 3, state $dir)"
+}
+
 for s in $SERVERS; do
   case "$s" in
   moto) start_moto ;;
   garage) start_garage ;;
+  garage3) start_garage3 ;;
   *) die "unknown server '$s' in CAIRN_SERVERS" ;;
   esac
 done

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Kill or (re)start one node of the 3-node Garage cluster that
+# scripts/servers/start.sh runs, for node-loss tests.
+# Usage: scripts/servers/garage-node.sh start|kill|pid N DIR
+#   N: 1, 2 or 3. DIR: $CAIRN_TEST_GARAGE3_DIR (node N's config is DIR/nodeN.toml).
+#   kill sends SIGKILL and waits until the process is gone; start launches the
+#   node on its old state and waits until it answers RPC (30 s at most); pid
+#   prints its pid. Each start is recorded in DIR/../pids, so stop.sh stops it.
+set -euo pipefail
+
+cmd="${1:?usage: garage-node.sh start|kill|pid N DIR}"
+n="${2:?usage: garage-node.sh start|kill|pid N DIR}"
+dir="${3:?usage: garage-node.sh start|kill|pid N DIR}"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+cfg="$dir/node$n.toml"
+pidf="$dir/node$n.pid"
+[ -f "$cfg" ] || {
+  echo "garage-node: no config $cfg (is $dir a garage3 dir from start.sh?)" >&2
+  exit 2
+}
+
+alive() { [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }
+
+case "$cmd" in
+start)
+  if alive; then
+    echo "garage-node: node $n already runs (pid $(cat "$pidf"))" >&2
+    exit 1
+  fi
+  DETACH=()
+  if command -v setsid >/dev/null 2>&1; then DETACH=(setsid); fi
+  ${DETACH[@]+"${DETACH[@]}"} garage -c "$cfg" server </dev/null >>"$dir/node$n.log" 2>&1 &
+  echo $! >"$pidf"
+  echo "garage $!" >>"$dir/../pids"
+  for _ in $(seq 120); do
+    if garage -c "$cfg" node id -q >/dev/null 2>&1; then
+      echo "garage-node: node $n up (pid $(cat "$pidf"))" >&2
+      exit 0
+    fi
+    alive || break
+    sleep 0.25
+  done
+  echo "garage-node: node $n did not come up; last log lines:" >&2
+  tail -n 20 "$dir/node$n.log" >&2
+  exit 1
+  ;;
+kill)
+  alive || {
+    echo "garage-node: node $n is not running" >&2
+    exit 1
+  }
+  pid="$(cat "$pidf")"
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  echo "garage-node: node $n (pid $pid) killed" >&2
+  ;;
+pid) cat "$pidf" ;;
+*)
+  echo "garage-node: unknown command '$cmd' (start, kill or pid)" >&2
+  exit 2
+  ;;
+esac
