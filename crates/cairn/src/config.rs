@@ -56,7 +56,8 @@ pub struct Config {
     pub profile: Option<String>,
     /// Path-style addressing (`endpoint/bucket/key`), needed by MinIO, Garage, Ceph and moto.
     pub path_style: Option<bool>,
-    /// Allow plain `http://` endpoints (default: true iff the endpoint is http).
+    /// Allow plain `http://` endpoints. Default: only to this machine (127.0.0.0/8, ::1,
+    /// `localhost`); any other host needs `true`, TLS is the default.
     pub allow_http: Option<bool>,
     /// Provider quirks: `aws`, `r2`, `minio`, `garage`, `ceph`, `moto` (default: `aws`).
     pub provider: Option<String>,

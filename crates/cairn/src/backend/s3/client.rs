@@ -76,14 +76,41 @@ fn private_wire(endpoint: Option<&str>) -> bool {
     let Ok(url) = url::Url::parse(e) else {
         return false;
     };
-    if url.scheme() == "https" {
-        return true;
-    }
+    url.scheme() == "https" || loopback(&url)
+}
+
+/// Whether `url`'s host is this machine: 127.0.0.0/8, ::1 or `localhost`.
+fn loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+/// Whether plain http may be used for `endpoint`: TLS is the default for every host but this
+/// machine, and plain http to another host needs an explicit `allow_http=true`.
+pub(crate) fn check_tls(endpoint: Option<&str>, allow_http: Option<bool>) -> Result<bool> {
+    let Some(e) = endpoint.filter(|e| e.starts_with("http://")) else {
+        return Ok(allow_http.unwrap_or(false));
+    };
+    let local = url::Url::parse(e).is_ok_and(|u| loopback(&u));
+    match allow_http {
+        Some(true) => Ok(true),
+        None if local => Ok(true),
+        Some(false) => Err(Error::invalid(format!(
+            "endpoint {e} is plain http but allow_http is false"
+        ))
+        .with_hint("use an https:// endpoint or set allow_http=true")),
+        None => Err(Error::invalid(format!(
+            "endpoint {e} is plain http to a host other than this machine: requests and \
+             data would cross the network unencrypted"
+        ))
+        .with_hint(
+            "use an https:// endpoint, or set allow_http=true (URL option `?allow_http=true`, \
+             `-o allow_http=true`, Python `allow_http=True`) to accept plain http",
+        )),
     }
 }
 
@@ -188,17 +215,7 @@ impl Settings {
             .as_ref()
             .map(|e| e.trim_end_matches('/').to_string());
         let quirks = Quirks::resolve(config.provider.as_deref(), endpoint.as_deref())?;
-        let is_http = endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://"));
-        let allow_http = config.allow_http.unwrap_or(is_http);
-        if is_http && !allow_http {
-            return Err(Error::invalid(format!(
-                "endpoint {} is plain http but allow_http is false",
-                endpoint.as_deref().unwrap_or("")
-            ))
-            .with_hint("use an https:// endpoint or set allow_http=true"));
-        }
+        let allow_http = check_tls(endpoint.as_deref(), config.allow_http)?;
         let region = match &config.region {
             Some(r) => r.clone(),
             None => default_region(config.profile.as_deref()).await,
@@ -403,6 +420,63 @@ mod tests {
             payload(Some("never"), "moto", Some("http://127.0.0.1:5000")),
             Unsigned
         );
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_this_machine_unless_allowed() {
+        // This machine: http without the flag (the test servers).
+        for e in [
+            "http://127.0.0.1:3900",
+            "http://127.8.9.10:1",
+            "http://localhost:9000",
+            "http://LOCALHOST",
+            "http://[::1]:9000",
+        ] {
+            assert_eq!(check_tls(Some(e), None).unwrap(), true, "{e}");
+            assert_eq!(check_tls(Some(e), Some(true)).unwrap(), true, "{e}");
+            let err = check_tls(Some(e), Some(false)).unwrap_err();
+            assert!(err.to_string().contains("allow_http is false"), "{err}");
+        }
+        // Another host: refused unless allow_http=true, and the error says what to do.
+        for e in [
+            "http://10.0.0.5:3900",
+            "http://storage.lan:9000",
+            "http://128.0.0.1",
+            "http://[::2]:9000",
+            "http://localhost.evil.com",
+            "http://s3.amazonaws.com",
+        ] {
+            let err = check_tls(Some(e), None).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{e}");
+            let msg = err.to_string();
+            assert!(msg.contains(e) && msg.contains("unencrypted"), "{msg}");
+            assert!(msg.contains("set allow_http=true"), "{msg}");
+            assert!(check_tls(Some(e), Some(false)).is_err(), "{e}");
+            assert_eq!(check_tls(Some(e), Some(true)).unwrap(), true, "{e}");
+        }
+        // TLS and AWS's own (https) endpoint need no flag; object_store gets http off.
+        assert_eq!(check_tls(Some("https://10.0.0.5"), None).unwrap(), false);
+        assert_eq!(check_tls(None, None).unwrap(), false);
+    }
+
+    #[tokio::test]
+    async fn settings_refuse_http_from_the_url_and_from_the_environment() {
+        let url =
+            Config::from_pairs([("endpoint", "http://10.1.2.3:9000"), ("region", "x")]).unwrap();
+        let env = Config::from_env_with(|k| {
+            (k == "AWS_ENDPOINT_URL").then(|| "http://storage.lan:9000".to_string())
+        })
+        .unwrap();
+        for c in [url, env] {
+            let mut c = c;
+            c.region = Some("x".into());
+            let e = Settings::resolve("b", &c).await.err().expect("refused");
+            assert!(e.to_string().contains("unencrypted"), "{e}");
+            c.allow_http = Some(true);
+            c.access_key_id = Some("AKIDTEST".into());
+            c.secret_access_key = Some(crate::config::Secret::new("s"));
+            assert!(Settings::resolve("b", &c).await.unwrap().allow_http);
+        }
     }
 
     #[test]
