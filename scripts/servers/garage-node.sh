@@ -4,7 +4,8 @@
 # Usage: scripts/servers/garage-node.sh start|kill|pid N DIR
 #   N: 1, 2 or 3. DIR: $CAIRN_TEST_GARAGE3_DIR (node N's config is DIR/nodeN.toml).
 #   kill sends SIGKILL and waits until the process is gone; start launches the
-#   node on its old state and waits until it answers RPC (30 s at most); pid
+#   node on its old state and waits until it answers RPC and every running peer
+#   sees it healthy (30 s at most); pid
 #   prints its pid. Each start is recorded in DIR/../pids, so stop.sh stops it.
 set -euo pipefail
 
@@ -32,12 +33,26 @@ start)
   ${DETACH[@]+"${DETACH[@]}"} garage -c "$cfg" server </dev/null >>"$dir/node$n.log" 2>&1 &
   echo $! >"$pidf"
   echo "garage $!" >>"$dir/../pids"
+  # Up once its RPC answers and every running peer lists it as healthy: peers
+  # back off before redialling a lost node, so dial them both ways at once.
   for _ in $(seq 120); do
-    if garage -c "$cfg" node id -q >/dev/null 2>&1; then
-      echo "garage-node: node $n up (pid $(cat "$pidf"))" >&2
-      exit 0
-    fi
     alive || break
+    if garage -c "$cfg" status >/dev/null 2>&1; then
+      healthy=1
+      for m in 1 2 3; do
+        # (No id files yet while start.sh first brings the cluster up.)
+        [ "$m" != "$n" ] && [ -f "$dir/node$n.id" ] && [ -f "$dir/node$m.id" ] || continue
+        kill -0 "$(cat "$dir/node$m.pid")" 2>/dev/null || continue
+        garage -c "$cfg" node connect "$(cat "$dir/node$m.id")" >/dev/null 2>&1 || true
+        garage -c "$dir/node$m.toml" node connect "$(cat "$dir/node$n.id")" >/dev/null 2>&1 || true
+        garage -c "$dir/node$m.toml" status 2>/dev/null |
+          sed '/FAILED NODES/q' | grep -q "^$(cut -c1-16 "$dir/node$n.id") " || healthy=0
+      done
+      if [ "$healthy" = 1 ]; then
+        echo "garage-node: node $n up (pid $(cat "$pidf"))" >&2
+        exit 0
+      fi
+    fi
     sleep 0.25
   done
   echo "garage-node: node $n did not come up; last log lines:" >&2

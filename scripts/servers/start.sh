@@ -278,6 +278,7 @@ TOML
       garage -c "$dir/node$n.toml" node id -q
     ids+=("$(grep -m1 -Eo '^[0-9a-f]{64}@[0-9.:]+' "$out" || true)")
     [ -n "${ids[$((n - 1))]}" ] || die "garage3 node $n id printed nothing" "$dir/node$n.log" "$out"
+    echo "${ids[$((n - 1))]}" >"$dir/node$n.id" # garage-node.sh reconnects with these
   done
   for n in 2 3; do
     retry "garage3 connect node $n" "$pid" "$out" "$dir/node1.log" -- \
