@@ -23,6 +23,7 @@ mod client;
 mod credentials;
 pub(crate) mod error;
 mod http_metrics;
+mod journal;
 mod list;
 mod metadata;
 pub mod quirks;
@@ -38,6 +39,7 @@ use error::Scope;
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use quirks::{CopyIfNotExists, Quirks};
@@ -123,6 +125,40 @@ impl S3Store {
     /// An administration client built from the same settings.
     pub fn admin(&self) -> admin::Admin {
         admin::Admin::from_settings(Arc::clone(&self.settings), Arc::clone(&self.s3))
+    }
+
+    /// Who this store is in the upload journal: endpoint and bucket, never credentials.
+    fn journal_id(&self) -> String {
+        let s = &self.settings;
+        match &s.endpoint {
+            Some(e) => format!("{e}/{}", s.bucket),
+            None => format!("aws:{}/{}", s.region, s.bucket),
+        }
+    }
+
+    /// Aborts the uploads to `key` a killed cairn left open ([`journal`]). A failure is a
+    /// warning: the write itself does not depend on it.
+    async fn reap(&self, key: &Key) {
+        let Some(j) = journal::get() else { return };
+        let orphans = j.take_orphans(&self.journal_id(), key.as_str());
+        if orphans.is_empty() {
+            return;
+        }
+        let admin = self.admin();
+        for o in orphans {
+            match journal::abort(&admin, &o).await {
+                Ok(n) => {
+                    tracing::info!(
+                        "aborted {n} multipart upload(s) a killed cairn left open at {self}/{key}"
+                    );
+                    j.resolved(&o);
+                }
+                Err(e) => tracing::warn!(
+                    "could not abort the multipart upload a killed cairn left open at \
+                     {self}/{key} ({e}); `cairn multipart abort` removes it"
+                ),
+            }
+        }
     }
 
     /// The canned ACL a put asks for (`layer_hints["acl"]`, set by `sync --acl`), checked
@@ -301,6 +337,7 @@ impl Store for S3Store {
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
         let path = self.path("put", key)?;
         let acl = self.acl_of(&opts, key)?;
+        self.reap(key).await;
         let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
             .map_err(|e| {
                 e.with_operation("put")
@@ -355,28 +392,53 @@ impl Store for S3Store {
                     .with_key(key.as_str())
             })?;
         self.check_mode("put", key, &opts.mode).await?;
+        self.reap(key).await;
         let os_opts = object_store::PutMultipartOptions {
             attributes,
             ..Default::default()
         };
+        // Journaled from before its creation to its end, so a later cairn aborts it if this
+        // process is killed meanwhile ([`journal`]).
+        let journal = journal::get();
+        let n = journal.map(|j| j.begin(&self.journal_id(), key.as_str()));
         // Created in a task of its own: if the caller is cancelled while the server creates
         // the upload, nobody would learn its id, so the task aborts it instead of leaving it
         // open (and `transfer::settle_aborts` waits for that).
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (s3, pending) = (Arc::clone(&self.s3), crate::transfer::Pending::new());
+        let task_path = path.clone();
         tokio::spawn(async move {
             let _pending = pending;
-            let created = s3.put_multipart_opts(&path, os_opts).await;
-            if let Err(Ok(mut orphan)) = tx.send(created) {
-                let _ = orphan.abort().await;
+            let created = s3.create_multipart_opts(&task_path, os_opts).await;
+            if let (Ok(id), Some(j), Some(n)) = (&created, journal, n) {
+                j.id(n, id);
+            }
+            if let Err(Ok(orphan)) = tx.send(created) {
+                if s3.abort_multipart(&task_path, &orphan).await.is_ok() {
+                    if let (Some(j), Some(n)) = (journal, n) {
+                        j.end(n);
+                    }
+                }
             }
         });
-        let inner = rx
-            .await
-            .map_err(|_| Error::new(ErrorKind::Unexpected, "the upload's creation was cancelled"))?
-            .map_err(|e| self.err(e, "put", key))?;
+        let created = rx.await.map_err(|_| {
+            Error::new(ErrorKind::Unexpected, "the upload's creation was cancelled")
+        })?;
+        let upload_id = match created {
+            Ok(id) => id,
+            Err(e) => {
+                if let (Some(j), Some(n)) = (journal, n) {
+                    j.end(n); // nothing was created
+                }
+                return Err(self.err(e, "put", key));
+            }
+        };
         Ok(Box::new(S3Upload {
-            inner,
+            path,
+            upload_id,
+            parts: Default::default(),
+            next_part: 0,
+            journaled: n,
             store: S3Store {
                 s3: Arc::clone(&self.s3),
                 settings: Arc::clone(&self.settings),
@@ -585,13 +647,28 @@ impl Store for S3Store {
     }
 }
 
-/// A multipart upload: object_store's upload plus the key and put condition.
+/// A multipart upload through object_store's low-level API (which names the upload, for the
+/// journal), plus the key and put condition.
 struct S3Upload {
-    inner: Box<dyn object_store::MultipartUpload>,
+    path: Path,
+    upload_id: String,
+    /// Part ids by index, filled in as parts are stored.
+    parts: Arc<std::sync::Mutex<Vec<Option<PartId>>>>,
+    next_part: usize,
+    /// Its number in the upload journal.
+    journaled: Option<u64>,
     store: S3Store,
     key: Key,
     acl: Option<String>,
     mode: PutMode,
+}
+
+impl S3Upload {
+    fn journal_end(&mut self) {
+        if let (Some(j), Some(n)) = (journal::get(), self.journaled.take()) {
+            j.end(n);
+        }
+    }
 }
 
 impl fmt::Debug for S3Upload {
@@ -603,23 +680,55 @@ impl fmt::Debug for S3Upload {
 #[async_trait]
 impl MultipartUpload for S3Upload {
     fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
-        let fut = self.inner.put_part(PutPayload::from(data));
+        let idx = self.next_part;
+        self.next_part += 1;
+        let (s3, path, id) = (
+            Arc::clone(&self.store.s3),
+            self.path.clone(),
+            self.upload_id.clone(),
+        );
+        let parts = Arc::clone(&self.parts);
         let ctx = self.store.ctx.clone();
         let key = self.key.clone();
         Box::pin(async move {
-            fut.await
-                .map_err(|e| ctx.err(e, "put", Some(key.as_str()), Scope::Object))
+            let part = s3
+                .put_part(&path, &id, idx, PutPayload::from(data))
+                .await
+                .map_err(|e| ctx.err(e, "put", Some(key.as_str()), Scope::Object))?;
+            let mut parts = parts.lock().unwrap();
+            if parts.len() <= idx {
+                parts.resize(idx + 1, None);
+            }
+            parts[idx] = Some(part);
+            Ok(())
         })
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
         // Not atomic (see the module docs), but it keeps a lost race from overwriting.
         self.store.check_mode("put", &self.key, &self.mode).await?;
+        let parts = {
+            let stored = self.parts.lock().unwrap();
+            (0..self.next_part)
+                .map(|i| stored.get(i).cloned().flatten())
+                .collect::<Option<Vec<PartId>>>()
+        };
+        let parts = parts.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unexpected,
+                "complete was called before every part was stored",
+            )
+            .with_operation("put")
+            .with_store(&self.store)
+            .with_key(self.key.as_str())
+        })?;
         let r = self
-            .inner
-            .complete()
+            .store
+            .s3
+            .complete_multipart(&self.path, &self.upload_id, parts)
             .await
             .map_err(|e| self.store.err(e, "put", &self.key))?;
+        self.journal_end();
         if let Some(acl) = &self.acl {
             self.store.apply_acl(&self.key, acl).await?;
         }
@@ -630,9 +739,12 @@ impl MultipartUpload for S3Upload {
     }
 
     async fn abort(&mut self) -> Result<()> {
-        self.inner
-            .abort()
+        self.store
+            .s3
+            .abort_multipart(&self.path, &self.upload_id)
             .await
-            .map_err(|e| self.store.err(e, "abort", &self.key))
+            .map_err(|e| self.store.err(e, "abort", &self.key))?;
+        self.journal_end();
+        Ok(())
     }
 }
