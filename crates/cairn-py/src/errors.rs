@@ -22,6 +22,7 @@ pub(crate) fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::BucketNotFound => "BucketNotFound",
         ErrorKind::InvalidInput => "InvalidInput",
         ErrorKind::RateLimited => "RateLimited",
+        ErrorKind::Unavailable => "Unavailable",
         ErrorKind::Network => "NetworkError",
         ErrorKind::Timeout => "Timeout",
         ErrorKind::Integrity => "IntegrityError",

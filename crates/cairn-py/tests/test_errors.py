@@ -25,6 +25,7 @@ SECRET = "SUPERSECRET-do-not-print-" + uuid.uuid4().hex
         (cairn.Unsupported, NotImplementedError, "unsupported"),
         (cairn.PreconditionFailed, cairn.CairnError, "precondition_failed"),
         (cairn.RateLimited, cairn.CairnError, "rate_limited"),
+        (cairn.Unavailable, cairn.CairnError, "unavailable"),
         (cairn.IntegrityError, cairn.CairnError, "integrity"),
         (cairn.UnexpectedError, cairn.CairnError, "unexpected"),
     ],

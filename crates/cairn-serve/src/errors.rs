@@ -15,7 +15,9 @@ pub fn to_s3(e: Error) -> S3Error {
         ErrorKind::InvalidInput | ErrorKind::Unrepresentable => S3ErrorCode::InvalidArgument,
         ErrorKind::RateLimited => S3ErrorCode::SlowDown,
         // The backing store is unreachable: clients retry a 503.
-        ErrorKind::Network | ErrorKind::Timeout => S3ErrorCode::ServiceUnavailable,
+        ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Unavailable => {
+            S3ErrorCode::ServiceUnavailable
+        }
         ErrorKind::Unsupported => S3ErrorCode::NotImplemented,
         _ => S3ErrorCode::InternalError,
     };

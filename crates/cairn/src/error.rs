@@ -25,6 +25,9 @@ pub enum ErrorKind {
     InvalidInput,
     /// The server asked us to slow down (429, SlowDown).
     RateLimited,
+    /// The service cannot answer now: a 503 without SlowDown (e.g. a cluster without
+    /// quorum), or a gateway's 502/504. Temporary.
+    Unavailable,
     /// The endpoint could not be reached, or the connection broke.
     Network,
     /// The request took longer than its timeout.
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::BucketNotFound => "bucket_not_found",
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Unavailable => "unavailable",
             ErrorKind::Network => "network",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Integrity => "integrity",
@@ -72,6 +76,7 @@ impl ErrorKind {
             ErrorKind::BucketNotFound => "bucket not found",
             ErrorKind::InvalidInput => "invalid input",
             ErrorKind::RateLimited => "rate limited",
+            ErrorKind::Unavailable => "service unavailable",
             ErrorKind::Network => "network error",
             ErrorKind::Timeout => "timed out",
             ErrorKind::Integrity => "integrity check failed",
@@ -93,6 +98,10 @@ impl ErrorKind {
             ErrorKind::Timeout => "the server is slow or unreachable; raise `timeout` if needed",
             ErrorKind::Integrity => "the stored object is corrupt or was written without cairn",
             ErrorKind::RateLimited => "lower the concurrency or retry later",
+            ErrorKind::Unavailable => {
+                "the service is unavailable (e.g. a cluster without quorum); retry later or \
+                 check the cluster's health"
+            }
             ErrorKind::Unrepresentable => {
                 "rename or remove it with another S3 client (e.g. `aws s3 mv`), or leave it be"
             }
@@ -135,7 +144,10 @@ impl Error {
             kind,
             temporary: matches!(
                 kind,
-                ErrorKind::RateLimited | ErrorKind::Network | ErrorKind::Timeout
+                ErrorKind::RateLimited
+                    | ErrorKind::Unavailable
+                    | ErrorKind::Network
+                    | ErrorKind::Timeout
             ),
             persistent: false,
             operation: "",
@@ -354,5 +366,16 @@ mod tests {
         // A permanent error stays permanent: there was nothing to retry.
         let e = Error::new(ErrorKind::NotFound, "").set_persistent();
         assert!(!e.is_temporary() && !e.is_persistent());
+    }
+
+    #[test]
+    fn unavailability_is_temporary_and_hints_at_the_cluster_not_the_concurrency() {
+        let e = Error::new(ErrorKind::Unavailable, "ServiceUnavailable");
+        assert!(e.is_temporary());
+        assert_eq!(e.kind().as_str(), "unavailable");
+        let hint = e.hint().unwrap();
+        assert!(hint.contains("quorum") && hint.contains("health"), "{hint}");
+        assert!(!hint.contains("concurrency"), "{hint}");
+        assert!(e.to_string().starts_with("service unavailable"), "{e}");
     }
 }

@@ -56,6 +56,7 @@ from ._errors import (
     RateLimited,
     Timeout,
     Unauthenticated,
+    Unavailable,
     UnexpectedError,
     Unsupported,
 )

@@ -35,6 +35,7 @@ from ._errors import PreconditionFailed as PreconditionFailed
 from ._errors import RateLimited as RateLimited
 from ._errors import Timeout as Timeout
 from ._errors import Unauthenticated as Unauthenticated
+from ._errors import Unavailable as Unavailable
 from ._errors import UnexpectedError as UnexpectedError
 from ._errors import Unsupported as Unsupported
 from ._io import ObjectReader as ObjectReader

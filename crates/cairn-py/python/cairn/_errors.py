@@ -18,6 +18,7 @@ __all__ = [
     "BucketNotFound",
     "InvalidInput",
     "RateLimited",
+    "Unavailable",
     "NetworkError",
     "Timeout",
     "IntegrityError",
@@ -92,6 +93,16 @@ class RateLimited(CairnError):
     """The server asked to slow down (HTTP 429 / SlowDown)."""
 
     kind = "rate_limited"
+    temporary = True
+
+
+class Unavailable(CairnError):
+    """The service cannot answer now (a 503 without SlowDown, e.g. a cluster without quorum).
+
+    Retry later or check the cluster's health; lowering the concurrency does not help.
+    """
+
+    kind = "unavailable"
     temporary = True
 
 

@@ -1,4 +1,8 @@
-//! Retries transient failures with exponential backoff, full jitter and a total time budget.
+//! Retries transient failures with exponential backoff, jitter and a total time budget.
+//!
+//! The default budget rides out a node restart of 10 s whatever the jitter draws (see
+//! [`RetryPolicy::rides_out`] and docs/design.md, "Retry budget"), and still gives up on a
+//! dead endpoint within [`RetryPolicy::budget`].
 //!
 //! Only errors marked [`Error::is_temporary`] are retried (connection faults, timeouts, 5xx,
 //! 429/SlowDown); 400/403/404/412 never are. A conditional put (create-only or if-match) is
@@ -29,7 +33,8 @@ use tracing::Instrument;
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 disables retries).
     pub max_attempts: u32,
-    /// First backoff; each later one doubles, capped at `max_delay`, then full jitter.
+    /// First backoff; each later one doubles, capped at `max_delay`, then jittered into its
+    /// upper half (so the waits add up to a known minimum).
     pub base: Duration,
     /// Largest single backoff.
     pub max_delay: Duration,
@@ -39,10 +44,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
+        // AWS SDK standard mode (3 attempts, 1 s base, 20 s cap) is the floor; more attempts
+        // so the waits add up past a 10 s restart on both retry loops (see `rides_out`).
         RetryPolicy {
-            max_attempts: 4,
-            base: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
+            max_attempts: 11,
+            base: Duration::from_secs(1),
+            max_delay: Duration::from_secs(20),
             budget: Duration::from_secs(30),
         }
     }
@@ -72,14 +79,60 @@ impl RetryPolicy {
         self.max_attempts.saturating_sub(1) as usize
     }
 
-    /// The backoff before retry number `retry` (1-based): uniform in [0, min(max, base*2^(n-1))].
+    /// The backoff before retry number `retry` (1-based): uniform in [cap/2, cap] where
+    /// cap = min(max_delay, base*2^(n-1)) ("equal jitter": spread, yet never near zero).
     pub fn backoff(&self, retry: u32) -> Duration {
+        self.delay(retry, rand::random::<f64>())
+    }
+
+    /// [`RetryPolicy::backoff`] with the jitter draw `jitter` in [0, 1] given.
+    pub fn delay(&self, retry: u32, jitter: f64) -> Duration {
         let exp = self.base.saturating_mul(
             1u32.checked_shl(retry.saturating_sub(1))
                 .unwrap_or(u32::MAX),
         );
         let cap = exp.min(self.max_delay);
-        cap.mul_f64(rand::random::<f64>())
+        cap.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+
+    /// The longest outage [`RetryPolicy::run`] rides out whatever the jitter draws: its last
+    /// attempt starts no earlier than this after the first. Retries stop either when attempts
+    /// run out (after at least the sum of the shortest waits) or when the next wait would pass
+    /// the budget (so more than `budget - max_delay` has gone by).
+    pub fn rides_out(&self) -> Duration {
+        let shortest: Duration = (1..self.max_attempts).map(|n| self.delay(n, 0.0)).sum();
+        shortest.min(self.budget.saturating_sub(self.max_delay))
+    }
+
+    /// The same policy for object_store's own request loop (the S3 data plane). Its backoff
+    /// is decorrelated jitter: the first wait is `init_backoff`, each later one uniform in
+    /// [init_backoff, 2 * previous], capped at `max_backoff`.
+    pub(crate) fn object_store_config(&self) -> object_store::RetryConfig {
+        object_store::RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: self.base,
+                max_backoff: self.max_delay,
+                base: 2.0,
+            },
+            max_retries: self.max_retries(),
+            retry_timeout: self.budget,
+        }
+    }
+
+    /// The longest outage object_store's loop rides out whatever its jitter draws: every wait
+    /// is at least `base`, and it stops retrying only after `max_retries` or once the budget
+    /// has passed.
+    pub fn object_store_rides_out(&self) -> Duration {
+        self.base
+            .saturating_mul(self.max_retries() as u32)
+            .min(self.budget)
+    }
+
+    /// The longest object_store's loop keeps retrying a dead endpoint, request time aside: it
+    /// checks the budget before its wait, so it may overrun it by one wait.
+    pub fn object_store_gives_up_within(&self) -> Duration {
+        let longest: Duration = (1..self.max_attempts).map(|n| self.delay(n, 1.0)).sum();
+        longest.min(self.budget + self.max_delay)
     }
 
     /// Runs `op` until it succeeds, fails permanently, or attempts or budget run out.
@@ -366,6 +419,8 @@ mod tests {
         calls: AtomicUsize,
         /// Listing: entries yielded before the queued failure, on the first call only.
         list_break_after: Mutex<Option<usize>>,
+        /// Every call fails `Unavailable` until then (a node restarting).
+        down_until: Mutex<Option<Instant>>,
     }
 
     impl Flaky {
@@ -382,6 +437,14 @@ mod tests {
         }
         fn next_fault(&self) -> Result<()> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if self
+                .down_until
+                .lock()
+                .unwrap()
+                .is_some_and(|t| Instant::now() < t)
+            {
+                return Err(Error::new(ErrorKind::Unavailable, "no quorum"));
+            }
             match self.failures.lock().unwrap().pop() {
                 Some(kind) => Err(Error::new(kind, "injected fault")),
                 None => Ok(()),
@@ -467,14 +530,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_stop_at_max_attempts() {
-        let s = seeded(Flaky::always(ErrorKind::Network)).await;
+        // A budget long enough that attempts, not time, run out.
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            budget: Duration::from_secs(3600),
+            ..RetryPolicy::default()
+        };
+        let flaky = Flaky::always(ErrorKind::Network);
+        let s = RetryStore::new(flaky, policy.clone());
         let e = s.get(&k("a")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network);
-        assert_eq!(s.inner().calls(), 4, "default policy: 4 attempts in all");
+        assert_eq!(s.inner().calls(), 4, "4 attempts in all");
         // The budget is spent: an outer loop must not start another round.
         assert!(e.is_persistent() && !e.is_temporary(), "{e}");
         // Nor does a second retry layer on top.
-        let twice = RetryStore::new(s, RetryPolicy::default());
+        let twice = RetryStore::new(s, policy);
         twice.get(&k("a")).await.unwrap_err();
         assert_eq!(
             twice.inner().inner().calls(),
@@ -570,14 +640,97 @@ mod tests {
     }
 
     #[test]
-    fn backoff_is_full_jitter_under_a_cap() {
+    fn backoff_is_equal_jitter_under_a_cap() {
         let p = RetryPolicy::default();
         for n in 1..20 {
             let cap = p.base.saturating_mul(1 << (n - 1).min(30)).min(p.max_delay);
             for _ in 0..50 {
-                assert!(p.backoff(n) <= cap);
+                let d = p.backoff(n);
+                assert!(d >= cap / 2 && d <= cap, "retry {n}: {d:?}");
             }
         }
+    }
+
+    fn secs(ds: impl IntoIterator<Item = Duration>) -> Vec<f64> {
+        ds.into_iter().map(|d| d.as_secs_f64()).collect()
+    }
+
+    #[test]
+    fn the_default_schedule_is_pinned() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.max_retries(), 10);
+        let shortest = secs((1..=10).map(|n| p.delay(n, 0.0)));
+        let longest = secs((1..=10).map(|n| p.delay(n, 1.0)));
+        assert_eq!(
+            shortest,
+            [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0, 10.0]
+        );
+        assert_eq!(
+            longest,
+            [1.0, 2.0, 4.0, 8.0, 16.0, 20.0, 20.0, 20.0, 20.0, 20.0]
+        );
+        // At least the AWS SDKs' standard mode: 3 attempts, 1 s base, 20 s cap.
+        assert!(p.max_attempts >= 3 && p.base >= Duration::from_secs(1));
+        assert!(p.max_delay >= Duration::from_secs(20));
+    }
+
+    #[test]
+    fn the_default_budget_rides_out_a_ten_second_restart_on_both_loops() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.rides_out(), Duration::from_secs(10));
+        assert_eq!(p.object_store_rides_out(), Duration::from_secs(10));
+        // A dead endpoint: given up on within the budget (cairn's loop) or the budget plus
+        // one wait (object_store's, which checks the budget before it waits).
+        assert_eq!(p.object_store_gives_up_within(), Duration::from_secs(50));
+        let c = p.object_store_config();
+        assert_eq!(
+            (c.max_retries, c.retry_timeout, c.backoff.init_backoff),
+            (10, Duration::from_secs(30), Duration::from_secs(1))
+        );
+        assert_eq!(c.backoff.max_backoff, Duration::from_secs(20));
+        // The old default (4 attempts, 100 ms base) rode out 0.35 s at most.
+        let old = RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            budget: Duration::from_secs(30),
+        };
+        assert_eq!(old.object_store_rides_out(), Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ten_second_outage_is_ridden_out_and_a_dead_store_fails_within_the_budget() {
+        for _ in 0..20 {
+            let s = seeded(Flaky::default()).await;
+            *s.inner().down_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(10));
+            assert_eq!(s.get(&k("a")).await.unwrap(), &b"hello"[..]);
+        }
+        let s = seeded(Flaky::always(ErrorKind::Unavailable)).await;
+        let start = Instant::now();
+        let e = s.get(&k("a")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(e.is_persistent(), "{e}");
+        let took = start.elapsed();
+        assert!(took <= RetryPolicy::default().budget, "{took:?}");
+        assert!(took >= RetryPolicy::default().rides_out(), "{took:?}");
+    }
+
+    #[test]
+    fn rides_out_is_bounded_by_attempts_or_budget() {
+        let few = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        // Two waits of at least 0.5 s and 1 s.
+        assert_eq!(few.rides_out(), Duration::from_millis(1500));
+        assert_eq!(few.object_store_rides_out(), Duration::from_secs(2));
+        assert_eq!(few.object_store_gives_up_within(), Duration::from_secs(3));
+        let off = RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(off.rides_out(), Duration::ZERO);
+        assert_eq!(off.object_store_config().max_retries, 0);
     }
 
     #[test]
@@ -585,6 +738,11 @@ mod tests {
         let c = Config::from_pairs([("max_retries", "7"), ("retry_timeout", "9s")]).unwrap();
         let p = RetryPolicy::from_config(&c);
         assert_eq!((p.max_attempts, p.budget), (8, Duration::from_secs(9)));
+        let os = p.object_store_config();
+        assert_eq!(
+            (os.max_retries, os.retry_timeout),
+            (7, Duration::from_secs(9))
+        );
         let off = Config::from_pairs([("retry", "false")]).unwrap();
         assert_eq!(RetryPolicy::from_config(&off).max_attempts, 1);
     }

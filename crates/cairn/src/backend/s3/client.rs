@@ -8,7 +8,7 @@ use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
 use crate::layer::retry::RetryPolicy;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
-use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use object_store::{ClientOptions, RetryConfig};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -262,15 +262,7 @@ impl Settings {
     }
 
     fn retry_config(&self) -> RetryConfig {
-        RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: self.retry.base,
-                max_backoff: self.retry.max_delay,
-                base: 2.0,
-            },
-            max_retries: self.retry.max_retries(),
-            retry_timeout: self.retry.budget,
-        }
+        self.retry.object_store_config()
     }
 
     /// The data-plane client.
@@ -341,6 +333,13 @@ impl Settings {
         if let Some(t) = self.timeout {
             timeouts = timeouts.operation_attempt_timeout(t);
         }
+        // The SDK's retries have no time budget of their own: the retry budget, one more
+        // wait (as object_store may overrun it) and one attempt bound them.
+        timeouts = timeouts.operation_timeout(
+            self.retry.budget
+                + self.retry.max_delay
+                + self.timeout.unwrap_or(Duration::from_secs(60)),
+        );
         let retry = SdkRetry::standard()
             .with_max_attempts(self.retry.max_attempts.max(1))
             .with_initial_backoff(self.retry.base)

@@ -91,8 +91,9 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
             | "TooManyRequests"
             | "RequestLimitExceeded"
             | "Throttling"
-            | "ThrottlingException"
-            | "ServiceUnavailable" => Some(c(RateLimited, true)),
+            | "ThrottlingException" => Some(c(RateLimited, true)),
+            // Not a request to slow down: the service cannot answer (Garage without quorum).
+            "ServiceUnavailable" => Some(c(Unavailable, true)),
             "RequestTimeout" => Some(c(Timeout, true)),
             "InternalError" => Some(c(Unexpected, true)),
             "NotImplemented" | "MethodNotAllowed" => Some(Classified {
@@ -140,7 +141,10 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
             412 | 304 => c(PreconditionFailed, false),
             409 => c(AlreadyExists, false),
             408 => c(Timeout, true),
-            429 | 503 => c(RateLimited, true),
+            429 => c(RateLimited, true),
+            // A 503 whose code is not SlowDown (or a HEAD's, which has no body), or a
+            // gateway that found no upstream (502) or none in time (504).
+            502..=504 => c(Unavailable, true),
             501 => c(Unsupported, false),
             500..=599 => c(Unexpected, true),
             301 | 307 => Classified {
@@ -379,7 +383,29 @@ mod tests {
             (f(503, "SlowDown", ""), Scope::Object, RateLimited, true),
             (f(429, "", ""), Scope::Object, RateLimited, true),
             (f(500, "InternalError", ""), Scope::Object, Unexpected, true),
-            (f(502, "", ""), Scope::Object, Unexpected, true),
+            (f(502, "", ""), Scope::Object, Unavailable, true),
+            (f(504, "", ""), Scope::Object, Unavailable, true),
+            (f(503, "", ""), Scope::Object, Unavailable, true),
+            // Garage with too few nodes for a quorum.
+            (
+                f(503, "ServiceUnavailable", "Could not reach quorum of 2"),
+                Scope::Object,
+                Unavailable,
+                true,
+            ),
+            (
+                f(503, "ServiceUnavailable", ""),
+                Scope::Bucket,
+                Unavailable,
+                true,
+            ),
+            (
+                f(503, "SlowDown", "Please reduce"),
+                Scope::Bucket,
+                RateLimited,
+                true,
+            ),
+            (f(500, "", ""), Scope::Object, Unexpected, true),
             (f(400, "RequestTimeout", ""), Scope::Object, Timeout, true),
             (
                 f(501, "NotImplemented", ""),
@@ -515,6 +541,21 @@ mod tests {
         let err = os(e);
         assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
         assert!(err.is_persistent() && !err.is_temporary(), "{err}");
+        // Garage without quorum: a 503 that is not SlowDown.
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: src(
+                "Error performing PUT http://h/b/k in 9s, after 10 retries, max_retries: 10, \
+                 retry_timeout: 30s  - Server returned non-2xx status code: 503 Service \
+                 Unavailable: <Error><Code>ServiceUnavailable</Code><Message>Could not reach \
+                 quorum of 2. 1 of 3 request succeeded</Message></Error>",
+            ),
+        };
+        let err = os(e);
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.is_persistent() && !err.is_temporary(), "{err}");
+        assert!(err.to_string().contains("quorum"), "{err}");
+        assert!(!err.to_string().contains("concurrency"), "{err}");
         // A reply that could not be decoded is not retried by object_store: still temporary.
         let f = Failure {
             transport: Some(Transport::Other),
