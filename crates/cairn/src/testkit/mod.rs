@@ -5,6 +5,7 @@
 //! [`Capabilities`](crate::Capabilities); none looks at a backend's name.
 //! [`conformance_tests!`](crate::conformance_tests) stamps out one `#[tokio::test]` per check.
 
+pub mod fault;
 pub mod matrix;
 
 use crate::store::*;
