@@ -3,39 +3,9 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
-
-/// Removes the empty directories above `path`, stopping at `stop`.
-pub(super) fn prune_empty_dirs(path: &Path, stop: &Path) {
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d == stop || !d.starts_with(stop) || fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
-    }
-}
-
-/// Runs `op` (a rename or link into `dir`); if it fails because `dir` is gone, re-creates
-/// `dir` and runs it again. A delete prunes the directories it empties, and a write makes its
-/// directory before its rename, so a delete of a sibling key can remove it in between.
-pub(super) fn into_dir(
-    dir: &Path,
-    mut op: impl FnMut() -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    for _ in 0..8 {
-        match op() {
-            // Not `dir.is_dir()`: another write may have re-created it since.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                sync_dirs(create_dirs(dir)?);
-            }
-            r => return r,
-        }
-    }
-    op()
-}
 
 /// The modification time in nanoseconds since the epoch (0 before it).
 pub(super) fn mtime_ns(m: &fs::Metadata) -> u64 {
@@ -77,40 +47,6 @@ fn mtime_now() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
-}
-
-/// Creates `dir` and its missing parents; returns the directories whose entries changed (the
-/// parent of each directory created), which must be fsynced for the new ones to last.
-pub(super) fn create_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    // A concurrent delete may prune a directory made here before its child is made.
-    let mut changed = Vec::new();
-    for _ in 0..8 {
-        match create_dirs_once(dir, &mut changed) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            r => return r.map(|()| changed),
-        }
-    }
-    create_dirs_once(dir, &mut changed).map(|()| changed)
-}
-
-fn create_dirs_once(dir: &Path, changed: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut missing = Vec::new();
-    let mut d = dir;
-    while !d.is_dir() {
-        missing.push(d.to_path_buf());
-        match d.parent() {
-            Some(p) => d = p,
-            None => break,
-        }
-    }
-    for m in missing.iter().rev() {
-        match fs::create_dir(m) {
-            Ok(()) => changed.extend(m.parent().map(Path::to_path_buf)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Removes files in `tmp` last modified more than `age` ago (their writers were killed).
@@ -159,30 +95,6 @@ pub(super) fn write_synced(path: &Path, data: &[u8], durable: bool) -> std::io::
         f.sync_all()?;
     }
     Ok(())
-}
-
-pub(super) fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// fsyncs each directory once, so the renames and creates in them last.
-pub(super) fn sync_dirs(mut dirs: Vec<PathBuf>) {
-    dirs.sort();
-    dirs.dedup();
-    for d in dirs {
-        sync_dir(&d);
-    }
-}
-
-/// Removes a file; whether it was there.
-pub(super) fn remove_if_exists(path: &Path) -> std::io::Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// Writes a new object's temp file: its bytes, a unique mtime ([`stamp_and_sync`]), fsync.

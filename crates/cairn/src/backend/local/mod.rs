@@ -15,13 +15,15 @@
 //! - Temp files older than [`STALE_TMP_AGE`] (from killed writers) are removed on open; a
 //!   multipart upload dropped without `complete` removes its own.
 
+mod beneath;
 mod files;
 mod sidecar;
 pub(crate) mod upload;
 mod walk;
 
+use beneath::At;
 pub(crate) use files::in_directory;
-use files::{etag, prune_empty_dirs, write_synced};
+use files::{etag, write_synced};
 use sidecar::{Record, Sidecar};
 use upload::LocalUpload;
 use walk::walk;
@@ -37,6 +39,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use std::fmt;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -126,8 +129,9 @@ impl LocalStore {
         key.as_str() == RESERVED_DIR || key.as_str().starts_with(".cairn/")
     }
 
-    /// Maps a key to its file, refusing reserved keys and any path through a symlink.
-    fn path_of(&self, key: &Key, op: &'static str) -> Result<PathBuf> {
+    /// Refuses reserved keys. Every path under the root is then resolved by `beneath`, one
+    /// directory at a time, never through a symlink.
+    fn check_key(&self, key: &Key, op: &'static str) -> Result<()> {
         if Self::reserved(key) {
             return Err(
                 Error::invalid("keys under `.cairn/` are reserved by the local store")
@@ -136,55 +140,52 @@ impl LocalStore {
                     .with_key(key.as_str()),
             );
         }
-        let path = self.inner.root.join(key.as_str());
-        // Keys have no `..`, so only a symlink could lead outside the root: refuse any.
-        let mut p = self.inner.root.clone();
-        for seg in key.as_str().split('/') {
-            p.push(seg);
-            match fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!(
-                            "{} is a symlink; the local store never follows links",
-                            p.display()
-                        ),
-                    )
-                    .with_operation(op)
-                    .with_store(self)
-                    .with_key(key.as_str()));
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        Ok(path)
+        Ok(())
     }
 
-    fn meta_path(&self, key: &Key) -> PathBuf {
-        self.inner
-            .root
-            .join(RESERVED_DIR)
-            .join("meta")
-            .join(format!("{}.json", key.as_str()))
+    /// The sidecar's path under the root.
+    fn meta_rel(key: &Key) -> String {
+        format!("{RESERVED_DIR}/meta/{}.json", key.as_str())
+    }
+
+    /// The directory of `key` and its name (not created).
+    fn at(&self, rel: &str) -> std::io::Result<At> {
+        beneath::at(&self.inner.root, rel)
+    }
+
+    /// The metadata of the data file now at `key`, if there is one.
+    fn data_meta(&self, key: &Key) -> Option<fs::Metadata> {
+        let f = beneath::open_file(&self.inner.root, key.as_str()).ok()?;
+        f.metadata().ok().filter(|m| m.is_file())
     }
 
     fn tmp_path(&self) -> std::io::Result<PathBuf> {
+        // Made (and checked for links) beneath the root; temp files are then opened by path.
+        beneath::create_dir(&self.inner.root, &[RESERVED_DIR, "tmp"], &mut Vec::new())?;
         let dir = self.inner.root.join(RESERVED_DIR).join("tmp");
-        fs::create_dir_all(&dir)?;
         Ok(dir.join(format!("{:016x}.tmp", rand::random::<u64>())))
     }
 
     fn err(&self, e: impl Into<Error>, op: &'static str, key: &Key) -> Error {
-        e.into()
-            .with_operation(op)
-            .with_store(self)
-            .with_key(key.as_str())
+        let e = e.into();
+        let through_link = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(beneath::is_link);
+        let e = if through_link {
+            Error::new(ErrorKind::PermissionDenied, beneath::LINK)
+                .with_hint("replace the link with the directory or file itself")
+        } else {
+            e
+        };
+        e.with_operation(op).with_store(self).with_key(key.as_str())
     }
 
     /// The sidecar record that describes the data file `data` of `key`, if any.
     fn record(&self, key: &Key, data: &fs::Metadata) -> Option<Record> {
-        sidecar::read(&self.meta_path(key), data)
+        let mut f = beneath::open_file(&self.inner.root, &Self::meta_rel(key)).ok()?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).ok()?;
+        Sidecar::parse(&bytes)?.describing(data)
     }
 
     fn object_meta(&self, key: &Key, data: &fs::Metadata, full: bool) -> ObjectMeta {
@@ -204,10 +205,13 @@ impl LocalStore {
         m
     }
 
-    /// The data file of `key` and its metadata; NotFound for a missing file or a directory.
-    fn file_of(&self, key: &Key, op: &'static str) -> Result<(PathBuf, fs::Metadata)> {
-        let path = self.path_of(key, op)?;
-        let m = fs::metadata(&path).map_err(|e| self.err(e, op, key))?;
+    /// The data file of `key`, open, and its metadata; NotFound for a missing file or a
+    /// directory.
+    fn file_of(&self, key: &Key, op: &'static str) -> Result<(fs::File, fs::Metadata)> {
+        self.check_key(key, op)?;
+        let file =
+            beneath::open_file(&self.inner.root, key.as_str()).map_err(|e| self.err(e, op, key))?;
+        let m = file.metadata().map_err(|e| self.err(e, op, key))?;
         if !m.is_file() {
             return Err(self.err(
                 Error::new(ErrorKind::NotFound, "it is a directory"),
@@ -215,7 +219,7 @@ impl LocalStore {
                 key,
             ));
         }
-        Ok((path, m))
+        Ok((file, m))
     }
 
     fn head_blocking(&self, key: &Key) -> Result<ObjectMeta> {
@@ -225,8 +229,8 @@ impl LocalStore {
 
     /// Writes a sidecar for `key` into a temp file: `current`, plus the record of the data file
     /// now at `dest` (so that file keeps its metadata until the data rename replaces it).
-    fn sidecar_temp(&self, key: &Key, dest: &Path, current: Record) -> std::io::Result<PathBuf> {
-        let previous = fs::metadata(dest).ok().and_then(|d| self.record(key, &d));
+    fn sidecar_temp(&self, key: &Key, dest: &Key, current: Record) -> std::io::Result<PathBuf> {
+        let previous = self.data_meta(dest).and_then(|d| self.record(key, &d));
         let t = self.tmp_path()?;
         let json = Sidecar { current, previous }.to_json();
         write_synced(&t, &json, self.inner.durable).inspect_err(|_| {
@@ -256,21 +260,19 @@ impl LocalStore {
         opts: &PutOptions,
         side_tmp: &mut Option<PathBuf>,
     ) -> Result<PutResult> {
-        let dest = self.path_of(key, "put")?;
-        let parent = dest.parent().expect("keys have a parent under root");
-        let meta_dest = self.meta_path(key);
-        let meta_parent = meta_dest.parent().expect("sidecars have a parent");
+        self.check_key(key, "put")?;
+        let root = &self.inner.root;
+        let meta_rel = Self::meta_rel(key);
         // The new file's identity, which its rename keeps: the sidecar names it.
         let m = fs::metadata(tmp)?;
         let current = Record::new(&m, opts.content_type.clone(), opts.metadata.clone());
-        let mut dirty = files::create_dirs(parent)?;
-        dirty.push(parent.to_path_buf());
+        // The directories whose entries change, fsynced at the end.
+        let mut dirty: Vec<OwnedFd> = Vec::new();
         if !current.is_empty() {
-            dirty.extend(files::create_dirs(meta_parent)?);
-            *side_tmp = Some(self.sidecar_temp(key, &dest, current)?);
+            *side_tmp = Some(self.sidecar_temp(key, key, current)?);
         }
         // Every commit renames out of the one temp directory: take its namespace lock.
-        let sidecar_changed = in_directory(tmp, || -> Result<bool> {
+        in_directory(tmp, || -> Result<()> {
             let _update = matches!(opts.mode, PutMode::Update(_)).then(|| {
                 self.inner
                     .update_lock
@@ -278,44 +280,57 @@ impl LocalStore {
                     .unwrap_or_else(|e| e.into_inner())
             });
             match &opts.mode {
-                PutMode::Create if fs::symlink_metadata(&dest).is_ok() => {
+                PutMode::Create
+                    if self
+                        .at(key.as_str())
+                        .is_ok_and(|a| a.exists().unwrap_or(true)) =>
+                {
                     return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
                 }
                 PutMode::Update(_) => {
-                    let now = fs::metadata(&dest).ok().map(|m| etag(&m));
+                    let now = self.data_meta(key).map(|m| etag(&m));
                     check_mode(&opts.mode, now.as_deref())?;
                 }
                 _ => {}
             }
             // Sidecar first, data second (see `sidecar`).
-            let changed = match side_tmp.take() {
-                Some(t) => {
-                    files::into_dir(meta_parent, || fs::rename(&t, &meta_dest))?;
-                    true
+            match side_tmp.take() {
+                Some(t) => beneath::into_dir(root, &meta_rel, &mut dirty, |at| at.rename_from(&t))?,
+                None => {
+                    if let Some(at) = self.existing_at(&meta_rel)? {
+                        if at.remove_if_exists()? {
+                            dirty.push(at.dir);
+                        }
+                    }
                 }
-                None => files::remove_if_exists(&meta_dest)?,
-            };
+            }
             #[cfg(test)]
             if tests::CRASH_BEFORE_DATA.get() {
                 return Err(Error::new(ErrorKind::Unexpected, "simulated crash"));
             }
+            let rel = key.as_str();
             match &opts.mode {
-                PutMode::Create => match files::into_dir(parent, || fs::hard_link(tmp, &dest)) {
-                    Ok(()) => fs::remove_file(tmp)?,
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
+                PutMode::Create => {
+                    match beneath::into_dir(root, rel, &mut dirty, |at| {
+                        at.refuse_link()?;
+                        at.link_from(tmp)
+                    }) {
+                        Ok(()) => fs::remove_file(tmp)?,
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
+                        }
+                        Err(e) => return Err(e.into()),
                     }
-                    Err(e) => return Err(e.into()),
-                },
-                _ => files::into_dir(parent, || fs::rename(tmp, &dest))?,
+                }
+                _ => beneath::into_dir(root, rel, &mut dirty, |at| {
+                    at.refuse_link()?;
+                    at.rename_from(tmp)
+                })?,
             }
-            Ok(changed)
+            Ok(())
         })?;
-        if sidecar_changed {
-            dirty.push(meta_parent.to_path_buf());
-        }
         if self.inner.durable {
-            files::sync_dirs(dirty);
+            beneath::sync_dirs(dirty);
         }
         Ok(PutResult {
             etag: Some(etag(&m)),
@@ -323,8 +338,17 @@ impl LocalStore {
         })
     }
 
+    /// The directory of `rel` and its name, or None when the directory is missing.
+    fn existing_at(&self, rel: &str) -> std::io::Result<Option<At>> {
+        match self.at(rel) {
+            Ok(at) => Ok(Some(at)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn put_blocking(&self, key: &Key, data: &[u8], opts: &PutOptions) -> Result<PutResult> {
-        self.path_of(key, "put")?;
+        self.check_key(key, "put")?;
         let tmp = self.tmp_path().map_err(|e| self.err(e, "put", key))?;
         files::write_object(&tmp, data, self.inner.durable).map_err(|e| {
             let _ = fs::remove_file(&tmp);
@@ -335,10 +359,8 @@ impl LocalStore {
 
     /// Copies `from` into a new temp file and commits it as `to`.
     fn copy_blocking(&self, from: &Key, to: &Key, opts: &CopyOptions) -> Result<()> {
-        let (src, _) = self.file_of(from, "copy")?;
-        let mut file = fs::File::open(&src).map_err(|e| self.err(e, "copy", from))?;
         // Bytes and record from one open file, so a concurrent commit cannot mix them.
-        let m = file.metadata()?;
+        let (mut file, m) = self.file_of(from, "copy")?;
         let rec = self.record(from, &m).unwrap_or_default();
         let tmp = self.tmp_path()?;
         let copied = (|| {
@@ -368,48 +390,59 @@ impl LocalStore {
     /// rename(2) of the data file; its sidecar moves first, in the order of `commit`.
     fn rename_blocking(&self, from: &Key, to: &Key, opts: &CopyOptions) -> Result<()> {
         let err = |e: Error, k: &Key| self.err(e, "rename", k);
-        let (src, m) = self.file_of(from, "rename")?;
-        let dest = self.path_of(to, "rename")?;
+        let (_, m) = self.file_of(from, "rename")?;
+        self.check_key(to, "rename")?;
         if from == to {
             return Ok(());
         }
-        let parent = dest.parent().expect("keys have a parent under root");
-        let (meta_from, meta_to) = (self.meta_path(from), self.meta_path(to));
-        let meta_parent = meta_to.parent().expect("sidecars have a parent");
-        let mut dirty = files::create_dirs(parent).map_err(|e| err(e.into(), to))?;
-        dirty.extend([parent.to_path_buf(), src.parent().unwrap().to_path_buf()]);
+        let root = &self.inner.root;
+        let (meta_from, meta_to) = (Self::meta_rel(from), Self::meta_rel(to));
+        let mut dirty: Vec<OwnedFd> = Vec::new();
         // The record moves with the file: a rename keeps inode, mtime and size.
         let mut side_tmp = match self.record(from, &m).filter(|r| !r.is_empty()) {
             Some(rec) => {
-                dirty.extend(files::create_dirs(meta_parent).map_err(|e| err(e.into(), to))?);
-                let t = self.sidecar_temp(to, &dest, rec);
+                let t = self.sidecar_temp(to, to, rec);
                 Some(t.map_err(|e| err(e.into(), to))?)
             }
             None => None,
         };
         let lock_entry = self.inner.root.join(RESERVED_DIR).join("tmp").join("x");
         let moved = in_directory(&lock_entry, || -> Result<()> {
-            if opts.if_not_exists && fs::symlink_metadata(&dest).is_ok() {
+            let src = self.at(from.as_str())?;
+            if opts.if_not_exists
+                && self
+                    .at(to.as_str())
+                    .is_ok_and(|a| a.exists().unwrap_or(true))
+            {
                 return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
             }
             match side_tmp.take() {
-                Some(t) => files::into_dir(meta_parent, || fs::rename(&t, &meta_to))?,
+                Some(t) => beneath::into_dir(root, &meta_to, &mut dirty, |at| at.rename_from(&t))?,
                 None => {
-                    files::remove_if_exists(&meta_to)?;
+                    if let Some(at) = self.existing_at(&meta_to)? {
+                        at.remove_if_exists()?;
+                    }
                 }
             }
             if opts.if_not_exists {
                 // link(2) fails atomically if `to` exists; `from` goes after.
-                match files::into_dir(parent, || fs::hard_link(&src, &dest)) {
+                match beneath::into_dir(root, to.as_str(), &mut dirty, |at| {
+                    at.refuse_link()?;
+                    src.link_to(at)
+                }) {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Err(Error::new(ErrorKind::AlreadyExists, "the key exists"));
                     }
                     r => r?,
                 }
-                fs::remove_file(&src)?;
+                src.remove()?;
             } else {
-                files::into_dir(parent, || fs::rename(&src, &dest))?;
+                beneath::into_dir(root, to.as_str(), &mut dirty, |at| {
+                    at.refuse_link()?;
+                    src.rename_to(at)
+                })?;
             }
+            dirty.push(src.dir);
             Ok(())
         });
         if let Err(e) = moved {
@@ -423,32 +456,37 @@ impl LocalStore {
             };
             return Err(err(e, k));
         }
-        dirty.push(meta_parent.to_path_buf());
         // `from`'s sidecar describes a file now under `to`: unused, removed.
-        if files::remove_if_exists(&meta_from).unwrap_or(false) {
-            dirty.extend(meta_from.parent().map(Path::to_path_buf));
-            prune_empty_dirs(&meta_from, &self.inner.root.join(RESERVED_DIR).join("meta"));
+        if let Ok(Some(at)) = self.existing_at(&meta_from) {
+            if at.remove_if_exists().unwrap_or(false) {
+                dirty.push(at.dir);
+                beneath::prune_empty_dirs(root, &meta_from, 2);
+            }
         }
-        prune_empty_dirs(&src, &self.inner.root);
+        beneath::prune_empty_dirs(root, from.as_str(), 0);
         if self.inner.durable {
-            files::sync_dirs(dirty);
+            beneath::sync_dirs(dirty);
         }
         Ok(())
     }
 
     fn delete_blocking(&self, key: &Key) -> Result<()> {
-        let path = self.path_of(key, "delete")?;
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(self.err(e, "delete", key)),
+        self.check_key(key, "delete")?;
+        let removed = self
+            .existing_at(key.as_str())
+            .and_then(|at| at.map_or(Ok(false), |at| at.remove_if_exists()))
+            .map_err(|e| self.err(e, "delete", key))?;
+        if !removed {
+            return Ok(());
         }
-        let meta = self.meta_path(key);
-        if fs::remove_file(&meta).is_ok() {
-            prune_empty_dirs(&meta, &self.inner.root.join(RESERVED_DIR).join("meta"));
+        let meta = Self::meta_rel(key);
+        if let Ok(Some(at)) = self.existing_at(&meta) {
+            if at.remove().is_ok() {
+                beneath::prune_empty_dirs(&self.inner.root, &meta, 2);
+            }
         }
         // Prune now-empty parents so directories mirror S3's implicit prefixes.
-        prune_empty_dirs(&path, &self.inner.root);
+        beneath::prune_empty_dirs(&self.inner.root, key.as_str(), 0);
         Ok(())
     }
 }
@@ -486,7 +524,7 @@ impl Store for LocalStore {
     ) -> Result<Box<dyn MultipartUpload>> {
         let (s, k) = (self.clone(), key.clone());
         blocking(move || {
-            s.path_of(&k, "put")?;
+            s.check_key(&k, "put")?;
             let tmp = s.tmp_path()?;
             let file = in_directory(&tmp, || fs::File::create(&tmp))?;
             Ok(Box::new(LocalUpload {
@@ -509,16 +547,7 @@ impl Store for LocalStore {
         }
         let (s, k) = (self.clone(), key.clone());
         let (meta, range, file) = blocking(move || {
-            let path = s.path_of(&k, "get")?;
-            let mut f = fs::File::open(&path).map_err(|e| s.err(e, "get", &k))?;
-            let m = f.metadata()?;
-            if !m.is_file() {
-                return Err(s.err(
-                    Error::new(ErrorKind::NotFound, "it is a directory"),
-                    "get",
-                    &k,
-                ));
-            }
+            let (mut f, m) = s.file_of(&k, "get")?;
             let meta = s.object_meta(&k, &m, true);
             if let Some(want) = &opts.if_match {
                 if Some(want) != meta.etag.as_ref() {
@@ -576,9 +605,13 @@ impl Store for LocalStore {
         }
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let s = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let root = s.inner.root.clone();
-            walk(&s, &root, "", &opts, &tx);
+        tokio::task::spawn_blocking(move || match beneath::open_dir(&s.inner.root, &[]) {
+            Ok(root) => {
+                walk(&s, &root, "", &opts, &tx);
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(Error::from(e).with_operation("list")));
+            }
         });
         stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }).boxed()
     }
@@ -636,7 +669,8 @@ mod tests {
         CRASH_BEFORE_DATA.set(true);
         put(&s, &k, b"new!", "text/new").unwrap_err();
         CRASH_BEFORE_DATA.set(false);
-        let side: Sidecar = Sidecar::parse(&fs::read(s.meta_path(&k)).unwrap()).unwrap();
+        let side: Sidecar =
+            Sidecar::parse(&fs::read(root.path().join(LocalStore::meta_rel(&k))).unwrap()).unwrap();
         assert_eq!(
             side.current.content_type.as_deref(),
             Some("text/new"),
@@ -651,7 +685,8 @@ mod tests {
         let h = s.head_blocking(&k).unwrap();
         assert_eq!(h.content_type.as_deref(), Some("text/new"));
         // The sidecar keeps one earlier record, not a history.
-        let side: Sidecar = Sidecar::parse(&fs::read(s.meta_path(&k)).unwrap()).unwrap();
+        let side: Sidecar =
+            Sidecar::parse(&fs::read(root.path().join(LocalStore::meta_rel(&k))).unwrap()).unwrap();
         assert_eq!(
             side.previous.unwrap().content_type.as_deref(),
             Some("text/old")
@@ -670,7 +705,7 @@ mod tests {
         s.put_blocking(&k, b"new!", &PutOptions::default())
             .unwrap_err();
         CRASH_BEFORE_DATA.set(false);
-        assert!(!s.meta_path(&k).exists());
+        assert!(!root.path().join(LocalStore::meta_rel(&k)).exists());
         s.put_blocking(&k, b"new!", &PutOptions::default()).unwrap();
         assert_eq!(s.head_blocking(&k).unwrap().content_type, None);
     }

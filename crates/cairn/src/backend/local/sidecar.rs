@@ -83,12 +83,6 @@ impl Sidecar {
     }
 }
 
-/// Reads the sidecar at `path` and returns the record describing the data file `m`.
-pub(super) fn read(path: &std::path::Path, m: &fs::Metadata) -> Option<Record> {
-    let bytes = fs::read(path).ok()?;
-    Sidecar::parse(&bytes)?.describing(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,24 +1,25 @@
 //! Listing: a directory walk in S3 key order.
 
 use super::super::memory::fold_listing;
+use super::beneath::{self, Entry};
 use super::{LocalStore, RESERVED_DIR};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::store::*;
-use std::fs;
-use std::path::Path;
+use std::os::fd::OwnedFd;
 
-/// Walks `dir` (a path under root for key prefix `dir_key`) in S3 key order, sending entries.
+/// Walks `dir` (a directory under root, for key prefix `dir_key`) in S3 key order, sending
+/// entries. Directories are opened from their parent without following links (`beneath`), so
+/// one swapped for a link mid-walk is skipped, never listed through.
 pub(super) fn walk(
     store: &LocalStore,
-    dir: &Path,
+    dir: &OwnedFd,
     dir_key: &str,
     opts: &ListOptions,
     tx: &tokio::sync::mpsc::Sender<Result<ListEntry>>,
 ) -> bool {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+    let read = match beneath::read_dir(dir) {
+        Ok(read) => read,
         Err(e) => {
             return tx
                 .blocking_send(Err(Error::from(e).with_operation("list")))
@@ -26,19 +27,13 @@ pub(super) fn walk(
         }
     };
     // Sort with directories as `name/` so the walk yields keys in byte order, as S3 does.
-    let mut entries: Vec<(String, bool)> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let ft = e.file_type().ok()?;
-            if ft.is_symlink() || (dir_key.is_empty() && name == RESERVED_DIR) {
-                return None;
-            }
-            Some(if ft.is_dir() {
-                (format!("{name}/"), true)
-            } else {
-                (name, false)
-            })
+    let mut entries: Vec<(String, bool)> = read
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Dir(name) if dir_key.is_empty() && name == RESERVED_DIR => None,
+            Entry::Dir(name) => Some((format!("{name}/"), true)),
+            Entry::File(name) => Some((name, false)),
+            Entry::Other => None,
         })
         .collect();
     entries.sort();
@@ -73,13 +68,30 @@ pub(super) fn walk(
                 }
                 continue;
             }
-            if !walk(store, &dir.join(&name[..name.len() - 1]), &key, opts, tx) {
+            let sub = match beneath::open_sub(dir, &name[..name.len() - 1]) {
+                Ok(sub) => sub,
+                // Gone since the read, or swapped for a link: not listed.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound || beneath::is_link(&e) => {
+                    continue
+                }
+                Err(e) => {
+                    if tx
+                        .blocking_send(Err(Error::from(e).with_operation("list")))
+                        .is_err()
+                    {
+                        return false;
+                    }
+                    continue;
+                }
+            };
+            if !walk(store, &sub, &key, opts, tx) {
                 return false;
             }
             continue;
         }
         let Ok(k) = Key::new(key) else { continue };
-        let Ok(m) = fs::metadata(dir.join(&name)) else {
+        // A file swapped for a link since the read is skipped like any link.
+        let Some(m) = beneath::meta_at(dir, &name).ok().filter(|m| m.is_file()) else {
             continue;
         };
         let entries = fold_listing([store.object_meta(&k, &m, false)], opts);
