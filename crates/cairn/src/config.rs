@@ -74,6 +74,9 @@ pub struct Config {
     pub payload_signing: Option<String>,
     /// Most retries of a transient failure.
     pub max_retries: Option<usize>,
+    /// Lower the S3 requests in flight under 503 SlowDown / 429 and raise them again after
+    /// (AIMD, default true); `false` keeps them at the transfer's concurrency.
+    pub adaptive_concurrency: Option<bool>,
     /// Total time budget for retries of one request, e.g. `30s`.
     #[serde(with = "opt_duration")]
     pub retry_timeout: Option<Duration>,
@@ -135,6 +138,7 @@ pub const KEYS: &[&str] = &[
     "timeout",
     "payload_signing",
     "max_retries",
+    "adaptive_concurrency",
     "retry_timeout",
     "sse",
     "sse_kms_key_id",
@@ -256,6 +260,7 @@ impl Config {
                 self.payload_signing = Some(one_of(&key, value, &["auto", "always", "never"])?)
             }
             "max_retries" => self.max_retries = Some(parse_num(name, value)?),
+            "adaptive_concurrency" => self.adaptive_concurrency = Some(parse_bool(name, value)?),
             "retry_timeout" => self.retry_timeout = Some(parse_duration(name, value)?),
             "sse" => {
                 self.sse = Some(one_of(

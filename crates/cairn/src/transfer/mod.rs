@@ -23,6 +23,7 @@
 //! download or copy verifies the whole object and fails with
 //! [`ErrorKind::Integrity`](crate::ErrorKind::Integrity) on a mismatch, writing nothing.
 
+pub mod aimd;
 mod budget;
 mod copy;
 mod disk;

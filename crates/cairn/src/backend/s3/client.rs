@@ -7,6 +7,7 @@ use super::quirks::Quirks;
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
 use crate::layer::retry::RetryPolicy;
+use crate::transfer::aimd::Aimd;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::{ClientOptions, RetryConfig};
 use std::fmt;
@@ -127,6 +128,8 @@ pub(crate) struct Settings {
     pub connect_timeout: Option<Duration>,
     pub timeout: Option<Duration>,
     pub retry: RetryPolicy,
+    /// Follow the server's throttling with an AIMD limit on requests in flight.
+    pub adaptive: bool,
     pub sse: Sse,
     pub payload: Payload,
     pub credentials: Credentials,
@@ -241,6 +244,7 @@ impl Settings {
             connect_timeout: config.connect_timeout,
             timeout: config.timeout,
             retry: RetryPolicy::from_config(config),
+            adaptive: config.adaptive_concurrency.unwrap_or(true),
             sse: parse_sse(config)?,
             payload,
             credentials,
@@ -275,7 +279,12 @@ impl Settings {
             .with_allow_http(self.allow_http)
             .with_client_options(self.client_options())
             .with_retry(self.retry_config())
-            .with_http_connector(super::http_metrics::CountingConnector)
+            .with_http_connector(super::throttle::ThrottleConnector {
+                inner: super::http_metrics::CountingConnector,
+                limit: self
+                    .adaptive
+                    .then(|| Aimd::new(1, super::throttle::CEILING)),
+            })
             .with_conditional_put(S3ConditionalPut::ETagMatch);
         if let super::quirks::CopyIfNotExists::Header(h) = self.quirks.copy_if_not_exists {
             b = b.with_copy_if_not_exists(object_store::aws::S3CopyIfNotExists::Header(

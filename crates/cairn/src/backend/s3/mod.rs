@@ -27,6 +27,7 @@ mod journal;
 mod list;
 mod metadata;
 pub mod quirks;
+mod throttle;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
