@@ -149,6 +149,10 @@ pub struct Plan {
     pub stall: Duration,
     /// Answer 503 SlowDown to any request that would make more than this many in flight.
     pub slowdown_above: Option<usize>,
+    /// Every request gets the rules' total rate, shared among the faults that can hit it (a
+    /// PUT cannot get a flipped body, so its share goes to the others). Off, each rule keeps
+    /// its own rate and requests a rule cannot hit get less in all.
+    pub per_request: bool,
 }
 
 impl Plan {
@@ -159,10 +163,11 @@ impl Plan {
             rules: Vec::new(),
             stall: Duration::from_secs(5),
             slowdown_above: None,
+            per_request: false,
         }
     }
 
-    /// `rate` in all, shared equally between `faults`, on every method.
+    /// `rate` per request, shared equally between those of `faults` that can hit it.
     pub fn uniform(seed: u64, rate: f64, faults: &[Fault]) -> Plan {
         let each = rate / faults.len().max(1) as f64;
         Plan {
@@ -175,6 +180,7 @@ impl Plan {
                     methods: Vec::new(),
                 })
                 .collect(),
+            per_request: true,
             ..Plan::clean()
         }
     }
@@ -186,15 +192,23 @@ impl Plan {
             rand::rngs::StdRng::seed_from_u64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let u: f64 = rng.random();
         let word: u64 = rng.random();
+        let hits = |r: &&Rule| {
+            (r.methods.is_empty() || r.methods.contains(method)) && r.fault.applies(method, query)
+        };
+        let scale = if self.per_request {
+            let all: f64 = self.rules.iter().map(|r| r.rate).sum();
+            let here: f64 = self.rules.iter().filter(hits).map(|r| r.rate).sum();
+            if here > 0.0 {
+                all / here
+            } else {
+                0.0
+            }
+        } else {
+            1.0
+        };
         let mut acc = 0.0;
-        for r in &self.rules {
-            if !(r.methods.is_empty() || r.methods.contains(method)) {
-                continue;
-            }
-            if !r.fault.applies(method, query) {
-                continue;
-            }
-            acc += r.rate;
+        for r in self.rules.iter().filter(hits) {
+            acc += r.rate * scale;
             if u < acc {
                 return Some((r.fault, word));
             }
@@ -224,6 +238,11 @@ mod tests {
         assert_ne!(a, pick(&other), "another seed, other faults");
         let hits = a.iter().filter(|f| f.is_some()).count();
         assert!((1800..2200).contains(&hits), "10% of 20,000: {hits}");
+        // A PUT cannot get a body fault: the six others share its 10%.
+        let puts = (0..20_000)
+            .filter_map(|n| plan.choose(n, &Method::PUT, None))
+            .count();
+        assert!((1800..2200).contains(&puts), "10% of 20,000 PUTs: {puts}");
         for f in Fault::ALL {
             let n = a.iter().filter(|x| **x == Some(f)).count();
             assert!((150..350).contains(&n), "{f}: {n} of ~250");

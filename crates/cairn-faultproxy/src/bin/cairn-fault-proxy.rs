@@ -19,7 +19,7 @@ struct Args {
     /// Seeds every fault choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Fault rate per request in all, shared equally by --faults.
+    /// Fault rate per request in all, shared equally by those of --faults that can hit it.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
     /// Faults that share --rate (reset, 500, slowdown, unavailable, 429, stall, truncate, flip).
