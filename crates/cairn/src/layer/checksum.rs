@@ -15,11 +15,19 @@
 //!   A crash between commit and manifest leaves the object *unverifiable*, never falsely
 //!   corrupt. Manifests live under `.cairn-manifests/` at this layer's root: listings hide them,
 //!   deletes, copies and renames carry them along, writes to that prefix are refused.
-//! - **Full reads** are verified: the body is hashed as it streams and its last chunk is held
-//!   back until the digest matches; on mismatch the stream ends with an
-//!   [`ErrorKind::Integrity`] error (source: [`ChecksumMismatch`]) instead of that chunk.
-//!   A ranged read that covers the whole object counts as full.
-//! - **Partial ranged reads** cannot be verified without reading everything; they pass through.
+//! - **Small objects** (up to [`REREAD_LIMIT`] stored bytes) are read whole and verified before
+//!   any byte is handed over, whether the caller asked for all of it or a range. On a mismatch
+//!   (a byte flipped or lost in transit) they are read again, [`READS_BEFORE_CORRUPT`] reads in
+//!   all, and only a mismatch on every read is an [`ErrorKind::Integrity`] error (source:
+//!   [`ChecksumMismatch`]): corruption at rest fails every read, a fault in transit does not.
+//! - **Larger full reads** stream: the body is hashed as it streams and its last chunk is held
+//!   back until the digest matches; on mismatch the stream ends with an Integrity error instead
+//!   of that chunk. Bytes already handed over cannot be taken back, so there is no re-read: the
+//!   caller (e.g. a download, which verifies and re-fetches) decides. A ranged read that covers
+//!   the whole object counts as full.
+//! - **Partial ranged reads of larger objects** cannot be verified without reading everything;
+//!   they pass through, checked only for length: a body shorter or longer than its range ends
+//!   with a temporary [`ErrorKind::Network`] error.
 //! - Objects with no recorded digest (written without cairn, or with `checksum = false`) pass
 //!   through; [`verify`] reports them as [`VerifyStatus::Unverifiable`].
 //! - **Server checksums:** object_store 0.14 takes no caller-computed digest per request, so
@@ -49,6 +57,11 @@ pub const SHA256_META: &str = "cairn-sha256";
 pub const MANIFEST_META: &str = "cairn-manifest";
 /// Key prefix of the manifests, at the checksum layer's root.
 pub const MANIFEST_PREFIX: &str = ".cairn-manifests/";
+/// Objects up to this many stored bytes are read whole and verified before any byte is handed
+/// over (ranged reads of them too), so a mismatch can be re-read. Bounds the memory a read holds.
+pub const REREAD_LIMIT: u64 = 1 << 20;
+/// Reads of a small object, in all, before a digest mismatch is reported as corruption.
+pub const READS_BEFORE_CORRUPT: u32 = 3;
 
 /// The manifest of `key`: `.cairn-manifests/<hex SHA-256 of the key>` (fixed length, so any
 /// valid key has one).
@@ -150,7 +163,19 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
         raw: true,
         ..Default::default()
     };
-    let r = store.get_opts(key, opts).await?;
+    let r = match store.get_opts(key, opts).await {
+        Ok(r) => r,
+        // A small object is verified before get_opts returns.
+        Err(e) => {
+            return match mismatch_of(&e) {
+                Some(m) => Ok(VerifyStatus::Corrupt {
+                    expected: m.expected,
+                    actual: m.actual,
+                }),
+                None => Err(e),
+            }
+        }
+    };
     let Some(expected) = r.meta.layer_meta.get(SHA256_META).cloned() else {
         return Ok(VerifyStatus::Unverifiable);
     };
@@ -160,10 +185,7 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
         match chunk {
             Ok(c) => hasher.update(&c),
             Err(e) => {
-                let mismatch = std::error::Error::source(&e)
-                    .and_then(|s| s.downcast_ref::<ChecksumMismatch>())
-                    .cloned();
-                return match mismatch {
+                return match mismatch_of(&e) {
                     Some(m) => Ok(VerifyStatus::Corrupt {
                         expected: m.expected,
                         actual: m.actual,
@@ -179,6 +201,45 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
     } else {
         VerifyStatus::Corrupt { expected, actual }
     })
+}
+
+fn mismatch_of(e: &Error) -> Option<ChecksumMismatch> {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<ChecksumMismatch>())
+        .cloned()
+}
+
+/// Ends `body` with a temporary Network error if it does not hold exactly `len` bytes: a
+/// body cut short in transit must not pass for the object.
+fn length_checked(
+    body: BoxStream<'static, Result<Bytes>>,
+    len: u64,
+    ctx: Ctx,
+) -> BoxStream<'static, Result<Bytes>> {
+    futures::stream::unfold(Some((body, 0u64)), move |st| {
+        let ctx = ctx.clone();
+        async move {
+            let (mut body, seen) = st?;
+            match body.next().await {
+                Some(Ok(c)) => {
+                    let seen = seen + c.len() as u64;
+                    Some((Ok(c), Some((body, seen))))
+                }
+                Some(Err(e)) => Some((Err(e), None)),
+                None if seen == len => None,
+                None => {
+                    let e = ctx
+                        .err(
+                            ErrorKind::Network,
+                            format!("the body held {seen} bytes, the range {len}"),
+                        )
+                        .with_hint("the connection broke mid-body; retry");
+                    Some((Err(e), None))
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// The `layer_hints` entry with the SHA-256 (hex) of a single put's body, computed in this
@@ -239,6 +300,99 @@ impl<S: Store> ChecksumStore<S> {
             .with_hint("choose another key; nothing was changed"));
         }
         Ok(())
+    }
+
+    /// A get from the store below, with the manifest merged.
+    async fn fetch(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
+        let mut r = self.inner.get_opts(key, opts).await?;
+        self.merge_manifest(key, &mut r.meta)
+            .await
+            .map_err(|e| e.with_operation("get"))?;
+        Ok(r)
+    }
+
+    /// The recorded digest to check this read against, unless a layer below vouched for it.
+    fn to_verify(&self, r: &GetResult) -> Option<String> {
+        let d = r.meta.layer_meta.get(self.names.sha256)?;
+        let vouched = r
+            .verified_sha256
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case(d.trim()));
+        (!vouched).then(|| d.clone())
+    }
+
+    /// Reads a small object whole, verifies it, and hands over (the asked range of) verified
+    /// bytes; re-reads on a mismatch, [`READS_BEFORE_CORRUPT`] reads in all. `first` is the
+    /// reply to `opts`, reused when it is already the whole object.
+    async fn read_verified(
+        &self,
+        key: &Key,
+        opts: GetOptions,
+        first: GetResult,
+        full: bool,
+    ) -> Result<GetResult> {
+        let whole = GetOptions {
+            range: None,
+            ..opts.clone()
+        };
+        let ctx = Ctx::new(self, key);
+        let mut next = if full { Some(first) } else { None };
+        let mut last = None;
+        for read in 1..=READS_BEFORE_CORRUPT {
+            let r = match next.take() {
+                Some(r) => r,
+                None => self.fetch(key, whole.clone()).await?,
+            };
+            let (meta, range, vouched) = (r.meta.clone(), r.range.clone(), r.verified_sha256);
+            let digest = self.to_verify(&GetResult {
+                meta: meta.clone(),
+                range: range.clone(),
+                body: futures::stream::empty().boxed(),
+                verified_sha256: vouched.clone(),
+            });
+            let body = GetResult {
+                body: r.body,
+                meta: meta.clone(),
+                range: range.clone(),
+                verified_sha256: None,
+            }
+            .bytes()
+            .await?;
+            let actual: [u8; 32] = Sha256::digest(&body).into();
+            let ok = match &digest {
+                None => true,
+                Some(d) => parse_digest(self.names.sha256, d, &ctx)? == actual,
+            };
+            if ok && body.len() as u64 == range.end - range.start {
+                let want = match &opts.range {
+                    Some(g) => g.resolve(meta.size).map_err(|e| {
+                        e.with_operation("get")
+                            .with_store(self)
+                            .with_key(key.as_str())
+                    })?,
+                    None => 0..meta.size,
+                };
+                let part = body.slice(want.start as usize..want.end as usize);
+                return Ok(GetResult {
+                    meta,
+                    range: want,
+                    body: futures::stream::once(async move { Ok(part) }).boxed(),
+                    verified_sha256: vouched,
+                });
+            }
+            tracing::warn!(%key, read, "checksum mismatch; reading the object again");
+            last = Some(ChecksumMismatch {
+                expected: digest.unwrap_or_default(),
+                actual: hex::encode(actual),
+            });
+        }
+        let m = last.expect("at least one read");
+        Err(ctx
+            .err(
+                ErrorKind::Integrity,
+                format!("{m} on each of {READS_BEFORE_CORRUPT} reads"),
+            )
+            .with_source(m))
     }
 
     /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
@@ -448,20 +602,19 @@ impl<S: Store> Store for ChecksumStore<S> {
     }
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
-        let mut r = self.inner.get_opts(key, opts).await?;
-        self.merge_manifest(key, &mut r.meta)
-            .await
-            .map_err(|e| e.with_operation("get"))?;
+        let mut r = self.fetch(key, opts.clone()).await?;
+        let ctx = Ctx::new(self, key);
         let full = r.range.start == 0 && r.range.end == r.meta.size;
-        let vouched = |d: &str| {
-            r.verified_sha256
-                .as_deref()
-                .is_some_and(|v| v.eq_ignore_ascii_case(d.trim()))
+        let Some(d) = self.to_verify(&r) else {
+            let len = r.range.end - r.range.start;
+            r.body = length_checked(r.body, len, ctx);
+            return Ok(r);
         };
-        let expected = r.meta.layer_meta.get(self.names.sha256);
-        if let (true, Some(d)) = (full, expected.filter(|d| !vouched(d))) {
-            let ctx = Ctx::new(self, key);
-            let expected = parse_digest(self.names.sha256, d, &ctx)?;
+        if r.meta.size <= REREAD_LIMIT {
+            return self.read_verified(key, opts, r, full).await;
+        }
+        if full {
+            let expected = parse_digest(self.names.sha256, &d, &ctx)?;
             let v = Verify {
                 hasher: Sha256::new(),
                 expected,
@@ -470,6 +623,9 @@ impl<S: Store> Store for ChecksumStore<S> {
                 ctx,
             };
             r.body = pump(r.body, v);
+        } else {
+            let len = r.range.end - r.range.start;
+            r.body = length_checked(r.body, len, ctx);
         }
         Ok(r)
     }
@@ -597,5 +753,96 @@ impl<S: Store> Store for ChecksumStore<S> {
 
     fn server_side(&self) -> Option<crate::server_side::ServerSide> {
         self.inner.server_side()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryStore;
+    use crate::testkit::fault::{Fault, FaultStore, Rule};
+    use crate::testkit::pattern;
+    use crate::StoreExt;
+
+    fn k(s: &str) -> Key {
+        Key::new(s).unwrap()
+    }
+
+    /// A checksum layer over a fault layer over memory, holding `data` at "o".
+    async fn faulty(data: &Bytes) -> ChecksumStore<FaultStore<MemoryStore>> {
+        let s = ChecksumStore::new(FaultStore::new(MemoryStore::new(), 42));
+        s.put(&k("o"), data.clone()).await.unwrap();
+        s
+    }
+
+    #[tokio::test]
+    async fn a_byte_flipped_once_in_transit_is_read_again() {
+        let data = pattern(64 * 1024, 1);
+        let s = faulty(&data).await;
+        s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
+        assert!(s.get(&k("o")).await.unwrap() == data);
+        // A range of a small object is served from a verified whole read too.
+        s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
+        let got = s.get_range(&k("o"), 100..200).await.unwrap();
+        assert!(got == data.slice(100..200));
+        s.inner()
+            .add_rule(Rule::new(Fault::ShortRead, 1.0).limit(1));
+        assert!(s.get(&k("o")).await.unwrap() == data);
+        assert_eq!(s.inner().total_injected(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_byte_flipped_on_every_read_is_integrity_after_the_bound() {
+        let data = pattern(1000, 2);
+        let s = faulty(&data).await;
+        s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0));
+        let e = s.get(&k("o")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        assert!(mismatch_of(&e).is_some(), "{e:?}");
+        assert_eq!(
+            s.inner().injected()["flip_byte"],
+            READS_BEFORE_CORRUPT as u64
+        );
+    }
+
+    #[tokio::test]
+    async fn corruption_at_rest_is_integrity_on_get_and_corrupt_on_verify() {
+        let data = pattern(1000, 3);
+        let s = faulty(&data).await;
+        // Other bytes stored under the recorded digest of `data`.
+        let digest = hex::encode(Sha256::digest(&data));
+        let mut bad = data.to_vec();
+        bad[500] ^= 0x10;
+        let opts = PutOptions::default().meta(SHA256_META, digest.clone());
+        s.inner()
+            .inner()
+            .put_opts(&k("o"), bad.into(), opts)
+            .await
+            .unwrap();
+        let e = s.get(&k("o")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        let e = s.get_range(&k("o"), 0..10).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        match s.verify(&k("o")).await.unwrap() {
+            VerifyStatus::Corrupt { expected, .. } => assert_eq!(expected, digest),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.inner().total_injected(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_stream_ends_with_integrity_and_a_short_range_with_network() {
+        let data = pattern(REREAD_LIMIT as usize + 1, 4);
+        let s = faulty(&data).await;
+        s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
+        // Streamed: bytes may already be out, so no re-read; the stream ends in an error.
+        let e = s.get(&k("o")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        s.inner()
+            .add_rule(Rule::new(Fault::ShortRead, 1.0).limit(1));
+        let e = s.get_range(&k("o"), 10..5000).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+        assert!(e.is_temporary(), "{e}");
+        assert!(s.get(&k("o")).await.unwrap() == data);
     }
 }

@@ -177,6 +177,7 @@ struct State {
     rng: Rng,
     rules: Vec<Rule>,
     counts: BTreeMap<String, u64>,
+    calls: u64,
 }
 
 /// A store that injects faults into calls to `inner` (see the module docs).
@@ -204,6 +205,7 @@ impl<S: Store> FaultStore<S> {
                 rng: Rng(seed),
                 rules: Vec::new(),
                 counts: BTreeMap::new(),
+                calls: 0,
             })),
         }
     }
@@ -234,6 +236,11 @@ impl<S: Store> FaultStore<S> {
         self.state.lock().unwrap().counts.values().sum()
     }
 
+    /// Calls that could have been faulted so far (each part of an upload is one).
+    pub fn calls(&self) -> u64 {
+        self.state.lock().unwrap().calls
+    }
+
     /// The wrapped store.
     pub fn inner(&self) -> &S {
         &self.inner
@@ -242,7 +249,10 @@ impl<S: Store> FaultStore<S> {
     /// Draws the fault for one call, if any, and counts it.
     fn draw(&self, op: Op, key: &str) -> Option<Fault> {
         let mut st = self.state.lock().unwrap();
-        let State { rng, rules, counts } = &mut *st;
+        st.calls += 1;
+        let State {
+            rng, rules, counts, ..
+        } = &mut *st;
         for rule in rules.iter_mut() {
             if rule.applies(op, key) && rng.unit() < rule.rate {
                 rule.hits += 1;
