@@ -30,7 +30,15 @@ start)
   fi
   DETACH=()
   if command -v setsid >/dev/null 2>&1; then DETACH=(setsid); fi
-  ${DETACH[@]+"${DETACH[@]}"} garage -c "$cfg" server </dev/null >>"$dir/node$n.log" 2>&1 &
+  # A restarted node outlives its caller: it must not inherit the caller's open files
+  # (a `flock` on the build lock, held by whoever ran the test, would never be released).
+  (
+    for fd in /proc/self/fd/*; do
+      fd="${fd##*/}"
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec ${DETACH[@]+"${DETACH[@]}"} garage -c "$cfg" server </dev/null >>"$dir/node$n.log" 2>&1
+  ) &
   echo $! >"$pidf"
   echo "garage $!" >>"$dir/../pids"
   # Up once its RPC answers and every running peer lists it as healthy: peers
