@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Kill or (re)start one node of the 3-node Garage cluster that
 # scripts/servers/start.sh runs, for node-loss tests.
-# Usage: scripts/servers/garage-node.sh start|kill|pid N DIR
+# Usage: scripts/servers/garage-node.sh start|up|kill|pid N DIR
 #   N: 1, 2 or 3. DIR: $CAIRN_TEST_GARAGE3_DIR (node N's config is DIR/nodeN.toml).
 #   kill sends SIGKILL and waits until the process is gone; start launches the
 #   node on its old state and waits until it answers RPC and every running peer
-#   sees it healthy (30 s at most); pid
+#   sees it healthy (30 s at most); up starts it only if it is not running; pid
 #   prints its pid. Each start is recorded in DIR/../pids, so stop.sh stops it.
 set -euo pipefail
 
@@ -23,7 +23,8 @@ pidf="$dir/node$n.pid"
 alive() { [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }
 
 case "$cmd" in
-start)
+up | start)
+  if alive && [ "$cmd" = up ]; then exit 0; fi
   if alive; then
     echo "garage-node: node $n already runs (pid $(cat "$pidf"))" >&2
     exit 1
