@@ -4,8 +4,10 @@
 //! - `crc` is the first 16 hex digits of the SHA-256 of the JSON, so a torn or corrupt line
 //!   is recognised. A bad *last* line is a crash mid-append (that write was never
 //!   acknowledged) and is dropped; a bad line before a good one is an `Integrity` error.
-//! - Records: `put {seq, key, size, at}` (the key's bytes are in hot), `delete {seq, key,
-//!   at}`, and `clean {seq, key, hot_etag?, cold_etag?}` (every record of the key up to `seq`
+//! - Records: `put {seq, key, size, at, after_delete?}` (the key's bytes are in hot, or a
+//!   crash cut the put off before they got there: the record is written beside them, and
+//!   replay checks; `after_delete` names an owed delete the put replaced, owed again then),
+//!   `delete {seq, key, at}`, and `clean {seq, key, hot_etag?, cold_etag?}` (every record of the key up to `seq`
 //!   reached cold; a flushed put names the hot copy's ETag and the one cold gave it, so the copy
 //!   still answers to both after a restart). `at` is the write's time (Unix ms), so the flush
 //!   lag survives a restart.
@@ -37,6 +39,10 @@ pub enum Record {
         /// When it was written (Unix ms).
         #[serde(default)]
         at: u64,
+        /// The time of an owed delete this put replaces: owed again if the put's bytes never
+        /// reached hot (the record is written beside them, so a crash can keep it alone).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_delete: Option<u64>,
     },
     /// `key` was deleted: cold must delete it too.
     Delete {
@@ -83,6 +89,8 @@ pub struct Owed {
     pub op: PendingOp,
     /// When it was acknowledged (Unix ms).
     pub at_ms: u64,
+    /// For a put: the time of the owed delete it replaced (see [`Record::Put`]).
+    pub after_delete: Option<u64>,
 }
 
 impl Owed {
@@ -90,9 +98,27 @@ impl Owed {
     pub fn record(&self, key: &str) -> Record {
         let (seq, key, at) = (self.seq, key.to_string(), self.at_ms);
         match self.op {
-            PendingOp::Put(size) => Record::Put { seq, key, size, at },
+            PendingOp::Put(size) => Record::Put {
+                seq,
+                key,
+                size,
+                at,
+                after_delete: self.after_delete,
+            },
             PendingOp::Delete => Record::Delete { seq, key, at },
         }
+    }
+
+    /// What is owed instead when this put's bytes never reached hot (a crash between its
+    /// record and its rename, or a failed write): the delete it replaced, or nothing.
+    pub fn without_copy(&self) -> Option<Owed> {
+        let at_ms = self.after_delete?;
+        Some(Owed {
+            seq: self.seq,
+            op: PendingOp::Delete,
+            at_ms,
+            after_delete: None,
+        })
     }
 }
 
@@ -279,12 +305,19 @@ pub fn fold(records: &[Record]) -> Replay {
     let mut r = Replay::default();
     for rec in records {
         match rec {
-            Record::Put { seq, key, size, at } => {
+            Record::Put {
+                seq,
+                key,
+                size,
+                at,
+                after_delete,
+            } => {
                 let op = PendingOp::Put(*size);
                 let owed = Owed {
                     seq: *seq,
                     op,
                     at_ms: *at,
+                    after_delete: *after_delete,
                 };
                 r.flushed.remove(key);
                 r.pending.insert(key.clone(), owed);
@@ -295,6 +328,7 @@ pub fn fold(records: &[Record]) -> Replay {
                     seq: *seq,
                     op,
                     at_ms: *at,
+                    after_delete: None,
                 };
                 r.flushed.remove(key);
                 r.pending.insert(key.clone(), owed);
@@ -355,12 +389,14 @@ mod tests {
                         key: "a".into(),
                         size: 3,
                         at: 10,
+                        after_delete: None,
                     },
                     Record::Put {
                         seq: 2,
                         key: "b".into(),
                         size: 4,
                         at: 20,
+                        after_delete: Some(15),
                     },
                     Record::Clean {
                         seq: 1,
@@ -401,7 +437,8 @@ mod tests {
                     Owed {
                         seq: 2,
                         op: PendingOp::Put(4),
-                        at_ms: 20
+                        at_ms: 20,
+                        after_delete: Some(15),
                     }
                 ),
                 (
@@ -409,7 +446,8 @@ mod tests {
                     Owed {
                         seq: 3,
                         op: PendingOp::Delete,
-                        at_ms: 30
+                        at_ms: 30,
+                        after_delete: None,
                     }
                 )
             ]
@@ -426,6 +464,7 @@ mod tests {
                 key: "a".into(),
                 size: 9,
                 at: 40,
+                after_delete: None,
             }],
             true,
         )
@@ -435,6 +474,12 @@ mod tests {
         let (j, replay) = Journal::open(&p).unwrap();
         assert!(replay.flushed.is_empty());
         assert_eq!(replay.pending.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        // Compaction keeps the delete a put replaced, for a put whose bytes never landed.
+        let b = &replay.pending["b"];
+        assert_eq!(b.after_delete, Some(15));
+        let undo = b.without_copy().unwrap();
+        assert_eq!((undo.op, undo.at_ms), (PendingOp::Delete, 15));
+        assert_eq!(replay.pending["a"].without_copy(), None);
         drop(j);
         // Corruption before a good line: refused.
         let text = fs::read_to_string(&p).unwrap();

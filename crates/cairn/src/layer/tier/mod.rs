@@ -196,8 +196,13 @@ fn count(c: &AtomicU64, name: &'static str) {
 #[derive(Debug, Clone)]
 struct Entry {
     size: u64,
+    /// Position in its S3-FIFO queue (see `policy`).
     tick: u64,
     access_ms: u64,
+    /// Reads since it joined its queue, capped at `policy::MAX_FREQ`.
+    freq: u8,
+    /// In S3-FIFO's main queue, else the small one.
+    main: bool,
     validated: Option<Instant>,
     /// The cold ETag after a flush (the hot copy's metadata has none).
     cold_etag: Option<String>,
@@ -212,6 +217,8 @@ impl Entry {
             size,
             tick,
             access_ms,
+            freq: 0,
+            main: false,
             validated: Some(Instant::now()),
             cold_etag: None,
             alias: None,
@@ -224,6 +231,8 @@ impl Entry {
             size,
             tick,
             access_ms,
+            freq: 0,
+            main: false,
             validated: None,
             cold_etag: None,
             alias,
@@ -239,10 +248,46 @@ struct State {
     hot_bytes: u64,
     dirty: BTreeMap<String, Pending>,
     dirty_bytes: u64,
+    /// Keys S3-FIFO's small queue let go of lately (at most as many as hot holds): one that
+    /// comes back joins main.
+    ghost: Ghost,
+}
+
+#[derive(Debug, Default)]
+struct Ghost {
+    order: VecDeque<String>,
+    keys: std::collections::HashSet<String>,
+}
+
+impl Ghost {
+    fn remember(&mut self, key: String, max: usize) {
+        if self.keys.insert(key.clone()) {
+            self.order.push_back(key);
+        }
+        while self.order.len() > max {
+            if let Some(k) = self.order.pop_front() {
+                self.keys.remove(&k);
+            }
+        }
+    }
+
+    fn forget(&mut self, key: &str) -> bool {
+        // The queue keeps the name until it ages out; `keys` decides membership.
+        self.keys.remove(key)
+    }
 }
 
 impl State {
-    fn insert(&mut self, key: &str, e: Entry) {
+    /// Indexes a hot copy. A rewrite keeps the entry's queue place and counts as a read; a
+    /// key the ghost remembers joins main.
+    fn insert(&mut self, key: &str, mut e: Entry) {
+        if let Some(old) = self.entries.get(key) {
+            e.tick = old.tick;
+            e.main = old.main;
+            e.freq = (old.freq + 1).min(policy::MAX_FREQ);
+        } else if self.ghost.forget(key) {
+            e.main = true;
+        }
         if let Some(old) = self.entries.insert(key.to_string(), e.clone()) {
             self.hot_bytes -= old.size.min(self.hot_bytes);
         }
@@ -317,6 +362,7 @@ struct Inner {
     flush_locks: Vec<tokio::sync::Mutex<()>>,
     seq: AtomicU64,
     tick: AtomicU64,
+    sweeping: tokio::sync::Mutex<()>,
     counters: Counters,
     wake: Arc<Notify>,
 }
@@ -455,6 +501,8 @@ impl TieredStore {
                     size: m.size,
                     tick: i as u64,
                     access_ms: m.last_modified.timestamp_millis().max(0) as u64,
+                    freq: 0,
+                    main: false,
                     validated: None,
                     cold_etag: flushed.map(|f| f.cold_etag.clone()),
                     alias: flushed.map(|f| f.hot_etag.clone()),
@@ -466,8 +514,38 @@ impl TieredStore {
             .flushed
             .keys()
             .any(|k| !state.entries.contains_key(k));
-        for (key, owed) in replay.pending {
+        let journal = Arc::new(journal);
+        // Records of puts a crash cut off before their hot copy (never acknowledged), and
+        // what they owe instead, journaled so a later copy of the key is not taken for them.
+        let mut cut_off = Vec::new();
+        for (key, mut owed) in replay.pending {
+            if let PendingOp::Put(_) = owed.op {
+                match state.entries.get(&key) {
+                    // Uploads what hot holds (an older copy, if the put's rename never ran).
+                    Some(e) => owed.op = PendingOp::Put(e.size),
+                    None => match owed.without_copy() {
+                        Some(undo) => {
+                            cut_off.push(undo.record(&key));
+                            owed = undo;
+                        }
+                        None => {
+                            cut_off.push(Record::Clean {
+                                seq: owed.seq,
+                                key,
+                                hot_etag: None,
+                                cold_etag: None,
+                            });
+                            continue;
+                        }
+                    },
+                }
+            }
             state.set_dirty(&key, owed);
+        }
+        if !cut_off.is_empty() {
+            tracing::info!(hot = %dir.display(), puts = cut_off.len(), "write-back puts a crash cut off before their hot copy were never acknowledged: not owed");
+            let j = journal.clone();
+            blocking(move || j.append(&cut_off, true)).await?;
         }
         let tick = state.entries.len() as u64;
         let counters = Counters::load(&dir);
@@ -478,12 +556,13 @@ impl TieredStore {
             policy,
             dir,
             _lock: lock,
-            journal: Arc::new(journal),
+            journal,
             state: Mutex::new(state),
             stripes: (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect(),
             flush_locks: (0..STRIPES).map(|_| Default::default()).collect(),
             seq: AtomicU64::new(max_seq + 1),
             tick: AtomicU64::new(tick),
+            sweeping: Default::default(),
             counters,
             wake: Arc::new(Notify::new()),
         });
@@ -658,6 +737,10 @@ impl TieredStore {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == ErrorKind::Integrity => {
+                    bad.push((k, format!("hot copy is corrupt: {}", e.message())));
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let want = self.inner.cold_etag_of(&k, &hot);
@@ -752,6 +835,11 @@ impl Inner {
         self.seq.fetch_add(1, Ordering::SeqCst)
     }
 
+    fn over(&self) -> bool {
+        let s = self.state.lock().expect("tier state");
+        s.hot_bytes > self.policy.hot_max || s.entries.len() as u64 > self.policy.hot_max_entries
+    }
+
     fn touch(&self) -> (u64, u64) {
         (self.tick.fetch_add(1, Ordering::Relaxed), now_ms())
     }
@@ -766,13 +854,27 @@ impl Inner {
 
     /// Journals `op` on `key` (fsynced): from here on cold owes it.
     async fn owe(&self, key: &Key, op: PendingOp) -> Result<Pending> {
-        let owed = Pending {
+        let owed = self.owing(key, op);
+        self.append(vec![owed.record(key.as_str())]).await?;
+        Ok(owed)
+    }
+
+    /// What `op` on `key` will owe; a put names the owed delete it replaces (see
+    /// `Owed::without_copy`). Call under the key's stripe.
+    fn owing(&self, key: &Key, op: PendingOp) -> Pending {
+        let after_delete = match (&op, self.pending(key.as_str())) {
+            (PendingOp::Put(_), Some(p)) => match p.op {
+                PendingOp::Delete => Some(p.at_ms),
+                PendingOp::Put(_) => p.after_delete,
+            },
+            _ => None,
+        };
+        Pending {
             seq: self.next_seq(),
             op,
             at_ms: now_ms(),
-        };
-        self.append(vec![owed.record(key.as_str())]).await?;
-        Ok(owed)
+            after_delete,
+        }
     }
 
     /// Compacts the journal, forgetting the ETags of flushed copies no longer in hot.
@@ -849,8 +951,13 @@ impl Inner {
         Ok(true)
     }
 
-    /// Runs a sweep if the tier is over quota or demotes by age.
+    /// Runs a sweep if the tier is over quota or demotes by age. One at a time, each from
+    /// the state as it is then, so two sweeps never both evict for the same overage.
     async fn sweep(&self) {
+        if !self.over() && self.policy.demote_after.is_none() {
+            return;
+        }
+        let _one = self.sweeping.lock().await;
         let (cands, bytes, n) = {
             let s = self.state.lock().expect("tier state");
             let over = s.hot_bytes > self.policy.hot_max
@@ -866,15 +973,35 @@ impl Inner {
                     size: e.size,
                     tick: e.tick,
                     access_ms: e.access_ms,
+                    freq: e.freq,
+                    main: e.main,
                     dirty: s.dirty.contains_key(k),
                 })
                 .collect();
             (c, s.hot_bytes, s.entries.len() as u64)
         };
-        for k in policy::victims(&self.policy, cands, bytes, n, now_ms()) {
-            if let Err(e) = self.evict_one(&k, false).await {
-                count(&self.counters.errors, "cairn_tier_errors_total");
-                tracing::warn!(key = %k, error = %e, "tier eviction failed");
+        let plan = policy::victims(&self.policy, cands, bytes, n, now_ms());
+        {
+            let mut s = self.state.lock().expect("tier state");
+            for (k, freq) in plan.requeue {
+                let tick = self.tick.fetch_add(1, Ordering::Relaxed);
+                if let Some(e) = s.entries.get_mut(&k) {
+                    (e.main, e.freq, e.tick) = (true, freq, tick);
+                }
+            }
+        }
+        for (k, small) in plan.evict {
+            match self.evict_one(&k, false).await {
+                Ok(true) if small => {
+                    let mut s = self.state.lock().expect("tier state");
+                    let max = s.entries.len().max(1);
+                    s.ghost.remember(k, max);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    count(&self.counters.errors, "cairn_tier_errors_total");
+                    tracing::warn!(key = %k, error = %e, "tier eviction failed");
+                }
             }
         }
     }
@@ -991,8 +1118,9 @@ impl Inner {
                     count(&inner.counters.errors, "cairn_tier_errors_total");
                     tracing::warn!(key = %k, error = %e, "could not fill the hot copy");
                 }
-                drop(_g);
+                // Before the stripe is released, so `settle` also waits for the sweep.
                 inner.sweep().await;
+                drop(_g);
             });
             return Ok(Filled::Served(Box::new(GetResult {
                 meta,
@@ -1083,6 +1211,14 @@ impl Inner {
         }
     }
 
+    /// Drops a hot copy that failed its check, so the read refetches it.
+    async fn drop_corrupt<T>(&self, key: &Key, e: Error) -> Result<Option<T>> {
+        tracing::warn!(key = %key, error = %e, "corrupt hot copy dropped; refetching");
+        count(&self.counters.errors, "cairn_tier_errors_total");
+        self.drop_hot(key).await?;
+        Ok(None)
+    }
+
     /// Reads the hot copy. `Ok(None)`: it is gone or corrupt (dropped): refetch.
     async fn read_hot(&self, key: &Key, opts: &GetOptions) -> Result<Option<GetResult>> {
         let r = match self.hot.get_opts(key, opts.clone()).await {
@@ -1090,6 +1226,10 @@ impl Inner {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 self.state.lock().expect("tier state").remove(key.as_str());
                 return Ok(None);
+            }
+            // The checksum layer checks small objects before it returns.
+            Err(e) if e.kind() == ErrorKind::Integrity => {
+                return self.drop_corrupt(key, e).await;
             }
             Err(e) => return Err(e),
         };
@@ -1119,15 +1259,12 @@ impl Inner {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::Integrity => {
-                    tracing::warn!(key = %key, error = %e, "corrupt hot copy dropped; refetching");
-                    count(&self.counters.errors, "cairn_tier_errors_total");
-                    self.drop_hot(key).await?;
-                    return Ok(None);
+                    return self.drop_corrupt(key, e).await;
                 }
                 Err(e) => return Err(e),
             }
         }
-        let (tick, access_ms) = self.touch();
+        let access_ms = now_ms();
         if let Some(e) = self
             .state
             .lock()
@@ -1135,7 +1272,8 @@ impl Inner {
             .entries
             .get_mut(key.as_str())
         {
-            e.tick = tick;
+            // S3-FIFO: a read bumps the counter, not the queue place.
+            e.freq = (e.freq + 1).min(policy::MAX_FREQ);
             e.access_ms = access_ms;
         }
         Ok(Some(r))
@@ -1286,15 +1424,43 @@ impl Inner {
         Ok(res)
     }
 
-    /// Write-back: hot, journal record (fsynced), then acknowledged.
+    /// Write-back: the hot copy and its journal record are written side by side (both
+    /// fsynced), then the put is acknowledged. A crash can leave the record without the copy;
+    /// replay sees the copy missing and owes what was owed before (`Owed::without_copy`).
     async fn put_back(&self, key: &Key, data: Bytes, mut opts: PutOptions) -> Result<PutResult> {
         let size = data.len() as u64;
         if let Some(class) = opts.storage_class.take() {
             set_layer_meta(&mut opts, CLASS_META, class);
         }
         let _g = self.stripe(key.as_str()).write().await;
-        let res = self.hot.put_opts(key, data, opts).await?;
-        let owed = self.owe(key, PendingOp::Put(size)).await?;
+        let before = self.pending(key.as_str());
+        let owed = self.owing(key, PendingOp::Put(size));
+        let (res, journaled) = tokio::join!(
+            self.hot.put_opts(key, data, opts),
+            self.append(vec![owed.record(key.as_str())])
+        );
+        let res = match (res, journaled) {
+            (Ok(res), Ok(())) => res,
+            (Err(e), Ok(())) => {
+                // The record owes a copy that is not there: journal what was owed before.
+                let undo = match before {
+                    Some(p) => Pending {
+                        seq: self.next_seq(),
+                        ..p
+                    }
+                    .record(key.as_str()),
+                    None => Record::Clean {
+                        seq: owed.seq,
+                        key: key.to_string(),
+                        hot_etag: None,
+                        cold_etag: None,
+                    },
+                };
+                self.append(vec![undo]).await?;
+                return Err(e);
+            }
+            (_, Err(e)) => return Err(e),
+        };
         let (tick, access_ms) = self.touch();
         {
             let mut s = self.state.lock().expect("tier state");

@@ -1,13 +1,21 @@
 //! The tier's policy, as data: write mode, quotas, revalidation, demotion, pins, and the
-//! eviction order (LRU by last access).
+//! eviction order (S3-FIFO).
 //!
 //! Quotas are soft between sweeps: a sweep runs after each fill or hot write that leaves the
 //! tier over `hot_max` or `hot_max_entries`, and brings it back to 90% of both. Fills and
 //! writes in flight can push it over in between, by at most what they write. Dirty entries
 //! (write-back, not yet flushed) and pinned entries are never chosen.
+//!
+//! Eviction is S3-FIFO (Yang et al., SOSP '23), measured above LRU and SIEVE on the Zipf
+//! benchmark (docs/benchmarks.md): new entries join a small FIFO queue (10% of the quota);
+//! one read there earns a place in the main queue, none sends the key to a ghost list, and a
+//! key the ghost remembers goes straight to main when it comes back. Main is FIFO with
+//! reinsertion: a read (counted up to 3) buys one more pass. One-hit wonders (a scan, a
+//! one-off download) so leave through the small queue without pushing out the working set.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// How writes reach the cold store.
@@ -141,49 +149,89 @@ pub struct Candidate {
     pub key: String,
     /// Bytes in hot.
     pub size: u64,
-    /// Access order (higher is more recent).
+    /// Queue order (higher joined its queue later).
     pub tick: u64,
     /// Wall-clock time of the last access, ms since the epoch.
     pub access_ms: u64,
+    /// Reads since it joined its queue, up to [`MAX_FREQ`].
+    pub freq: u8,
+    /// In the main queue (else the small one).
+    pub main: bool,
     /// Not yet flushed: never chosen.
     pub dirty: bool,
 }
 
-/// The keys a sweep removes: first clean unpinned entries idle longer than `demote_after`,
-/// then least recently used clean unpinned entries until bytes and entries are at 90% of the
-/// quotas.
+/// Reads an entry's counter keeps: at most this many extra passes through main.
+pub const MAX_FREQ: u8 = 3;
+
+/// What a sweep does, in order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Keys to remove; `true` for those that leave from the small queue (the ghost keeps
+    /// their names).
+    pub evict: Vec<(String, bool)>,
+    /// Keys that go to the back of main, with their counters after the move, in order.
+    pub requeue: Vec<(String, u8)>,
+}
+
+/// What a sweep does: first remove clean unpinned entries idle longer than `demote_after`,
+/// then run S3-FIFO until bytes and entries are at 90% of the quotas.
 pub fn victims(
     policy: &TierPolicy,
     mut entries: Vec<Candidate>,
     bytes: u64,
     count: u64,
     now_ms: u64,
-) -> Vec<String> {
+) -> Sweep {
     entries.retain(|c| !c.dirty && !policy.pinned(&c.key));
     entries.sort_by_key(|c| c.tick);
-    let (target_bytes, target_count) = if bytes > policy.hot_max || count > policy.hot_max_entries {
-        (
-            policy.hot_max / 10 * 9,
-            (policy.hot_max_entries / 10 * 9).max(1),
-        )
-    } else {
-        (u64::MAX, u64::MAX)
-    };
-    let demote_ms = policy.demote_after.map(|d| d.as_millis() as u64);
+    let mut out = Sweep::default();
     let (mut bytes, mut count) = (bytes, count);
-    let mut out = Vec::new();
-    for c in entries {
-        let idle = demote_ms.is_some_and(|d| now_ms.saturating_sub(c.access_ms) > d);
-        if !idle && bytes <= target_bytes && count <= target_count {
-            // LRU order: the rest are more recent, but may still be idle.
-            if demote_ms.is_none() {
-                break;
+    let evict = |c: &Candidate, small: bool, bytes: &mut u64, count: &mut u64| {
+        *bytes -= c.size.min(*bytes);
+        *count = count.saturating_sub(1);
+        (c.key.clone(), small)
+    };
+    if let Some(d) = policy.demote_after.map(|d| d.as_millis() as u64) {
+        entries.retain(|c| {
+            let idle = now_ms.saturating_sub(c.access_ms) > d;
+            if idle {
+                out.evict.push(evict(c, !c.main, &mut bytes, &mut count));
             }
-            continue;
+            !idle
+        });
+    }
+    if bytes <= policy.hot_max && count <= policy.hot_max_entries {
+        return out;
+    }
+    let target_bytes = policy.hot_max / 10 * 9;
+    let target_count = (policy.hot_max_entries / 10 * 9).max(1);
+    let (mut small, mut main): (VecDeque<_>, VecDeque<_>) =
+        entries.into_iter().partition(|c| !c.main);
+    let mut small_bytes: u64 = small.iter().map(|c| c.size).sum();
+    while bytes > target_bytes || count > target_count {
+        let small_over = small_bytes > target_bytes / 10 || small.len() as u64 > target_count / 10;
+        if (small_over || main.is_empty()) && !small.is_empty() {
+            let mut c = small.pop_front().expect("not empty");
+            small_bytes -= c.size;
+            if c.freq > 0 {
+                c.freq = 0;
+                out.requeue.push((c.key.clone(), 0));
+                main.push_back(c);
+            } else {
+                out.evict.push(evict(&c, true, &mut bytes, &mut count));
+            }
+        } else if let Some(mut c) = main.pop_front() {
+            if c.freq > 0 {
+                c.freq -= 1;
+                out.requeue.push((c.key.clone(), c.freq));
+                main.push_back(c);
+            } else {
+                out.evict.push(evict(&c, false, &mut bytes, &mut count));
+            }
+        } else {
+            break;
         }
-        bytes -= c.size.min(bytes);
-        count = count.saturating_sub(1);
-        out.push(c.key);
     }
     out
 }
@@ -210,12 +258,18 @@ mod tests {
             size,
             tick,
             access_ms: 1000 * tick,
+            freq: 0,
+            main: false,
             dirty,
         }
     }
 
+    fn keys(s: &Sweep) -> Vec<&str> {
+        s.evict.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
     #[test]
-    fn lru_skips_dirty_and_pinned_and_stops_at_90_percent() {
+    fn fifo_skips_dirty_and_pinned_and_stops_at_90_percent() {
         let p = TierPolicy {
             hot_max: 100,
             pins: vec!["keep/".into()],
@@ -228,9 +282,64 @@ mod tests {
             cand("d", 30, 4, false),
             cand("e", 30, 5, false),
         ];
-        // 150 bytes: drop clean unpinned LRU-first until <= 90.
-        assert_eq!(victims(&p, e.clone(), 150, 5, 0), vec!["c", "d"]);
-        assert!(victims(&p, e, 90, 5, 0).is_empty());
+        // 150 bytes: drop clean unpinned entries oldest-first until <= 90.
+        let s = victims(&p, e.clone(), 150, 5, 0);
+        assert_eq!(s.evict, vec![("c".into(), true), ("d".into(), true)]);
+        assert!(s.requeue.is_empty());
+        assert_eq!(victims(&p, e, 90, 5, 0), Sweep::default());
+    }
+
+    #[test]
+    fn a_read_in_the_small_queue_earns_main_an_unread_entry_leaves() {
+        let p = TierPolicy {
+            hot_max: 100,
+            ..Default::default()
+        };
+        let read = Candidate {
+            freq: 1,
+            ..cand("read", 40, 1, false)
+        };
+        let e = vec![
+            read,
+            cand("unread", 40, 2, false),
+            cand("new", 40, 3, false),
+        ];
+        let s = victims(&p, e, 120, 3, 0);
+        // Small holds 120 > 9: "read" moves to main (counter reset), "unread" leaves with its
+        // name kept in the ghost; 80 <= 90 stops the sweep before "new".
+        assert_eq!(s.requeue, vec![("read".into(), 0)]);
+        assert_eq!(s.evict, vec![("unread".into(), true)]);
+    }
+
+    #[test]
+    fn main_reinserts_read_entries_and_a_scan_does_not_flush_it() {
+        let p = TierPolicy {
+            hot_max: 1000,
+            ..Default::default()
+        };
+        let m = |key: &str, tick, freq| Candidate {
+            freq,
+            main: true,
+            ..cand(key, 100, tick, false)
+        };
+        // Main: hot (read twice), warm (once), cold (never); then a scan of 7 new entries
+        // in small, each read never.
+        let mut e = vec![m("hot", 1, 2), m("warm", 2, 1), m("cold", 3, 0)];
+        for i in 0..7 {
+            e.push(cand(&format!("scan{i}"), 100, 10 + i, false));
+        }
+        let s = victims(&p, e, 1000 + 700, 10, 0);
+        // 1700 bytes (700 dirty or pinned) down to 900: the scan leaves through small before
+        // main is touched, then main reinserts what was read and drops "cold".
+        let k = keys(&s);
+        assert_eq!(
+            k,
+            vec!["scan0", "scan1", "scan2", "scan3", "scan4", "scan5", "scan6", "cold"],
+            "{s:?}"
+        );
+        assert!(s.evict[..7].iter().all(|(_, small)| *small));
+        assert!(!s.evict[7].1, "cold left from main");
+        assert_eq!(s.requeue, vec![("hot".into(), 1), ("warm".into(), 0)]);
     }
 
     #[test]
@@ -240,6 +349,6 @@ mod tests {
             ..Default::default()
         };
         let e = vec![cand("old", 1, 1, false), cand("new", 1, 100, false)];
-        assert_eq!(victims(&p, e, 2, 2, 50_000), vec!["old"]);
+        assert_eq!(keys(&victims(&p, e, 2, 2, 50_000)), vec!["old"]);
     }
 }
