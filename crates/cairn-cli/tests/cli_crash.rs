@@ -1,5 +1,5 @@
 //! `cairn sync` and `cairn cp -r` killed with SIGKILL at random (seeded) points, 50 times in
-//! all: local → local, local → moto and moto → local, over 200 small files and two 11 MiB
+//! all: local → local, local → moto and moto → local, over 200 small files and two 17 MiB
 //! files (multipart uploads and parallel ranged downloads in 5 MiB parts). After each kill:
 //! - every destination file present under a user's name is byte-equal to its source (none
 //!   torn); a kill's own temp files are hidden (`.NAME.XXXX.cairn-tmp`) and counted;
@@ -20,7 +20,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const SMALL: usize = 200;
-const BIG: usize = 11 * 1024 * 1024;
+/// Above the 16 MiB multipart threshold: 4 parts of 5 MiB.
+const BIG: usize = 17 * 1024 * 1024;
 const PARTS: [&str; 4] = ["--part-size", "5M", "--parts", "2"];
 
 type Tree = BTreeMap<String, Vec<u8>>;

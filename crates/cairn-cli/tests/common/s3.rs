@@ -2,7 +2,6 @@
 //! the binary, and an aws-sdk-s3 client of its own to check what the server holds.
 
 use super::{var, Sandbox};
-use futures::TryStreamExt;
 use std::collections::BTreeMap;
 
 pub struct S3 {
@@ -91,13 +90,24 @@ impl S3 {
         format!("s3://{}/{key}", self.bucket)
     }
 
-    /// Keys of the multipart uploads the server holds open under `prefix`.
+    /// Keys of the multipart uploads the server holds open under `prefix` (first page; no
+    /// part listing, whose moto replies the SDK refuses).
     pub fn open_uploads(&self, prefix: &str) -> Vec<String> {
-        let uploads: Vec<_> = self
+        let out = self
             .rt
-            .block_on(self.admin.list_uploads(prefix).try_collect())
-            .unwrap_or_else(|e| panic!("list multipart uploads: {e}"));
-        uploads.into_iter().map(|u| u.key).collect()
+            .block_on(
+                self.admin
+                    .sdk()
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("list multipart uploads: {e:?}"));
+        out.uploads()
+            .iter()
+            .filter_map(|u| u.key().map(String::from))
+            .collect()
     }
 
     /// The keys under `prefix/`, in full.

@@ -205,7 +205,7 @@ impl Admin {
         &self.settings.bucket
     }
 
-    fn err<E>(
+    pub(crate) fn err<E>(
         &self,
         e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
         op: &'static str,
