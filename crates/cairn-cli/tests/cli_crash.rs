@@ -232,7 +232,8 @@ fn scenario(
             let open = m.open_uploads(prefix);
             assert!(
                 open.is_empty(),
-                "{name} round {i}: uploads left open: {open:?}"
+                "{name} round {i}: uploads left open: {open:?}; the re-run said:\n{}",
+                r.stderr
             );
         }
         let (end, _) = read(i);
