@@ -211,10 +211,10 @@ fn matches(
                     .collect(),
             };
             for n in candidates {
-                if n > key.len() {
+                // A fixed width may end inside a character of a hostile key: no match.
+                let Some((val, tail)) = key.split_at_checked(n) else {
                     continue;
-                }
-                let (val, tail) = key.split_at(n);
+                };
                 let ok_chars = match *v {
                     "prefix" => val == prefix,
                     "name" => true,
