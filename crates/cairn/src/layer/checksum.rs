@@ -337,7 +337,7 @@ impl<S: Store> ChecksumStore<S> {
         };
         let ctx = Ctx::new(self, key);
         let mut next = if full { Some(first) } else { None };
-        let mut last = None;
+        let mut last: Option<Error> = None;
         for read in 1..=READS_BEFORE_CORRUPT {
             let r = match next.take() {
                 Some(r) => r,
@@ -357,7 +357,17 @@ impl<S: Store> ChecksumStore<S> {
                 verified_sha256: None,
             }
             .bytes()
-            .await?;
+            .await;
+            // A body cut off in transit: nothing was handed over, so read again.
+            let body = match body {
+                Ok(b) => b,
+                Err(e) if e.is_temporary() => {
+                    tracing::warn!(%key, read, error = %e, "body broke off; reading the object again");
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let actual: [u8; 32] = Sha256::digest(&body).into();
             let ok = match &digest {
                 None => true,
@@ -381,18 +391,64 @@ impl<S: Store> ChecksumStore<S> {
                 });
             }
             tracing::warn!(%key, read, "checksum mismatch; reading the object again");
-            last = Some(ChecksumMismatch {
+            let m = ChecksumMismatch {
                 expected: digest.unwrap_or_default(),
                 actual: hex::encode(actual),
-            });
+            };
+            last = Some(
+                ctx.err(
+                    ErrorKind::Integrity,
+                    format!("{m} on each of {READS_BEFORE_CORRUPT} reads"),
+                )
+                .with_source(m),
+            );
         }
-        let m = last.expect("at least one read");
-        Err(ctx
-            .err(
-                ErrorKind::Integrity,
-                format!("{m} on each of {READS_BEFORE_CORRUPT} reads"),
-            )
-            .with_source(m))
+        // The last read decides: a mismatch on every read is corruption; a read that broke
+        // off last leaves the question open (a temporary error).
+        Err(last.expect("at least one read"))
+    }
+
+    /// The manifest of `key`, None if there is none. A manifest that does not match its own
+    /// digest (written since manifests carry one) or does not parse is read again,
+    /// [`READS_BEFORE_CORRUPT`] reads in all, like a small object: a byte flipped or a body
+    /// cut short in transit must not pass for a corrupt (or foreign) manifest.
+    async fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>> {
+        let mkey = self.names.manifest_key(key);
+        let mut why = String::new();
+        for read in 1..=READS_BEFORE_CORRUPT {
+            let r = match self.inner.get_opts(&mkey, GetOptions::default()).await {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let recorded = r.meta.layer_meta.get(self.names.sha256).cloned();
+            let raw = match r.bytes().await {
+                Ok(b) => b,
+                Err(e) if e.is_temporary() && read < READS_BEFORE_CORRUPT => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some(d) = recorded {
+                let actual = hex::encode(Sha256::digest(&raw));
+                if !actual.eq_ignore_ascii_case(d.trim()) {
+                    why = format!("SHA-256 mismatch: recorded {d}, read {actual}");
+                    tracing::warn!(%key, read, "checksum manifest mismatch; reading it again");
+                    continue;
+                }
+            }
+            match serde_json::from_slice(&raw) {
+                Ok(m) => return Ok(Some(m)),
+                Err(e) => {
+                    why = e.to_string();
+                    tracing::warn!(%key, read, "checksum manifest does not parse; reading it again");
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Integrity,
+            format!("checksum manifest is corrupt: {why} on each of {READS_BEFORE_CORRUPT} reads"),
+        )
+        .with_store(self)
+        .with_key(key.as_str()))
     }
 
     /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
@@ -400,24 +456,9 @@ impl<S: Store> ChecksumStore<S> {
         let Some(id) = meta.layer_meta.get(self.names.manifest).cloned() else {
             return Ok(());
         };
-        let raw = match self.inner.get(&self.names.manifest_key(key)).await {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                tracing::warn!(%key, "multipart object has no checksum manifest: unverifiable");
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let m: Manifest = match serde_json::from_slice(&raw) {
-            Ok(m) => m,
-            Err(e) => {
-                return Err(Error::new(
-                    ErrorKind::Integrity,
-                    format!("checksum manifest is corrupt: {e}"),
-                )
-                .with_store(self)
-                .with_key(key.as_str()))
-            }
+        let Some(m) = self.read_manifest(key).await? else {
+            tracing::warn!(%key, "multipart object has no checksum manifest: unverifiable");
+            return Ok(());
         };
         // The upload id binds: copies carry the manifest verbatim, so `m.key` may differ.
         if m.upload != id {
@@ -518,7 +559,20 @@ impl<S: Store> MultipartUpload for ChecksumUpload<S> {
         self.inner.put_part(data)
     }
     async fn complete(&mut self) -> Result<PutResult> {
-        let r = self.inner.complete().await?;
+        let r = match self.inner.complete().await {
+            Ok(r) => r,
+            // The reply may be lost after the store committed the upload (a timeout, a reset):
+            // then the object carries this upload's id, and it is this write, acknowledged
+            // here with its manifest (without one it would read as unverifiable, and lose
+            // the size and frame records that layers above keep in it).
+            Err(e) => match self.store.head(&self.key).await {
+                Ok(m) if m.layer_meta.get(self.names.manifest) == Some(&self.id) => PutResult {
+                    etag: m.etag,
+                    version: m.version,
+                },
+                _ => return Err(e),
+            },
+        };
         let manifest = Manifest {
             version: 1,
             upload: self.id.clone(),
@@ -528,7 +582,13 @@ impl<S: Store> MultipartUpload for ChecksumUpload<S> {
             metadata: std::mem::take(&mut self.trailing),
         };
         let body = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let opts = PutOptions::default().content_type("application/json");
+        // The manifest's own digest, so a read can tell a fault in transit from corruption.
+        let mut opts = PutOptions::default().content_type("application/json");
+        set_layer_meta(
+            &mut opts,
+            self.names.sha256,
+            hex::encode(Sha256::digest(&body)),
+        );
         self.store
             .put_opts(&self.names.manifest_key(&self.key), body.into(), opts)
             .await
