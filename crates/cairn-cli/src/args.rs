@@ -529,7 +529,8 @@ A tier+URL puts a local hot directory (hot=) in front of the store at URL. Reads
 write-back mode (mode=write-back) writes land there and a journal, and reach the store in the
 background. Every command that writes through a write-back tier flushes it before it exits;
 writes a crash left behind are replayed by the next open. Options: hot_max, hot_max_entries,
-ttl, immutable, dirty_max, demote_after, pin, flush_concurrency (see the README).
+ttl, immutable, dirty_max, demote_after, pin, flush_concurrency, flush_delay (see the
+README).
 One process owns a hot directory at a time.";
 
 #[derive(Debug, ClapArgs)]

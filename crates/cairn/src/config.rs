@@ -120,6 +120,10 @@ pub struct Config {
     pub pin: Option<Vec<String>>,
     /// Tiered store: concurrent uploads of the write-back flusher (default 4).
     pub flush_concurrency: Option<usize>,
+    /// Tiered store: how long a write-back write waits before the flusher uploads it
+    /// (default `1s`; `0s` uploads at once).
+    #[serde(with = "opt_duration")]
+    pub flush_delay: Option<Duration>,
 }
 
 /// The names [`Config::set`] accepts (canonical names; aliases are listed in the README).
@@ -159,6 +163,7 @@ pub const KEYS: &[&str] = &[
     "demote_after",
     "pin",
     "flush_concurrency",
+    "flush_delay",
 ];
 
 fn canonical(name: &str) -> String {
@@ -295,6 +300,7 @@ impl Config {
                 }
             }
             "flush_concurrency" => self.flush_concurrency = Some(parse_num(name, value)?),
+            "flush_delay" => self.flush_delay = Some(parse_duration(name, value)?),
             _ => {
                 return Err(Error::invalid(format!("unknown option {name:?}"))
                     .with_hint(format!("valid options: {}", KEYS.join(", "))))
@@ -387,6 +393,7 @@ impl Config {
             ("demote_after", self.demote_after.is_some()),
             ("pin", self.pin.is_some()),
             ("flush_concurrency", self.flush_concurrency.is_some()),
+            ("flush_delay", self.flush_delay.is_some()),
         ]
         .into_iter()
         .filter_map(|(n, set)| set.then_some(n))

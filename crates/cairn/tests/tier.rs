@@ -101,6 +101,7 @@ struct Cold {
     inner: DynStore,
     gets: AtomicU64,
     heads: AtomicU64,
+    puts: AtomicU64,
     down: AtomicBool,
 }
 
@@ -109,6 +110,7 @@ impl Cold {
         Arc::new(Cold {
             inner: Arc::new(cairn::backend::local::LocalStore::new(dir).unwrap()),
             gets: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
             heads: AtomicU64::new(0),
             down: AtomicBool::new(false),
         })
@@ -140,6 +142,7 @@ impl Store for Cold {
     }
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
         self.check()?;
+        self.puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put_opts(key, data, opts).await
     }
     async fn put_multipart_opts(
@@ -704,6 +707,36 @@ async fn a_put_record_whose_copy_never_landed_owes_what_was_owed_before() {
     drop(t);
     let (_, replay) = Journal::open(&s.hot.join("journal")).unwrap();
     assert!(replay.pending.is_empty(), "{:?}", replay.pending);
+}
+
+/// The flusher uploads a write-back write once it is `flush_delay` old: a key rewritten
+/// within it is uploaded once, with its last bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flusher_waits_flush_delay_and_uploads_a_rewritten_key_once() {
+    let s = setup();
+    let t = tier(
+        &s,
+        TierPolicy {
+            flush_delay: Duration::from_millis(400),
+            ..policy(WriteMode::WriteBack)
+        },
+    )
+    .await;
+    for gen in 0..5 {
+        t.put(&k("log.json"), versioned("log.json", gen))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.cold.puts.load(Ordering::SeqCst), 0, "not yet due");
+    let start = std::time::Instant::now();
+    while t.stats().dirty_entries > 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never flushed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.cold.puts.load(Ordering::SeqCst), 1, "uploaded once");
+    let cold = std::fs::read(s.cold_dir.join("log.json")).unwrap();
+    assert!(cold == versioned("log.json", 4), "the last write");
 }
 
 /// S3-FIFO: a one-off scan leaves through the small queue; the working set (read twice) and a

@@ -155,7 +155,7 @@ class Store:
     def __init__(self, url: Union[str, "Store", "AsyncStore"], /, **options: Any) -> None:
         """Opens ``url`` (``tier+URL`` puts a local hot tier in front of it: options ``hot``,
         ``mode``, ``hot_max``, ``hot_max_entries``, ``ttl``, ``immutable``, ``dirty_max``,
-        ``demote_after``, ``pin``, ``flush_concurrency``), or shares a store's backend."""
+        ``demote_after``, ``pin``, ``flush_concurrency``, ``flush_delay``), or shares a store's backend."""
     def put(
         self,
         key: str,

@@ -772,10 +772,11 @@ fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) -> tokio::task::JoinHandl
         let mut backoff = Duration::ZERO;
         let (mut saved, mut saved_at) = (0, Instant::now());
         let mut compact_at: u64 = 1 << 20;
+        let mut wait = Duration::from_millis(500);
         loop {
             tokio::select! {
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             if !backoff.is_zero() {
                 tokio::time::sleep(backoff).await;
@@ -786,10 +787,10 @@ fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) -> tokio::task::JoinHandl
                 inner.counters.save(&inner.dir);
                 (saved, saved_at) = (total, Instant::now());
             }
-            let keys: Vec<String> = {
-                let s = inner.state.lock().expect("tier state");
-                s.dirty.keys().cloned().collect()
-            };
+            let (keys, next) = inner.due();
+            wait = next.map_or(Duration::from_millis(500), |d| {
+                d.clamp(Duration::from_millis(10), Duration::from_millis(500))
+            });
             // Compacted from the file under its lock, so safe while writes go on; the bound
             // grows with what compaction keeps (flushed copies' ETags), so it never loops.
             if inner.journal.len() > compact_at {
@@ -813,9 +814,11 @@ fn spawn_flusher(weak: Weak<Inner>, wake: Arc<Notify>) -> tokio::task::JoinHandl
             backoff = if failed > 0 {
                 (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5))
             } else {
-                wake.notify_one();
                 Duration::ZERO
             };
+            if failed == 0 && next.is_none() {
+                wake.notify_one(); // writes may have landed during the uploads
+            }
         }
     })
 }
@@ -833,6 +836,33 @@ impl Inner {
 
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// The keys the flusher uploads now: those written `flush_delay` ago or more (all of
+    /// them past half of `dirty_max`, or when hot is over quota, since only clean copies can
+    /// be evicted), and how long until the next one is due.
+    fn due(&self) -> (Vec<String>, Option<Duration>) {
+        let s = self.state.lock().expect("tier state");
+        let delay = self.policy.flush_delay.as_millis() as u64;
+        let p = &self.policy;
+        let pressed = s.dirty_bytes > p.dirty_max / 2
+            || s.hot_bytes > p.hot_max
+            || s.entries.len() as u64 > p.hot_max_entries;
+        if delay == 0 || pressed {
+            return (s.dirty.keys().cloned().collect(), None);
+        }
+        let now = now_ms();
+        let mut next: Option<u64> = None;
+        let mut keys = Vec::new();
+        for (k, p) in &s.dirty {
+            let at = p.at_ms.saturating_add(delay);
+            if at <= now {
+                keys.push(k.clone());
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        (keys, next.map(|n| Duration::from_millis(n - now)))
     }
 
     fn over(&self) -> bool {

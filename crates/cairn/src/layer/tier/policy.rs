@@ -49,6 +49,10 @@ pub struct TierPolicy {
     pub pins: Vec<String>,
     /// `flush_concurrency`: uploads the flusher runs at once.
     pub flush_concurrency: usize,
+    /// `flush_delay`: how long a write-back write waits before the flusher uploads it, so a
+    /// burst of writes is acknowledged without uploads competing for the machine, and a key
+    /// rewritten within it is uploaded once. Ignored past half of `dirty_max`, and by `flush`.
+    pub flush_delay: Duration,
     /// Objects larger than this are served from cold without filling hot.
     pub fill_max: u64,
 }
@@ -65,6 +69,7 @@ impl Default for TierPolicy {
             demote_after: None,
             pins: Vec::new(),
             flush_concurrency: 4,
+            flush_delay: Duration::from_secs(1),
             fill_max: 1 << 30,
         }
     }
@@ -94,6 +99,7 @@ impl TierPolicy {
             demote_after: c.demote_after,
             pins: c.pin.clone().unwrap_or_default(),
             flush_concurrency: c.flush_concurrency.unwrap_or(d.flush_concurrency),
+            flush_delay: c.flush_delay.unwrap_or(d.flush_delay),
             fill_max: d.fill_max.min(hot_max),
         };
         if p.flush_concurrency == 0 {
