@@ -4,7 +4,9 @@
 //! - every destination file present under a user's name is byte-equal to its source (none
 //!   torn); a kill's own temp files are hidden (`.NAME.XXXX.cairn-tmp`) and counted;
 //! - a re-run (`cairn sync`) exits 0 and transfers exactly the files missing, skipping the rest;
-//! - no multipart upload stays open past it (cairn aborts the ones a killed cairn left);
+//! - no multipart upload stays open past it (cairn aborts the ones a killed cairn left), and
+//!   its stderr reports no failed abort;
+//! - no temp file is left in a local destination (the re-run sweeps the kill's);
 //! - the destination then equals the source.
 //!
 //! `CAIRN_CRASH_KILLS` (default 50) and `CAIRN_CRASH_SEED` size and seed a run;
@@ -228,6 +230,11 @@ fn scenario(
         f.missing += missing;
         f.transferred += sum["transferred"].as_u64().unwrap();
         f.skipped += sum["skipped"].as_u64().unwrap();
+        assert!(
+            !r.stderr.contains("could not abort"),
+            "{name} round {i}: an abort failed in the re-run:\n{}",
+            r.stderr
+        );
         if let Some((m, prefix)) = s3_prefix {
             let open = m.open_uploads(prefix);
             assert!(
@@ -236,17 +243,21 @@ fn scenario(
                 r.stderr
             );
         }
-        let (end, _) = read(i);
+        let (end, temps_after) = read(i);
         assert!(
             end == *want,
             "{name} round {i}: the destination differs from the source"
+        );
+        assert_eq!(
+            temps_after, 0,
+            "{name} round {i}: the re-run left the kill's temp files in the destination"
         );
     }
     eprintln!(
         "crash {name}: {} kills ({} after the command had finished), {} re-runs, {} files \
          missing after the kills, {} transferred and {} skipped by the re-runs, 0 torn, {} \
          uploads open after the kills and 0 after the re-runs, {} hidden temp files left by \
-         the kills",
+         the kills and 0 after the re-runs",
         f.kills, f.finished_first, f.kills, f.missing, f.transferred, f.skipped, f.orphans, f.temps
     );
     assert!(

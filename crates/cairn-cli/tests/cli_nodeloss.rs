@@ -152,6 +152,8 @@ fn garage3_survives_one_node_fails_clearly_without_quorum_and_recovers() {
     );
     let failure = &summary(&r)["failures"][0];
     assert_eq!(failure["kind"], "unavailable", "{failure}");
+    // A failed listing is named too (it was once an empty key).
+    assert_ne!(failure["key"], "", "the failure names nothing: {failure}");
     let msg = failure["message"].as_str().unwrap();
     assert!(msg.contains("quorum"), "the server's reason is lost: {msg}");
     eprintln!("two nodes down: exit {} after {took:?}: {msg}", r.code);

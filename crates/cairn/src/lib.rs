@@ -35,6 +35,7 @@ pub mod stats;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod tmpfile;
 pub mod transfer;
 
 pub use config::{Config, Location, Secret, StoreUrl};

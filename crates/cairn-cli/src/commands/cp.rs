@@ -593,11 +593,7 @@ async fn write_stream_file(
         .await
         .map_err(|e| fs_err(e, "write", &dir))?;
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{}.{}.cairn-tmp",
-        name.unwrap_or_default(),
-        std::process::id()
-    ));
+    let tmp = dir.join(cairn::tmpfile::name_for(&name.unwrap_or_default()));
     /// Removes the temp file unless it was renamed into place, on error and on cancellation
     /// (Ctrl-C drops this future) alike.
     struct Guard<'a>(&'a Path, bool);

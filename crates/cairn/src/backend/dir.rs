@@ -4,9 +4,10 @@
 //! - no layers: a file holds exactly the logical bytes (decompressed, decrypted);
 //! - no sidecars and no `.cairn/` folder: metadata and content types are not kept
 //!   ([`Capabilities::metadata`] is false), as cp(1), rsync and the aws cli do;
-//! - writes are still atomic: a hidden temp file next to the target (`.NAME.XXXX.cairn-tmp`,
+//! - writes are still atomic: a hidden temp file next to the target (`.NAME.PID-XXXX.cairn-tmp`,
 //!   the download engine's naming), fsynced, renamed over it, the directory fsynced. Listings
-//!   never show such temp files, and a dropped upload removes its own.
+//!   never show such temp files, and a dropped upload removes its own; the first write into a
+//!   directory sweeps the ones a killed cairn left there ([`crate::tmpfile`]).
 //!
 //! Reads and listings go to a [`LocalStore`] over the same root (which finds no sidecars in a
 //! plain tree); only writes differ. `file://` and `local://` URLs stay cairn stores.
@@ -26,7 +27,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The suffix of the temp files writes use; listings skip `.*.cairn-tmp` names.
-const TMP_SUFFIX: &str = ".cairn-tmp";
+use crate::tmpfile::SUFFIX as TMP_SUFFIX;
 
 /// A plain directory of the user's files (see the module docs).
 #[derive(Debug, Clone)]
@@ -84,10 +85,9 @@ impl PlainDirStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(
-            ".{name}.{:016x}{TMP_SUFFIX}",
-            rand::random::<u64>()
-        ));
+        // Temp files a killed cairn left in this directory go first (once per directory).
+        crate::tmpfile::sweep_once(dir);
+        let tmp = dir.join(crate::tmpfile::name_for(&name));
         let f = in_directory(&tmp, || fs::File::create_new(&tmp))?;
         Ok((tmp, f))
     }
@@ -152,8 +152,7 @@ impl PlainDirStore {
 
 /// Whether a key's last segment is one of our temp files.
 fn is_temp_name(key: &str) -> bool {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    name.starts_with('.') && name.ends_with(TMP_SUFFIX)
+    crate::tmpfile::is_temp(key.rsplit('/').next().unwrap_or(key))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {

@@ -184,6 +184,13 @@ struct Side<'a> {
 }
 
 impl Side<'_> {
+    /// A listing failure names what was being listed (the summary's item for it), unless
+    /// it already names a key or prefix.
+    fn named(&self, e: Error) -> Error {
+        let store = self.store.to_string();
+        e.with_key(format!("listing of {store}"))
+    }
+
     async fn next(&mut self) -> Result<Option<ObjectMeta>> {
         loop {
             let m = match self.list.next().await {
@@ -195,7 +202,7 @@ impl Side<'_> {
                     s.record_failure("", Action::Transfer, &e);
                     continue;
                 }
-                Some(r) => r?,
+                Some(r) => r.map_err(|e| self.named(e))?,
             };
             if let Some(last) = &self.last {
                 if m.key.as_str() <= last.as_str() {
@@ -210,7 +217,8 @@ impl Side<'_> {
                     .with_store(self.store)
                     .with_hint(
                         "sync relies on sorted listings and stopped to avoid wrong deletes",
-                    ));
+                    ))
+                    .map_err(|e| self.named(e));
                 }
             }
             self.last = Some(m.key.clone());

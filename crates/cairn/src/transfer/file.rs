@@ -416,11 +416,10 @@ pub(crate) async fn download_inner(
     let first = store.get_opts(key, GetOptions::default()).await?;
     let meta = first.meta.clone();
     let size = meta.size;
-    let tmp_path = dir.join(format!(
-        ".{}.{:016x}.cairn-tmp",
-        name.to_string_lossy(),
-        rand::random::<u64>()
-    ));
+    let tmp_path = dir.join(crate::tmpfile::name_for(&name.to_string_lossy()));
+    // Temp files a killed cairn left in this directory go first (once per directory).
+    let sweep_dir = dir.clone();
+    let _ = tokio::task::spawn_blocking(move || crate::tmpfile::sweep_once(&sweep_dir)).await;
     let pinned = Pinned::new(store, key, &meta, opts.max_resumes);
     let want = opts.wanted_sha256(&meta);
     let part = opts.part_size.max(1) as u64;

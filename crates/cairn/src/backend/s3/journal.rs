@@ -7,9 +7,10 @@
 //!   file nobody holds locked belongs to a dead process.
 //! - Records, one JSON line each: `begin` (store, key, time) before CreateMultipartUpload,
 //!   `id` once the server named the upload, `end` after complete or abort.
-//! - Before cairn writes a key, it aborts the dead processes' uploads to that same key in that
-//!   same bucket: by id, or, for one a kill cut off while its creation was in flight (no id
-//!   recorded), the uploads to exactly that key the server started within [`CREATE_WINDOW`] of
+//! - Before its first write to a bucket, cairn aborts the dead processes' uploads in that
+//!   bucket (every key they name, written now or not; every write to the bucket waits for
+//!   this): by id, or, for one a kill cut off while its creation was in flight (no id
+//!   recorded), the uploads to exactly its key the server started within [`CREATE_WINDOW`] of
 //!   the `begin` record. Nothing else is touched: other keys, other tools' uploads (outside
 //!   that window), live cairn processes' uploads.
 //!
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How far from its `begin` record an upload of unknown id may have been started by the server
@@ -75,6 +76,8 @@ struct State {
     dead: Vec<Dead>,
     /// Orphans by (store, key).
     orphans: HashMap<(String, String), Vec<Orphan>>,
+    /// Per store: its orphans have been (or are being) aborted.
+    reaped: HashMap<String, Arc<tokio::sync::OnceCell<()>>>,
 }
 
 /// This process's journal (one per process: every S3 store shares it).
@@ -134,6 +137,7 @@ impl Journal {
             next: 0,
             dead: Vec::new(),
             orphans: HashMap::new(),
+            reaped: HashMap::new(),
         };
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
@@ -199,16 +203,27 @@ impl Journal {
         self.append(&mut self.state.lock().unwrap(), &Record::End { n });
     }
 
-    /// Takes the dead processes' uploads to `key` of `store`, to be aborted; hand each back
+    /// The once-per-process cleanup of `store`: every write to it awaits this cell, whose
+    /// first caller aborts the store's orphans ([`Journal::take_orphans`]).
+    pub(crate) fn reaped(&self, store: &str) -> Arc<tokio::sync::OnceCell<()>> {
+        let mut s = self.state.lock().unwrap();
+        Arc::clone(s.reaped.entry(store.to_string()).or_default())
+    }
+
+    /// Takes the dead processes' uploads to any key of `store`, to be aborted; hand each back
     /// with [`Journal::resolved`] once it is.
-    pub(crate) fn take_orphans(&self, store: &str, key: &str) -> Vec<Orphan> {
+    pub(crate) fn take_orphans(&self, store: &str) -> Vec<Orphan> {
         let mut s = self.state.lock().unwrap();
         if s.orphans.is_empty() {
             return Vec::new();
         }
-        s.orphans
-            .remove(&(store.to_string(), key.to_string()))
-            .unwrap_or_default()
+        let keys: Vec<_> = s.orphans.keys().filter(|k| k.0 == store).cloned().collect();
+        let mut out = Vec::new();
+        for k in keys {
+            out.extend(s.orphans.remove(&k).unwrap_or_default());
+        }
+        out.sort_by(|a, b| (&a.key, a.n).cmp(&(&b.key, b.n)));
+        out
     }
 
     /// Marks an orphan as aborted (or found ended) in its dead process's file; a file with
@@ -307,22 +322,33 @@ pub(crate) async fn abort(admin: &super::admin::Admin, o: &Orphan) -> crate::Res
         t.to_millis()
             .is_ok_and(|ms| (o.begun_ms - window..=o.begun_ms + window).contains(&ms))
     };
-    // One key's uploads: no paging, and no part listing (which moto's replies break).
-    let out = admin
-        .sdk()
-        .list_multipart_uploads()
-        .bucket(admin.bucket())
-        .prefix(&o.key)
-        .send()
-        .await
-        .map_err(|e| admin.err(e, "list_multipart_uploads").with_key(&o.key))?;
+    // The uploads under the key, page by page (a prefix also matches longer keys), without
+    // their parts: moto's ListParts replies break the SDK, and only the ids are needed.
     let mut aborted = 0;
-    for u in out.uploads() {
-        if let (Some(key), Some(id), Some(t)) = (u.key(), u.upload_id(), u.initiated()) {
-            if key == o.key && started(t) {
-                admin.abort_upload(key, id).await?;
-                aborted += 1;
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    loop {
+        let out = admin
+            .sdk()
+            .list_multipart_uploads()
+            .bucket(admin.bucket())
+            .prefix(&o.key)
+            .set_key_marker(key_marker.take())
+            .set_upload_id_marker(id_marker.take())
+            .send()
+            .await
+            .map_err(|e| admin.err(e, "list_multipart_uploads").with_key(&o.key))?;
+        for u in out.uploads() {
+            if let (Some(key), Some(id), Some(t)) = (u.key(), u.upload_id(), u.initiated()) {
+                if key == o.key && started(t) {
+                    admin.abort_upload(key, id).await?;
+                    aborted += 1;
+                }
             }
+        }
+        key_marker = out.next_key_marker().map(String::from);
+        id_marker = out.next_upload_id_marker().map(String::from);
+        if out.is_truncated() != Some(true) || (key_marker.is_none() && id_marker.is_none()) {
+            break;
         }
     }
     Ok(aborted)

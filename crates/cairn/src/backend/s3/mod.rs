@@ -137,29 +137,40 @@ impl S3Store {
         }
     }
 
-    /// Aborts the uploads to `key` a killed cairn left open ([`journal`]). A failure is a
-    /// warning: the write itself does not depend on it.
-    async fn reap(&self, key: &Key) {
+    /// Before this process's first write to the bucket: aborts every upload a killed cairn
+    /// left open in it ([`journal`]), whatever key it was for; every write waits for that, so
+    /// none of this process's own uploads can be mistaken for an orphan. An abort that fails
+    /// is a warning naming the key (the write itself does not depend on it), and its record
+    /// stays for the next cairn.
+    async fn reap(&self, _key: &Key) {
         let Some(j) = journal::get() else { return };
-        let orphans = j.take_orphans(&self.journal_id(), key.as_str());
-        if orphans.is_empty() {
-            return;
-        }
-        let admin = self.admin();
-        for o in orphans {
-            match journal::abort(&admin, &o).await {
-                Ok(n) => {
-                    tracing::info!(
-                        "aborted {n} multipart upload(s) a killed cairn left open at {self}/{key}"
-                    );
-                    j.resolved(&o);
+        let id = self.journal_id();
+        j.reaped(&id)
+            .get_or_init(|| async {
+                let orphans = j.take_orphans(&id);
+                if orphans.is_empty() {
+                    return;
                 }
-                Err(e) => tracing::warn!(
-                    "could not abort the multipart upload a killed cairn left open at \
-                     {self}/{key} ({e}); `cairn multipart abort` removes it"
-                ),
-            }
-        }
+                let admin = self.admin();
+                for o in orphans {
+                    match journal::abort(&admin, &o).await {
+                        Ok(n) => {
+                            tracing::info!(
+                                "aborted {n} multipart upload(s) a killed cairn left open at \
+                                 {self}/{}",
+                                o.key
+                            );
+                            j.resolved(&o);
+                        }
+                        Err(e) => tracing::warn!(
+                            "could not abort the multipart upload a killed cairn left open at \
+                             {self}/{} ({e}); `cairn multipart abort` removes it",
+                            o.key
+                        ),
+                    }
+                }
+            })
+            .await;
     }
 
     /// The canned ACL a put asks for (`layer_hints["acl"]`, set by `sync --acl`), checked
