@@ -522,9 +522,11 @@ async fn flipped_bytes_on_local_disk_are_integrity_errors() {
 #[tokio::test]
 async fn plain_checksum_stream_holds_back_the_last_chunk() {
     // Checksum only: stored bytes are the content, so any released byte is the user's data.
+    // Five chunks: objects up to REREAD_LIMIT (four) are read whole before any byte is out.
     let dir = tempfile::tempdir().unwrap();
     let store = ChecksumStore::new(LocalStore::new(dir.path()).unwrap());
-    let data = pattern(4 * 256 * 1024, 1);
+    let data = pattern(5 * 256 * 1024, 1);
+    assert!(data.len() as u64 > checksum::REREAD_LIMIT);
     let key = k("held");
     store.put(&key, data.clone()).await.unwrap();
     flip_on_disk(&dir.path().join("held"), data.len() as u64 - 1);
@@ -541,7 +543,7 @@ async fn plain_checksum_stream_holds_back_the_last_chunk() {
     assert!(err.to_string().contains("SHA-256 mismatch"), "{err}");
     assert_eq!(
         seen.len(),
-        3 * 256 * 1024,
+        4 * 256 * 1024,
         "every chunk but the last is released"
     );
     assert!(seen[..] == data[..seen.len()]);

@@ -13,13 +13,16 @@
 //!   upload is never applied to the wrong bytes. This works on every store, needs no
 //!   metadata-replacing copy (object_store cannot do one on S3) and no ETag arithmetic.
 //!   A crash between commit and manifest leaves the object *unverifiable*, never falsely
-//!   corrupt. Manifests live under `.cairn-manifests/` at this layer's root: listings hide them,
+//!   corrupt; a reply to the commit lost in transit does not (the object is headed: if it
+//!   carries this upload's id, the manifest is written and the put acknowledged). Manifests live under `.cairn-manifests/` at this layer's root: listings hide them,
 //!   deletes, copies and renames carry them along, writes to that prefix are refused.
 //! - **Small objects** (up to [`REREAD_LIMIT`] stored bytes) are read whole and verified before
 //!   any byte is handed over, whether the caller asked for all of it or a range. On a mismatch
-//!   (a byte flipped or lost in transit) they are read again, [`READS_BEFORE_CORRUPT`] reads in
-//!   all, and only a mismatch on every read is an [`ErrorKind::Integrity`] error (source:
-//!   [`ChecksumMismatch`]): corruption at rest fails every read, a fault in transit does not.
+//!   (a byte flipped or lost in transit) or a body that breaks off they are read again,
+//!   [`READS_BEFORE_CORRUPT`] reads in all, and only a mismatch on every read is an
+//!   [`ErrorKind::Integrity`] error (source: [`ChecksumMismatch`]): corruption at rest fails
+//!   every read, a fault in transit does not. Manifests carry their own digest and are read
+//!   the same way. A range of a small object thus costs a whole read (docs/design.md says why).
 //! - **Larger full reads** stream: the body is hashed as it streams and its last chunk is held
 //!   back until the digest matches; on mismatch the stream ends with an Integrity error instead
 //!   of that chunk. Bytes already handed over cannot be taken back, so there is no re-read: the
