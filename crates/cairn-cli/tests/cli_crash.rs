@@ -99,18 +99,24 @@ struct Figures {
     orphans: usize,
 }
 
-/// Runs `kills` kill-and-re-run rounds of SRC → DST. `src`/`dst` build the URLs of round `i`.
-fn scenario(
-    name: &str,
-    s: &Sandbox,
-    srv: Option<&S3>,
-    want: &Tree,
-    dest: Dest,
-    src: &str,
-    dst: &dyn Fn(u64) -> String,
-    kills: u64,
-    rng: &mut Rng,
-) {
+/// One route of the test: SRC → DST, where `dst` builds the URL of round `i`.
+struct Route<'a> {
+    name: &'a str,
+    srv: Option<&'a S3>,
+    dest: Dest<'a>,
+    src: &'a str,
+    dst: &'a dyn Fn(u64) -> String,
+}
+
+/// Runs `kills` kill-and-re-run rounds of a route.
+fn scenario(s: &Sandbox, want: &Tree, route: Route, kills: u64, rng: &mut Rng) {
+    let Route {
+        name,
+        srv,
+        dest,
+        src,
+        dst,
+    } = route;
     let args = |rest: Vec<&str>| -> Vec<String> {
         let v = match srv {
             Some(m) => m.args(&rest),
@@ -278,37 +284,43 @@ fn sigkill_mid_sync_and_cp_then_a_rerun_completes_only_what_is_missing() {
     let down = total - local - up;
 
     scenario(
-        "local→local",
         &s,
-        None,
         &want,
-        Dest::Local,
-        "src",
-        &|i| format!("ll-{i}"),
+        Route {
+            name: "local→local",
+            srv: None,
+            dest: Dest::Local,
+            src: "src",
+            dst: &|i| format!("ll-{i}"),
+        },
         local,
         &mut rng,
     );
     let prefix = m.prefix("cli-crash");
     scenario(
-        "local→moto",
         &s,
-        Some(&m),
         &want,
-        Dest::S3(&m),
-        "src",
-        &|i| m.url(&format!("{prefix}/up-{i}")),
+        Route {
+            name: "local→moto",
+            srv: Some(&m),
+            dest: Dest::S3(&m),
+            src: "src",
+            dst: &|i| m.url(&format!("{prefix}/up-{i}")),
+        },
         up,
         &mut rng,
     );
     let from = m.url(&format!("{prefix}/up-{}", u64::MAX));
     scenario(
-        "moto→local",
         &s,
-        Some(&m),
         &want,
-        Dest::Local,
-        &from,
-        &|i| format!("dl-{i}"),
+        Route {
+            name: "moto→local",
+            srv: Some(&m),
+            dest: Dest::Local,
+            src: &from,
+            dst: &|i| format!("dl-{i}"),
+        },
         down,
         &mut rng,
     );

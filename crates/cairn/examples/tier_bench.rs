@@ -4,7 +4,8 @@
 //! Interleaved rounds, one process, so both sides of each ratio see the same machine state:
 //! - hot read of 1 MiB through `tier+s3://` vs a plain `file://` read;
 //! - cold read of 1 MiB through the tier (evicted first) vs a direct `s3://` read;
-//! - write-back put of 64 KiB vs a plain `file://` put (both fsync);
+//! - write-back put of 64 KiB vs a plain `file://` put (both fsync), with the default
+//!   `flush_delay` and with uploads at once;
 //! - hit rates on a Zipf(1.0) trace over a working set 10x the hot size: the tier itself,
 //!   and LRU, SIEVE and S3-FIFO simulated on the same trace;
 //! - RSS while the hot tier fills from S3.
@@ -345,10 +346,22 @@ async fn main() -> cairn::Result<()> {
         });
     }
 
-    // Write-back put: acknowledged once in hot and the journal (both fsynced).
-    {
+    // Write-back put: acknowledged once in hot and the journal (both fsynced); with the
+    // default flush_delay (uploads wait 1 s) and with uploads at once, competing.
+    for (delay, what, name) in [
+        ("1s", "put, 64 KiB", "tier+s3 write-back"),
+        (
+            "0s",
+            "put, 64 KiB, flush_delay=0s",
+            "tier+s3 write-back, flush_delay=0s",
+        ),
+    ] {
         let t = cairn::open_tier(
-            &tier_url(&s3, &dir.join("write-back"), "&mode=write-back"),
+            &tier_url(
+                &s3,
+                &dir.join(format!("write-back-{delay}")),
+                &format!("&mode=write-back&flush_delay={delay}"),
+            ),
             Config::default(),
         )
         .await?;
@@ -358,12 +371,12 @@ async fn main() -> cairn::Result<()> {
             rounds,
             ops,
             |i| {
-                let k = Key::new(format!("wb/{i:06}.json")).unwrap();
+                let k = Key::new(format!("wb{delay}/{i:06}.json")).unwrap();
                 let (t, data) = (&t, data.clone());
                 async move { timed(t.store.put(&k, data)).await }
             },
             |i| {
-                let k = Key::new(format!("wb/{i:06}.json")).unwrap();
+                let k = Key::new(format!("wb{delay}/{i:06}.json")).unwrap();
                 let (local, data) = (&local, data.clone());
                 async move { timed(local.put(&k, data)).await }
             },
@@ -371,8 +384,8 @@ async fn main() -> cairn::Result<()> {
         .await;
         t.tier.flush().await?;
         rows.push(Row {
-            what: "put, 64 KiB",
-            a_name: "tier+s3 write-back",
+            what,
+            a_name: name,
             a,
             b_name: "file://",
             b,
@@ -408,7 +421,7 @@ async fn main() -> cairn::Result<()> {
         println!("| Zipf(1.0), {n} objects, hot holds {cap} ({len} reads) | hit rate |");
         println!("|---|---|");
         println!(
-            "| cairn tier (LRU, swept to 90% of hot_max when over) | {:.1}% |",
+            "| cairn tier (S3-FIFO, swept to 90% of hot_max when over) | {:.1}% |",
             s.hit_rate * 100.0
         );
         println!("| LRU, simulated | {:.1}% |", sim_lru(&trace, cap) * 100.0);
