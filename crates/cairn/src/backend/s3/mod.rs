@@ -84,8 +84,17 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// Builds the store (no request is made; see [`Store::health_check`]).
+    /// Builds the store. No request is made (see [`Store::health_check`]) unless a killed
+    /// cairn left multipart uploads open in the bucket: those are aborted first, so a re-run
+    /// that finds nothing left to write still cleans up after the run it repeats.
     pub async fn new(bucket: &str, config: &Config) -> Result<S3Store> {
+        let store = S3Store::build(bucket, config).await?;
+        // Boxed: inlined, this future's type nests too deep for the CLI's async commands.
+        Box::pin(store.reap()).await;
+        Ok(store)
+    }
+
+    async fn build(bucket: &str, config: &Config) -> Result<S3Store> {
         let settings = Settings::resolve(bucket, config).await.map_err(|e| {
             e.with_operation("open")
                 .with_store(format!("s3://{bucket}"))
@@ -142,7 +151,7 @@ impl S3Store {
     /// none of this process's own uploads can be mistaken for an orphan. An abort that fails
     /// is a warning naming the key (the write itself does not depend on it), and its record
     /// stays for the next cairn.
-    async fn reap(&self, _key: &Key) {
+    async fn reap(&self) {
         let Some(j) = journal::get() else { return };
         let id = self.journal_id();
         j.reaped(&id)
@@ -349,7 +358,7 @@ impl Store for S3Store {
     async fn put_opts(&self, key: &Key, data: Bytes, opts: PutOptions) -> Result<PutResult> {
         let path = self.path("put", key)?;
         let acl = self.acl_of(&opts, key)?;
-        self.reap(key).await;
+        self.reap().await;
         let attributes = metadata::to_attributes(&opts, self.ctx.quirks.underscore_headers)
             .map_err(|e| {
                 e.with_operation("put")
@@ -404,7 +413,7 @@ impl Store for S3Store {
                     .with_key(key.as_str())
             })?;
         self.check_mode("put", key, &opts.mode).await?;
-        self.reap(key).await;
+        self.reap().await;
         let os_opts = object_store::PutMultipartOptions {
             attributes,
             ..Default::default()
