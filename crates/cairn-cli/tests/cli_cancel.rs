@@ -8,180 +8,14 @@
 
 mod common;
 
-use common::{bytes, var, Sandbox};
+use common::s3::S3;
+use common::{bytes, Sandbox};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
 const SIZE: usize = 200 * 1024 * 1024;
 const PARTS: [&str; 4] = ["--part-size", "5M", "--parts", "4"];
-
-/// moto, seen from the test: settings for the binary and an admin client for checks.
-struct Moto {
-    endpoint: String,
-    region: String,
-    key_id: String,
-    secret: String,
-    bucket: String,
-    rt: tokio::runtime::Runtime,
-    admin: cairn::backend::s3::admin::Admin,
-}
-
-impl Moto {
-    fn new() -> Moto {
-        let v = |k: &str| var(&format!("CAIRN_TEST_MOTO_{k}"));
-        let (endpoint, region, key_id, secret, bucket) = (
-            v("ENDPOINT"),
-            v("REGION"),
-            v("ACCESS_KEY_ID"),
-            v("SECRET_ACCESS_KEY"),
-            v("BUCKET"),
-        );
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let mut c = cairn::Config::default();
-        for (k, val) in [
-            ("endpoint", endpoint.as_str()),
-            ("region", region.as_str()),
-            ("access_key_id", key_id.as_str()),
-            ("secret_access_key", secret.as_str()),
-            ("allow_http", "true"),
-            ("path_style", "true"),
-            ("provider", "moto"),
-        ] {
-            c.set(k, val).unwrap();
-        }
-        let (admin, _) = rt
-            .block_on(cairn::open_admin(&format!("s3://{bucket}"), c))
-            .unwrap_or_else(|e| panic!("moto admin client: {e}"));
-        Moto {
-            endpoint,
-            region,
-            key_id,
-            secret,
-            bucket,
-            rt,
-            admin,
-        }
-    }
-
-    /// A sandbox whose runs reach moto (credentials through the environment only).
-    fn sandbox(&self) -> Sandbox {
-        let mut s = Sandbox::new();
-        s.env.extend([
-            ("AWS_ACCESS_KEY_ID".into(), self.key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.secret.clone()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ]);
-        s
-    }
-
-    fn args<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
-        let mut a = vec![
-            "--endpoint",
-            &self.endpoint,
-            "--region",
-            &self.region,
-            "--path-style",
-        ];
-        a.extend_from_slice(rest);
-        a
-    }
-
-    /// The key prefix of one test: `RUN_ID/cli-cancel/TEST/NONCE`. The nonce keeps an
-    /// upload a failed earlier run left open out of this run's view.
-    fn prefix(&self, test: &str) -> String {
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        format!("{}/cli-cancel/{test}/{nonce:x}", var("CAIRN_TEST_RUN_ID"))
-    }
-
-    fn url(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
-    }
-
-    /// Multipart uploads the server still has open under `prefix`.
-    fn open_uploads(&self, prefix: &str) -> Vec<String> {
-        let out = self
-            .rt
-            .block_on(
-                self.admin
-                    .sdk()
-                    .list_multipart_uploads()
-                    .bucket(&self.bucket)
-                    .prefix(prefix)
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("list multipart uploads: {e:?}"));
-        out.uploads()
-            .iter()
-            .filter_map(|u| u.key().map(String::from))
-            .collect()
-    }
-
-    /// Whether an upload under `prefix` has a stored part: cairn then holds its id (a
-    /// signal during CreateMultipartUpload itself is a narrower case than this test's).
-    fn upload_has_parts(&self, prefix: &str) -> bool {
-        let sdk = self.admin.sdk();
-        self.rt.block_on(async {
-            let out = sdk
-                .list_multipart_uploads()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("list multipart uploads: {e:?}"));
-            for u in out.uploads() {
-                let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
-                    continue;
-                };
-                let r = sdk
-                    .list_parts()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-                    .await;
-                let has_parts = match r {
-                    Ok(parts) => !parts.parts().is_empty(),
-                    // moto names the root element ListPartsResponse, which the SDK refuses;
-                    // the 200's body still lists the parts.
-                    Err(e) => match e.raw_response() {
-                        Some(raw) if raw.status().as_u16() == 200 => raw
-                            .body()
-                            .bytes()
-                            .is_some_and(|b| String::from_utf8_lossy(b).contains("<Part>")),
-                        _ => panic!("list parts: {e:?}"),
-                    },
-                };
-                if has_parts {
-                    return true;
-                }
-            }
-            false
-        })
-    }
-
-    /// Objects under `prefix`.
-    fn objects(&self, prefix: &str) -> Vec<String> {
-        let out = self
-            .rt
-            .block_on(
-                self.admin
-                    .sdk()
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(prefix)
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("list objects: {e:?}"));
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(String::from))
-            .collect()
-    }
-}
 
 fn spawn(s: &Sandbox, args: &[&str]) -> Child {
     s.cmd(args)
@@ -276,10 +110,10 @@ fn upload_to_moto_interrupted(test: &str, signal: libc::c_int, code: i32) {
 }
 
 fn upload_interrupted(test: &str, data: &[u8], opts: &[&str], signal: libc::c_int, code: i32) {
-    let m = Moto::new();
+    let m = S3::from_env("MOTO");
     let s = m.sandbox();
     s.write("big.bin", data);
-    let prefix = m.prefix(test);
+    let prefix = m.prefix(&format!("cli-cancel/{test}"));
     let dst = m.url(&format!("{prefix}/big.bin"));
     let args = [opts, &["cp", "big.bin", &dst][..], &PARTS].concat();
     let mut child = spawn(&s, &m.args(&args));
@@ -289,11 +123,7 @@ fn upload_interrupted(test: &str, data: &[u8], opts: &[&str], signal: libc::c_in
     let out = interrupt(child, signal);
     let open = m.open_uploads(&prefix);
     assert!(open.is_empty(), "uploads left open: {open:?}");
-    assert_eq!(
-        m.objects(&prefix),
-        Vec::<String>::new(),
-        "nothing at the key"
-    );
+    assert_eq!(m.keys(&prefix), Vec::<String>::new(), "nothing at the key");
     assert_interrupted(&out, code);
 }
 
@@ -316,10 +146,10 @@ fn sigint_mid_compressed_upload_leaves_no_open_upload() {
 
 #[test]
 fn sigint_mid_download_leaves_no_temp_file() {
-    let m = Moto::new();
+    let m = S3::from_env("MOTO");
     let s = m.sandbox();
     s.write("big.bin", &bytes(SIZE, 43));
-    let prefix = m.prefix("sigint-download");
+    let prefix = m.prefix("cli-cancel/sigint-download");
     let src = m.url(&format!("{prefix}/big.bin"));
     s.ok(&m.args(&[&["cp", "big.bin", &src][..], &PARTS].concat()));
     let dl = s.work.join("dl");

@@ -110,6 +110,49 @@ impl S3 {
             .collect()
     }
 
+    /// Whether an upload under `prefix` has a stored part: cairn then holds its id (a
+    /// signal during CreateMultipartUpload itself is a narrower case than this test's).
+    pub fn upload_has_parts(&self, prefix: &str) -> bool {
+        let sdk = self.admin.sdk();
+        self.rt.block_on(async {
+            let out = sdk
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("list multipart uploads: {e:?}"));
+            for u in out.uploads() {
+                let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
+                    continue;
+                };
+                let r = sdk
+                    .list_parts()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await;
+                let has_parts = match r {
+                    Ok(parts) => !parts.parts().is_empty(),
+                    // moto names the root element ListPartsResponse, which the SDK refuses;
+                    // the 200's body still lists the parts.
+                    Err(e) => match e.raw_response() {
+                        Some(raw) if raw.status().as_u16() == 200 => raw
+                            .body()
+                            .bytes()
+                            .is_some_and(|b| String::from_utf8_lossy(b).contains("<Part>")),
+                        _ => panic!("list parts: {e:?}"),
+                    },
+                };
+                if has_parts {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
     /// The keys under `prefix/`, in full.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let sdk = self.admin.sdk();
