@@ -412,13 +412,18 @@ impl<S: Store> ChecksumStore<S> {
     }
 
     /// The manifest of `key`, None if there is none. A manifest that does not match its own
-    /// digest (written since manifests carry one) or does not parse is read again,
-    /// [`READS_BEFORE_CORRUPT`] reads in all, like a small object: a byte flipped or a body
-    /// cut short in transit must not pass for a corrupt (or foreign) manifest.
+    /// digest (written since manifests carry one) or does not parse is read again: it is
+    /// corrupt only once [`READS_BEFORE_CORRUPT`] reads returned the very same bad body (a
+    /// manifest corrupt at rest reads the same every time). A byte flipped or a body cut short
+    /// in transit differs from read to read, so it must not pass for a corrupt (or foreign)
+    /// manifest; after `3 * READS_BEFORE_CORRUPT` reads without a verdict the error is
+    /// temporary.
     async fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>> {
         let mkey = self.names.manifest_key(key);
-        let mut why = String::new();
-        for read in 1..=READS_BEFORE_CORRUPT {
+        // The SHA-256 of the last bad body read, and how many reads returned it.
+        let mut bad: Option<([u8; 32], u32)> = None;
+        let mut last: Option<Error> = None;
+        for read in 1..=3 * READS_BEFORE_CORRUPT {
             let r = match self.inner.get_opts(&mkey, GetOptions::default()).await {
                 Ok(r) => r,
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -427,31 +432,54 @@ impl<S: Store> ChecksumStore<S> {
             let recorded = r.meta.layer_meta.get(self.names.sha256).cloned();
             let raw = match r.bytes().await {
                 Ok(b) => b,
-                Err(e) if e.is_temporary() && read < READS_BEFORE_CORRUPT => continue,
-                Err(e) => return Err(e),
-            };
-            if let Some(d) = recorded {
-                let actual = hex::encode(Sha256::digest(&raw));
-                if !actual.eq_ignore_ascii_case(d.trim()) {
-                    why = format!("SHA-256 mismatch: recorded {d}, read {actual}");
-                    tracing::warn!(%key, read, "checksum manifest mismatch; reading it again");
+                Err(e) if e.is_temporary() => {
+                    tracing::warn!(%key, read, error = %e, "checksum manifest broke off; reading it again");
+                    last = Some(e);
                     continue;
                 }
+                Err(e) => return Err(e),
+            };
+            let actual: [u8; 32] = Sha256::digest(&raw).into();
+            let why = match recorded {
+                Some(d) if !hex::encode(actual).eq_ignore_ascii_case(d.trim()) => format!(
+                    "SHA-256 mismatch: recorded {d}, read {}",
+                    hex::encode(actual)
+                ),
+                _ => match serde_json::from_slice(&raw) {
+                    Ok(m) => return Ok(Some(m)),
+                    Err(e) => e.to_string(),
+                },
+            };
+            let same = match bad {
+                Some((a, n)) if a == actual => n + 1,
+                _ => 1,
+            };
+            if same >= READS_BEFORE_CORRUPT {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "checksum manifest is corrupt: {why} on each of {READS_BEFORE_CORRUPT} reads"
+                    ),
+                )
+                .with_store(self)
+                .with_key(key.as_str()));
             }
-            match serde_json::from_slice(&raw) {
-                Ok(m) => return Ok(Some(m)),
-                Err(e) => {
-                    why = e.to_string();
-                    tracing::warn!(%key, read, "checksum manifest does not parse; reading it again");
-                }
-            }
+            bad = Some((actual, same));
+            tracing::warn!(%key, read, %why, "checksum manifest does not verify; reading it again");
+            last = Some(
+                Error::new(
+                    ErrorKind::Network,
+                    format!("checksum manifest reads differed from one another (faults in transit); last: {why}"),
+                )
+                .set_temporary(true),
+            );
         }
-        Err(Error::new(
-            ErrorKind::Integrity,
-            format!("checksum manifest is corrupt: {why} on each of {READS_BEFORE_CORRUPT} reads"),
-        )
-        .with_store(self)
-        .with_key(key.as_str()))
+        // No body came back bad the same way on enough reads: faults in transit, not
+        // corruption; the question stays open (a temporary error).
+        Err(last
+            .expect("at least one read")
+            .with_store(self)
+            .with_key(key.as_str()))
     }
 
     /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
