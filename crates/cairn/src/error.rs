@@ -196,7 +196,8 @@ impl Error {
 
     /// Sets the key if none is set yet.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        if self.0.key.is_none() {
+        // An empty key (a listing of the store's root) names nothing: a caller may name it.
+        if self.0.key.as_deref().is_none_or(str::is_empty) {
             self.0.key = Some(key.into());
         }
         self
