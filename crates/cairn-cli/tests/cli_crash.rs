@@ -187,17 +187,21 @@ fn scenario(s: &Sandbox, want: &Tree, route: Route, kills: u64, rng: &mut Rng) {
         child.wait().unwrap();
         f.kills += 1;
 
-        // A request the server had whole when the kill landed may still be stored after it:
-        // read until the destination holds still.
+        // A request the server had whole when the kill landed may still be stored after it
+        // (an object, or an upload it creates): read until the destination holds still, so
+        // the re-run starts after the killed run's last request, as a user's would.
         let (mut got, mut temps) = read(i);
-        if matches!(dest, Dest::S3(_)) {
+        if let Dest::S3(m) = &dest {
+            let prefix = to.strip_prefix(&format!("s3://{}/", m.bucket)).unwrap();
+            let mut uploads = m.open_uploads(prefix).len();
             loop {
                 std::thread::sleep(Duration::from_millis(150));
                 let again = read(i);
-                if again.0.len() == got.len() {
+                let open = m.open_uploads(prefix).len();
+                if again.0.len() == got.len() && open == uploads {
                     break;
                 }
-                (got, temps) = again;
+                (got, temps, uploads) = (again.0, again.1, open);
             }
         }
         f.temps += temps;
