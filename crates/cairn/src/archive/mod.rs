@@ -137,9 +137,22 @@ impl Archive {
         metadata: Metadata,
         content_type: Option<&str>,
     ) -> Result<Entry> {
-        let (key, opts, timestamp) = self.prepare(name, kind, metadata, content_type)?;
         let size = data.len() as u64;
-        self.store.put_opts(&key, data, opts.clone()).await?;
+        // Keys are create-only and carry the time to the millisecond: a second save of the
+        // same name within one millisecond finds the key taken, and takes the next one.
+        let mut attempt = 0;
+        let (key, opts, timestamp) = loop {
+            let (key, opts, timestamp) =
+                self.prepare(name, kind, metadata.clone(), content_type)?;
+            match self.store.put_opts(&key, data.clone(), opts.clone()).await {
+                Ok(_) => break (key, opts, timestamp),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < 3 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(Entry {
             key,
             name: name.into(),

@@ -230,3 +230,18 @@ async fn archive_futures_can_be_spawned() {
     let pruned = tokio::spawn(async move { archive.prune(&Filter::default(), &policy).await });
     assert!(pruned.await.unwrap().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn saves_of_one_name_within_a_millisecond_get_keys_of_their_own() {
+    let store: DynStore = Arc::new(MemoryStore::new());
+    let a = Archive::new(store);
+    let mut keys = std::collections::BTreeSet::new();
+    for i in 0..20u8 {
+        let e = a
+            .save("n", "k", Bytes::from(vec![i]), Metadata::new(), None)
+            .await
+            .unwrap();
+        assert!(keys.insert(e.key.clone()), "{} saved twice", e.key);
+        assert_eq!(a.store().get(&e.key).await.unwrap(), Bytes::from(vec![i]));
+    }
+}
