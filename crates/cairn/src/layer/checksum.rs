@@ -344,8 +344,7 @@ impl<S: Store> ChecksumStore<S> {
         let ctx = Ctx::new(self, key);
         let mut next = if full { Some(first) } else { None };
         let mut last: Option<Error> = None;
-        // The SHA-256 of the last bad body read, and how many reads returned it.
-        let mut bad: Option<([u8; 32], u32)> = None;
+        let mut bad = BadReads::default();
         for read in 1..=3 * READS_BEFORE_CORRUPT {
             let r = match next.take() {
                 Some(r) => r,
@@ -402,11 +401,7 @@ impl<S: Store> ChecksumStore<S> {
                 expected: digest.unwrap_or_default(),
                 actual: hex::encode(actual),
             };
-            let same = match bad {
-                Some((a, n)) if a == actual => n + 1,
-                _ => 1,
-            };
-            if same >= READS_BEFORE_CORRUPT {
+            if bad.corrupt(actual) {
                 return Err(ctx
                     .err(
                         ErrorKind::Integrity,
@@ -414,7 +409,6 @@ impl<S: Store> ChecksumStore<S> {
                     )
                     .with_source(m));
             }
-            bad = Some((actual, same));
             tracing::warn!(%key, read, "checksum mismatch; reading the object again");
             last = Some(
                 ctx.err(
@@ -438,8 +432,7 @@ impl<S: Store> ChecksumStore<S> {
     /// temporary.
     async fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>> {
         let mkey = self.names.manifest_key(key);
-        // The SHA-256 of the last bad body read, and how many reads returned it.
-        let mut bad: Option<([u8; 32], u32)> = None;
+        let mut bad = BadReads::default();
         let mut last: Option<Error> = None;
         for read in 1..=3 * READS_BEFORE_CORRUPT {
             let r = match self.inner.get_opts(&mkey, GetOptions::default()).await {
@@ -468,11 +461,7 @@ impl<S: Store> ChecksumStore<S> {
                     Err(e) => e.to_string(),
                 },
             };
-            let same = match bad {
-                Some((a, n)) if a == actual => n + 1,
-                _ => 1,
-            };
-            if same >= READS_BEFORE_CORRUPT {
+            if bad.corrupt(actual) {
                 return Err(Error::new(
                     ErrorKind::Integrity,
                     format!(
@@ -482,7 +471,6 @@ impl<S: Store> ChecksumStore<S> {
                 .with_store(self)
                 .with_key(key.as_str()));
             }
-            bad = Some((actual, same));
             tracing::warn!(%key, read, %why, "checksum manifest does not verify; reading it again");
             last = Some(
                 Error::new(
@@ -528,6 +516,23 @@ impl<S: Store> ChecksumStore<S> {
 impl<S: Store> fmt::Display for ChecksumStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&*self.inner, f)
+    }
+}
+
+/// The reads that came back bad, by the SHA-256 of what they returned: corruption at rest
+/// returns the same bytes every time, faults in transit do not.
+#[derive(Default)]
+struct BadReads(Option<([u8; 32], u32)>);
+
+impl BadReads {
+    /// Counts one bad read; true once [`READS_BEFORE_CORRUPT`] reads returned these bytes.
+    fn corrupt(&mut self, actual: [u8; 32]) -> bool {
+        let n = match self.0 {
+            Some((a, n)) if a == actual => n + 1,
+            _ => 1,
+        };
+        self.0 = Some((actual, n));
+        n >= READS_BEFORE_CORRUPT
     }
 }
 

@@ -228,14 +228,9 @@ impl Entry {
     /// A write-back copy, owed to cold, answering to the ETag its put returned.
     fn written_back(size: u64, (tick, access_ms): (u64, u64), alias: Option<String>) -> Entry {
         Entry {
-            size,
-            tick,
-            access_ms,
-            freq: 0,
-            main: false,
             validated: None,
-            cold_etag: None,
             alias,
+            ..Entry::clean(size, (tick, access_ms))
         }
     }
 }
