@@ -39,7 +39,7 @@
 //!   payloads over https or loopback, else SHA-256 from the SigV4 payload hash (the
 //!   `payload_signing` option), so the server rejects a body corrupted in transit.
 
-use super::stack::{check_reserved, pump, set_layer_meta, Ctx, Decode};
+use super::stack::{check_reserved, pump, set_layer_meta, Ctx};
 use super::Layer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
@@ -53,6 +53,12 @@ use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+
+mod manifest;
+mod read;
+
+use manifest::ChecksumUpload;
+use read::{length_checked, parse_digest, Verify};
 
 /// Metadata name of the hex SHA-256 digest (single puts; merged from the manifest on reads).
 pub const SHA256_META: &str = "cairn-sha256";
@@ -103,19 +109,6 @@ impl RecordNames {
     fn is_manifest(&self, key: &str) -> bool {
         key.starts_with(self.manifest_prefix)
     }
-}
-
-/// What a manifest holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
-    version: u32,
-    upload: String,
-    /// The key the upload was written to (informational: copies keep it).
-    key: String,
-    sha256: String,
-    size: u64,
-    #[serde(default)]
-    metadata: Metadata,
 }
 
 /// A stored object whose bytes do not match their recorded digest: the source of the
@@ -212,39 +205,6 @@ fn mismatch_of(e: &Error) -> Option<ChecksumMismatch> {
         .cloned()
 }
 
-/// Ends `body` with a temporary Network error if it does not hold exactly `len` bytes: a
-/// body cut short in transit must not pass for the object.
-fn length_checked(
-    body: BoxStream<'static, Result<Bytes>>,
-    len: u64,
-    ctx: Ctx,
-) -> BoxStream<'static, Result<Bytes>> {
-    futures::stream::unfold(Some((body, 0u64)), move |st| {
-        let ctx = ctx.clone();
-        async move {
-            let (mut body, seen) = st?;
-            match body.next().await {
-                Some(Ok(c)) => {
-                    let seen = seen + c.len() as u64;
-                    Some((Ok(c), Some((body, seen))))
-                }
-                Some(Err(e)) => Some((Err(e), None)),
-                None if seen == len => None,
-                None => {
-                    let e = ctx
-                        .err(
-                            ErrorKind::Network,
-                            format!("the body held {seen} bytes, the range {len}"),
-                        )
-                        .with_hint("the connection broke mid-body; retry");
-                    Some((Err(e), None))
-                }
-            }
-        }
-    })
-    .boxed()
-}
-
 /// The `layer_hints` entry with the SHA-256 (hex) of a single put's body, computed in this
 /// process by a checksum layer above. Hints never come from storage, unlike metadata.
 pub(crate) const BODY_SHA256_HINT: &str = "cairn.body-sha256";
@@ -323,346 +283,11 @@ impl<S: Store> ChecksumStore<S> {
             .is_some_and(|v| v.eq_ignore_ascii_case(d.trim()));
         (!vouched).then(|| d.clone())
     }
-
-    /// Reads a small object whole, verifies it, and hands over (the asked range of) verified
-    /// bytes. A mismatch is read again; it is corruption (`Integrity`) once
-    /// [`READS_BEFORE_CORRUPT`] reads returned the very same bad bytes (corruption at rest
-    /// reads the same every time, a byte flipped in transit does not); after
-    /// `3 * READS_BEFORE_CORRUPT` reads without that verdict the error is temporary. `first`
-    /// is the reply to `opts`, reused when it is already the whole object.
-    async fn read_verified(
-        &self,
-        key: &Key,
-        opts: GetOptions,
-        first: GetResult,
-        full: bool,
-    ) -> Result<GetResult> {
-        let whole = GetOptions {
-            range: None,
-            ..opts.clone()
-        };
-        let ctx = Ctx::new(self, key);
-        let mut next = if full { Some(first) } else { None };
-        let mut last: Option<Error> = None;
-        let mut bad = BadReads::default();
-        for read in 1..=3 * READS_BEFORE_CORRUPT {
-            let r = match next.take() {
-                Some(r) => r,
-                None => self.fetch(key, whole.clone()).await?,
-            };
-            let (meta, range, vouched) = (r.meta.clone(), r.range.clone(), r.verified_sha256);
-            let digest = self.to_verify(&GetResult {
-                meta: meta.clone(),
-                range: range.clone(),
-                body: futures::stream::empty().boxed(),
-                verified_sha256: vouched.clone(),
-            });
-            let body = GetResult {
-                body: r.body,
-                meta: meta.clone(),
-                range: range.clone(),
-                verified_sha256: None,
-            }
-            .bytes()
-            .await;
-            // A body cut off in transit: nothing was handed over, so read again.
-            let body = match body {
-                Ok(b) => b,
-                Err(e) if e.is_temporary() => {
-                    tracing::warn!(%key, read, error = %e, "body broke off; reading the object again");
-                    last = Some(e);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let actual: [u8; 32] = Sha256::digest(&body).into();
-            let ok = match &digest {
-                None => true,
-                Some(d) => parse_digest(self.names.sha256, d, &ctx)? == actual,
-            };
-            if ok && body.len() as u64 == range.end - range.start {
-                let want = match &opts.range {
-                    Some(g) => g.resolve(meta.size).map_err(|e| {
-                        e.with_operation("get")
-                            .with_store(self)
-                            .with_key(key.as_str())
-                    })?,
-                    None => 0..meta.size,
-                };
-                let part = body.slice(want.start as usize..want.end as usize);
-                return Ok(GetResult {
-                    meta,
-                    range: want,
-                    body: futures::stream::once(async move { Ok(part) }).boxed(),
-                    verified_sha256: vouched,
-                });
-            }
-            let m = ChecksumMismatch {
-                expected: digest.unwrap_or_default(),
-                actual: hex::encode(actual),
-            };
-            if bad.corrupt(actual) {
-                return Err(ctx
-                    .err(
-                        ErrorKind::Integrity,
-                        format!("{m} on each of {READS_BEFORE_CORRUPT} reads"),
-                    )
-                    .with_source(m));
-            }
-            tracing::warn!(%key, read, "checksum mismatch; reading the object again");
-            last = Some(
-                ctx.err(
-                    ErrorKind::Network,
-                    format!("reads differed from one another (faults in transit); last: {m}"),
-                )
-                .set_temporary(true),
-            );
-        }
-        // No body came back bad the same way on enough reads: faults in transit, not
-        // corruption; the question stays open (a temporary error).
-        Err(last.expect("at least one read"))
-    }
-
-    /// The manifest of `key`, None if there is none. A manifest that does not match its own
-    /// digest (written since manifests carry one) or does not parse is read again: it is
-    /// corrupt only once [`READS_BEFORE_CORRUPT`] reads returned the very same bad body (a
-    /// manifest corrupt at rest reads the same every time). A byte flipped or a body cut short
-    /// in transit differs from read to read, so it must not pass for a corrupt (or foreign)
-    /// manifest; after `3 * READS_BEFORE_CORRUPT` reads without a verdict the error is
-    /// temporary.
-    async fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>> {
-        let mkey = self.names.manifest_key(key);
-        let mut bad = BadReads::default();
-        let mut last: Option<Error> = None;
-        for read in 1..=3 * READS_BEFORE_CORRUPT {
-            let r = match self.inner.get_opts(&mkey, GetOptions::default()).await {
-                Ok(r) => r,
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let recorded = r.meta.layer_meta.get(self.names.sha256).cloned();
-            let raw = match r.bytes().await {
-                Ok(b) => b,
-                Err(e) if e.is_temporary() => {
-                    tracing::warn!(%key, read, error = %e, "checksum manifest broke off; reading it again");
-                    last = Some(e);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let actual: [u8; 32] = Sha256::digest(&raw).into();
-            let why = match recorded {
-                Some(d) if !hex::encode(actual).eq_ignore_ascii_case(d.trim()) => format!(
-                    "SHA-256 mismatch: recorded {d}, read {}",
-                    hex::encode(actual)
-                ),
-                _ => match serde_json::from_slice(&raw) {
-                    Ok(m) => return Ok(Some(m)),
-                    Err(e) => e.to_string(),
-                },
-            };
-            if bad.corrupt(actual) {
-                return Err(Error::new(
-                    ErrorKind::Integrity,
-                    format!(
-                        "checksum manifest is corrupt: {why} on each of {READS_BEFORE_CORRUPT} reads"
-                    ),
-                )
-                .with_store(self)
-                .with_key(key.as_str()));
-            }
-            tracing::warn!(%key, read, %why, "checksum manifest does not verify; reading it again");
-            last = Some(
-                Error::new(
-                    ErrorKind::Network,
-                    format!("checksum manifest reads differed from one another (faults in transit); last: {why}"),
-                )
-                .set_temporary(true),
-            );
-        }
-        // No body came back bad the same way on enough reads: faults in transit, not
-        // corruption; the question stays open (a temporary error).
-        Err(last
-            .expect("at least one read")
-            .with_store(self)
-            .with_key(key.as_str()))
-    }
-
-    /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
-    async fn merge_manifest(&self, key: &Key, meta: &mut ObjectMeta) -> Result<()> {
-        let Some(id) = meta.layer_meta.get(self.names.manifest).cloned() else {
-            return Ok(());
-        };
-        let Some(m) = self.read_manifest(key).await? else {
-            tracing::warn!(%key, "multipart object has no checksum manifest: unverifiable");
-            return Ok(());
-        };
-        // The upload id binds: copies carry the manifest verbatim, so `m.key` may differ.
-        if m.upload != id {
-            tracing::warn!(%key, "checksum manifest belongs to another upload: unverifiable");
-            return Ok(());
-        }
-        for (k, v) in m.metadata {
-            if super::stack::is_reserved(&k) {
-                meta.layer_meta.insert(k, v);
-            }
-        }
-        meta.layer_meta
-            .insert(self.names.sha256.to_string(), m.sha256);
-        Ok(())
-    }
 }
 
 impl<S: Store> fmt::Display for ChecksumStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&*self.inner, f)
-    }
-}
-
-/// The reads that came back bad, by the SHA-256 of what they returned: corruption at rest
-/// returns the same bytes every time, faults in transit do not.
-#[derive(Default)]
-struct BadReads(Option<([u8; 32], u32)>);
-
-impl BadReads {
-    /// Counts one bad read; true once [`READS_BEFORE_CORRUPT`] reads returned these bytes.
-    fn corrupt(&mut self, actual: [u8; 32]) -> bool {
-        let n = match self.0 {
-            Some((a, n)) if a == actual => n + 1,
-            _ => 1,
-        };
-        self.0 = Some((actual, n));
-        n >= READS_BEFORE_CORRUPT
-    }
-}
-
-fn parse_digest(name: &str, hex_digest: &str, ctx: &Ctx) -> Result<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_digest.trim(), &mut out).map_err(|_| {
-        ctx.err(
-            ErrorKind::Integrity,
-            format!("recorded {name} {hex_digest:?} is not a SHA-256"),
-        )
-    })?;
-    Ok(out)
-}
-
-/// Hashes the body as it passes; fails at the end if the digest differs.
-struct Verify {
-    hasher: Sha256,
-    expected: [u8; 32],
-    queue: VecDeque<Bytes>,
-    checked: bool,
-    ctx: Ctx,
-}
-
-impl Decode for Verify {
-    fn push(&mut self, input: Bytes) -> Result<()> {
-        self.hasher.update(&input);
-        self.queue.push_back(input);
-        Ok(())
-    }
-    fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        Ok(self.queue.pop_front())
-    }
-    fn finish_chunk(&mut self) -> Result<Option<Bytes>> {
-        if !self.checked {
-            self.checked = true;
-            let actual: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
-            if actual != self.expected {
-                let m = ChecksumMismatch {
-                    expected: hex::encode(self.expected),
-                    actual: hex::encode(actual),
-                };
-                return Err(self
-                    .ctx
-                    .err(ErrorKind::Integrity, m.to_string())
-                    .with_source(m));
-            }
-        }
-        Ok(self.queue.pop_front())
-    }
-}
-
-struct ChecksumUpload<S> {
-    store: Arc<S>,
-    names: RecordNames,
-    inner: Box<dyn MultipartUpload>,
-    key: Key,
-    id: String,
-    hasher: Sha256,
-    size: u64,
-    trailing: Metadata,
-}
-
-impl<S> fmt::Debug for ChecksumUpload<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChecksumUpload")
-            .field("key", &self.key)
-            .field("inner", &self.inner)
-            .finish()
-    }
-}
-
-#[async_trait]
-impl<S: Store> MultipartUpload for ChecksumUpload<S> {
-    fn put_part(&mut self, data: Bytes) -> BoxFuture<'static, Result<()>> {
-        // Parts are numbered in call order, so hashing here hashes the object in order.
-        self.hasher.update(&data);
-        self.size += data.len() as u64;
-        self.inner.put_part(data)
-    }
-    async fn complete(&mut self) -> Result<PutResult> {
-        let r = match self.inner.complete().await {
-            Ok(r) => r,
-            // The reply may be lost after the store committed the upload (a timeout, a reset):
-            // then the object carries this upload's id, and it is this write, acknowledged
-            // here with its manifest (without one it would read as unverifiable, and lose
-            // the size and frame records that layers above keep in it).
-            Err(e) => match self.store.head(&self.key).await {
-                Ok(m) if m.layer_meta.get(self.names.manifest) == Some(&self.id) => PutResult {
-                    etag: m.etag,
-                    version: m.version,
-                },
-                _ => return Err(e),
-            },
-        };
-        let manifest = Manifest {
-            version: 1,
-            upload: self.id.clone(),
-            key: self.key.to_string(),
-            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
-            size: self.size,
-            metadata: std::mem::take(&mut self.trailing),
-        };
-        let body = serde_json::to_vec(&manifest).expect("manifest serializes");
-        // The manifest's own digest, so a read can tell a fault in transit from corruption.
-        let mut opts = PutOptions::default().content_type("application/json");
-        set_layer_meta(
-            &mut opts,
-            self.names.sha256,
-            hex::encode(Sha256::digest(&body)),
-        );
-        self.store
-            .put_opts(&self.names.manifest_key(&self.key), body.into(), opts)
-            .await
-            .map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    "the object was written but its checksum manifest was not; it reads as \
-                 unverifiable until written again",
-                )
-                .with_operation("put")
-                .with_key(self.key.as_str())
-                .with_source(e)
-            })?;
-        Ok(r)
-    }
-    async fn abort(&mut self) -> Result<()> {
-        self.inner.abort().await
-    }
-    fn add_trailing_metadata(&mut self, metadata: Metadata) {
-        self.trailing.extend(metadata);
     }
 }
 
