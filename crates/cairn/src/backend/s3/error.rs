@@ -273,7 +273,107 @@ pub(crate) fn from_object_store(
     scope: Scope,
     quirks: &Quirks,
 ) -> Error {
-    describe(&e, op, store, key, scope, quirks).with_source(e)
+    let err = describe(&e, op, store, key, scope, quirks);
+    match Redacted::chain(&e) {
+        Some(redacted) => err.with_source(redacted),
+        None => err.with_source(e),
+    }
+}
+
+/// Tags of an S3 error body that echo what the request carried: AWS answers a rejected session
+/// token with the token (`Token-0`) and a signature mismatch with the canonical request, whose
+/// headers hold the session token and any SSE-C key. object_store puts the whole body in its
+/// error text, which the CLI prints as causes; these tags' contents never leave.
+fn echo_tag(name: &str) -> bool {
+    name.starts_with("Token-")
+        || matches!(
+            name,
+            "CanonicalRequest"
+                | "CanonicalRequestBytes"
+                | "StringToSign"
+                | "StringToSignBytes"
+                | "SignatureProvided"
+        )
+}
+
+/// `text` with the contents of every [`echo_tag`] element replaced, or None if it has none.
+fn redact_echoes(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else { break };
+        let name = &after[..close];
+        let end_tag = format!("</{name}>");
+        let body = &after[close + 1..];
+        match body.find(&end_tag) {
+            Some(end) if echo_tag(name) => {
+                out.push_str(&rest[..open + 1 + close + 1]);
+                out.push_str("[redacted]");
+                out.push_str(&end_tag);
+                rest = &body[end + end_tag.len()..];
+                changed = true;
+            }
+            _ => {
+                out.push_str(&rest[..open + 1]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// An error chain's text with [`redact_echoes`] applied at every level, standing in for an
+/// object_store error whose response body echoed a credential.
+#[derive(Debug)]
+struct Redacted {
+    text: String,
+    source: Option<Box<Redacted>>,
+}
+
+impl Redacted {
+    /// The redacted copy of `e`'s chain, or None when no level of it echoes anything.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Option<Redacted> {
+        let mut levels = Vec::new();
+        let mut changed = false;
+        let mut src = Some(e);
+        while let Some(s) = src {
+            let text = s.to_string();
+            levels.push(match redact_echoes(&text) {
+                Some(r) => {
+                    changed = true;
+                    r
+                }
+                None => text,
+            });
+            src = s.source();
+        }
+        if !changed {
+            return None;
+        }
+        levels.into_iter().rev().fold(None, |source, text| {
+            Some(Redacted {
+                text,
+                source: source.map(Box::new),
+            })
+        })
+    }
+}
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Redacted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// Like [`from_object_store`] but borrowing the error (no source attached), for one
@@ -325,6 +425,38 @@ pub(crate) fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_credentials_are_redacted_at_every_level() {
+        let body = "<Error><Code>InvalidToken</Code><Message>bad</Message>\
+                    <Token-0>TOKENMARK</Token-0><CanonicalRequest>GET\nx-amz-security-token:TOKENMARK\n\
+                    </CanonicalRequest><RequestId>R</RequestId></Error>";
+        assert_eq!(
+            redact_echoes(body).unwrap(),
+            "<Error><Code>InvalidToken</Code><Message>bad</Message>\
+             <Token-0>[redacted]</Token-0><CanonicalRequest>[redacted]</CanonicalRequest>\
+             <RequestId>R</RequestId></Error>"
+        );
+        assert_eq!(redact_echoes("<Code>NoSuchKey</Code> a < b"), None);
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "request failed: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other(format!("403: {body}")));
+        let r = Redacted::chain(&e).unwrap();
+        let inner = std::error::Error::source(&r).unwrap().to_string();
+        assert!(r.to_string().ends_with(&inner), "{r}");
+        assert!(!format!("{r} {r:?}").contains("TOKENMARK"), "{r:?}");
+        assert!(Redacted::chain(&std::io::Error::other("<Code>X</Code>")).is_none());
+    }
 
     fn q(name: &str) -> &'static Quirks {
         Quirks::for_provider(Some(name)).unwrap()
