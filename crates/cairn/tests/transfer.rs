@@ -554,6 +554,67 @@ async fn checksum_verified(env: Env) {
     );
 }
 
+/// A multipart object's ranges are checked against its recorded part digests on a parallel
+/// download: a part corrupted, lost or reordered on the server fails it with `Integrity`
+/// and leaves no file.
+async fn parts_checked_on_download(env: Env) {
+    use cairn::layer::checksum::{ChecksumStore, MANIFEST_META};
+    let bare = env.faulty.inner.clone();
+    let store = ChecksumStore::new(bare.clone());
+    let dir = tempfile::tempdir().unwrap();
+    // S3's smallest part.
+    let part = 5 << 20;
+    let opts = TransferOptions {
+        part_size: part,
+        multipart_threshold: part as u64,
+        concurrency: 3,
+        ..Default::default()
+    };
+    let bytes = data(3 * part + 100, 77);
+    let key = k("parts/obj");
+    let mut up = store
+        .put_multipart_opts(&key, PutOptions::default())
+        .await
+        .unwrap();
+    for c in bytes.chunks(part) {
+        up.put_part(bytes.slice_ref(c)).await.unwrap();
+    }
+    up.complete().await.unwrap();
+    let out = dir.path().join("obj");
+    download_file(&store, &key, &out, &opts, &Recorder::new())
+        .await
+        .unwrap_or_else(|e| panic!("{store}: {e}"));
+    assert!(std::fs::read(&out).unwrap() == bytes[..]);
+
+    let id = bare.head(&key).await.unwrap().layer_meta[MANIFEST_META].clone();
+    let (p0, p1, p2) = (&bytes[..part], &bytes[part..2 * part], &bytes[2 * part..]);
+    let mut flipped = bytes.to_vec();
+    flipped[2 * part + 9] ^= 4;
+    let cases = [
+        ("a corrupt part", flipped),
+        ("a missing part", [p0, p2].concat()),
+        ("reordered parts", [p1, p0, p2].concat()),
+    ];
+    for (what, stored) in cases {
+        // Forged on purpose: the upload's id on other bytes, as a faulty server would hold.
+        let mut put = PutOptions::default().meta(MANIFEST_META, id.clone());
+        put.layer_hints.insert(
+            cairn::layer::stack::LAYER_META_HINT.into(),
+            MANIFEST_META.into(),
+        );
+        bare.put_opts(&key, stored.into(), put).await.unwrap();
+        let out = dir.path().join("bad");
+        let e = download_file(&store, &key, &out, &opts, &Recorder::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{store}: {what}: {e}");
+        assert!(
+            !out.exists(),
+            "{store}: {what}: a corrupt download leaves no file"
+        );
+    }
+}
+
 /// Copies between this store and memory, both ways, small and multipart, keep bytes,
 /// content type and user metadata.
 async fn copy_between_stores(env: Env) {
@@ -805,6 +866,10 @@ macro_rules! transfer_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn checksum_verified() {
                 super::checksum_verified(super::$backend("sha").await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn parts_checked_on_download() {
+                super::parts_checked_on_download(super::$backend("parts").await).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn copy_between_stores() {

@@ -504,6 +504,8 @@ impl<S: Store> CompressStore<S> {
         };
         let mut r = self.inner.get_opts(key, opts).await?;
         r.meta.size = logical;
+        // Vouched for as stored bytes, not as what this layer hands over.
+        r.verified_sha256 = None;
         r.body = pump(
             r.body,
             Window {
@@ -915,6 +917,7 @@ impl<S: Store> Store for CompressStore<S> {
             r.meta.size = logical_size(&r.meta).unwrap_or(r.meta.size);
             r.range = 0..r.meta.size;
             r.body = pump(r.body, dec);
+            r.verified_sha256 = None;
             return Ok(r);
         };
         // The ranged path heads the current object, so an old version is only read whole.
@@ -985,6 +988,7 @@ impl<S: Store> Store for CompressStore<S> {
         };
         let mut r = self.inner.get_opts(key, full).await?;
         r.meta.size = size;
+        r.verified_sha256 = None;
         let window = Window {
             dec,
             skip: want.start,

@@ -1,7 +1,7 @@
 //! Many objects at once: bounded concurrency, streamed listings, per-item failures.
 
 use super::copy::copy_one;
-use super::file::{download_inner, upload_inner};
+use super::file::{download_checked, upload_inner};
 use super::{blocking, TransferOptions};
 use crate::backend::local::LocalStore;
 use crate::error::{Error, Result};
@@ -298,7 +298,7 @@ pub async fn download_tree(
             // Keys are validated (no `..`, not absolute), so the path stays inside `dir`.
             let path = dir.join(&m.key.as_str()[sp_ref.len()..]);
             let progress = |n: u64| reporter.on_progress(&m.key, n);
-            let r = download_inner(store, &m.key, &path, opts, false, &progress).await;
+            let r = download_checked(store, &m.key, &path, opts, false, &progress).await;
             batch_ref.done(&item, &r.map(|meta| meta.size));
         })
         .await;

@@ -165,6 +165,10 @@ pub(crate) fn check_digest(
     if &got == want {
         return Ok(());
     }
+    let m = crate::layer::checksum::ChecksumMismatch {
+        expected: hex::encode(want),
+        actual: hex::encode(got),
+    };
     Err(crate::Error::new(
         crate::ErrorKind::Integrity,
         format!(
@@ -175,7 +179,8 @@ pub(crate) fn check_digest(
     )
     .with_operation("get")
     .with_store(store)
-    .with_key(key.as_str()))
+    .with_key(key.as_str())
+    .with_source(m))
 }
 
 /// Splits `0..size` into ranges of `part` bytes.

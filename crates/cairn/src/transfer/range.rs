@@ -24,6 +24,11 @@ pub(crate) struct Pinned<'a> {
     pub etag: Option<String>,
     pub size: u64,
     pub max_resumes: u32,
+    /// The recorded SHA-256 (hex) that every range's reply must be vouched for by the
+    /// checksum layer (checked part by part), if the caller counts on that.
+    pub vouch: Option<String>,
+    /// Set once a range came back without that vouch: the caller must hash what it got.
+    pub unvouched: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Pinned<'a> {
@@ -40,6 +45,8 @@ impl<'a> Pinned<'a> {
             etag: meta.etag.clone(),
             size: meta.size,
             max_resumes,
+            vouch: None,
+            unvouched: Default::default(),
         }
     }
 
@@ -82,6 +89,12 @@ impl<'a> Pinned<'a> {
             ..Default::default()
         };
         let r = self.store.get_opts(self.key, opts).await?;
+        if let Some(w) = &self.vouch {
+            if !vouched(&r, w) {
+                self.unvouched
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         // Stores that ignore If-Match are caught here.
         if r.meta.size != self.size {
             return Err(self.changed(format!(
@@ -180,6 +193,13 @@ impl<'a> Pinned<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether a layer checked `r`'s bytes as bytes of the object whose SHA-256 is `sha256` (hex).
+pub(crate) fn vouched(r: &crate::store::GetResult, sha256: &str) -> bool {
+    r.verified_sha256
+        .as_deref()
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(sha256))
 }
 
 async fn backoff(attempt: u32) {

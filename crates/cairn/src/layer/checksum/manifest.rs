@@ -14,6 +14,17 @@ pub(super) struct Manifest {
     pub(super) size: u64,
     #[serde(default)]
     pub(super) metadata: Metadata,
+    /// Every part's size and SHA-256, in order (S3's composite-checksum shape), so a read can
+    /// check each part on its own. Absent in manifests written before parts were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) parts: Option<Vec<PartDigest>>,
+}
+
+/// One part of a multipart upload as this layer passed it down.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct PartDigest {
+    pub(super) size: u64,
+    pub(super) sha256: String,
 }
 
 pub(super) struct ChecksumUpload<S> {
@@ -25,6 +36,8 @@ pub(super) struct ChecksumUpload<S> {
     pub(super) hasher: Sha256,
     pub(super) size: u64,
     pub(super) trailing: Metadata,
+    /// Each part's digest, filled in by its upload future (so parts hash on any core).
+    pub(super) parts: Arc<std::sync::Mutex<Vec<Option<PartDigest>>>>,
 }
 
 impl<S> fmt::Debug for ChecksumUpload<S> {
@@ -42,7 +55,20 @@ impl<S: Store> MultipartUpload for ChecksumUpload<S> {
         // Parts are numbered in call order, so hashing here hashes the object in order.
         self.hasher.update(&data);
         self.size += data.len() as u64;
-        self.inner.put_part(data)
+        let i = {
+            let mut parts = self.parts.lock().unwrap();
+            parts.push(None);
+            parts.len() - 1
+        };
+        let parts = self.parts.clone();
+        let hashed = data.clone();
+        let upload = self.inner.put_part(data);
+        Box::pin(async move {
+            let sha256 = hex::encode(Sha256::digest(&hashed));
+            let size = hashed.len() as u64;
+            parts.lock().unwrap()[i] = Some(PartDigest { size, sha256 });
+            upload.await
+        })
     }
     async fn complete(&mut self) -> Result<PutResult> {
         let r = match self.inner.complete().await {
@@ -59,8 +85,13 @@ impl<S: Store> MultipartUpload for ChecksumUpload<S> {
                 _ => return Err(e),
             },
         };
+        // Every part future ran to completion before complete, so every digest is in.
+        let parts = std::mem::take(&mut *self.parts.lock().unwrap())
+            .into_iter()
+            .collect::<Option<Vec<_>>>();
         let manifest = Manifest {
-            version: 1,
+            version: 2,
+            parts,
             upload: self.id.clone(),
             key: self.key.to_string(),
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
@@ -164,19 +195,24 @@ impl<S: Store> ChecksumStore<S> {
             .with_key(key.as_str()))
     }
 
-    /// Merges a multipart object's manifest into `meta` if it belongs to this very upload.
-    pub(super) async fn merge_manifest(&self, key: &Key, meta: &mut ObjectMeta) -> Result<()> {
+    /// Merges a multipart object's manifest into `meta` if it belongs to this very upload, and
+    /// returns its part list, if it has one.
+    pub(super) async fn merge_manifest(
+        &self,
+        key: &Key,
+        meta: &mut ObjectMeta,
+    ) -> Result<Option<Vec<PartDigest>>> {
         let Some(id) = meta.layer_meta.get(self.names.manifest).cloned() else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(m) = self.read_manifest(key).await? else {
             tracing::warn!(%key, "multipart object has no checksum manifest: unverifiable");
-            return Ok(());
+            return Ok(None);
         };
         // The upload id binds: copies carry the manifest verbatim, so `m.key` may differ.
         if m.upload != id {
             tracing::warn!(%key, "checksum manifest belongs to another upload: unverifiable");
-            return Ok(());
+            return Ok(None);
         }
         for (k, v) in m.metadata {
             if crate::layer::stack::is_reserved(&k) {
@@ -185,6 +221,6 @@ impl<S: Store> ChecksumStore<S> {
         }
         meta.layer_meta
             .insert(self.names.sha256.to_string(), m.sha256);
-        Ok(())
+        Ok(m.parts)
     }
 }

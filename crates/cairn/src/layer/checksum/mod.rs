@@ -16,21 +16,29 @@
 //!   corrupt; a reply to the commit lost in transit does not (the object is headed: if it
 //!   carries this upload's id, the manifest is written and the put acknowledged). Manifests live under `.cairn-manifests/` at this layer's root: listings hide them,
 //!   deletes, copies and renames carry them along, writes to that prefix are refused.
-//! - **Small objects** (up to [`REREAD_LIMIT`] stored bytes) are read whole and verified before
-//!   any byte is handed over, whether the caller asked for all of it or a range. On a mismatch
-//!   (a byte flipped or lost in transit) or a body that breaks off they are read again,
-//!   [`READS_BEFORE_CORRUPT`] reads in all, and only a mismatch on every read is an
+//! - **Multipart uploads also record each part's size and SHA-256** in the manifest (the shape
+//!   of S3's composite checksums). Parts hash in the part futures, so on any core.
+//! - **Reads go part by part** ([`parts`]): every part a read touches is read whole, checked
+//!   against its digest, and only then handed over; a single-put object is one part. On a
+//!   mismatch or a body that breaks off the part is read again, [`READS_BEFORE_CORRUPT`] reads
+//!   in all, and only a mismatch with the very same bytes on each is an
 //!   [`ErrorKind::Integrity`] error (source: [`ChecksumMismatch`]): corruption at rest fails
-//!   every read, a fault in transit does not. Manifests carry their own digest and are read
-//!   the same way. A range of a small object thus costs a whole read (docs/design.md says why).
-//! - **Larger full reads** stream: the body is hashed as it streams and its last chunk is held
-//!   back until the digest matches; on mismatch the stream ends with an Integrity error instead
-//!   of that chunk. Bytes already handed over cannot be taken back, so there is no re-read: the
-//!   caller (e.g. a download, which verifies and re-fetches) decides. A ranged read that covers
-//!   the whole object counts as full.
-//! - **Partial ranged reads of larger objects** cannot be verified without reading everything;
-//!   they pass through, checked only for length: a body shorter or longer than its range ends
-//!   with a temporary [`ErrorKind::Network`] error.
+//!   every read, a fault in transit does not. So a range is as verified as a full read; it
+//!   costs the parts it touches (docs/design.md says why). Reads served this way carry
+//!   [`GetResult::verified_sha256`], so a download need not read its file back. A part list
+//!   that does not add up to the object is Integrity at once (a lost or added part).
+//!   Manifests carry their own digest and are read the same way.
+//! - **Full reads of single-put objects above [`REREAD_LIMIT`]** stream instead (buffering
+//!   them would cost their size): the body is hashed as it streams and its last chunk is
+//!   held back until the digest matches; on mismatch the stream ends with an Integrity error
+//!   instead of that chunk. Bytes already handed over cannot be taken back, so the caller
+//!   (e.g. a download, which verifies and re-fetches) decides.
+//! - **Ranges left to a length check:** of objects without a usable part list (multipart
+//!   manifests written before parts were recorded, parts over [`PART_BUFFER_LIMIT`], single
+//!   puts over [`SINGLE_PUT_RANGE_LIMIT`]), and of compressed or encrypted objects above
+//!   [`REREAD_LIMIT`], whose layers check their own frames. A body shorter or longer than its
+//!   range ends with a temporary [`ErrorKind::Network`] error; full reads stream as above; a
+//!   download of such an object reads its file back and hashes it.
 //! - Objects with no recorded digest (written without cairn, or with `checksum = false`) pass
 //!   through; [`verify`] reports them as [`VerifyStatus::Unverifiable`].
 //! - **Server checksums:** object_store 0.14 takes no caller-computed digest per request, so
@@ -55,9 +63,12 @@ use std::fmt;
 use std::sync::Arc;
 
 mod manifest;
+mod parts;
 mod read;
 
-use manifest::ChecksumUpload;
+use manifest::{ChecksumUpload, PartDigest};
+use parts::{PartReader, Source};
+pub use parts::{PART_BUFFER_LIMIT, SINGLE_PUT_RANGE_LIMIT};
 use read::{length_checked, parse_digest, Verify};
 
 /// Metadata name of the hex SHA-256 digest (single puts; merged from the manifest on reads).
@@ -66,10 +77,10 @@ pub const SHA256_META: &str = "cairn-sha256";
 pub const MANIFEST_META: &str = "cairn-manifest";
 /// Key prefix of the manifests, at the checksum layer's root.
 pub const MANIFEST_PREFIX: &str = ".cairn-manifests/";
-/// Objects up to this many stored bytes are read whole and verified before any byte is handed
-/// over (ranged reads of them too), so a mismatch can be re-read. Bounds the memory a read holds.
+/// Single-put objects up to this many stored bytes are read whole and verified before any byte
+/// is handed over on a full read too (ranges of larger ones are as well: see the module docs).
 pub const REREAD_LIMIT: u64 = 1 << 20;
-/// Reads of a small object, in all, before a digest mismatch is reported as corruption.
+/// Reads of a part (or a small object), in all, before a mismatch is reported as corruption.
 pub const READS_BEFORE_CORRUPT: u32 = 3;
 
 /// The manifest of `key`: `.cairn-manifests/<hex SHA-256 of the key>` (fixed length, so any
@@ -199,7 +210,8 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
     })
 }
 
-fn mismatch_of(e: &Error) -> Option<ChecksumMismatch> {
+/// The digest mismatch behind an `Integrity` error, if that is what it is.
+pub(crate) fn mismatch_of(e: &Error) -> Option<ChecksumMismatch> {
     std::error::Error::source(e)
         .and_then(|s| s.downcast_ref::<ChecksumMismatch>())
         .cloned()
@@ -265,13 +277,18 @@ impl<S: Store> ChecksumStore<S> {
         Ok(())
     }
 
-    /// A get from the store below, with the manifest merged.
-    async fn fetch(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
+    /// A get from the store below, with the manifest merged; also the manifest's part list.
+    async fn fetch(
+        &self,
+        key: &Key,
+        opts: GetOptions,
+    ) -> Result<(GetResult, Option<Vec<PartDigest>>)> {
         let mut r = self.inner.get_opts(key, opts).await?;
-        self.merge_manifest(key, &mut r.meta)
+        let parts = self
+            .merge_manifest(key, &mut r.meta)
             .await
             .map_err(|e| e.with_operation("get"))?;
-        Ok(r)
+        Ok((r, parts))
     }
 
     /// The recorded digest to check this read against, unless a layer below vouched for it.
@@ -337,11 +354,12 @@ impl<S: Store> Store for ChecksumStore<S> {
             hasher: Sha256::new(),
             size: 0,
             trailing: Metadata::new(),
+            parts: Default::default(),
         }))
     }
 
     async fn get_opts(&self, key: &Key, opts: GetOptions) -> Result<GetResult> {
-        let mut r = self.fetch(key, opts.clone()).await?;
+        let (mut r, parts) = self.fetch(key, opts.clone()).await?;
         let ctx = Ctx::new(self, key);
         let full = r.range.start == 0 && r.range.end == r.meta.size;
         let Some(d) = self.to_verify(&r) else {
@@ -349,23 +367,92 @@ impl<S: Store> Store for ChecksumStore<S> {
             r.body = length_checked(r.body, len, ctx);
             return Ok(r);
         };
-        if r.meta.size <= REREAD_LIMIT {
-            return self.read_verified(key, opts, r, full).await;
+        // A full read of a large single-put object streams under the whole digest (buffering
+        // it would cost its size in memory); everything else goes part by part.
+        let size = r.meta.size;
+        if let Some(p) = &parts {
+            // The manifest belongs to this very upload, so parts that do not add up to the
+            // object mean a part was lost or added at rest, not in transit.
+            let sum: u64 = p.iter().map(|p| p.size).sum();
+            if sum != size {
+                return Err(ctx.err(
+                    ErrorKind::Integrity,
+                    format!(
+                        "the object holds {size} bytes but its manifest records {} parts \
+                         adding up to {sum}",
+                        p.len()
+                    ),
+                ));
+            }
         }
-        if full {
-            let expected = parse_digest(self.names.sha256, &d, &ctx)?;
-            let v = Verify {
-                hasher: Sha256::new(),
-                expected,
-                queue: VecDeque::new(),
-                checked: false,
-                ctx,
-            };
-            r.body = pump(r.body, v);
-        } else {
-            let len = r.range.end - r.range.start;
-            r.body = length_checked(r.body, len, ctx);
-        }
+        // A partial range of a compressed or encrypted object is left to those layers' own
+        // frame checks (zstd checksums, gzip CRCs, AES-GCM tags): the ranges they ask for
+        // follow their frames, not the parts, and buffering the parts around each would
+        // double a download's memory.
+        let large = size > REREAD_LIMIT;
+        let spans = match (&parts, full) {
+            (None, true) if large => None,
+            _ if !full && large && r.meta.is_transformed() => None,
+            _ => parts::spans(size, &d, parts.as_deref()),
+        };
+        let Some(spans) = spans else {
+            if full {
+                let expected = parse_digest(self.names.sha256, &d, &ctx)?;
+                let v = Verify {
+                    hasher: Sha256::new(),
+                    expected,
+                    queue: VecDeque::new(),
+                    checked: false,
+                    ctx,
+                };
+                r.body = pump(r.body, v);
+            } else {
+                // No usable part list (a manifest from before parts were recorded, or a part
+                // too large to hold): checked for length only. Downloads read such objects
+                // back and hash them.
+                let len = r.range.end - r.range.start;
+                r.body = length_checked(r.body, len, ctx);
+            }
+            return Ok(r);
+        };
+        let want = r.range.clone();
+        let spans = PartReader::<S>::covering(spans, &want);
+        let pin = match (&opts.if_match, self.inner.capabilities().conditional_get) {
+            (Some(m), _) => Some(m.clone()),
+            (None, true) => r.meta.etag.clone(),
+            (None, false) => None,
+        };
+        let body = std::mem::replace(&mut r.body, futures::stream::empty().boxed());
+        // The reply serves the parts as long as it lines up with them.
+        let source = spans
+            .first()
+            .is_some_and(|s| s.bytes.start == want.start)
+            .then(|| Source {
+                body,
+                pos: want.start,
+                end: want.end,
+                held: None,
+            });
+        let mut reader = PartReader {
+            store: self.inner.clone(),
+            key: key.clone(),
+            opts: GetOptions {
+                range: None,
+                if_match: pin,
+                ..opts
+            },
+            spans,
+            next: 0,
+            want,
+            source,
+            widened: false,
+            ctx,
+        };
+        // The first piece before returning, so a small object that cannot be read verified
+        // fails here rather than mid-stream.
+        let first = reader.next_piece().await?;
+        r.body = reader.stream(first);
+        r.verified_sha256 = Some(d);
         Ok(r)
     }
 
@@ -572,18 +659,140 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_large_stream_ends_with_integrity_and_a_short_range_with_network() {
+    async fn a_large_stream_ends_with_integrity_and_a_range_is_read_again() {
         let data = pattern(REREAD_LIMIT as usize + 1, 4);
         let s = faulty(&data).await;
         s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
         // Streamed: bytes may already be out, so no re-read; the stream ends in an error.
         let e = s.get(&k("o")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        // A range is served from a verified read of the object, read again when cut short.
         s.inner()
             .add_rule(Rule::new(Fault::ShortRead, 1.0).limit(1));
-        let e = s.get_range(&k("o"), 10..5000).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Network, "{e}");
-        assert!(e.is_temporary(), "{e}");
+        assert!(s.get_range(&k("o"), 10..5000).await.unwrap() == data.slice(10..5000));
+        s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
+        assert!(s.get_range(&k("o"), 10..5000).await.unwrap() == data.slice(10..5000));
         assert!(s.get(&k("o")).await.unwrap() == data);
+        assert_eq!(s.inner().total_injected(), 3);
+    }
+
+    const PART: usize = 256 * 1024;
+
+    /// A checksum layer over a fault layer over memory, holding `data` at "m" as a multipart
+    /// upload of [`PART`]-sized parts.
+    async fn multipart(data: &Bytes) -> ChecksumStore<FaultStore<MemoryStore>> {
+        let s = ChecksumStore::new(FaultStore::new(MemoryStore::new(), 7));
+        let mut up = s
+            .put_multipart_opts(&k("m"), PutOptions::default())
+            .await
+            .unwrap();
+        for c in data.chunks(PART) {
+            up.put_part(data.slice_ref(c)).await.unwrap();
+        }
+        up.complete().await.unwrap();
+        s
+    }
+
+    /// Stores `bytes` under "m" in place of the upload, keeping its manifest id: what a server
+    /// that corrupted, lost or reordered the parts would hold.
+    async fn replace_stored(s: &ChecksumStore<FaultStore<MemoryStore>>, bytes: Vec<u8>) {
+        let below = s.inner().inner();
+        let id = below.head(&k("m")).await.unwrap().layer_meta[MANIFEST_META].clone();
+        let opts = PutOptions::default().meta(MANIFEST_META, id);
+        below.put_opts(&k("m"), bytes.into(), opts).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn multipart_parts_are_recorded_and_each_range_is_checked_against_its_part() {
+        let data = pattern(5 * PART + 1000, 5);
+        let s = multipart(&data).await;
+        let m = s.read_manifest(&k("m")).await.unwrap().unwrap();
+        let parts = m.parts.expect("parts recorded");
+        assert_eq!(parts.len(), 6);
+        assert_eq!(parts[5].size, 1000);
+        assert_eq!(
+            parts[1].sha256,
+            hex::encode(Sha256::digest(&data[PART..2 * PART]))
+        );
+        // A flip in transit in a range, aligned or not, is read again, never handed over.
+        for r in [PART as u64..2 * PART as u64, 5..7, 300_000..900_000] {
+            s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
+            let got = s.get_range(&k("m"), r.clone()).await.unwrap();
+            assert!(got == data.slice(r.start as usize..r.end as usize), "{r:?}");
+        }
+        s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
+        assert!(s.get(&k("m")).await.unwrap() == data);
+        assert_eq!(s.inner().total_injected(), 4);
+        // Every range and full read is vouched for, so a download need not read it back.
+        let r = s
+            .get_opts(
+                &k("m"),
+                GetOptions {
+                    range: Some(GetRange::Bounded(5..7)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let whole = hex::encode(Sha256::digest(&data));
+        assert_eq!(r.verified_sha256.as_deref(), Some(whole.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_part_corrupt_at_rest_fails_its_ranges_and_spares_the_others() {
+        let data = pattern(4 * PART, 6);
+        let s = multipart(&data).await;
+        let mut bad = data.to_vec();
+        bad[2 * PART + 17] ^= 1;
+        replace_stored(&s, bad).await;
+        let e = s
+            .get_range(&k("m"), 2 * PART as u64 + 5..2 * PART as u64 + 6)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("the part at byte {}", 2 * PART)),
+            "{e}"
+        );
+        let ok = s.get_range(&k("m"), 0..2 * PART as u64).await.unwrap();
+        assert!(ok == data.slice(..2 * PART));
+        let e = s.get(&k("m")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        assert!(matches!(
+            s.verify(&k("m")).await.unwrap(),
+            VerifyStatus::Corrupt { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn reordered_parts_are_integrity_errors() {
+        let data = pattern(3 * PART, 8);
+        let s = multipart(&data).await;
+        let mut swapped = data[PART..2 * PART].to_vec();
+        swapped.extend_from_slice(&data[..PART]);
+        swapped.extend_from_slice(&data[2 * PART..]);
+        replace_stored(&s, swapped).await;
+        let e = s.get_range(&k("m"), 0..10).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+        let e = s.get(&k("m")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_part_is_an_integrity_error_on_any_read() {
+        let data = pattern(3 * PART, 9);
+        let s = multipart(&data).await;
+        let mut short = data[..PART].to_vec();
+        short.extend_from_slice(&data[2 * PART..]);
+        replace_stored(&s, short).await;
+        for r in [Some(0..10u64), Some(PART as u64..PART as u64 + 1), None] {
+            let e = match r {
+                Some(r) => s.get_range(&k("m"), r).await.unwrap_err(),
+                None => s.get(&k("m")).await.unwrap_err(),
+            };
+            assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+            assert!(e.to_string().contains("parts adding up to"), "{e}");
+        }
     }
 }

@@ -450,6 +450,7 @@ impl<S: Store> Store for EncryptStore<S> {
             layout(stored).ok_or_else(|| self.bad_size(key, stored))?;
         r.meta.size = plain;
         r.range = 0..plain;
+        r.verified_sha256 = None;
         r.body = pump(
             r.body,
             Decrypt::new(
