@@ -394,6 +394,10 @@ pub struct Fixture {
     pub stack: Stack,
     test: String,
     _dirs: Vec<tempfile::TempDir>,
+    /// The S3 scopes this fixture wrote to, as URLs with their options: emptied by
+    /// [`Fixture::clean_up`] (the servers keep everything otherwise, and a full run wrote
+    /// gigabytes to their disks).
+    remote: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl fmt::Display for Fixture {
@@ -405,25 +409,51 @@ impl fmt::Display for Fixture {
 impl Fixture {
     /// Opens `stack` on `backend` for the test named `test`.
     pub async fn open(backend: Backend, stack: Stack, test: &str) -> Fixture {
-        let (store, dirs) = open_store(backend, stack, &format!("{stack}/{test}")).await;
+        let (store, dirs, remote) = open_store(backend, stack, &format!("{stack}/{test}")).await;
         Fixture {
             store,
             backend,
             stack,
             test: test.to_string(),
             _dirs: dirs,
+            remote: remote.into_iter().collect(),
+        }
+    }
+
+    /// Deletes what the check wrote to S3 servers (after it passed: a failure keeps it to
+    /// look at).
+    pub async fn clean_up(&self) {
+        for (url, pairs) in &self.remote {
+            let config = Config::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .expect("options that opened the store");
+            let store = crate::open_with(url, config)
+                .await
+                .unwrap_or_else(|e| panic!("{self}: open {url} to clean up: {e}"));
+            let keys: Vec<Key> = store
+                .list_objects("")
+                .map_ok(|m| m.key)
+                .try_collect()
+                .await
+                .unwrap_or_else(|e| panic!("{self}: list {url} to clean up: {e}"));
+            let failed: Vec<String> = store
+                .delete_stream(futures::stream::iter(keys).boxed())
+                .filter_map(|(k, r)| async move { r.err().map(|e| format!("{k}: {e}")) })
+                .collect()
+                .await;
+            assert!(failed.is_empty(), "{self}: clean up of {url}: {failed:?}");
         }
     }
 
     /// Another empty store with the same stack on the same backend (for store-to-store sync).
     pub async fn sibling(&mut self, name: &str) -> DynStore {
-        let (store, dirs) = open_store(
+        let (store, dirs, remote) = open_store(
             self.backend,
             self.stack,
             &format!("{}/{}-{name}", self.stack, self.test),
         )
         .await;
         self._dirs.extend(dirs);
+        self.remote.extend(remote);
         store
     }
 
@@ -436,11 +466,14 @@ impl Fixture {
     }
 }
 
+/// An S3 scope as a URL and the options to open it with.
+type Remote = (String, Vec<(String, String)>);
+
 async fn open_store(
     backend: Backend,
     stack: Stack,
     scope: &str,
-) -> (DynStore, Vec<tempfile::TempDir>) {
+) -> (DynStore, Vec<tempfile::TempDir>, Option<Remote>) {
     let mut dirs = Vec::new();
     let options = stack.options();
     let mut pairs: Vec<(String, String)> = options
@@ -484,6 +517,9 @@ async fn open_store(
             )
         }
     };
+    // The cold side as the stack itself opens it (so its own layers delete their records).
+    let remote =
+        matches!(backend, Backend::Moto | Backend::Garage).then(|| (url.clone(), pairs.clone()));
     let url = match tier {
         Some(mode) => {
             let d = tempfile::tempdir().expect("temp dir");
@@ -504,7 +540,7 @@ async fn open_store(
     } else {
         store
     };
-    (store, dirs)
+    (store, dirs, remote)
 }
 
 /// A plain directory as a sync side, as the CLI opens a path: the user's own files, no
@@ -1458,6 +1494,7 @@ macro_rules! layer_matrix_tests {
                 let mut f = $crate::testkit::matrix::Fixture::open(
                     $backend, $stack, stringify!($check)).await;
                 $crate::testkit::matrix::$check(&mut f).await;
+                f.clean_up().await;
             }
         )*
     };
