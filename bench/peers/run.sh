@@ -13,9 +13,14 @@
 # Knobs (env): N_SMALL, SMALL_BYTES, LARGE_MIB, TOOLS="cairn cairn-nofsync engine s5cmd rclone aws obstore",
 #   BASE (the tool ratios are relative to; default cairn),
 #   CONCURRENCY (32: objects in flight for tools whose default is lower), WORK (scratch dir),
-#   SERVER=s3s-fs|garage, KEEP=1 keeps WORK, REPEAT (rounds, tools interleaved in each, each
-#   round starting one tool later; the table shows each figure's median), SCENARIOS (default:
-#   all five), SETTLE (seconds of quiet before each measured step; default 2).
+#   SERVER=s3s-fs|garage, SERVER_DATA=shm|disk (where s3s-fs keeps its buckets: a fresh dir
+#   under /dev/shm, the default, so the server's disk does not set the pace; or WORK/s3),
+#   KEEP=1 keeps WORK (and the server's data), REPEAT (rounds, tools interleaved in each, each
+#   round starting one tool later; the table shows each figure's median and the min-max of
+#   wall time), SCENARIOS (default: all five), SETTLE (seconds of quiet before each measured
+#   step; default 2), TIMEOUT (seconds each measured command may run, default 300; one that
+#   runs longer is killed and shown as "timeout"), CAIRN_BIN (a prebuilt cairn CLI; default:
+#   build it with cargo).
 # Output: the table on stdout, and WORK/results.jsonl, WORK/table.md.
 set -euo pipefail
 
@@ -32,6 +37,8 @@ CONCURRENCY="${CONCURRENCY:-32}"
 SERVER="${SERVER:-s3s-fs}"
 REPEAT="${REPEAT:-1}"
 SETTLE="${SETTLE:-2}"
+TIMEOUT="${TIMEOUT:-300}"
+SERVER_DATA="${SERVER_DATA:-shm}"
 SCENARIOS="${SCENARIOS:-small_up small_down large_up large_down noop_sync}"
 WORK="${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/cairn-peers.XXXXXX")}"
 BUCKET=peers
@@ -47,11 +54,16 @@ RESULTS="$WORK/results.jsonl"
 SERVER_PID=""
 SERVER_ENV=""
 NOTES=()
+S3_ROOT="" # s3s-fs's buckets; its sibling `aside` holds the trees set aside (same filesystem)
+SHM_DIR="" # the tmpfs dir holding S3_ROOT with SERVER_DATA=shm
 
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
   if [ -n "$SERVER_ENV" ]; then "$ROOT/scripts/servers/stop.sh" "$SERVER_ENV" >/dev/null 2>&1 || true; fi
-  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK/data" "$WORK/out" "$WORK/s3" "$WORK/aside"; fi
+  if [ "${KEEP:-0}" != 1 ]; then
+    rm -rf "$WORK/data" "$WORK/out" "$WORK/s3" "$WORK/aside"
+    if [ -n "$SHM_DIR" ]; then rm -rf "$SHM_DIR"; fi
+  fi
 }
 trap cleanup EXIT
 
@@ -74,9 +86,13 @@ install_peers() {
   RCLONE="$(real_bin rclone)"
   AWS="$(real_bin aws)"
   if [[ " $TOOLS " == *" cairn "* || " $TOOLS " == *" cairn-nofsync "* ]]; then
-    log "building cairn (release)"
-    (cd "$ROOT" && cargo build --release -q -p cairn-cli)
-    CAIRN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cairn"
+    if [ -n "${CAIRN_BIN:-}" ]; then
+      CAIRN="$CAIRN_BIN"
+    else
+      log "building cairn (release)"
+      (cd "$ROOT" && cargo build --release -q -p cairn-cli)
+      CAIRN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cairn"
+    fi
     [ -x "$CAIRN" ] || { log "no cairn binary at $CAIRN"; exit 1; }
   fi
   if [[ " $TOOLS " == *" engine "* ]]; then
@@ -117,15 +133,26 @@ start_s3s_fs() {
   fi
   # s3s-fs does not set TCP_NODELAY itself; the shim sets it on every accepted socket.
   cc -shared -fPIC -O2 -o "$WORK/nodelay.so" "$HERE/nodelay.c" -ldl || return 1
-  local port
+  local port where
   port="$(free_port)"
-  mkdir -p "$WORK/s3"
+  # On tmpfs by default: s3s-fs writes every object to a temp file and renames it, and on a
+  # disk the writeback of those files (and ext4's journal) varies from round to round and
+  # sets the pace of the small-file rows; the clients, not the server's disk, are measured.
+  case "$SERVER_DATA" in
+    shm)
+      SHM_DIR="$(mktemp -d /dev/shm/cairn-peers-server.XXXXXX)"
+      S3_ROOT="$SHM_DIR/s3" where="tmpfs"
+      ;;
+    disk) S3_ROOT="$WORK/s3" where="disk" ;;
+    *) log "SERVER_DATA must be shm or disk, not $SERVER_DATA"; exit 1 ;;
+  esac
+  mkdir -p "$S3_ROOT" "$(dirname "$S3_ROOT")/aside"
   LD_PRELOAD="$WORK/nodelay.so" NODELAY_LOG=1 s3s-fs --host 127.0.0.1 --port "$port" \
-    --access-key "$AK" --secret-key "$SK" "$WORK/s3" >"$WORK/server.log" 2>&1 &
+    --access-key "$AK" --secret-key "$SK" "$S3_ROOT" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   wait_port "$port" || { log "s3s-fs did not start:"; tail -n 20 "$WORK/server.log" >&2; return 1; }
   ENDPOINT="http://127.0.0.1:$port"
-  SERVER_NAME="s3s-fs 0.14.1 (TCP_NODELAY via LD_PRELOAD shim)"
+  SERVER_NAME="s3s-fs 0.14.1 (TCP_NODELAY via LD_PRELOAD shim; data on $where: $S3_ROOT)"
 }
 
 start_garage() {
@@ -171,7 +198,7 @@ EOF
 urls() {
   local tool="$1"
   if [ -n "$SERVER_PID" ]; then
-    mkdir -p "$WORK/s3/small-$tool" "$WORK/s3/large-$tool"
+    mkdir -p "$S3_ROOT/small-$tool" "$S3_ROOT/large-$tool"
     SMALL="small-$tool" LARGE="large-$tool/large.bin"
   else
     SMALL="$BUCKET/$tool-small" LARGE="$BUCKET/$tool-large.bin"
@@ -247,17 +274,21 @@ run_tool() {
     sync # no tool pays for flushing what an earlier step left dirty
     sleep "$SETTLE" # ...nor for the disk still writing it back
     set -f # s5cmd's wildcards must reach it unexpanded
+    # timeout(1) waits for the tool, so measure's rusage still covers the tool's tree; a tool
+    # still running after TIMEOUT s gets SIGTERM (SIGKILL 10 s later) and exit 124 (or 137).
     # shellcheck disable=SC2086 # argv is built from paths without spaces
-    "$WORK/measure" "$tool:$sc" "$m" -- $argv >"$WORK/$tool-$sc.out" 2>"$WORK/$tool-$sc.err" || rc=$?
+    "$WORK/measure" "$tool:$sc" "$m" -- timeout -k 10 "$TIMEOUT" $argv >"$WORK/$tool-$sc.out" 2>"$WORK/$tool-$sc.err" || rc=$?
     set +f
-    if [ "$rc" -ne 0 ]; then
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+      log "$tool $sc timed out after $TIMEOUT s"
+    elif [ "$rc" -ne 0 ]; then
       log "$tool $sc failed (exit $rc): $(tail -n 3 "$WORK/$tool-$sc.err" | tr '\n' ' ')"
     fi
     if [ -s "$m" ]; then
       local line v
       line="$(cat "$m")"
       v="$(verify "$tool" "$sc")"
-      echo "${line%\}}, \"verify\": \"$v\"}" >>"$RESULTS"
+      echo "${line%\}}, \"verify\": \"$v\", \"timeout_s\": $TIMEOUT}" >>"$RESULTS"
     fi
   done
   # Small trees are set aside, not deleted, until the end: right after many deletes, ext4
@@ -268,8 +299,8 @@ run_tool() {
   rm -f "$WORK/out/$tool/large.bin"
   mv "$WORK/out/$tool" "$aside/out"
   if [ -n "$SERVER_PID" ]; then
-    rm -rf "${WORK:?}/s3/large-$tool"
-    mv "$WORK/s3/small-$tool" "$aside/s3"
+    rm -rf "${S3_ROOT:?}/large-$tool"
+    mv "$S3_ROOT/small-$tool" "$(mktemp -d "$(dirname "$S3_ROOT")/aside/$tool.XXXX")/s3"
   fi
 }
 
@@ -278,18 +309,30 @@ table() {
 import json, sys
 path, n, small, large_mib, base_tool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = [json.loads(l) for l in open(path) if l.strip()]
-# With REPEAT > 1 a label has one row per round: show each figure's median, and the worst check.
+# With REPEAT > 1 a label has one row per round: show each figure's median, the min-max of the
+# wall times, and the worst check. A round that hit TIMEOUT counts as slower than any finished
+# one and is shown as "timeout", never as a number (its time is only where it was cut off).
 groups = {}
 for r in rows:
     groups.setdefault(r["label"], []).append(r)
+INF = float("inf")
+def timed_out(r):
+    return r.get("exit") in (124, 137)
 def median(xs):
     xs = sorted(xs)
     m = len(xs) // 2
     return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
 def merge(rs):
     out = dict(rs[0])
-    for f in ("wall_s", "cpu_s", "rss_mib"):
-        out[f] = median([r[f] for r in rs])
+    done = [r for r in rs if not timed_out(r)]
+    walls = [INF if timed_out(r) else r["wall_s"] for r in rs]
+    out["wall_s"] = median(walls)
+    out["wall_min"], out["wall_max"] = min(walls), max(walls)
+    out["rounds"], out["timeouts"] = len(rs), len(rs) - len(done)
+    # CPU and RSS of a killed round are cut short: the medians are over the finished rounds,
+    # and shown only when the median round finished.
+    for f in ("cpu_s", "rss_mib"):
+        out[f] = median([r[f] for r in done]) if done and out["wall_s"] != INF else None
     bad = [r for r in rs if r.get("exit") or r.get("verify", "ok") != "ok"]
     if bad:
         out["exit"], out["verify"] = bad[0].get("exit"), bad[0].get("verify")
@@ -301,27 +344,45 @@ for r in rows:
     t = r["label"].split(":")[0]
     if t not in tools:
         tools.append(t)
+def ok(v):
+    return v is not None and v != INF
+def secs(v):
+    return f"{v:.2f}" if ok(v) else "timeout"
 def rate(sc, wall):
+    if not ok(wall):
+        return "-"
     if sc.startswith("small") or sc == "noop_sync":
         return f"{n / wall:,.0f} obj/s"
     return f"{large_mib * 1.048576 / wall:,.0f} MB/s"
 def ratio(v, base):
-    return f"{v / base:.2f}x" if base and base > 0 else "-"
+    return f"{v / base:.2f}x" if ok(v) and ok(base) and base > 0 else "-"
+def num(v, fmt):
+    return format(v, fmt) if ok(v) else "-"
 b_ = base_tool
-print(f"| scenario | tool | wall s | rate | wall / {b_} | CPU s | CPU / {b_} | peak RSS MiB | RSS / {b_} | check |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+print(f"| scenario | tool | wall s (median) | wall s min-max | rate | wall / {b_} | CPU s | CPU / {b_} | peak RSS MiB | RSS / {b_} | check |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for sc in scen:
     base = by.get(f"{base_tool}:{sc}")
     for t in tools:
         r = by.get(f"{t}:{sc}")
         if not r:
             continue
-        ok = r.get("verify", "failed" if r.get("exit") else "ok")
-        if r.get("exit"):
-            ok = f"exit {r['exit']}"
+        check = r.get("verify", "failed" if r.get("exit") else "ok")
+        if r["timeouts"]:
+            check = f"timeout ({r['timeouts']}/{r['rounds']} rounds, >{r.get('timeout_s', '?')} s)"
+        elif r.get("exit"):
+            check = f"exit {r['exit']}"
+        if r["rounds"] == 1:
+            spread = "-"
+        elif r["wall_min"] == INF:
+            spread = "timeout"
+        else:
+            spread = f"{secs(r['wall_min'])}-{secs(r['wall_max'])}"
         b = base or {}
-        print(f"| {sc} | {t} | {r['wall_s']:.2f} | {rate(sc, r['wall_s'])} | {ratio(r['wall_s'], b.get('wall_s'))} "
-              f"| {r['cpu_s']:.2f} | {ratio(r['cpu_s'], b.get('cpu_s'))} | {r['rss_mib']:.0f} | {ratio(r['rss_mib'], b.get('rss_mib'))} | {ok} |")
+        w = r["wall_s"]
+        print(f"| {sc} | {t} | {secs(w)} | {spread} | {rate(sc, w)} | {ratio(w, b.get('wall_s'))} "
+              f"| {num(r['cpu_s'], '.2f')} | {ratio(r['cpu_s'], b.get('cpu_s'))} | {num(r['rss_mib'], '.0f')} "
+              f"| {ratio(r['rss_mib'], b.get('rss_mib'))} | {check} |")
 EOF
 }
 
@@ -351,7 +412,7 @@ main() {
     NOTES+=("TCP_NODELAY shim did not report: small-object rows may include Nagle stalls.")
   fi
   {
-    echo "Server: $SERVER_NAME on 127.0.0.1. Data: $N_SMALL x $SMALL_BYTES B files, one $LARGE_MIB MiB file. Medians of $REPEAT round(s)."
+    echo "Server: $SERVER_NAME on 127.0.0.1. Data: $N_SMALL x $SMALL_BYTES B files, one $LARGE_MIB MiB file. Medians (and min-max of wall time) of $REPEAT round(s); each command limited to $TIMEOUT s."
     echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)."
     echo "Versions: $( { [ -n "${CAIRN:-}" ] && "$CAIRN" --version; "$S5CMD" version; "$RCLONE" version | head -1; "$AWS" --version; "$PYTHON" -c 'import obstore; print("obstore", obstore.__version__)' 2>/dev/null; } 2>&1 | tr '\n' ';' )"
     echo
