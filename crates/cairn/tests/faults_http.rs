@@ -37,8 +37,6 @@ const TRANSIT_KINDS: [ErrorKind; 6] = [
     ErrorKind::Integrity,
 ];
 
-/// The checksum layer reads objects up to this size whole, so their ranges are verified too.
-const SMALL: usize = 1 << 20;
 const KEYS_PER_WORKER: usize = 12;
 
 /// Short timeouts so stalls cost little; the proxy stalls past them.
@@ -215,12 +213,13 @@ impl Worker {
                 self.observed(op, &k, r);
             }
             "range" => {
-                // Only ranges the checksum layer verifies: of small objects known to exist.
+                // Ranges of objects known to exist, small or multipart: the checksum layer
+                // verifies both (a small one whole, a multipart one part by part).
                 let State::Known(Some(v)) = self.state(&k) else {
                     let r = self.store.get(&k).await;
                     return self.observed("get", &k, r);
                 };
-                if v.len() > SMALL || v.len() < 2 {
+                if v.len() < 2 {
                     let r = self.store.get(&k).await;
                     return self.observed("get", &k, r);
                 }

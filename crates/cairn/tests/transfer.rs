@@ -1078,3 +1078,46 @@ async fn large_transfer_memory_stays_within_the_budget() {
         slack >> 20
     );
 }
+
+/// A single-put object above the checksum layer's re-read limit streams, so a byte flipped in
+/// transit ends its stream with `Integrity`; the download went to a temp file, so it is
+/// downloaded again. Corrupt at rest, it fails after the same bad bytes came back 3 times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flip_in_transit_on_a_streamed_download_is_downloaded_again() {
+    use cairn::layer::checksum::{ChecksumStore, SHA256_META};
+    use cairn::testkit::fault::{Fault, FaultStore, Rule};
+    let s = ChecksumStore::new(FaultStore::new(MemoryStore::new(), 3));
+    let bytes = data(3 << 20, 5);
+    s.put(&k("f"), bytes.clone()).await.unwrap();
+    s.inner().add_rule(Rule::new(Fault::FlipByte, 1.0).limit(1));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f");
+    let opts = TransferOptions::default();
+    download_file(&s, &k("f"), &out, &opts, &Recorder::new())
+        .await
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == bytes[..]);
+    assert_eq!(s.inner().total_injected(), 1);
+
+    // Other bytes at rest under the recorded digest.
+    let mut bad = bytes.to_vec();
+    bad[12345] ^= 1;
+    let opts_put = PutOptions::default().meta(SHA256_META, sha_hex(&bytes));
+    s.inner()
+        .inner()
+        .put_opts(&k("f"), bad.into(), opts_put)
+        .await
+        .unwrap();
+    let gets = |s: &ChecksumStore<FaultStore<MemoryStore>>| s.inner().calls();
+    let before = gets(&s);
+    let e = download_file(&s, &k("f"), &dir.path().join("g"), &opts, &Recorder::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+    assert_eq!(
+        gets(&s) - before,
+        3,
+        "three downloads (one read each) returned the same bad bytes"
+    );
+    assert!(!dir.path().join("g").exists());
+}

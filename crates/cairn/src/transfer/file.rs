@@ -6,7 +6,7 @@ use super::{blocking, check_digest, disk, split, Budget, TransferOptions, Writer
 use crate::backend::local::in_directory;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
-use crate::layer::checksum::{mismatch_of, READS_BEFORE_CORRUPT};
+use crate::layer::checksum::{mismatch_of, BadReads, READS_BEFORE_CORRUPT};
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
 use crate::store::{GetOptions, ObjectMeta, PutResult, Store};
 use async_trait::async_trait;
@@ -410,7 +410,7 @@ pub(crate) async fn download_checked(
     fsync_each: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ObjectMeta> {
-    let mut same: Option<(String, u32)> = None;
+    let mut bad = BadReads::default();
     for attempt in 1..=3 * READS_BEFORE_CORRUPT {
         let e = match download_inner(store, key, path, opts, fsync_each, progress).await {
             Err(e) if e.kind() == ErrorKind::Integrity => e,
@@ -419,11 +419,8 @@ pub(crate) async fn download_checked(
         let Some(m) = mismatch_of(&e) else {
             return Err(e);
         };
-        let n = match &same {
-            Some((a, n)) if *a == m.actual => n + 1,
-            _ => 1,
-        };
-        if n >= READS_BEFORE_CORRUPT {
+        let mut actual = [0u8; 32];
+        if hex::decode_to_slice(&m.actual, &mut actual).is_err() || bad.corrupt(actual) {
             return Err(e);
         }
         if attempt == 3 * READS_BEFORE_CORRUPT {
@@ -436,7 +433,6 @@ pub(crate) async fn download_checked(
             .with_key(key.as_str()));
         }
         tracing::warn!(%key, attempt, "downloaded bytes did not match the recorded SHA-256; downloading again");
-        same = Some((m.actual, n));
     }
     unreachable!("the last attempt returns")
 }

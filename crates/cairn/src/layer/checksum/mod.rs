@@ -69,6 +69,7 @@ mod read;
 use manifest::{ChecksumUpload, PartDigest};
 use parts::{PartReader, Source};
 pub use parts::{PART_BUFFER_LIMIT, SINGLE_PUT_RANGE_LIMIT};
+pub(crate) use read::BadReads;
 use read::{length_checked, parse_digest, Verify};
 
 /// Metadata name of the hex SHA-256 digest (single puts; merged from the manifest on reads).
