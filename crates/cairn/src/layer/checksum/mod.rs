@@ -35,8 +35,8 @@
 //!   (e.g. a download, which verifies and re-fetches) decides.
 //! - **Ranges left to a length check:** of objects without a usable part list (multipart
 //!   manifests written before parts were recorded, parts over [`PART_BUFFER_LIMIT`], single
-//!   puts over [`SINGLE_PUT_RANGE_LIMIT`]), and of compressed or encrypted objects above
-//!   [`REREAD_LIMIT`], whose layers check their own frames. A body shorter or longer than its
+//!   puts over [`SINGLE_PUT_RANGE_LIMIT`]), and of compressed or encrypted objects (multipart,
+//!   or single puts over [`TRANSFORMED_RANGE_LIMIT`]), whose layers check their own frames. A body shorter or longer than its
 //!   range ends with a temporary [`ErrorKind::Network`] error; full reads stream as above; a
 //!   download of such an object reads its file back and hashes it.
 //! - Objects with no recorded digest (written without cairn, or with `checksum = false`) pass
@@ -68,7 +68,7 @@ mod read;
 
 use manifest::{ChecksumUpload, PartDigest};
 use parts::{PartReader, Source};
-pub use parts::{PART_BUFFER_LIMIT, SINGLE_PUT_RANGE_LIMIT};
+pub use parts::{HOLD_LIMIT, PART_BUFFER_LIMIT, SINGLE_PUT_RANGE_LIMIT, TRANSFORMED_RANGE_LIMIT};
 pub(crate) use read::BadReads;
 use read::{length_checked, parse_digest, Verify};
 
@@ -386,14 +386,19 @@ impl<S: Store> Store for ChecksumStore<S> {
                 ));
             }
         }
-        // A partial range of a compressed or encrypted object is left to those layers' own
-        // frame checks (zstd checksums, gzip CRCs, AES-GCM tags): the ranges they ask for
-        // follow their frames, not the parts, and buffering the parts around each would
-        // double a download's memory.
-        let large = size > REREAD_LIMIT;
+        // Compressed or encrypted objects are read through frames (a seek table, then the
+        // frames a range needs), which follow neither the parts nor the object: checking the
+        // parts around each would read up to two parts per range and double a download's
+        // memory, and a single put would be read whole per range. So their partial ranges
+        // are left to those layers' own frame checks (zstd checksums, gzip CRCs, AES-GCM
+        // tags), except for small objects.
+        let transformed_range = !full
+            && r.meta.is_transformed()
+            && size > REREAD_LIMIT
+            && (parts.is_some() || size > TRANSFORMED_RANGE_LIMIT);
         let spans = match (&parts, full) {
-            (None, true) if large => None,
-            _ if !full && large && r.meta.is_transformed() => None,
+            (None, true) if size > REREAD_LIMIT => None,
+            _ if transformed_range => None,
             _ => parts::spans(size, &d, parts.as_deref()),
         };
         let Some(spans) = spans else {
@@ -449,10 +454,11 @@ impl<S: Store> Store for ChecksumStore<S> {
             widened: false,
             ctx,
         };
-        // The first piece before returning, so a small object that cannot be read verified
+        // The first item before returning, so a small object that cannot be read verified
         // fails here rather than mid-stream.
-        let first = reader.next_piece().await?;
-        r.body = reader.stream(first);
+        let mut flow = None;
+        let first = reader.next_item(&mut flow).await?;
+        r.body = reader.stream(first, flow);
         r.verified_sha256 = Some(d);
         Ok(r)
     }

@@ -15,6 +15,16 @@ pub const PART_BUFFER_LIMIT: u64 = 64 << 20;
 /// would cost the object per range): it falls back to a length check. The transfer engine's
 /// default multipart threshold, so what it writes whole is at most this.
 pub const SINGLE_PUT_RANGE_LIMIT: u64 = 16 << 20;
+/// A part whose asked bytes exceed this streams instead of being held: they go out as they
+/// arrive, the last chunk held back until the part's digest matches, and a mismatch ends
+/// the stream with `Integrity` (what went out cannot be read again; a download, writing to a
+/// temp file, downloads again). Bounds a reader's memory to about a chunk, where holding
+/// every part would cost `concurrency × part_size` per transfer. Smaller pieces are held
+/// whole and re-read on a mismatch.
+pub const HOLD_LIMIT: u64 = 1 << 20;
+/// The same for a compressed or encrypted single put, whose ranges are read through frames
+/// (a seek table, then the frames a range needs), so a whole read per range costs more.
+pub const TRANSFORMED_RANGE_LIMIT: u64 = 2 << 20;
 
 /// One part of the stored object: where it lies and its recorded SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +84,16 @@ pub(super) struct PartReader<S> {
     pub(super) ctx: Ctx,
 }
 
+/// A part being streamed: how far it got, its hash so far, and the piece held back.
+pub(super) struct Flow {
+    span: Span,
+    keep: Range<u64>,
+    at: u64,
+    hasher: Sha256,
+    held: Option<Bytes>,
+    src: Source,
+}
+
 pub(super) struct Source {
     pub(super) body: BoxStream<'static, Result<Bytes>>,
     pub(super) pos: u64,
@@ -82,10 +102,13 @@ pub(super) struct Source {
 }
 
 impl Source {
-    /// The next `len` bytes, or None if the body broke off or ended first.
-    async fn take(&mut self, len: u64) -> Option<Result<Bytes>> {
-        let mut buf = BytesMut::new();
-        while (buf.len() as u64) < len {
+    /// Hashes the next `len` bytes and keeps those at `keep` (offsets within them): only the
+    /// bytes asked for are held while the part is checked. None if the body broke off or
+    /// ended first.
+    async fn take(&mut self, len: u64, keep: Range<u64>) -> Option<Result<([u8; 32], Bytes)>> {
+        let mut hasher = Sha256::new();
+        let (mut at, mut kept, mut whole) = (0u64, BytesMut::new(), None);
+        while at < len {
             let chunk = match self.held.take() {
                 Some(c) => c,
                 None => match self.body.next().await {
@@ -94,21 +117,32 @@ impl Source {
                     None => return None,
                 },
             };
-            let need = (len - buf.len() as u64) as usize;
+            let need = (len - at) as usize;
             let (now, rest) = if chunk.len() > need {
                 (chunk.slice(..need), Some(chunk.slice(need..)))
             } else {
                 (chunk, None)
             };
             self.held = rest;
-            if buf.is_empty() && now.len() as u64 == len {
-                self.pos += len;
-                return Some(Ok(now));
+            hasher.update(&now);
+            let end = at + now.len() as u64;
+            let (from, to) = (keep.start.clamp(at, end), keep.end.clamp(at, end));
+            if from < to {
+                let piece = now.slice((from - at) as usize..(to - at) as usize);
+                // A chunk that holds all that is kept is kept without a copy.
+                if from == keep.start && to == keep.end {
+                    whole = Some(piece);
+                } else {
+                    kept.extend_from_slice(&piece);
+                }
             }
-            buf.extend_from_slice(&now);
+            at = end;
         }
         self.pos += len;
-        Some(Ok(buf.freeze()))
+        Some(Ok((
+            hasher.finalize().into(),
+            whole.unwrap_or_else(|| kept.freeze()),
+        )))
     }
 }
 
@@ -122,20 +156,17 @@ impl<S: Store> PartReader<S> {
         let Some(span) = self.spans.get(self.next).cloned() else {
             return Ok(None);
         };
-        let len = span.bytes.end - span.bytes.start;
         let mut bad = BadReads::default();
         let mut last: Option<Error> = None;
+        let keep = self.want.start.max(span.bytes.start) - span.bytes.start
+            ..self.want.end.min(span.bytes.end) - span.bytes.start;
         for read in 1..=3 * READS_BEFORE_CORRUPT {
-            let body = match self.read_part(&span).await {
-                Ok(b) if b.len() as u64 == len => b,
-                Ok(b) => {
-                    last = Some(self.transit(format!(
-                        "part at {} held {} bytes, not {len}",
-                        span.bytes.start,
-                        b.len()
-                    )));
-                    continue;
+            let actual = match self.read_part(&span, keep.clone()).await {
+                Ok((actual, kept)) if actual == span.sha256 => {
+                    self.next += 1;
+                    return Ok(Some(kept));
                 }
+                Ok((actual, _)) => actual,
                 Err(e) if e.is_temporary() => {
                     tracing::warn!(key = %self.key, read, error = %e, "part broke off; reading it again");
                     last = Some(e);
@@ -143,13 +174,6 @@ impl<S: Store> PartReader<S> {
                 }
                 Err(e) => return Err(e),
             };
-            let actual: [u8; 32] = Sha256::digest(&body).into();
-            if actual == span.sha256 {
-                self.next += 1;
-                let from = self.want.start.max(span.bytes.start) - span.bytes.start;
-                let to = self.want.end.min(span.bytes.end) - span.bytes.start;
-                return Ok(Some(body.slice(from as usize..to as usize)));
-            }
             // A body that carried bad bytes is not trusted for the parts after this one.
             self.source = None;
             let m = ChecksumMismatch {
@@ -186,10 +210,24 @@ impl<S: Store> PartReader<S> {
             .set_temporary(true)
     }
 
-    /// The bytes of `span`: from the current body if it is there and lines up, else from a
-    /// read covering every part left (once), else from a read of this part alone.
-    async fn read_part(&mut self, span: &Span) -> Result<Bytes> {
+    /// The digest of `span` and its bytes at `keep`, from a body lined up with it.
+    async fn read_part(&mut self, span: &Span, keep: Range<u64>) -> Result<([u8; 32], Bytes)> {
         let len = span.bytes.end - span.bytes.start;
+        let mut src = self.source_for(span).await?;
+        let r = match src.take(len, keep).await {
+            Some(r) => r?,
+            None => {
+                return Err(self.transit(format!("the body ended before byte {}", span.bytes.end)))
+            }
+        };
+        // What follows this part serves the next one.
+        self.source = Some(src);
+        Ok(r)
+    }
+
+    /// A body that starts at `span`: the current one if it lines up, else a read covering
+    /// every part left (once), else a read of this part alone.
+    async fn source_for(&mut self, span: &Span) -> Result<Source> {
         if self.source.is_none() && !self.widened {
             self.widened = true;
             let end = self.spans.last().expect("a part").bytes.end;
@@ -201,25 +239,97 @@ impl<S: Store> PartReader<S> {
                 held: None,
             });
         }
-        if let Some(src) = self.source.as_mut() {
-            if src.pos == span.bytes.start && span.bytes.end <= src.end {
-                match src.take(len).await {
-                    Some(Ok(b)) => return Ok(b),
-                    Some(Err(e)) => {
-                        self.source = None;
-                        return Err(e);
-                    }
-                    None => {
-                        self.source = None;
-                        return Err(
-                            self.transit(format!("the body ended before byte {}", span.bytes.end))
-                        );
-                    }
+        match self.source.take() {
+            Some(src) if src.pos == span.bytes.start && span.bytes.end <= src.end => Ok(src),
+            _ => Ok(Source {
+                body: self.fetch(span.bytes.clone()).await?.body,
+                pos: span.bytes.start,
+                end: span.bytes.end,
+                held: None,
+            }),
+        }
+    }
+
+    /// The bytes of `want` within `span`, as offsets in the part.
+    fn keep_of(&self, span: &Span) -> Range<u64> {
+        self.want.start.max(span.bytes.start) - span.bytes.start
+            ..self.want.end.min(span.bytes.end) - span.bytes.start
+    }
+
+    /// The next item of the body: a held piece, a chunk of a streamed part, or the end.
+    pub(super) async fn next_item(&mut self, flow: &mut Option<Flow>) -> Result<Option<Bytes>> {
+        loop {
+            let Some(f) = flow.as_mut() else {
+                let Some(span) = self.spans.get(self.next).cloned() else {
+                    return Ok(None);
+                };
+                let keep = self.keep_of(&span);
+                if keep.end - keep.start <= HOLD_LIMIT {
+                    return self.next_piece().await;
+                }
+                let src = self.source_for(&span).await?;
+                *flow = Some(Flow {
+                    span,
+                    keep,
+                    at: 0,
+                    hasher: Sha256::new(),
+                    held: None,
+                    src,
+                });
+                continue;
+            };
+            let len = f.span.bytes.end - f.span.bytes.start;
+            if f.at == len {
+                let mut f = flow.take().expect("a part in flow");
+                let actual: [u8; 32] = f.hasher.finalize().into();
+                if actual != f.span.sha256 {
+                    let m = ChecksumMismatch {
+                        expected: hex::encode(f.span.sha256),
+                        actual: hex::encode(actual),
+                    };
+                    let at = f.span.bytes.start;
+                    return Err(self
+                        .ctx
+                        .err(ErrorKind::Integrity, format!("{m} (the part at byte {at})"))
+                        .with_source(m));
+                }
+                self.next += 1;
+                f.src.pos = f.span.bytes.end;
+                self.source = Some(f.src);
+                match f.held {
+                    Some(last) => return Ok(Some(last)),
+                    None => continue,
                 }
             }
-            self.source = None;
+            let chunk = match f.src.held.take() {
+                Some(c) => c,
+                None => match f.src.body.next().await {
+                    Some(Ok(c)) => c,
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        let end = f.span.bytes.end;
+                        return Err(self.transit(format!("the body ended before byte {end}")));
+                    }
+                },
+            };
+            let need = (len - f.at) as usize;
+            let now = if chunk.len() > need {
+                f.src.held = Some(chunk.slice(need..));
+                chunk.slice(..need)
+            } else {
+                chunk
+            };
+            f.hasher.update(&now);
+            let end = f.at + now.len() as u64;
+            let (from, to) = (f.keep.start.clamp(f.at, end), f.keep.end.clamp(f.at, end));
+            let piece =
+                (from < to).then(|| now.slice((from - f.at) as usize..(to - f.at) as usize));
+            f.at = end;
+            // The last piece is held back until the part's digest is known.
+            if let Some(prev) = piece.and_then(|p| f.held.replace(p)) {
+                return Ok(Some(prev));
+            }
         }
-        self.fetch(span.bytes.clone()).await?.bytes().await
     }
 
     /// A read of `bytes` below (owning what it needs: the reader holds a body, not `Sync`).
@@ -245,10 +355,17 @@ impl<S: Store> PartReader<S> {
             .collect()
     }
 
-    /// The body: `first` (already verified) and then the pieces after it.
-    pub(super) fn stream(self, first: Option<Bytes>) -> BoxStream<'static, Result<Bytes>> {
-        let rest = futures::stream::try_unfold(self, |mut reader| async move {
-            Ok(reader.next_piece().await?.map(|b| (b, reader)))
+    /// The body: `first` (the first item, already read) and then the items after it.
+    pub(super) fn stream(
+        self,
+        first: Option<Bytes>,
+        flow: Option<Flow>,
+    ) -> BoxStream<'static, Result<Bytes>> {
+        let rest = futures::stream::try_unfold((self, flow), |(mut reader, mut flow)| async move {
+            Ok(reader
+                .next_item(&mut flow)
+                .await?
+                .map(|b| (b, (reader, flow))))
         });
         futures::stream::iter(first.map(Ok)).chain(rest).boxed()
     }
