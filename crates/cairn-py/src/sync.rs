@@ -133,6 +133,8 @@ impl Reporter for PyReporter {
             d.set_item("action", action_str(item.action))?;
             let (name, bytes) = match outcome {
                 Outcome::Transferred { bytes } => ("transferred", *bytes),
+                // Copied, but no SHA-256 was recorded for it: its bytes were not checked.
+                Outcome::Unverified { bytes } => ("unverified", *bytes),
                 Outcome::Deleted => ("deleted", 0),
                 Outcome::Skipped { reason } => {
                     d.set_item("reason", *reason)?;

@@ -452,7 +452,12 @@ class SyncSummary(TypedDict):
     skipped: int
     deleted: int
     failed: int
+    unlisted: int
     failures: List[SyncFailure]
+    unverified: int
+    """Of the transferred, objects with no recorded SHA-256 (written by another tool), whose
+    bytes were therefore not checked; their ``item_done`` events have outcome ``"unverified"``."""
+    unverified_keys: List[str]
     elapsed_secs: float
 
 SyncEvent = Dict[str, Any]

@@ -32,8 +32,18 @@ pub struct Item<'a> {
 /// How one item ended.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
-    /// Copied this many bytes.
+    /// Copied this many bytes, checked against the SHA-256 recorded for them (or with no
+    /// check asked for: [`TransferOptions::verify`](crate::transfer::TransferOptions::verify)
+    /// off, or a source that is the user's own files).
     Transferred {
+        /// Bytes copied.
+        bytes: u64,
+    },
+    /// Copied this many bytes, but the source object has no recorded SHA-256 (written by
+    /// another tool: aws cli, boto3, s5cmd, or with the checksum layer off), so its bytes were
+    /// not checked. Counted as transferred, and as unverified: nothing silent, the CLI names
+    /// it and exits 2. See [`TransferOptions::unverified`](crate::transfer::TransferOptions::unverified).
+    Unverified {
         /// Bytes copied.
         bytes: u64,
     },
@@ -85,7 +95,8 @@ pub struct NoReporter;
 
 impl Reporter for NoReporter {}
 
-/// At most this many failures are kept in a [`Summary`]; `failed` still counts all.
+/// At most this many failures (and as many unverified keys) are kept in a [`Summary`];
+/// `failed` and `unverified` still count all.
 pub const MAX_FAILURES_LISTED: usize = 10_000;
 
 /// One failed item.
@@ -130,14 +141,20 @@ pub struct Summary {
     pub unlisted: u64,
     /// The failures, with reasons, up to [`MAX_FAILURES_LISTED`].
     pub failures: Vec<Failure>,
+    /// Of the transferred, objects with no recorded SHA-256 whose bytes were therefore not
+    /// checked ([`Outcome::Unverified`]: written by another tool).
+    pub unverified: u64,
+    /// Their keys, up to [`MAX_FAILURES_LISTED`].
+    pub unverified_keys: Vec<String>,
     /// Wall time in seconds.
     pub elapsed_secs: f64,
 }
 
 impl Summary {
-    /// Whether every item succeeded (the CLI exits 2 otherwise).
+    /// Whether every item succeeded and every transferred object was checked (the CLI exits
+    /// 2 otherwise): a failure or an [`Outcome::Unverified`] item makes it false.
     pub fn is_success(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && self.unverified == 0
     }
 
     /// Counts one finished item.
@@ -146,6 +163,14 @@ impl Summary {
             Outcome::Transferred { bytes } => {
                 self.transferred += 1;
                 self.transferred_bytes += bytes;
+            }
+            Outcome::Unverified { bytes } => {
+                self.transferred += 1;
+                self.transferred_bytes += bytes;
+                self.unverified += 1;
+                if self.unverified_keys.len() < MAX_FAILURES_LISTED {
+                    self.unverified_keys.push(item.key.to_string());
+                }
             }
             Outcome::Deleted => self.deleted += 1,
             Outcome::Skipped { .. } => self.skipped += 1,
@@ -195,7 +220,7 @@ pub enum Event {
     /// `on_progress(key, bytes)`.
     Progress(String, u64),
     /// `on_item_done(key, action, outcome)`; the outcome as text, e.g. `transferred 10`,
-    /// `skipped: <reason>`, `failed not_found`.
+    /// `unverified 10`, `skipped: <reason>`, `failed not_found`.
     ItemDone(String, Action, String),
     /// `on_finish`.
     Finish,
@@ -254,6 +279,7 @@ impl Reporter for Recorder {
     fn on_item_done(&self, item: &Item<'_>, outcome: &Outcome<'_>) {
         let o = match outcome {
             Outcome::Transferred { bytes } => format!("transferred {bytes}"),
+            Outcome::Unverified { bytes } => format!("unverified {bytes}"),
             Outcome::Deleted => "deleted".to_string(),
             Outcome::Skipped { reason } => format!("skipped: {reason}"),
             Outcome::Planned => "planned".to_string(),
@@ -288,5 +314,26 @@ mod tests {
         assert_eq!(s.failures[0].key, "a//b", "named by the error's key");
         assert_eq!(s.failures[0].kind, ErrorKind::Unrepresentable);
         assert_eq!(s.failures[1].key, "", "a listing that broke off has none");
+    }
+
+    #[test]
+    fn an_unverified_object_is_transferred_named_and_not_a_success() {
+        let mut s = Summary::default();
+        let (a, b) = (Key::new("a").unwrap(), Key::new("b").unwrap());
+        let item = |key| Item {
+            key,
+            action: Action::Transfer,
+            size: Some(3),
+        };
+        s.record(&item(&a), &Outcome::Transferred { bytes: 3 });
+        assert!(s.is_success());
+        s.record(&item(&b), &Outcome::Unverified { bytes: 4 });
+        assert_eq!((s.transferred, s.transferred_bytes), (2, 7));
+        assert_eq!((s.unverified, s.failed), (1, 0));
+        assert_eq!(s.unverified_keys, vec!["b".to_string()]);
+        assert!(!s.is_success(), "unverified is not silent");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["unverified"], 1);
+        assert_eq!(json["unverified_keys"][0], "b");
     }
 }

@@ -407,7 +407,8 @@ pub async fn sync(
             )
             .await;
             match r {
-                Ok(bytes) => done(&item, &Outcome::Transferred { bytes }),
+                // Unverified when the source object has no recorded SHA-256 to check.
+                Ok(m) => done(&item, &m.outcome()),
                 Err(e) => done(&item, &Outcome::Failed(&e)),
             }
         })

@@ -1,7 +1,7 @@
 //! Store-to-store copies, and the ordered part pipeline shared with file uploads.
 
 use super::range::{BufSink, Pinned};
-use super::{check_digest, part_size_for, split, Budget, TransferOptions, Writer};
+use super::{check_digest, part_size_for, split, Budget, Moved, TransferOptions, Writer};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
@@ -91,7 +91,11 @@ where
     }
 }
 
-/// Copies one object between stores (the same store works too). See [`copy_object`].
+/// Copies one object between stores (the same store works too). See [`copy_object`]. The
+/// bytes pass through cairn (a client-side copy), so they are checked against the source's
+/// recorded SHA-256, or the copy is [`Moved::unverified`] when it has none: the destination's
+/// checksum layer then records a digest of bytes nothing vouched for, which is why such a copy
+/// must not be reported like a checked one.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn copy_one(
     src: &dyn Store,
@@ -102,7 +106,7 @@ pub(crate) async fn copy_one(
     opts: &TransferOptions,
     budget: &Budget,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<u64> {
+) -> Result<Moved> {
     let large_hint = size_hint.is_some_and(|s| s > 0 && s >= opts.multipart_threshold);
     let early = match size_hint {
         Some(s) if !large_hint => Some(budget.acquire(s).await),
@@ -123,6 +127,7 @@ pub(crate) async fn copy_one(
     let first_end = first.range.end;
     let pinned = Pinned::new(src, src_key, &meta, opts.max_resumes);
     let want = opts.wanted_sha256(&meta);
+    let moved = super::moved(opts, src, &meta);
     let put = opts.put_for(meta.content_type.clone(), &meta.metadata);
 
     if size < opts.multipart_threshold {
@@ -135,7 +140,7 @@ pub(crate) async fn copy_one(
             .read_whole((first.body, first_end), &mut buf, want.as_ref(), progress)
             .await?;
         dst.put_opts(dst_key, buf.into_bytes(), put).await?;
-        return Ok(size);
+        return Ok(moved);
     }
     drop(early);
 
@@ -172,7 +177,7 @@ pub(crate) async fn copy_one(
     match r {
         Ok(()) => {
             writer.finish().await?;
-            Ok(size)
+            Ok(moved)
         }
         Err(e) => {
             if let Err(abort) = writer.abort().await {
@@ -189,6 +194,10 @@ pub(crate) async fn copy_one(
 /// [`TransferOptions::multipart_threshold`] bytes are read as parallel ranged GETs pinned to
 /// the source's ETag and written as a multipart upload, aborted on failure. Content type and
 /// user metadata are carried over. Returns the bytes copied.
+///
+/// A source object with no recorded SHA-256 (written by another tool) is copied unchecked and
+/// reported to `reporter` as [`Outcome::Unverified`]; [`TransferOptions::unverified`] on a head
+/// of the source says the same.
 pub async fn copy_object(
     src: &dyn Store,
     src_key: &Key,
@@ -216,8 +225,8 @@ pub async fn copy_object(
     )
     .await;
     match &r {
-        Ok(n) => reporter.on_item_done(&item, &Outcome::Transferred { bytes: *n }),
+        Ok(m) => reporter.on_item_done(&item, &m.outcome()),
         Err(e) => reporter.on_item_done(&item, &Outcome::Failed(e)),
     }
-    r
+    r.map(|m| m.bytes)
 }

@@ -372,6 +372,10 @@ impl Commit {
 /// if the object carries [`super::SHA256_META`] (`Integrity` on mismatch), and the file is
 /// fsynced, given the object's last-modified time, and renamed into place. On any failure the
 /// temp file is removed and an existing target is left untouched. Returns the object's metadata.
+///
+/// An object with no recorded SHA-256 (written by another tool) is downloaded unchecked: the
+/// reporter hears [`Outcome::Unverified`], and [`TransferOptions::unverified`] on the returned
+/// metadata says so to the caller.
 pub async fn download_file(
     store: &dyn Store,
     key: &Key,
@@ -390,7 +394,7 @@ pub async fn download_file(
     match &r {
         Ok(m) => {
             item.size = Some(m.size);
-            reporter.on_item_done(&item, &Outcome::Transferred { bytes: m.size })
+            reporter.on_item_done(&item, &super::moved(opts, store, m).outcome())
         }
         Err(e) => reporter.on_item_done(&item, &Outcome::Failed(e)),
     }

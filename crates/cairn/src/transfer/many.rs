@@ -2,7 +2,7 @@
 
 use super::copy::copy_one;
 use super::file::{download_checked, upload_inner};
-use super::{blocking, TransferOptions};
+use super::{blocking, Moved, TransferOptions};
 use crate::backend::local::LocalStore;
 use crate::error::{Error, Result};
 use crate::key::{validate_prefix, Key};
@@ -143,10 +143,11 @@ impl<'a> Batch<'a> {
         item
     }
 
-    /// Reports and records how `item` ended (`Ok` holds the bytes moved).
-    fn done(&self, item: &Item<'_>, r: &Result<u64>) {
+    /// Reports and records how `item` ended (`Ok` holds the bytes moved, and whether they
+    /// went unchecked).
+    fn done(&self, item: &Item<'_>, r: &Result<Moved>) {
         let outcome = match r {
-            Ok(bytes) => Outcome::Transferred { bytes: *bytes },
+            Ok(m) => m.outcome(),
             Err(e) => Outcome::Failed(e),
         };
         self.reporter.on_item_done(item, &outcome);
@@ -205,7 +206,7 @@ pub async fn upload_tree(
             let path = root.join(m.key.as_str());
             let progress = |n: u64| reporter.on_progress(&key, n);
             let r = upload_inner(store, &key, &path, opts, Some(m.size), budget, &progress).await;
-            batch_ref.done(&item, &r.map(|(_, size)| size));
+            batch_ref.done(&item, &r.map(|(_, size)| Moved::checked(size)));
         })
         .await;
     Ok(batch.finish())
@@ -258,7 +259,7 @@ pub async fn upload_many(
                 let progress = |n: u64| reporter.on_progress(&it.key, n);
                 let r =
                     upload_inner(store, &it.key, &it.path, opts, it.size, budget, &progress).await;
-                batch_ref.done(&item, &r.map(|(_, size)| size));
+                batch_ref.done(&item, &r.map(|(_, size)| Moved::checked(size)));
             },
         )
         .await;
@@ -273,7 +274,8 @@ pub async fn upload_many(
 /// into place, so no reader sees a partial file. With [`TransferOptions::durable`], instead of
 /// an fsync per file (milliseconds each), the destination filesystem is synced once at the
 /// end, before this returns: when it returns, everything reported transferred is durable.
-/// Items are reported under their keys.
+/// Items are reported under their keys; objects with no recorded SHA-256 are downloaded
+/// unchecked and counted in [`Summary::unverified`].
 pub async fn download_tree(
     store: &dyn Store,
     prefix: &str,
@@ -299,7 +301,7 @@ pub async fn download_tree(
             let path = dir.join(&m.key.as_str()[sp_ref.len()..]);
             let progress = |n: u64| reporter.on_progress(&m.key, n);
             let r = download_checked(store, &m.key, &path, opts, false, &progress).await;
-            batch_ref.done(&item, &r.map(|meta| meta.size));
+            batch_ref.done(&item, &r.map(|meta| super::moved(opts, store, &meta)));
         })
         .await;
     let d = dir.to_path_buf();

@@ -22,6 +22,9 @@
 //! Where the object's metadata carries [`SHA256_META`] (recorded by the checksum layer), a
 //! download or copy verifies the whole object and fails with
 //! [`ErrorKind::Integrity`](crate::ErrorKind::Integrity) on a mismatch, writing nothing.
+//! Where it carries none (an object written by another tool), the bytes cannot be checked:
+//! the item is reported as [`Outcome::Unverified`](crate::ops::reporter::Outcome::Unverified),
+//! never like a checked one (see [`TransferOptions::unverified`]).
 
 pub mod aimd;
 mod budget;
@@ -42,7 +45,7 @@ pub use many::{
 pub(crate) use writer::Pending;
 pub use writer::{part_size_for, put_stream, settle_aborts, Writer, WriterOptions};
 
-use crate::store::{Metadata, ObjectMeta, PutOptions};
+use crate::store::{Metadata, ObjectMeta, PutOptions, Store};
 use sha2::{Digest, Sha256};
 
 /// The metadata entry holding an object's SHA-256, as written by the checksum layer
@@ -62,7 +65,9 @@ pub struct TransferOptions {
     pub object_concurrency: usize,
     /// How many times one interrupted range is resumed before the transfer fails.
     pub max_resumes: u32,
-    /// Check [`SHA256_META`] after a download or copy, when the object has it.
+    /// Check [`SHA256_META`] after a download or copy, when the object has it; an object
+    /// without it is then reported [`Unverified`](crate::ops::reporter::Outcome::Unverified).
+    /// Off, nothing is checked and nothing is reported unverified (the caller opted out).
     pub verify: bool,
     /// Byte budget for buffered parts and whole small objects; `None` means
     /// `concurrency × part_size`. A single item larger than the budget still runs, alone.
@@ -103,6 +108,25 @@ impl TransferOptions {
         self.verify.then(|| recorded_sha256(meta)).flatten()
     }
 
+    /// Whether a download or client-side copy of the object with `meta`, read from `src`,
+    /// moves bytes that nothing checked: verification is wanted ([`TransferOptions::verify`]),
+    /// but no SHA-256 was recorded for the object (written by another tool: aws cli, boto3,
+    /// s5cmd; or through a store with `checksum=false`). The engine reports such items as
+    /// [`Outcome::Unverified`](crate::ops::reporter::Outcome::Unverified); a caller of
+    /// [`download_file`] asks this of the metadata it returns.
+    ///
+    /// Not unverified: compressed or encrypted objects (their layers authenticate their own
+    /// frames), and objects of a local store (`Capabilities::local`: a plain directory's files
+    /// are the user's own, the source of truth, read straight from disk; an upload or a sync
+    /// from a directory has nothing to check them against). Server-side copies, whose bytes
+    /// never pass through cairn, are out of scope: the engine does not make them.
+    pub fn unverified(&self, src: &dyn Store, meta: &ObjectMeta) -> bool {
+        self.verify
+            && !meta.is_transformed()
+            && recorded_sha256(meta).is_none()
+            && !src.capabilities().local
+    }
+
     /// Options for a [`Writer`] of an object of `size` bytes (`None`: unknown, e.g. stdin).
     pub fn writer_options(&self, size: Option<u64>) -> WriterOptions {
         WriterOptions {
@@ -127,6 +151,40 @@ impl TransferOptions {
         put.metadata = meta;
         put.content_type = put.content_type.or(content_type);
         put
+    }
+}
+
+/// What one item's transfer moved, and whether its bytes went unchecked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Moved {
+    pub bytes: u64,
+    pub unverified: bool,
+}
+
+impl Moved {
+    /// An item whose bytes were checked, or had nothing to be checked against (uploads).
+    pub fn checked(bytes: u64) -> Self {
+        Moved {
+            bytes,
+            unverified: false,
+        }
+    }
+
+    pub fn outcome(self) -> crate::ops::reporter::Outcome<'static> {
+        use crate::ops::reporter::Outcome;
+        if self.unverified {
+            Outcome::Unverified { bytes: self.bytes }
+        } else {
+            Outcome::Transferred { bytes: self.bytes }
+        }
+    }
+}
+
+/// The [`Moved`] of a download or copy of the object with `meta`, read from `src`.
+pub(crate) fn moved(opts: &TransferOptions, src: &dyn Store, meta: &ObjectMeta) -> Moved {
+    Moved {
+        bytes: meta.size,
+        unverified: opts.unverified(src, meta),
     }
 }
 
