@@ -21,7 +21,8 @@ EXAMPLES:
   cairn --endpoint http://127.0.0.1:3900 --path-style health s3://my-bucket
 
 EXIT CODES:
-  0 success, 1 failure, 2 usage error or some items of a bulk command failed";
+  0 success, 1 failure, 2 usage error, or some items of a bulk command failed, or some objects
+  were copied unverified (no SHA-256 recorded: written by another tool)";
 
 /// cairn: one storage tool for local disk, memory and any S3 endpoint.
 #[derive(Debug, Parser)]
@@ -833,6 +834,8 @@ EXAMPLES:
 Objects are the same when sizes match and the destination is not older (to the second);
 --checksum compares SHA-256s instead. Globs match keys relative to SRC/DST (`*` crosses `/`);
 excluded keys are never deleted. Failed items do not stop the rest: exit code 2 at the end.
+Objects with no recorded SHA-256 (written by another tool) are copied but named as unverified,
+also exit code 2; -o checksum=false on the source checks (and names) nothing.
 
 On a terminal: a progress bar and one line per change. In a pipe or CI log: a progress line
 every 10s on stderr (--progress-interval, --progress=json for JSON lines) and the summary;
@@ -949,7 +952,10 @@ EXAMPLES:
   cairn cp s3://bucket/dir.tar - | tar x       download to stdout
 
 A destination ending in `/`, an existing directory or a bare store (local://, s3://bucket)
-means \"into\": the source's name is appended.";
+means \"into\": the source's name is appended.
+
+An object with no recorded SHA-256 (written by another tool) is copied but named as unverified,
+and the exit code is 2; -o checksum=false copies without checking (nor naming) anything.";
 
 const LS_EXAMPLES: &str = "\
 EXAMPLES:
@@ -961,7 +967,10 @@ EXAMPLES:
 const CAT_EXAMPLES: &str = "\
 EXAMPLES:
   cairn cat local://reports/run.json
-  cairn cat s3://bucket/big.log | head";
+  cairn cat s3://bucket/big.log | head
+
+An object with no recorded SHA-256 (written by another tool) is printed unchecked: a line on
+stderr names it and the exit code is 2 (-o checksum=false: no check, no warning).";
 
 const STAT_EXAMPLES: &str = "\
 EXAMPLES:

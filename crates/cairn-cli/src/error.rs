@@ -148,6 +148,10 @@ pub enum CliError {
         total: u64,
         noun: &'static str,
     },
+    /// Every item was done, but some objects had no recorded SHA-256, so their bytes were not
+    /// checked (written by another tool): print the report naming them, exit 2 like a partial
+    /// failure. Nothing silent.
+    Unverified(Report),
     /// Stdout was closed by the reader (`| head`): exit 0 without a word.
     BrokenPipe,
 }
@@ -169,6 +173,7 @@ impl CliError {
                 total,
                 noun,
             } => format!("{failed} of {total} {noun} failed"),
+            CliError::Unverified(r) => r.what.clone(),
             CliError::BrokenPipe => "broken pipe".into(),
         }
     }
@@ -176,7 +181,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Fail(_) => ExitCode::from(1),
-            CliError::Partial { .. } => ExitCode::from(2),
+            CliError::Partial { .. } | CliError::Unverified(_) => ExitCode::from(2),
             CliError::BrokenPipe => ExitCode::SUCCESS,
         }
     }

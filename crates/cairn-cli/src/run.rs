@@ -120,6 +120,7 @@ fn report(printer: &Printer, e: CliError) -> ExitCode {
             total,
             noun,
         } => printer.error(&Report::new(format!("{failed} of {total} {noun} failed"))),
+        CliError::Unverified(r) => printer.error(r),
         CliError::BrokenPipe => {}
     }
     e.exit_code()

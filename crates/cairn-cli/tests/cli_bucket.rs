@@ -447,7 +447,17 @@ fn presigned_urls_work_with_curl_against_garage_and_expire() {
     let path = s.sb.work.join("report.csv");
     let (code, _) = curl(&["-T", path.to_str().unwrap(), put.trim()]);
     assert_eq!(code, 200);
-    assert_eq!(s.ok(&["cat", &obj]).stdout, body);
+    // Written by curl, not cairn: no SHA-256 recorded, so cat prints it unchecked, names it
+    // as unverified and exits 2.
+    let cat = s.run(&["cat", &obj]);
+    assert_eq!(cat.stdout, body);
+    assert_eq!(cat.code, 2, "{}", cat.stderr);
+    assert!(
+        cat.stderr
+            .contains(&format!("1 unverified: {obj} (no SHA-256 recorded")),
+        "{}",
+        cat.stderr
+    );
 
     let get = s.ok(&["presign", &obj]).out();
     assert_eq!(curl(&[get.trim()]), (200, body.to_vec()));

@@ -1,29 +1,44 @@
 //! `cairn cat URL`: an object's bytes on stdout, streamed.
 
-use super::{open_existing, store_addr, Ctx};
+use super::{checksum_off, open_existing, partial_or_unverified, store_addr, Ctx};
 use crate::args::CatArgs;
 use crate::error::Result;
 use bytes::Bytes;
-use cairn::{Store, StoreExt};
+use cairn::transfer::TransferOptions;
+use cairn::Store;
 use futures::stream::{BoxStream, StreamExt};
 
 pub async fn run(ctx: &Ctx, a: &CatArgs) -> Result {
     let addr = store_addr(&a.url, false)?;
     let key = addr.key()?;
     let store = open_existing(ctx, &addr).await?;
-    let body = match &a.version_id {
-        None => store.get_stream(&key).await?,
+    let opts = match &a.version_id {
+        None => cairn::GetOptions::default(),
         Some(v) => {
             cairn::backend::s3::admin::check_version_id(v)?;
-            let opts = cairn::GetOptions {
+            cairn::GetOptions {
                 version: Some(v.clone()),
                 ..Default::default()
-            };
-            store.get_opts(&key, opts).await?.body
+            }
         }
     };
-    to_stdout(ctx, body, &|_| {}).await?;
-    Ok(())
+    let got = store.get_opts(&key, opts).await?;
+    // The checksum layer checks a body against its recorded SHA-256 as it streams; an object
+    // with none (written by another tool) streams unchecked: said on stderr, exit 2.
+    let check = TransferOptions {
+        verify: !checksum_off(ctx, &addr),
+        ..Default::default()
+    };
+    let unverified = check.unverified(store.as_ref(), &got.meta);
+    to_stdout(ctx, got.body, &|_| {}).await?;
+    partial_or_unverified(
+        &ctx.printer,
+        0,
+        1,
+        "objects",
+        unverified as u64,
+        std::slice::from_ref(&addr.shown),
+    )
 }
 
 /// Streams a body to stdout. A reader that goes away (`| head`) ends it quietly.

@@ -49,6 +49,10 @@ pub trait Reporter: Sync {
     fn done(&self, _rel: &str, _size: u64) {}
     /// An item failed or was skipped; the operation goes on.
     fn failed(&self, _rel: &str, _error: &Error) {}
+    /// An item was copied, but it had no recorded SHA-256, so its bytes were not checked.
+    fn unverified(&self, rel: &str, size: u64) {
+        self.done(rel, size)
+    }
 }
 
 /// What a bulk operation did.
@@ -62,6 +66,8 @@ pub struct Summary {
     pub failed: u64,
     /// Of the failed, objects under names cairn cannot represent (listed, never touched).
     pub unlisted: u64,
+    /// Of the done, objects with no recorded SHA-256: copied, but their bytes not checked.
+    pub unverified: u64,
 }
 
 impl Summary {

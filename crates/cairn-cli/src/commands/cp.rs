@@ -6,7 +6,9 @@
 //! plain file-to-file copies stream here.
 
 use super::copy::{self, fs_err, guess_content_type, Reporter as _};
-use super::{open, open_existing, shown_key, BulkReporter, Ctx};
+use super::{
+    checksum_off, open, open_existing, partial_or_unverified, shown_key, BulkReporter, Ctx,
+};
 use crate::address::{self, dir_prefix, Addr};
 use crate::args::CpArgs;
 use crate::error::{usage, CliError, Report, Result};
@@ -18,7 +20,7 @@ use cairn::transfer::{self, put_stream, TransferOptions, UploadItem};
 use cairn::{DynStore, Error, GetOptions, Key, PutOptions};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 pub async fn run(ctx: &Ctx, a: &CpArgs) -> Result {
@@ -88,14 +90,19 @@ enum To {
     Object(DynStore, Key, String),
 }
 
-/// Transfer settings from the flags; the engine's defaults otherwise.
-fn transfer_options(a: &CpArgs, put: PutOptions) -> TransferOptions {
+/// Transfer settings from the flags; the engine's defaults otherwise. A source store with its
+/// checksum layer off (`-o checksum=false`) is read unchecked, and nothing from it is reported
+/// unverified: the user opted out.
+fn transfer_options(ctx: &Ctx, a: &CpArgs, src: &Addr, put: PutOptions) -> TransferOptions {
     let mut opts = TransferOptions {
         object_concurrency: (a.concurrency as usize).max(1),
         put,
         ..Default::default()
     };
     a.transfer.apply(&mut opts);
+    if let Addr::Store(s) = src {
+        opts.verify = !checksum_off(ctx, s);
+    }
     opts
 }
 
@@ -161,9 +168,20 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
     if let Some(n) = size {
         progress.discovered(1, n);
     }
-    let rep = BytesReporter(&progress);
+    let rep = BytesReporter {
+        progress: &progress,
+        unverified: AtomicBool::new(false),
+    };
     let on_bytes = |n| progress.bytes(n);
-    let mut opts = transfer_options(a, put);
+    let mut opts = transfer_options(ctx, a, &src, put);
+    // A stream to stdout or from an old version reads the object itself: unchecked when the
+    // object has no recorded SHA-256 (the checksum layer checks those that have one).
+    let check = opts.clone();
+    let unchecked = |store: &DynStore, meta: &cairn::ObjectMeta| {
+        if check.unverified(store.as_ref(), meta) {
+            rep.unverified.store(true, Ordering::Relaxed);
+        }
+    };
     let shown = match &to {
         To::Stdout => String::new(),
         To::File(p) => p.display().to_string(),
@@ -183,7 +201,9 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
                 version: Some(v.clone()),
                 ..Default::default()
             };
-            let body = store.get_opts(&key, get).await?.body;
+            let got = store.get_opts(&key, get).await?;
+            unchecked(&store, &got.meta);
+            let body = got.body;
             return match to {
                 To::Stdout => {
                     super::cat::to_stdout(ctx, body, &on_bytes).await?;
@@ -215,11 +235,12 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
                     One::Stdin => read_stream(tokio::io::stdin(), "stdin".into()),
                     One::File(p, _) => open_file(&p).await?,
                     One::Object(store, key) => {
-                        store.get_opts(&key, GetOptions::default()).await?.body
+                        let got = store.get_opts(&key, GetOptions::default()).await?;
+                        unchecked(&store, &got.meta);
+                        got.body
                     }
                 };
                 super::cat::to_stdout(ctx, body, &on_bytes).await?;
-                progress.finish();
                 return Ok(None);
             }
             (One::Stdin, To::File(p)) => {
@@ -267,12 +288,18 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
         progress.done();
     }
     progress.finish();
+    let unverified = rep.unverified.load(Ordering::Relaxed);
+    // Named by where it came from: the object without a recorded SHA-256.
+    let keys = [a_shown(&src)];
     let Some(written) = written? else {
-        return Ok(());
+        // Streamed to stdout: the bytes are out already; say so on stderr, and exit 2.
+        return partial_or_unverified(&ctx.printer, 0, 1, "objects", unverified as u64, &keys);
     };
     if ctx.printer.json() {
         ctx.printer.json_line(&serde_json::json!({
             "src": a_shown(&src), "dst": shown, "size": written,
+            "outcome": if unverified { "unverified" } else { "transferred" },
+            "unverified": unverified as u64,
         }))?;
     } else {
         ctx.printer.info(format!(
@@ -281,15 +308,25 @@ async fn copy_one(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions) 
             human_bytes(written)
         ));
     }
-    Ok(())
+    partial_or_unverified(&ctx.printer, 0, 1, "objects", unverified as u64, &keys)
 }
 
-/// Drives a single copy's progress from the engine's progress events.
-struct BytesReporter<'a>(&'a Progress);
+/// Drives a single copy's progress from the engine's progress events, and keeps whether the
+/// object went unchecked (no recorded SHA-256).
+struct BytesReporter<'a> {
+    progress: &'a Progress,
+    unverified: AtomicBool,
+}
 
 impl Reporter for BytesReporter<'_> {
     fn on_progress(&self, _key: &Key, bytes: u64) {
-        self.0.bytes(bytes);
+        self.progress.bytes(bytes);
+    }
+
+    fn on_item_done(&self, _item: &Item<'_>, outcome: &Outcome<'_>) {
+        if let Outcome::Unverified { .. } = outcome {
+            self.unverified.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -311,6 +348,7 @@ impl Reporter for TreeReporter<'_> {
         let rel = k.get(self.strip..).unwrap_or(k);
         match outcome {
             Outcome::Transferred { bytes } => self.bulk.done(rel, *bytes),
+            Outcome::Unverified { bytes } => self.bulk.unverified(rel, *bytes),
             Outcome::Failed(e) => self.bulk.failed(rel, e),
             _ => {}
         }
@@ -386,7 +424,7 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
         TreeDest::Dir(d) if !d.exists() => Some(d.clone()),
         _ => None,
     };
-    let opts = transfer_options(a, put);
+    let opts = transfer_options(ctx, a, &src, put);
     let bulk = BulkReporter::new(&ctx.printer, "copy");
     // Files the walk cannot upload (bad names, special files): reported here, counted below.
     let skipped = AtomicU64::new(0);
@@ -501,6 +539,7 @@ async fn copy_tree(ctx: &Ctx, a: &CpArgs, src: Addr, dst: Addr, put: PutOptions)
         bytes: sum.transferred_bytes,
         failed: sum.failed + skipped,
         unlisted: sum.unlisted,
+        unverified: sum.unverified,
     };
     let summary = format!(
         "Copied {} of {} files ({}) to {shown}",

@@ -156,6 +156,8 @@ pub struct BulkReporter<'a> {
     progress: Progress,
     verb: &'static str,
     failures: Mutex<Vec<String>>,
+    /// Objects copied unchecked (no recorded SHA-256), named at the end.
+    unverified: Mutex<Vec<String>>,
 }
 
 /// Failures listed one per line at the end of a bulk command; the rest are counted.
@@ -168,6 +170,7 @@ impl<'a> BulkReporter<'a> {
             progress: printer.progress(verb),
             verb,
             failures: Mutex::new(Vec::new()),
+            unverified: Mutex::new(Vec::new()),
         }
     }
 
@@ -197,9 +200,22 @@ impl copy::Reporter for BulkReporter<'_> {
         if self.printer.json() {
             let line = match self.verb {
                 "delete" => serde_json::json!({ "deleted": rel }),
-                _ => serde_json::json!({ "copied": rel, "size": size }),
+                _ => serde_json::json!({ "copied": rel, "size": size, "outcome": "transferred" }),
             };
             let _ = self.printer.json_line(&line);
+        }
+    }
+
+    fn unverified(&self, rel: &str, size: u64) {
+        self.progress.done();
+        if self.printer.json() {
+            let _ = self.printer.json_line(&serde_json::json!({
+                "copied": rel, "size": size, "outcome": "unverified",
+            }));
+        }
+        let mut u = self.unverified.lock().unwrap();
+        if u.len() < MAX_LISTED_FAILURES {
+            u.push(rel.to_string());
         }
     }
 
@@ -220,7 +236,70 @@ impl copy::Reporter for BulkReporter<'_> {
     }
 }
 
-/// The end of a bulk command: a summary line, then exit 2 if some items failed.
+/// Why an object is unverified, as the CLI says it.
+pub const UNVERIFIED_WHY: &str =
+    "no SHA-256 recorded: written by another tool; its bytes were not checked";
+
+/// The report naming objects that were transferred unchecked: `N unverified: a, b (...)`,
+/// at most `keys.len()` of `count` named.
+pub fn unverified_report(count: u64, keys: &[String]) -> Report {
+    let mut names = keys.join(", ");
+    if (keys.len() as u64) < count {
+        names.push_str(&format!(" and {} more", count - keys.len() as u64));
+    }
+    Report::new(format!("{count} unverified: {names} ({UNVERIFIED_WHY})")).hint(
+        "check them another way (compare with the writer's own checksum), or pass \
+         -o checksum=false to copy objects without checking them",
+    )
+}
+
+/// The end of a transfer: exit 2 if some items failed (the failures were listed already) or
+/// some objects were transferred unchecked (named here).
+pub fn partial_or_unverified(
+    printer: &Printer,
+    failed: u64,
+    total: u64,
+    noun: &'static str,
+    unverified: u64,
+    keys: &[String],
+) -> Result {
+    let report = (unverified > 0).then(|| unverified_report(unverified, keys));
+    if failed > 0 {
+        if let Some(r) = &report {
+            printer.error(r);
+        }
+        return Err(CliError::Partial {
+            failed,
+            total,
+            noun,
+        });
+    }
+    match report {
+        Some(r) => Err(CliError::Unverified(r)),
+        None => Ok(()),
+    }
+}
+
+/// Whether the user turned the checksum layer off for `addr` (`-o checksum=false`, the URL's
+/// `?checksum=false`, the environment or the config file): then downloads and copies from it
+/// check nothing, and report nothing unverified (the user opted out).
+pub fn checksum_off(ctx: &Ctx, addr: &StoreAddr) -> bool {
+    let url = cairn::tier_url(&addr.url).unwrap_or(&addr.url);
+    let Ok(parsed) = cairn::StoreUrl::parse(url) else {
+        return false;
+    };
+    let mut config = ctx.config.clone().or(parsed.options);
+    if let Ok(env) = cairn::Config::from_env() {
+        config = config.or(env);
+    }
+    if let Ok(file) = cairn::Config::from_default_file() {
+        config = config.or(file);
+    }
+    config.checksum == Some(false)
+}
+
+/// The end of a bulk command: a summary line, then exit 2 if some items failed or were
+/// transferred unchecked.
 pub fn finish_bulk(
     ctx: &Ctx,
     rep: &BulkReporter<'_>,
@@ -233,18 +312,19 @@ pub fn finish_bulk(
         ctx.printer.json_line(&serde_json::json!({
             "summary": {
                 "done": sum.done, "failed": sum.failed, "unlisted": sum.unlisted,
-                "bytes": sum.bytes,
+                "unverified": sum.unverified, "bytes": sum.bytes,
             }
         }))?;
     } else {
         ctx.printer.info(summary);
     }
-    if sum.failed > 0 {
-        return Err(CliError::Partial {
-            failed: sum.failed,
-            total: sum.total(),
-            noun,
-        });
-    }
-    Ok(())
+    let keys = rep.unverified.lock().unwrap().clone();
+    partial_or_unverified(
+        &ctx.printer,
+        sum.failed,
+        sum.total(),
+        noun,
+        sum.unverified,
+        &keys,
+    )
 }

@@ -2,10 +2,10 @@
 //! a `file://` store opened through `open_with`, so the configured layers apply; a prefix is a
 //! `PrefixStore`), and the library walks them. This file only draws progress and reports.
 
-use super::{open, open_existing, store_addr, Ctx};
+use super::{checksum_off, open, open_existing, partial_or_unverified, store_addr, Ctx};
 use crate::address::{self, Addr, StoreAddr};
 use crate::args::SyncArgs;
-use crate::error::{one_line, CliError, Report, Result};
+use crate::error::{one_line, Report, Result};
 use crate::printer::{human_bytes, Printer};
 use crate::progress::Progress;
 use cairn::layer::PrefixStore;
@@ -38,6 +38,8 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
                 ..Default::default()
             };
             a.transfer.apply(&mut t);
+            // `-o checksum=false` on the source: nothing checked, nothing reported unverified.
+            t.verify = !checksum_off(ctx, &src_addr);
             t
         },
     };
@@ -72,8 +74,13 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
         } else {
             "deleted"
         };
+        let unverified = if sum.unverified > 0 {
+            format!(", unverified {}", sum.unverified)
+        } else {
+            String::new()
+        };
         p.info(format!(
-            "{} → {}: {done} {} ({}), skipped {}, {del} {}, failed {}",
+            "{} → {}: {done} {} ({}), skipped {}, {del} {}, failed {}{unverified}",
             src_addr.shown,
             dst_addr.shown,
             sum.transferred,
@@ -83,14 +90,25 @@ pub async fn run(ctx: &Ctx, a: &SyncArgs) -> Result {
             sum.failed
         ));
     }
-    if sum.failed > 0 {
-        return Err(CliError::Partial {
-            failed: sum.failed,
-            total: sum.failed + sum.transferred + sum.deleted + sum.skipped,
-            noun: "objects",
-        });
-    }
-    Ok(())
+    // Keys are relative to the source's prefix; named in full, as the source shows them.
+    let under = src_addr.path.trim_matches('/');
+    let shown: Vec<String> = sum
+        .unverified_keys
+        .iter()
+        .take(50)
+        .map(|k| match under {
+            "" => super::shown_key(&src_addr, k),
+            p => super::shown_key(&src_addr, &format!("{p}/{k}")),
+        })
+        .collect();
+    partial_or_unverified(
+        p,
+        sum.failed,
+        sum.failed + sum.transferred + sum.deleted + sum.skipped,
+        "objects",
+        sum.unverified,
+        &shown,
+    )
 }
 
 /// One side as a store address; a missing destination directory is created.
@@ -172,6 +190,13 @@ impl Reporter for SyncReporter<'_> {
         let verb = self.verb.now;
         let line = match (outcome, item.action) {
             (Outcome::Transferred { .. }, _) => format!("{verb} {}", item.key),
+            (Outcome::Unverified { .. }, _) => {
+                format!(
+                    "{verb} {} (unverified: {})",
+                    item.key,
+                    super::UNVERIFIED_WHY
+                )
+            }
             (Outcome::Deleted, _) => format!("delete {}", item.key),
             (Outcome::Planned, Action::Transfer) => format!("(dry run) {verb} {}", item.key),
             (Outcome::Planned, Action::Delete) => format!("(dry run) delete {}", item.key),
