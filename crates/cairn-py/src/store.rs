@@ -312,7 +312,8 @@ impl Store {
 
     /// Downloads `key` to the local file at `path` with parallel ranged GETs, checks the
     /// recorded SHA-256, and replaces `path` atomically (fsynced first unless `fsync=False`).
-    /// Returns the object's metadata.
+    /// Returns the object's metadata. An object with no recorded SHA-256 (written by another
+    /// tool) is downloaded unchecked: then the returned metadata's `sha256` is None.
     #[pyo3(signature = (key, path, *, part_size=None, concurrency=None, fsync=true))]
     fn download_file(
         &self,

@@ -213,7 +213,10 @@ class Store:
         part_size: Optional[int] = None,
         concurrency: Optional[int] = None,
         fsync: bool = True,
-    ) -> ObjectMeta: ...
+    ) -> ObjectMeta:
+        """Downloads ``key`` to ``path``, checked against its recorded SHA-256, replacing
+        ``path`` atomically. An object with no recorded SHA-256 (written by another tool) is
+        downloaded unchecked: the returned metadata's ``sha256`` is then None."""
     def rename(self, src: str, dst: str) -> None: ...
     def health_check(self) -> None: ...
     @property
@@ -319,7 +322,9 @@ class AsyncStore:
         part_size: Optional[int] = None,
         concurrency: Optional[int] = None,
         fsync: bool = True,
-    ) -> Awaitable[ObjectMeta]: ...
+    ) -> Awaitable[ObjectMeta]:
+        """See ``Store.download_file``: ``sha256`` of the metadata is None when the object had
+        no recorded SHA-256, so its bytes were not checked."""
     def rename(self, src: str, dst: str) -> Awaitable[None]: ...
     def health_check(self) -> Awaitable[None]: ...
     @property
@@ -488,5 +493,6 @@ def sync(
     progress: Optional[Callable[[SyncEvent], Any]] = None,
 ) -> SyncSummary:
     """Makes ``dst`` match ``src``; per-item failures are in the summary, bad options raise
-    ``InvalidInput``. ``progress`` gets event dicts; an exception it raises is re-raised
-    when sync returns."""
+    ``InvalidInput``. Objects with no recorded SHA-256 (written by another tool) are copied
+    unchecked and counted in ``unverified`` (named in ``unverified_keys``). ``progress`` gets
+    event dicts; an exception it raises is re-raised when sync returns."""
