@@ -53,27 +53,29 @@ def cairn_options(env: Dict[str, str], server: str) -> Dict[str, object]:
     }
 
 
-def run_cairn_async(url: str, opts: Dict[str, object], keys: List[str], conc: int) -> Callable[[], int]:
-    async def once() -> int:
-        store = await cairn.AsyncStore.open(url, **opts)
+def run_cairn_async(url: str, opts: Dict[str, object], keys: List[str], conc: int) -> Callable[..., int]:
+    # One store for every round, like the other clients: the warm-up's connections are reused.
+    store = cairn.AsyncStore(url, **opts)
+
+    async def once(ks: List[str]) -> int:
         sem = asyncio.Semaphore(conc)
 
         async def one(k: str) -> int:
             async with sem:
                 return len(await store.get(k))
 
-        return sum(await asyncio.gather(*(one(k) for k in keys)))
+        return sum(await asyncio.gather(*(one(k) for k in ks)))
 
-    return lambda: asyncio.run(once())
+    return lambda ks=keys: asyncio.run(once(ks))
 
 
-def run_cairn_threads(url: str, opts: Dict[str, object], keys: List[str], conc: int) -> Callable[[], int]:
+def run_cairn_threads(url: str, opts: Dict[str, object], keys: List[str], conc: int) -> Callable[..., int]:
     store = cairn.Store.open(url, **opts)
     pool = ThreadPoolExecutor(conc)
-    return lambda: sum(pool.map(lambda k: len(store.get(k)), keys))
+    return lambda ks=keys: sum(pool.map(lambda k: len(store.get(k)), ks))
 
 
-def run_obstore(env: Dict[str, str], prefix: str, keys: List[str], conc: int) -> Optional[Callable[[], int]]:
+def run_obstore(env: Dict[str, str], prefix: str, keys: List[str], conc: int) -> Optional[Callable[..., int]]:
     try:
         import obstore
         from obstore.store import S3Store
@@ -90,7 +92,7 @@ def run_obstore(env: Dict[str, str], prefix: str, keys: List[str], conc: int) ->
         client_options={"allow_http": True, "pool_max_idle_per_host": "256"},
     )
 
-    async def once() -> int:
+    async def once(ks: List[str]) -> int:
         sem = asyncio.Semaphore(conc)
 
         async def one(k: str) -> int:
@@ -98,9 +100,9 @@ def run_obstore(env: Dict[str, str], prefix: str, keys: List[str], conc: int) ->
                 resp = await obstore.get_async(store, k)
                 return len(await resp.bytes_async())
 
-        return sum(await asyncio.gather(*(one(k) for k in keys)))
+        return sum(await asyncio.gather(*(one(k) for k in ks)))
 
-    return lambda: asyncio.run(once())
+    return lambda ks=keys: asyncio.run(once(ks))
 
 
 def run_aioboto3(env: Dict[str, str], prefix: str, keys: List[str], conc: int) -> Optional[Callable[[], int]]:
@@ -134,7 +136,7 @@ def run_aioboto3(env: Dict[str, str], prefix: str, keys: List[str], conc: int) -
     return lambda: asyncio.run(once())
 
 
-def run_boto3(env: Dict[str, str], prefix: str, keys: List[str], conc: int) -> Optional[Callable[[], int]]:
+def run_boto3(env: Dict[str, str], prefix: str, keys: List[str], conc: int) -> Optional[Callable[..., int]]:
     try:
         import boto3
         from botocore.config import Config
@@ -153,7 +155,7 @@ def run_boto3(env: Dict[str, str], prefix: str, keys: List[str], conc: int) -> O
     def one(k: str) -> int:
         return len(s3.get_object(Bucket=env["bucket"], Key=f"{prefix}/{k}")["Body"].read())
 
-    return lambda: sum(pool.map(one, keys))
+    return lambda ks=keys: sum(pool.map(one, ks))
 
 
 def main() -> None:
