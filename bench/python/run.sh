@@ -16,7 +16,8 @@
 #   TIMEOUT (seconds per measured command, 300), SETTLE (seconds of quiet before each, 1),
 #   BENCH_LOCK (/tmp/bench.lock: every seeding and measured command runs under
 #   `flock -o` on it, so no two benchmarks on the machine overlap), PYTHON (an interpreter
-#   with cairn, obstore and boto3 importable), WORK (scratch dir), KEEP=1 keeps WORK.
+#   with cairn, obstore and boto3 importable), WORK (scratch dir), KEEP=1 keeps WORK,
+#   PROFILE=DIR (run each client under `perf record -g`, data in DIR; times then include perf).
 # Output: the table on stdout, and WORK/results.jsonl, WORK/table.md.
 set -euo pipefail
 
@@ -94,6 +95,7 @@ start_s3s_fs() {
   LD_PRELOAD="$WORK/nodelay.so" NODELAY_LOG=1 s3s-fs --host 127.0.0.1 --port "$port" \
     --access-key "$AK" --secret-key "$SK" "$S3_ROOT" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
+  export SERVER_PID
   wait_port "$port" || { log "s3s-fs did not start:"; tail -n 20 "$WORK/server.log" >&2; exit 1; }
   export ENDPOINT="http://127.0.0.1:$port"
   SERVER_NAME="s3s-fs 0.14.1 (TCP_NODELAY via LD_PRELOAD shim; data on $where)"
@@ -104,10 +106,21 @@ run_one() {
   local tool="$1" sc="$2" rc=0 out="$WORK/$1-$2.json"
   log "$tool $sc"
   sleep "$SETTLE"
-  flock -o "$BENCH_LOCK" timeout -k 10 "$TIMEOUT" "$PYBIN" "$HERE/client.py" "$tool" "$sc" \
+  local prof=()
+  if [ -n "${PROFILE:-}" ]; then
+    mkdir -p "$PROFILE"
+    prof=(perf record -F 499 -g -o "$PROFILE/$tool-$sc.data" --)
+  fi
+  # The load average when the lock is taken: others' work outside the lock shows up here.
+  # The server's CPU (user+sys ticks) is read around the whole client run, warm-up included.
+  flock -o "$BENCH_LOCK" sh -c 'cut -d" " -f1 /proc/loadavg >"$0"; awk "{print \$14+\$15}" "/proc/$1/stat" >"$0.s0"; shift; "$@"; rc=$?; awk "{print \$14+\$15}" "/proc/$SERVER_PID/stat" >"$0.s1"; exit $rc' \
+    "$WORK/load" "$SERVER_PID" timeout -k 10 "$TIMEOUT" "${prof[@]}" "$PYBIN" "$HERE/client.py" "$tool" "$sc" \
     >"$out" 2>"$WORK/$tool-$sc.err" || rc=$?
   if [ "$rc" -eq 0 ] && [ -s "$out" ]; then
-    tail -n 1 "$out" >>"$RESULTS"
+    local line server_cpu
+    line="$(tail -n 1 "$out")"
+    server_cpu="$(awk -v t="$(getconf CLK_TCK)" -v a="$(cat "$WORK/load.s0")" '{printf "%.2f", ($1 - a) / t}' "$WORK/load.s1")"
+    echo "${line%\}}, \"load1\": $(cat "$WORK/load"), \"server_cpu_s\": $server_cpu}" >>"$RESULTS"
   else
     [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && log "$tool $sc timed out after $TIMEOUT s" \
       || log "$tool $sc failed (exit $rc): $(tail -n 3 "$WORK/$tool-$sc.err" | tr '\n' ' ')"
@@ -135,10 +148,11 @@ def merge(rs):
         return None
     w = [r["wall_s"] for r in done]
     return {"wall": median(w), "min": min(w), "max": max(w), "cpu": median([r["cpu_s"] for r in done]),
-            "rss": median([r["rss_mib"] for r in done]), "ok": len(done), "rounds": len(rs)}
+            "rss": median([r["rss_mib"] for r in done]), "ok": len(done), "rounds": len(rs),
+            "server": median([r.get("server_cpu_s", float("nan")) for r in done])}
 by = {k: merge(v) for k, v in groups.items()}
-print("| scenario | tool | wall s (median) | wall s min-max | rate (median) | rate vs cairn | CPU s | CPU / cairn | peak RSS MiB | RSS / cairn | rounds ok |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario | tool | wall s (median) | wall s min-max | rate (median) | rate vs cairn | CPU s | CPU / cairn | peak RSS MiB | RSS / cairn | server CPU s | rounds ok |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for sc, what in (("small", f"{n:,} GETs x {size // 1024} KiB"), ("large", f"{large_mib} MiB stream")):
     base = by.get(f"cairn:{sc}")
     for t in tools:
@@ -146,7 +160,7 @@ for sc, what in (("small", f"{n:,} GETs x {size // 1024} KiB"), ("large", f"{lar
             continue
         r = by[f"{t}:{sc}"]
         if r is None:
-            print(f"| {what} | {t} | failed | | | | | | | | 0/{len(groups[f'{t}:{sc}'])} |")
+            print(f"| {what} | {t} | failed | | | | | | | | | 0/{len(groups[f'{t}:{sc}'])} |")
             continue
         rate = f"{n / r['wall']:,.0f} obj/s" if sc == "small" else f"{large_mib * 1.048576 / r['wall']:,.0f} MB/s"
         def ratio(a, b):
@@ -154,7 +168,7 @@ for sc, what in (("small", f"{n:,} GETs x {size // 1024} KiB"), ("large", f"{lar
         # rate vs cairn: this tool's rate / cairn's (cairn's target: obstore at most 1/1.2 = 0.83x)
         print(f"| {what} | {t} | {r['wall']:.3f} | {r['min']:.3f}-{r['max']:.3f} | {rate} "
               f"| {ratio(base['wall'], r['wall']) if base else '-'} | {r['cpu']:.2f} | {ratio(r['cpu'], base['cpu']) if base else '-'} "
-              f"| {r['rss']:.0f} | {ratio(r['rss'], base['rss']) if base else '-'} | {r['ok']}/{r['rounds']} |")
+              f"| {r['rss']:.0f} | {ratio(r['rss'], base['rss']) if base else '-'} | {r['server']:.2f} | {r['ok']}/{r['rounds']} |")
 small_c, small_o = by.get("cairn:small"), by.get("obstore:small")
 if small_c and small_o:
     x = small_o["wall"] / small_c["wall"]
@@ -178,7 +192,8 @@ main() {
   fi
   {
     echo "Server: $SERVER_NAME on 127.0.0.1. Data: $N_SMALL x $SMALL_BYTES B objects ($CONCURRENCY GETs in flight), one $LARGE_MIB MiB object (LARGE_READ=$LARGE_READ, CHUNK_MIB=$CHUNK_MIB). Medians of $REPEAT round(s), tool order rotated each round; each command limited to $TIMEOUT s."
-    echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr). Commit: $(git -C "$ROOT" rev-parse --short HEAD)."
+    echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr). Checkout: $(git -C "$ROOT" rev-parse --short HEAD) (the cairn measured is the one $PYTHON imports)."
+    echo "Load average (1 min) when each measurement took the lock: $("$PYBIN" -c 'import json, sys; l = sorted(json.loads(x).get("load1", -1) for x in open(sys.argv[1])); print(f"median {l[len(l) // 2]:.1f}, min {l[0]:.1f}, max {l[-1]:.1f}")' "$RESULTS") (others' work outside the lock runs beside it)."
     echo "Versions: $("$PYBIN" -c 'import sys, importlib.metadata as m; print("Python %s; cairn %s; obstore %s; boto3 %s" % (sys.version.split()[0], m.version("cairn"), m.version("obstore"), m.version("boto3")))')"
     echo
     table
