@@ -14,4 +14,4 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export CAIRN_FAULT_OPS="${CAIRN_FAULT_OPS:-10000}"
 echo "cairn $(git rev-parse --short HEAD), $(nproc) cores, $CAIRN_FAULT_OPS operations per stack"
 CARGO_INCREMENTAL=0 cargo test -q -p cairn --test faults_store -- --nocapture --test-threads 1 2>&1 \
-    | grep -oE 'FIGURES.*|panicked.*|test result.*'
+    | grep -oE 'FIGURES.*|[a-z+]+: (op [0-9]+|end): .*|panicked.*|test result.*'

@@ -16,8 +16,10 @@ use std::fmt;
 /// A failure below HTTP: the request got no usable response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transport {
-    /// Connecting failed or the connection broke: the server may not have seen the request.
+    /// Connecting failed or the request could not be sent: the server did not see it.
     Connect,
+    /// The connection broke after the request was sent: it may have been applied.
+    Interrupted,
     /// The request or connect timed out.
     Timeout,
     /// The response could not be read or decoded.
@@ -159,7 +161,7 @@ pub(crate) fn classify(f: &Failure, scope: Scope, quirks: &Quirks) -> Classified
         };
     }
     match f.transport {
-        Some(Transport::Connect) => c(Network, true),
+        Some(Transport::Connect | Transport::Interrupted) => c(Network, true),
         Some(Transport::Timeout) => c(Timeout, true),
         Some(Transport::Other) => c(Network, true),
         None => c(Unexpected, false),
@@ -198,15 +200,29 @@ fn typed_status(e: &object_store::Error) -> Option<u16> {
 
 /// Whether object_store's request loop retries a failure like this one (until its budget
 /// runs out) before handing it over: server errors, 429 and 408 always; connection faults
-/// always; timeouts and interrupted requests when the request is idempotent. A
-/// non-idempotent request (a conditional put) that timed out may have been applied, so
+/// always; timeouts and interrupted requests when it marks the request idempotent
+/// (`client_idempotent`). A conditional put that timed out may have been applied, so
 /// calling it spent is right for it too: nothing should repeat it blindly. A response that
 /// could not be decoded is not retried there.
-pub(crate) fn client_retries(status: Option<u16>, transport: Option<Transport>) -> bool {
-    match status {
-        Some(s) => s == 408 || s == 429 || (500..=599).contains(&s),
-        None => matches!(transport, Some(Transport::Connect | Transport::Timeout)),
+pub(crate) fn client_retries(
+    status: Option<u16>,
+    transport: Option<Transport>,
+    client_idempotent: bool,
+) -> bool {
+    match (status, transport) {
+        (Some(s), _) => s == 408 || s == 429 || (500..=599).contains(&s),
+        (None, Some(Transport::Connect)) => true,
+        (None, Some(Transport::Timeout | Transport::Interrupted)) => client_idempotent,
+        (None, _) => false,
     }
+}
+
+/// Whether object_store repeats operation `op`'s request after a timeout or a broken reply.
+/// It does for reads and overwriting puts, but sends a single-object DELETE (not a "safe"
+/// method, and not marked idempotent) once; S3 deletes are idempotent (a missing key answers
+/// 204), so cairn's retry layer repeats it instead of calling the budget spent.
+fn client_idempotent(op: &str) -> bool {
+    op != "delete"
 }
 
 impl Failure {
@@ -221,7 +237,8 @@ impl Failure {
                 if let Some(h) = s.downcast_ref::<object_store::client::HttpError>() {
                     use object_store::client::HttpErrorKind as K;
                     f.transport = Some(match h.kind() {
-                        K::Connect | K::Request | K::Interrupted => Transport::Connect,
+                        K::Connect | K::Request => Transport::Connect,
+                        K::Interrupted => Transport::Interrupted,
                         K::Timeout => Transport::Timeout,
                         _ => Transport::Other,
                     });
@@ -243,7 +260,7 @@ impl Failure {
         if f.status.is_some() {
             f.transport = None;
         }
-        f.retried = client_retries(f.status, f.transport);
+        f.retried = client_retries(f.status, f.transport, true);
         f
     }
 
@@ -256,6 +273,9 @@ impl Failure {
             (None, None) => match (self.status, self.transport) {
                 (Some(s), _) => format!("HTTP {s}"),
                 (None, Some(Transport::Connect)) => "could not connect to the endpoint".into(),
+                (None, Some(Transport::Interrupted)) => {
+                    "the connection broke before the response".into()
+                }
                 (None, Some(Transport::Timeout)) => "the request timed out".into(),
                 (None, Some(Transport::Other)) => "the response could not be read".into(),
                 (None, None) => String::new(),
@@ -393,7 +413,8 @@ pub(crate) fn describe(
             Error::invalid(format!("S3 key cannot be expressed: {source}"))
         }
         _ => {
-            let f = Failure::from_object_store(e);
+            let mut f = Failure::from_object_store(e);
+            f.retried = client_retries(f.status, f.transport, client_idempotent(op));
             let mut c = classify(&f, scope, quirks);
             // object_store already turned a failed create-only write into AlreadyExists and a
             // missing object under if-match into Precondition; its reading wins over the status.
@@ -693,9 +714,14 @@ mod tests {
             transport: Some(Transport::Other),
             ..Default::default()
         };
-        assert!(!f.retried && !client_retries(None, Some(Transport::Other)));
-        assert!(client_retries(None, Some(Transport::Connect)));
-        assert!(client_retries(Some(500), None) && !client_retries(Some(404), None));
+        assert!(!f.retried && !client_retries(None, Some(Transport::Other), true));
+        assert!(client_retries(None, Some(Transport::Connect), true));
+        assert!(client_retries(Some(500), None, true) && !client_retries(Some(404), None, true));
+        // A single DELETE that timed out or lost its reply was sent once: not spent.
+        for t in [Transport::Timeout, Transport::Interrupted] {
+            assert!(client_retries(None, Some(t), client_idempotent("get")));
+            assert!(!client_retries(None, Some(t), client_idempotent("delete")));
+        }
     }
 
     #[test]

@@ -293,7 +293,14 @@ impl S3Store {
                 .with_store(self)
                 .with_key(k.as_str()),
             };
-            out.push((k, Err(err)));
+            // object_store sends the batch once on a timeout or a broken reply (a POST): those
+            // keys go again one by one, each retried like `delete`.
+            let r = if err.is_temporary() {
+                self.delete(&k).await
+            } else {
+                Err(err)
+            };
+            out.push((k, r));
         }
         out
     }
@@ -611,10 +618,21 @@ impl Store for S3Store {
 
     async fn delete(&self, key: &Key) -> Result<()> {
         let path = self.path("delete", key)?;
-        self.s3
-            .delete(&path)
+        // object_store sends a DELETE once on a timeout or a broken reply (not a "safe"
+        // method); S3 deletes are idempotent, so those are repeated here under the store's
+        // policy. What object_store did retry comes back persistent and is not repeated.
+        self.settings
+            .retry
+            .run(
+                || async {
+                    self.s3
+                        .delete(&path)
+                        .await
+                        .map_err(|e| self.err(e, "delete", key))
+                },
+                |e| e.is_temporary(),
+            )
             .await
-            .map_err(|e| self.err(e, "delete", key))
     }
 
     fn delete_stream<'a>(&'a self, keys: BoxStream<'a, Key>) -> BoxStream<'a, (Key, Result<()>)> {

@@ -140,7 +140,7 @@ impl Failure {
                 message: se.err().message().map(str::to_string),
                 transport: None,
                 // The SDK's standard retry has already had its attempts at a 5xx or 429.
-                retried: super::error::client_retries(Some(se.raw().status().as_u16()), None),
+                retried: super::error::client_retries(Some(se.raw().status().as_u16()), None, true),
             },
             SdkError::TimeoutError(_) => Failure {
                 transport: Some(Transport::Timeout),
