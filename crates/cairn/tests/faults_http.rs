@@ -520,10 +520,7 @@ async fn deletes_are_repeated_after_a_reset_or_a_stall() {
     let rule = |s: &str| s.parse::<cairn_faultproxy::Rule>().unwrap();
     let plan = Plan {
         seed: 7,
-        rules: vec![
-            rule("reset=0.3@DELETE,POST"),
-            rule("stall=0.1@DELETE,POST"),
-        ],
+        rules: vec![rule("reset=0.3@DELETE,POST"), rule("stall=0.1@DELETE,POST")],
         stall: STALL,
         ..Plan::clean()
     };
