@@ -17,6 +17,7 @@ mod bench;
 mod bucket;
 mod convert;
 mod errors;
+mod exit;
 mod files;
 mod handle;
 mod io;
@@ -261,6 +262,7 @@ fn _cairn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<archive::AsyncArchive>()?;
     m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_history, m)?)?;
+    exit::register(m)?;
     Ok(())
 }
 
