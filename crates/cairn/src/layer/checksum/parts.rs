@@ -81,6 +81,8 @@ pub(super) struct PartReader<S> {
     pub(super) source: Option<Source>,
     /// Whether a read covering all the parts left was already tried.
     pub(super) widened: bool,
+    /// The stored object's size: a read of all of it is asked for as a full read.
+    pub(super) size: u64,
     pub(super) ctx: Ctx,
 }
 
@@ -338,8 +340,10 @@ impl<S: Store> PartReader<S> {
         bytes: Range<u64>,
     ) -> impl std::future::Future<Output = Result<GetResult>> + Send + 'static {
         let (store, key) = (self.store.clone(), self.key.clone());
+        // All of it (a small single put): a full read, which a tier below can fill from.
+        let whole = bytes.start == 0 && bytes.end >= self.size;
         let opts = GetOptions {
-            range: Some(GetRange::Bounded(bytes)),
+            range: (!whole).then_some(GetRange::Bounded(bytes)),
             ..self.opts.clone()
         };
         async move { store.get_opts(&key, opts).await }
