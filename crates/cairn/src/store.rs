@@ -526,38 +526,6 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 /// A shared, type-erased store.
 pub type DynStore = Arc<dyn Store>;
 
-/// A read collected whole, again while its check fails in transit (see [`StoreExt::get`]).
-async fn collect_checked<S: Store + ?Sized>(s: &S, key: &Key, opts: GetOptions) -> Result<Bytes> {
-    use crate::layer::checksum::{mismatch_of, BadReads, READS_BEFORE_CORRUPT};
-    let mut bad = BadReads::default();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let e = match s.get_opts(key, opts.clone()).await?.bytes().await {
-            Err(e) if e.kind() == ErrorKind::Integrity => e,
-            r => return r,
-        };
-        let mut actual = [0u8; 32];
-        let same = match mismatch_of(&e) {
-            Some(m) => hex::decode_to_slice(&m.actual, &mut actual).is_err() || bad.corrupt(actual),
-            None => true,
-        };
-        if same {
-            return Err(e);
-        }
-        if attempt == 3 * READS_BEFORE_CORRUPT {
-            return Err(Error::new(
-                ErrorKind::Network,
-                format!("reads differed from one another (faults in transit); last: {e}"),
-            )
-            .set_temporary(true)
-            .with_operation("get")
-            .with_key(key.as_str()));
-        }
-        tracing::warn!(%key, attempt, "read did not match its recorded digest; reading it again");
-    }
-}
-
 /// The calls users write, on top of any [`Store`].
 #[async_trait]
 pub trait StoreExt: Store {
@@ -570,7 +538,13 @@ pub trait StoreExt: Store {
     /// check that failed (a byte flipped in transit) is read again, by the checksum layer's
     /// rule: corrupt once the same bad bytes came back 3 times.
     async fn get(&self, key: &Key) -> Result<Bytes> {
-        collect_checked(self, key, GetOptions::default()).await
+        crate::layer::checksum::reread_on_mismatch("get", key, || async {
+            self.get_opts(key, GetOptions::default())
+                .await?
+                .bytes()
+                .await
+        })
+        .await
     }
 
     /// Reads a byte range (read again like [`StoreExt::get`]).
@@ -579,7 +553,10 @@ pub trait StoreExt: Store {
             range: Some(range.into()),
             ..Default::default()
         };
-        collect_checked(self, key, opts).await
+        crate::layer::checksum::reread_on_mismatch("get", key, || async {
+            self.get_opts(key, opts.clone()).await?.bytes().await
+        })
+        .await
     }
 
     /// Reads the object as a stream of chunks.

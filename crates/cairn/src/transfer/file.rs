@@ -6,7 +6,7 @@ use super::{blocking, check_digest, disk, split, Budget, TransferOptions, Writer
 use crate::backend::local::in_directory;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
-use crate::layer::checksum::{mismatch_of, BadReads, READS_BEFORE_CORRUPT};
+use crate::layer::checksum::reread_on_mismatch;
 use crate::ops::reporter::{Action, Item, Outcome, Reporter};
 use crate::store::{GetOptions, ObjectMeta, PutResult, Store};
 use async_trait::async_trait;
@@ -403,9 +403,8 @@ pub async fn download_file(
 
 /// [`download_inner`], again when the bytes did not match the recorded SHA-256: they went to
 /// a temp file, not to the caller, so a flip in transit can be read again (the checksum layer
-/// re-reads parts itself; a single-put object above its re-read limit streams). Corrupt at
-/// rest, like the layer's rule, once [`READS_BEFORE_CORRUPT`] downloads read the very same
-/// bad bytes; a temporary error after `3 * READS_BEFORE_CORRUPT` that disagreed.
+/// re-reads parts itself; a single-put object above its re-read limit streams), by the
+/// layer's rule ([`reread_on_mismatch`]).
 pub(crate) async fn download_checked(
     store: &dyn Store,
     key: &Key,
@@ -414,31 +413,10 @@ pub(crate) async fn download_checked(
     fsync_each: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ObjectMeta> {
-    let mut bad = BadReads::default();
-    for attempt in 1..=3 * READS_BEFORE_CORRUPT {
-        let e = match download_inner(store, key, path, opts, fsync_each, progress).await {
-            Err(e) if e.kind() == ErrorKind::Integrity => e,
-            r => return r,
-        };
-        let Some(m) = mismatch_of(&e) else {
-            return Err(e);
-        };
-        let mut actual = [0u8; 32];
-        if hex::decode_to_slice(&m.actual, &mut actual).is_err() || bad.corrupt(actual) {
-            return Err(e);
-        }
-        if attempt == 3 * READS_BEFORE_CORRUPT {
-            return Err(Error::new(
-                ErrorKind::Network,
-                format!("downloads differed from one another (faults in transit); last: {m}"),
-            )
-            .set_temporary(true)
-            .with_operation("download")
-            .with_key(key.as_str()));
-        }
-        tracing::warn!(%key, attempt, "downloaded bytes did not match the recorded SHA-256; downloading again");
-    }
-    unreachable!("the last attempt returns")
+    reread_on_mismatch("download", key, || {
+        download_inner(store, key, path, opts, fsync_each, progress)
+    })
+    .await
 }
 
 /// Downloads one object; with `fsync_each` false the caller syncs the filesystem afterwards

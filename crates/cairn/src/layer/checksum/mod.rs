@@ -69,7 +69,7 @@ mod read;
 use manifest::{ChecksumUpload, PartDigest};
 use parts::{PartReader, Source};
 pub use parts::{HOLD_LIMIT, PART_BUFFER_LIMIT, SINGLE_PUT_RANGE_LIMIT, TRANSFORMED_RANGE_LIMIT};
-pub(crate) use read::BadReads;
+pub(crate) use read::reread_on_mismatch;
 use read::{length_checked, parse_digest, Verify};
 
 /// Metadata name of the hex SHA-256 digest (single puts; merged from the manifest on reads).
@@ -452,6 +452,7 @@ impl<S: Store> Store for ChecksumStore<S> {
             want,
             source,
             widened: false,
+            size: r.meta.size,
             ctx,
         };
         // The first item before returning, so a small object that cannot be read verified

@@ -54,6 +54,46 @@ impl BadReads {
     }
 }
 
+/// Runs `read` (a whole read, collected before anything is handed over) again while it ends
+/// in a digest mismatch, by the [`BadReads`] rule: the `Integrity` error stands once the same
+/// bad bytes came back [`READS_BEFORE_CORRUPT`] times; after `3 * READS_BEFORE_CORRUPT` reads
+/// that went wrong differently it is a temporary `Network` error (faults in transit).
+pub(crate) async fn reread_on_mismatch<T, F, Fut>(
+    op: &'static str,
+    key: &Key,
+    mut read: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut bad = BadReads::default();
+    for attempt in 1..=3 * READS_BEFORE_CORRUPT {
+        let e = match read().await {
+            Err(e) if e.kind() == ErrorKind::Integrity => e,
+            r => return r,
+        };
+        let Some(m) = mismatch_of(&e) else {
+            return Err(e);
+        };
+        let mut actual = [0u8; 32];
+        if hex::decode_to_slice(&m.actual, &mut actual).is_err() || bad.corrupt(actual) {
+            return Err(e);
+        }
+        if attempt == 3 * READS_BEFORE_CORRUPT {
+            return Err(Error::new(
+                ErrorKind::Network,
+                format!("reads differed from one another (faults in transit); last: {m}"),
+            )
+            .set_temporary(true)
+            .with_operation(op)
+            .with_key(key.as_str()));
+        }
+        tracing::warn!(%key, attempt, op, "bytes did not match the recorded SHA-256; reading them again");
+    }
+    unreachable!("the last attempt returns")
+}
+
 pub(super) fn parse_digest(name: &str, hex_digest: &str, ctx: &Ctx) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_digest.trim(), &mut out).map_err(|_| {
