@@ -188,18 +188,23 @@ fn scenario(s: &Sandbox, want: &Tree, route: Route, kills: u64, rng: &mut Rng) {
         f.kills += 1;
 
         // A request the server had whole when the kill landed may still be stored after it
-        // (an object, or an upload it creates): read until the destination holds still, so
-        // the re-run starts after the killed run's last request, as a user's would.
+        // (an object, or an upload it creates): read until the destination holds still for
+        // three reads in a row (a busy moto once took longer than one 150 ms pause to create
+        // an upload a kill had sent), so the re-run starts after the killed run's last
+        // request, as a user's would.
         let (mut got, mut temps) = read(i);
         if let Dest::S3(m) = &dest {
             let prefix = to.strip_prefix(&format!("s3://{}/", m.bucket)).unwrap();
             let mut uploads = m.open_uploads(prefix).len();
-            loop {
+            let mut still = 0;
+            while still < 3 {
                 std::thread::sleep(Duration::from_millis(150));
                 let again = read(i);
                 let open = m.open_uploads(prefix).len();
                 if again.0.len() == got.len() && open == uploads {
-                    break;
+                    still += 1;
+                } else {
+                    still = 0;
                 }
                 (got, temps, uploads) = (again.0, again.1, open);
             }

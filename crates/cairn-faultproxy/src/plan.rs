@@ -149,6 +149,9 @@ pub struct Plan {
     pub stall: Duration,
     /// Answer 503 SlowDown to any request that would make more than this many in flight.
     pub slowdown_above: Option<usize>,
+    /// Held this long before it is answered, counted in flight meanwhile: a slow server, so
+    /// that how many requests are in flight does not depend on how fast the client runs.
+    pub latency: Duration,
     /// Every request gets the rules' total rate, shared among the faults that can hit it (a
     /// PUT cannot get a flipped body, so its share goes to the others). Off, each rule keeps
     /// its own rate and requests a rule cannot hit get less in all.
@@ -163,6 +166,7 @@ impl Plan {
             rules: Vec::new(),
             stall: Duration::from_secs(5),
             slowdown_above: None,
+            latency: Duration::ZERO,
             per_request: false,
         }
     }

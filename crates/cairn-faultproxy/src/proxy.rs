@@ -170,6 +170,9 @@ async fn handle(
         shared.counters.injected(Fault::SlowDown);
         return Ok(slow_down());
     }
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
     let chosen = plan.choose(n, req.method(), req.uri().query());
     let status = |s: u16, code: &str, msg: &str| {
         Ok(s3_error(StatusCode::from_u16(s).expect("valid"), code, msg))

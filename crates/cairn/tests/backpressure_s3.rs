@@ -18,6 +18,11 @@ use proxy_support::{knob, unique_prefix, GARAGE};
 
 /// Requests the proxy lets through at once.
 const IN_FLIGHT: usize = 8;
+/// Every request is held this long at the proxy: requests then stay in flight as long on a
+/// loaded machine as on an idle one, so the client keeps more than `IN_FLIGHT` of them going
+/// and meets the SlowDowns however slowly it runs itself (under CI's load it once did not,
+/// and the limit never came down).
+const LATENCY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The AIMD limit, as the gauge `cairn_http_concurrency_limit` shows it.
 fn limit() -> f64 {
@@ -53,6 +58,7 @@ async fn many_small_objects_complete_under_slowdown_and_the_limit_recovers() {
     let proxy = GARAGE
         .proxy(Plan {
             slowdown_above: Some(IN_FLIGHT),
+            latency: LATENCY,
             ..Plan::clean()
         })
         .await;
@@ -102,7 +108,10 @@ async fn many_small_objects_complete_under_slowdown_and_the_limit_recovers() {
     );
 
     // The SlowDowns stop: the limit climbs back above what the server took before.
-    proxy.set_plan(Plan::clean());
+    proxy.set_plan(Plan {
+        latency: LATENCY,
+        ..Plan::clean()
+    });
     let src_b = source(n / 2, "b").await;
     let s = transfer_tree(&*src_b, "", &*via, "", &opts, &NoReporter)
         .await

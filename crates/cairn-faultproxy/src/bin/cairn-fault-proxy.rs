@@ -38,6 +38,9 @@ struct Args {
     /// Answer 503 SlowDown to requests beyond this many in flight.
     #[arg(long)]
     slowdown_above: Option<usize>,
+    /// Hold every request this long before answering it, in milliseconds (a slow server).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[tokio::main]
@@ -54,6 +57,7 @@ async fn main() -> std::process::ExitCode {
     plan.rules.extend(a.rules);
     plan.stall = Duration::from_millis(a.stall_ms);
     plan.slowdown_above = a.slowdown_above;
+    plan.latency = Duration::from_millis(a.latency_ms);
     let proxy = match FaultProxy::bind(a.listen, &a.upstream, plan).await {
         Ok(p) => p,
         Err(e) => {
