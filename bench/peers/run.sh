@@ -116,43 +116,13 @@ real_bin() {
   echo "${p:-$1}"
 }
 
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 100); do
-    if "$PYTHON" -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-# --- the server: s3s-fs with TCP_NODELAY, else Garage ------------------------
+# --- the server: s3s-fs with TCP_NODELAY (bench/lib/s3s_fs.sh), else Garage ------------
+SHM_TAG=peers
+# shellcheck source=../lib/s3s_fs.sh
+source "$ROOT/bench/lib/s3s_fs.sh"
 start_s3s_fs() {
-  if ! command -v s3s-fs >/dev/null; then
-    log "installing s3s-fs 0.14.1"
-    env -u CARGO_TARGET_DIR cargo install s3s-fs --version 0.14.1 --features binary --locked -q || return 1
-  fi
-  # s3s-fs does not set TCP_NODELAY itself; the shim sets it on every accepted socket.
-  cc -shared -fPIC -O2 -o "$WORK/nodelay.so" "$HERE/nodelay.c" -ldl || return 1
-  local port where
-  port="$(free_port)"
-  # On tmpfs by default: s3s-fs writes every object to a temp file and renames it, and on a
-  # disk the writeback of those files (and ext4's journal) varies from round to round and
-  # sets the pace of the small-file rows; the clients, not the server's disk, are measured.
-  case "$SERVER_DATA" in
-    shm)
-      SHM_DIR="$(mktemp -d /dev/shm/cairn-peers-server.XXXXXX)"
-      S3_ROOT="$SHM_DIR/s3" where="tmpfs"
-      ;;
-    disk) S3_ROOT="$WORK/s3" where="disk" ;;
-    *) log "SERVER_DATA must be shm or disk, not $SERVER_DATA"; exit 1 ;;
-  esac
-  mkdir -p "$S3_ROOT" "$(dirname "$S3_ROOT")/aside"
-  LD_PRELOAD="$WORK/nodelay.so" NODELAY_LOG=1 s3s-fs --host 127.0.0.1 --port "$port" \
-    --access-key "$AK" --secret-key "$SK" "$S3_ROOT" >"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-  wait_port "$port" || { log "s3s-fs did not start:"; tail -n 20 "$WORK/server.log" >&2; return 1; }
-  ENDPOINT="http://127.0.0.1:$port"
-  SERVER_NAME="s3s-fs 0.14.1 (TCP_NODELAY via LD_PRELOAD shim; data on $where: $S3_ROOT)"
+  s3s_fs_start || return 1
+  mkdir -p "$(dirname "$S3_ROOT")/aside"
 }
 
 start_garage() {

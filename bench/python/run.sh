@@ -61,44 +61,13 @@ trap cleanup EXIT
 }
 PYBIN="$("$PYTHON" -c 'import sys; print(sys.executable)')" # the real interpreter, not a shim
 
-free_port() { "$PYBIN" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 100); do
-    if "$PYBIN" -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-# --- the server: s3s-fs 0.14.1 with TCP_NODELAY --------------------------------
-# Copied from bench/peers/run.sh's start_s3s_fs (same version, same shim, same tmpfs default)
-# rather than factored out: that script keeps its Garage fallback and per-tool buckets.
+# --- the server: s3s-fs 0.14.1 with TCP_NODELAY (bench/lib/s3s_fs.sh) ------------------
+SHM_TAG=pybench
+# shellcheck source=../lib/s3s_fs.sh
+source "$ROOT/bench/lib/s3s_fs.sh"
 start_s3s_fs() {
-  if ! command -v s3s-fs >/dev/null; then
-    log "installing s3s-fs 0.14.1"
-    CARGO_INCREMENTAL=0 flock -o /tmp/cargo.lock env -u CARGO_TARGET_DIR \
-      cargo install s3s-fs --version 0.14.1 --features binary --locked -q
-  fi
-  # s3s-fs does not set TCP_NODELAY itself; the shim sets it on every accepted socket.
-  cc -shared -fPIC -O2 -o "$WORK/nodelay.so" "$ROOT/bench/peers/nodelay.c" -ldl
-  local port where
-  port="$(free_port)"
-  case "$SERVER_DATA" in
-    shm)
-      SHM_DIR="$(mktemp -d /dev/shm/cairn-pybench-server.XXXXXX)"
-      S3_ROOT="$SHM_DIR/s3" where="tmpfs"
-      ;;
-    disk) S3_ROOT="$WORK/s3" where="disk" ;;
-    *) log "SERVER_DATA must be shm or disk, not $SERVER_DATA"; exit 1 ;;
-  esac
+  s3s_fs_start || exit 1
   mkdir -p "$S3_ROOT/$BUCKET"
-  LD_PRELOAD="$WORK/nodelay.so" NODELAY_LOG=1 s3s-fs --host 127.0.0.1 --port "$port" \
-    --access-key "$AK" --secret-key "$SK" "$S3_ROOT" >"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-  export SERVER_PID
-  wait_port "$port" || { log "s3s-fs did not start:"; tail -n 20 "$WORK/server.log" >&2; exit 1; }
-  export ENDPOINT="http://127.0.0.1:$port"
-  SERVER_NAME="s3s-fs 0.14.1 (TCP_NODELAY via LD_PRELOAD shim; data on $where)"
 }
 
 # --- one measured command ----------------------------------------------------------
