@@ -13,29 +13,9 @@ use cairn::{DynStore, StoreExt};
 use std::sync::Arc;
 use transfer_support::*;
 
-/// A client of `server` that knows nothing of cairn.
-fn foreign_client(server: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let creds = Credentials::new(
-        env(server, "ACCESS_KEY_ID"),
-        env(server, "SECRET_ACCESS_KEY"),
-        None,
-        None,
-        "test",
-    );
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(env(server, "REGION")))
-        .endpoint_url(env(server, "ENDPOINT"))
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
 /// Puts `body` at `prefix/key` with the AWS SDK: no `cairn-sha256`, as any other tool writes.
 async fn put_foreign(server: &str, prefix: &str, key: &str, body: bytes::Bytes) {
-    foreign_client(server)
+    sdk_client(server)
         .put_object()
         .bucket(env(server, "BUCKET"))
         .key(format!("{prefix}/{key}"))

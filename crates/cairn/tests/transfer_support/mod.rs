@@ -310,8 +310,9 @@ pub async fn s3_store_with(server: &str, test: &str, extra: &[(&str, &str)]) -> 
     (store, prefix)
 }
 
-/// Multipart uploads still open under `prefix` on `server`, via the S3 admin API.
-pub async fn s3_open_uploads(server: &str, prefix: &str) -> Vec<String> {
+/// A plain AWS SDK client of `server`, knowing nothing of cairn (the admin API, or another
+/// tool writing objects).
+pub fn sdk_client(server: &str) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     let creds = Credentials::new(
         env(server, "ACCESS_KEY_ID"),
@@ -327,7 +328,12 @@ pub async fn s3_open_uploads(server: &str, prefix: &str) -> Vec<String> {
         .credentials_provider(creds)
         .force_path_style(true)
         .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Multipart uploads still open under `prefix` on `server`, via the S3 admin API.
+pub async fn s3_open_uploads(server: &str, prefix: &str) -> Vec<String> {
+    let client = sdk_client(server);
     let out = client
         .list_multipart_uploads()
         .bucket(env(server, "BUCKET"))
