@@ -212,7 +212,7 @@ pub async fn verify(store: &dyn Store, key: &Key) -> Result<VerifyStatus> {
 }
 
 /// The digest mismatch behind an `Integrity` error, if that is what it is.
-pub(crate) fn mismatch_of(e: &Error) -> Option<ChecksumMismatch> {
+fn mismatch_of(e: &Error) -> Option<ChecksumMismatch> {
     std::error::Error::source(e)
         .and_then(|s| s.downcast_ref::<ChecksumMismatch>())
         .cloned()

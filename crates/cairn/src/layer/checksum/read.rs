@@ -40,11 +40,11 @@ pub(super) fn length_checked(
 /// The reads that came back bad, by the SHA-256 of what they returned: corruption at rest
 /// returns the same bytes every time, faults in transit do not.
 #[derive(Default)]
-pub(crate) struct BadReads(Option<([u8; 32], u32)>);
+pub(super) struct BadReads(Option<([u8; 32], u32)>);
 
 impl BadReads {
     /// Counts one bad read; true once [`READS_BEFORE_CORRUPT`] reads returned these bytes.
-    pub(crate) fn corrupt(&mut self, actual: [u8; 32]) -> bool {
+    pub(super) fn corrupt(&mut self, actual: [u8; 32]) -> bool {
         let n = match self.0 {
             Some((a, n)) if a == actual => n + 1,
             _ => 1,
