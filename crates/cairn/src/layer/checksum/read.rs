@@ -38,18 +38,25 @@ pub(super) fn length_checked(
 }
 
 /// The reads that came back bad, by the SHA-256 of what they returned: corruption at rest
-/// returns the same bytes every time, faults in transit do not.
+/// returns the same bytes every time, faults in transit do not. Each digest counts apart,
+/// because a parallel read of an object with several bad parts fails first on whichever
+/// part lands first, so its verdicts alternate between the same few digests.
 #[derive(Default)]
-pub(super) struct BadReads(Option<([u8; 32], u32)>);
+pub(super) struct BadReads(Vec<([u8; 32], u32)>);
 
 impl BadReads {
     /// Counts one bad read; true once [`READS_BEFORE_CORRUPT`] reads returned these bytes.
     pub(super) fn corrupt(&mut self, actual: [u8; 32]) -> bool {
-        let n = match self.0 {
-            Some((a, n)) if a == actual => n + 1,
-            _ => 1,
+        let n = match self.0.iter_mut().find(|(a, _)| *a == actual) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.0.push((actual, 1));
+                1
+            }
         };
-        self.0 = Some((actual, n));
         n >= READS_BEFORE_CORRUPT
     }
 }
@@ -139,5 +146,24 @@ impl Decode for Verify {
             }
         }
         Ok(self.queue.pop_front())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_reads_count_each_digest_apart() {
+        // Two parts stored swapped: a parallel read fails on either first, in any order.
+        let mut bad = BadReads::default();
+        let verdicts: Vec<bool> = [[1u8; 32], [2; 32], [1; 32], [2; 32], [2; 32]]
+            .into_iter()
+            .map(|d| bad.corrupt(d))
+            .collect();
+        assert_eq!(verdicts, [false, false, false, false, true]);
+        // Flips in transit never return the same bytes three times.
+        let mut bad = BadReads::default();
+        assert!((0..9u8).all(|i| !bad.corrupt([i; 32])));
     }
 }
