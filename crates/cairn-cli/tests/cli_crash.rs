@@ -334,3 +334,53 @@ fn sigkill_mid_sync_and_cp_then_a_rerun_completes_only_what_is_missing() {
         &mut rng,
     );
 }
+
+/// An upload whose creation a kill cut off (a `begin` record, no id) is found by its key:
+/// the next cairn aborts the uploads to exactly that key, on Garage by their start time and
+/// on moto (which answers one fixed start date for every upload) by the key alone. An
+/// upload to another key stays.
+#[test]
+fn an_upload_a_kill_left_without_an_id_is_aborted_by_the_next_write() {
+    for server in ["MOTO", "GARAGE"] {
+        let m = S3::from_env(server);
+        let s = m.sandbox();
+        let prefix = m.prefix("cli-orphan");
+        let (cut, other) = (format!("{prefix}/big.bin"), format!("{prefix}/other.bin"));
+        for key in [&cut, &other] {
+            m.rt.block_on(
+                m.admin
+                    .sdk()
+                    .create_multipart_upload()
+                    .bucket(&m.bucket)
+                    .key(key)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("{server}: create upload: {e:?}"));
+        }
+        // A dead process's journal: nobody holds its lock.
+        let journal = s.home.join(".local/state/cairn/uploads");
+        std::fs::create_dir_all(&journal).unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let record = serde_json::json!({
+            "r": "begin", "n": 1, "store": format!("{}/{}", m.endpoint, m.bucket),
+            "key": cut, "t": now_ms as i64,
+        });
+        std::fs::write(journal.join("1-dead.log"), format!("{record}\n")).unwrap();
+        let mut sorted = m.open_uploads(&prefix);
+        sorted.sort();
+        assert_eq!(sorted, [cut.clone(), other.clone()], "{server}");
+
+        std::fs::write(s.work.join("small.txt"), b"hello").unwrap();
+        let url = m.url(&format!("{prefix}/small.txt"));
+        let r = s.run(&m.args(&["cp", "small.txt", &url]));
+        assert_eq!(r.code, 0, "{server}: {}", r.stderr);
+        assert_eq!(m.open_uploads(&prefix), [other.clone()], "{server}");
+        assert!(
+            !journal.join("1-dead.log").exists(),
+            "{server}: a journal with nothing left open is removed"
+        );
+    }
+}

@@ -10,6 +10,8 @@ pub struct S3 {
     key_id: String,
     secret: String,
     pub bucket: String,
+    /// The quirks row the server is measured as (`moto`, `garage`).
+    pub provider: &'static str,
     pub rt: tokio::runtime::Runtime,
     pub admin: cairn::backend::s3::admin::Admin,
 }
@@ -48,15 +50,18 @@ impl S3 {
             key_id,
             secret,
             bucket,
+            provider,
             rt,
             admin,
         }
     }
 
-    /// A sandbox whose runs reach the server (credentials through the environment only).
+    /// A sandbox whose runs reach the server (credentials through the environment only) and
+    /// name its provider, as a user who knows the server would.
     pub fn sandbox(&self) -> Sandbox {
         let mut s = Sandbox::new();
         s.env.extend([
+            ("CAIRN_PROVIDER".into(), self.provider.into()),
             ("AWS_ACCESS_KEY_ID".into(), self.key_id.clone()),
             ("AWS_SECRET_ACCESS_KEY".into(), self.secret.clone()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),

@@ -11,7 +11,8 @@
 //!   bucket (every key they name, written now or not; every write to the bucket waits for
 //!   this): by id, or, for one a kill cut off while its creation was in flight (no id
 //!   recorded), the uploads to exactly its key the server started within [`CREATE_WINDOW`] of
-//!   the `begin` record. Nothing else is touched: other keys, other tools' uploads (outside
+//!   the `begin` record (any upload to that key on a server that reports no real start
+//!   times, as moto does). Nothing else is touched: other keys, other tools' uploads (outside
 //!   that window), live cairn processes' uploads.
 //!
 //! Records are not fsynced: a kill leaves them in the page cache, a power cut may lose the
@@ -311,16 +312,23 @@ fn adopt(path: &Path, state: &mut State) {
 }
 
 /// Aborts one orphan on the server: by id, or the uploads to exactly its key the server
-/// started within [`CREATE_WINDOW`] of its `begin`. Returns how many were aborted.
-pub(crate) async fn abort(admin: &super::admin::Admin, o: &Orphan) -> crate::Result<usize> {
+/// started within [`CREATE_WINDOW`] of its `begin`; with a server whose upload times are
+/// not real (`upload_times` false: moto), every upload to exactly its key. Returns how many
+/// were aborted.
+pub(crate) async fn abort(
+    admin: &super::admin::Admin,
+    o: &Orphan,
+    upload_times: bool,
+) -> crate::Result<usize> {
     if let Some(id) = &o.upload {
         admin.abort_upload(&o.key, id).await?;
         return Ok(1);
     }
     let window = CREATE_WINDOW.as_millis() as i64;
     let started = |t: &aws_sdk_s3::primitives::DateTime| {
-        t.to_millis()
-            .is_ok_and(|ms| (o.begun_ms - window..=o.begun_ms + window).contains(&ms))
+        !upload_times
+            || t.to_millis()
+                .is_ok_and(|ms| (o.begun_ms - window..=o.begun_ms + window).contains(&ms))
     };
     // The uploads under the key, page by page (a prefix also matches longer keys), without
     // their parts: moto's ListParts replies break the SDK, and only the ids are needed.

@@ -17,7 +17,8 @@
 //! anyway); `cairn health` probes what a server really enforces.
 //!
 //! Every provider keeps `_` in metadata header names except moto, whose WSGI server drops
-//! such headers (`underscore_headers`).
+//! such headers (`underscore_headers`), and reports when a multipart upload started except
+//! moto, which answers one fixed date for all (`upload_times`).
 //!
 //! Garage and moto were measured on this machine (see docs/design.md); AWS from its docs;
 //! R2, MinIO and Ceph from their docs, conservative where unsure. "Emulated" means a
@@ -63,6 +64,9 @@ pub struct Quirks {
     pub unauthenticated_messages: &'static [&'static str],
     /// The server keeps `_` in header names (moto's WSGI server drops such headers).
     pub underscore_headers: bool,
+    /// ListMultipartUploads reports when each upload was really started (moto answers one
+    /// fixed date, 2010-11-10, for every upload).
+    pub upload_times: bool,
     /// Smallest part but the last.
     pub min_part_size: u64,
     /// Largest part.
@@ -114,6 +118,7 @@ const BASE: Quirks = Quirks {
     // Garage says AccessDenied for bad keys; no server says these words for a real denial.
     unauthenticated_messages: &["No such key", "Invalid signature"],
     underscore_headers: true,
+    upload_times: true,
     min_part_size: 5 * MIB,
     max_part_size: 5 * 1024 * MIB,
     max_parts: 10_000,
@@ -173,6 +178,7 @@ const TABLE: &[Quirks] = &[
         server_checksum: false,
         path_style: true,
         underscore_headers: false,
+        upload_times: false,
         ..BASE
     },
     // Any other server: claim nothing it might not do.
