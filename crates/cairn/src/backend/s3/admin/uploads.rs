@@ -13,7 +13,8 @@ pub struct Upload {
     pub key: String,
     /// The server's upload id.
     pub upload_id: String,
-    /// When it was started.
+    /// When it was started; `None` where the server does not say (moto answers one fixed
+    /// date for every upload).
     pub initiated: Option<chrono::DateTime<chrono::Utc>>,
     /// Parts uploaded so far.
     pub parts: u64,
@@ -57,7 +58,10 @@ impl Admin {
                     items.push(Upload {
                         key: key.to_string(),
                         upload_id: id.to_string(),
-                        initiated: u.initiated().and_then(sdk_time),
+                        initiated: u
+                            .initiated()
+                            .filter(|_| admin.ctx.quirks.upload_times)
+                            .and_then(sdk_time),
                         parts,
                         size,
                     });
