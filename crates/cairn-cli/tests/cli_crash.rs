@@ -377,7 +377,7 @@ fn an_upload_a_kill_left_without_an_id_is_aborted_by_the_next_write() {
         let url = m.url(&format!("{prefix}/small.txt"));
         let r = s.run(&m.args(&["cp", "small.txt", &url]));
         assert_eq!(r.code, 0, "{server}: {}", r.stderr);
-        assert_eq!(m.open_uploads(&prefix), [other.clone()], "{server}");
+        assert_eq!(m.open_uploads(&prefix), [other.as_str()], "{server}");
         assert!(
             !journal.join("1-dead.log").exists(),
             "{server}: a journal with nothing left open is removed"

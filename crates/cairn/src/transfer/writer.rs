@@ -347,3 +347,38 @@ where
     }
     w.finish().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryStore;
+    use crate::StoreExt;
+
+    #[tokio::test]
+    async fn a_stream_past_the_stores_part_limit_is_refused_and_writes_nothing() {
+        let store = MemoryStore::new();
+        let key = Key::new("many").unwrap();
+        let max = store.capabilities().max_parts as usize;
+        let pieces = (0..=max).map(|_| Ok(Bytes::from_static(b"x")));
+        let opts = WriterOptions {
+            part_size: 1,
+            concurrency: 3,
+            size_hint: None,
+        };
+        let e = put_stream(
+            &store,
+            &key,
+            futures::stream::iter(pieces),
+            PutOptions::default(),
+            opts,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.to_string().contains("more than 10000 parts of 1 bytes"),
+            "{e}"
+        );
+        assert!(!store.exists(&key).await.unwrap());
+    }
+}
