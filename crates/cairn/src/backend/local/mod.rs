@@ -605,12 +605,28 @@ impl Store for LocalStore {
         }
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let s = self.clone();
-        tokio::task::spawn_blocking(move || match beneath::open_dir(&s.inner.root, &[]) {
-            Ok(root) => {
-                walk(&s, &root, "", &opts, &tx);
+        tokio::task::spawn_blocking(move || {
+            // The walk starts in the prefix's own directory, not at the root: listing each
+            // of N top-level directories must not read the root N times.
+            let dir_key = &opts.prefix[..opts.prefix.rfind('/').map_or(0, |i| i + 1)];
+            let segs: Vec<&str> = dir_key.split_terminator('/').collect();
+            if segs.first() == Some(&RESERVED_DIR) {
+                return;
             }
-            Err(e) => {
-                let _ = tx.blocking_send(Err(Error::from(e).with_operation("list")));
+            match beneath::open_dir(&s.inner.root, &segs) {
+                Ok(dir) => {
+                    walk(&s, &dir, dir_key, &opts, &tx);
+                }
+                // No such directory (or a file, or a link, which walks never follow): nothing.
+                Err(e)
+                    if !segs.is_empty()
+                        && (matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                        ) || beneath::is_link(&e)) => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(Error::from(e).with_operation("list")));
+                }
             }
         });
         stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }).boxed()
@@ -708,5 +724,56 @@ mod tests {
         assert!(!root.path().join(LocalStore::meta_rel(&k)).exists());
         s.put_blocking(&k, b"new!", &PutOptions::default()).unwrap();
         assert_eq!(s.head_blocking(&k).unwrap().content_type, None);
+    }
+
+    /// A listing starts in its prefix's directory and keeps S3's raw-prefix semantics there;
+    /// a prefix through a file, a link or the reserved directory lists nothing.
+    #[tokio::test]
+    async fn a_listing_starts_in_its_prefix_directory() {
+        use futures::TryStreamExt;
+        let root = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(root.path()).unwrap();
+        for k in ["a/a", "a/b/c", "a/bc", "a/b/d/e", "b", "f"] {
+            put(&s, &key(k), b"x", "text/plain").unwrap();
+        }
+        std::os::unix::fs::symlink(root.path().join("a"), root.path().join("l")).unwrap();
+        let keys = |prefix: &str, delimiter: bool| {
+            let opts = ListOptions {
+                prefix: prefix.into(),
+                delimiter,
+                ..Default::default()
+            };
+            let s = s.clone();
+            async move {
+                s.list(opts)
+                    .map_ok(|e| match e {
+                        ListEntry::Object(m) => m.key.to_string(),
+                        ListEntry::Prefix(p) => p,
+                        ListEntry::Unlisted { name, .. } => format!("unlisted {name}"),
+                    })
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(keys("a/b", false).await, ["a/b/c", "a/b/d/e", "a/bc"]);
+        assert_eq!(keys("a/b/", true).await, ["a/b/c", "a/b/d/"]);
+        assert_eq!(keys("a/b/d/", false).await, ["a/b/d/e"]);
+        assert_eq!(keys("", true).await, ["a/", "b", "f"]);
+        for nothing in [
+            "f/",
+            "f/x",
+            "l/",
+            "l/b",
+            "missing/",
+            ".cairn/",
+            ".cairn/tmp/x",
+        ] {
+            assert_eq!(
+                keys(nothing, false).await,
+                Vec::<String>::new(),
+                "{nothing}"
+            );
+        }
     }
 }
