@@ -315,16 +315,13 @@ fn adopt(path: &Path, state: &mut State) {
 /// started within [`CREATE_WINDOW`] of its `begin`; with a server whose upload times are
 /// not real (`upload_times` false: moto), every upload to exactly its key. Returns how many
 /// were aborted.
-pub(crate) async fn abort(
-    admin: &super::admin::Admin,
-    o: &Orphan,
-    upload_times: bool,
-) -> crate::Result<usize> {
+pub(crate) async fn abort(admin: &super::admin::Admin, o: &Orphan) -> crate::Result<usize> {
     if let Some(id) = &o.upload {
         admin.abort_upload(&o.key, id).await?;
         return Ok(1);
     }
     let window = CREATE_WINDOW.as_millis() as i64;
+    let upload_times = admin.upload_times();
     let started = |t: &aws_sdk_s3::primitives::DateTime| {
         !upload_times
             || t.to_millis()

@@ -162,7 +162,7 @@ impl S3Store {
                 }
                 let admin = self.admin();
                 for o in orphans {
-                    match journal::abort(&admin, &o, self.ctx.quirks.upload_times).await {
+                    match journal::abort(&admin, &o).await {
                         Ok(n) => {
                             tracing::info!(
                                 "aborted {n} multipart upload(s) a killed cairn left open at \

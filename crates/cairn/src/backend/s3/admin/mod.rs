@@ -200,6 +200,11 @@ impl Admin {
         self.ctx.quirks.name
     }
 
+    /// Whether the server reports when each multipart upload really started (not moto).
+    pub(crate) fn upload_times(&self) -> bool {
+        self.ctx.quirks.upload_times
+    }
+
     /// The bucket this client administers.
     pub fn bucket(&self) -> &str {
         &self.settings.bucket

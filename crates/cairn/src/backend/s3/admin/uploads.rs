@@ -60,7 +60,7 @@ impl Admin {
                         upload_id: id.to_string(),
                         initiated: u
                             .initiated()
-                            .filter(|_| admin.ctx.quirks.upload_times)
+                            .filter(|_| admin.upload_times())
                             .and_then(sdk_time),
                         parts,
                         size,
