@@ -6,10 +6,11 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use object_store::aws::{AwsCredential, AwsCredentialProvider};
 use object_store::StaticCredentialProvider;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// Credentials refresh this long before they expire, so no request signs with a stale key.
@@ -87,17 +88,77 @@ impl Credentials {
 }
 
 /// aws-config's chain as an object_store credential provider, cached until near expiry.
+///
+/// No caller ever holds a lock across an await. A fresh credential is read under a plain
+/// mutex. A refresh runs in a task of its own, which every caller awaits through one shared
+/// handle. A queued async lock would hand itself to a waiter that may never be polled again,
+/// such as a listing page fetched ahead while its consumer waits for room in a channel, and
+/// then every request of the process would wait on it (a futurelock: sync hung this way).
 pub(crate) struct ChainProvider {
     inner: SharedCredentialsProvider,
-    cache: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+    state: Arc<Mutex<CacheState>>,
+}
+
+type Fetched = std::result::Result<(Arc<AwsCredential>, Option<SystemTime>), String>;
+
+#[derive(Default)]
+struct CacheState {
+    cached: Option<(Arc<AwsCredential>, Option<SystemTime>)>,
+    /// The refresh in flight, shared by everyone who found the cache stale.
+    refresh: Option<Shared<BoxFuture<'static, Fetched>>>,
 }
 
 impl ChainProvider {
     pub(crate) fn new(inner: SharedCredentialsProvider) -> Self {
         ChainProvider {
             inner,
-            cache: tokio::sync::Mutex::new(None),
+            state: Default::default(),
         }
+    }
+
+    /// The refresh in flight, or a new one. The task stores what it fetched, so the cache is
+    /// filled even if every caller waiting for it is dropped.
+    fn refresh(
+        &self,
+    ) -> std::result::Result<Arc<AwsCredential>, Shared<BoxFuture<'static, Fetched>>> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((c, exp)) = s.cached.as_ref() {
+            if fresh(*exp) {
+                return Ok(Arc::clone(c));
+            }
+        }
+        if let Some(r) = &s.refresh {
+            return Err(r.clone());
+        }
+        let (inner, state) = (self.inner.clone(), Arc::clone(&self.state));
+        let task = tokio::spawn(async move {
+            let fetched = inner
+                .provide_credentials()
+                .await
+                .map(|creds| {
+                    let c = Arc::new(AwsCredential {
+                        key_id: creds.access_key_id().to_string(),
+                        secret_key: creds.secret_access_key().to_string(),
+                        token: creds.session_token().map(str::to_string),
+                    });
+                    (c, creds.expiry())
+                })
+                .map_err(|e| format!("no AWS credentials: {}", error_chain(&e)));
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.refresh = None;
+            if let Ok(c) = &fetched {
+                s.cached = Some(c.clone());
+            }
+            fetched
+        });
+        let shared = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("the credential refresh stopped: {e}")))
+        }
+        .boxed()
+        .shared();
+        s.refresh = Some(shared.clone());
+        Err(shared)
     }
 }
 
@@ -116,26 +177,18 @@ impl object_store::CredentialProvider for ChainProvider {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        // Holding the lock while fetching makes concurrent requests share one fetch.
-        let mut cache = self.cache.lock().await;
-        if let Some((c, exp)) = cache.as_ref() {
-            if fresh(*exp) {
-                return Ok(Arc::clone(c));
+        match self.refresh() {
+            Ok(c) => Ok(c),
+            Err(pending) => {
+                pending
+                    .await
+                    .map(|(c, _)| c)
+                    .map_err(|e| object_store::Error::Unauthenticated {
+                        path: String::new(),
+                        source: e.into(),
+                    })
             }
         }
-        let creds = self.inner.provide_credentials().await.map_err(|e| {
-            object_store::Error::Unauthenticated {
-                path: String::new(),
-                source: format!("no AWS credentials: {}", error_chain(&e)).into(),
-            }
-        })?;
-        let c = Arc::new(AwsCredential {
-            key_id: creds.access_key_id().to_string(),
-            secret_key: creds.secret_access_key().to_string(),
-            token: creds.session_token().map(str::to_string),
-        });
-        *cache = Some((Arc::clone(&c), creds.expiry()));
-        Ok(c)
     }
 }
 
@@ -205,6 +258,51 @@ mod tests {
             "refreshed near expiry"
         );
         assert!(!format!("{p:?}").contains("sekrit"));
+    }
+
+    /// Credentials that wait for the test to open a gate.
+    #[derive(Debug)]
+    struct Gated(Arc<tokio::sync::Semaphore>);
+
+    impl ProvideCredentials for Gated {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let gate = self.0.clone();
+            aws_credential_types::provider::future::ProvideCredentials::new(async move {
+                let _open = gate.acquire().await.expect("gate");
+                Ok(aws_credential_types::Credentials::new(
+                    "AK", "sekrit", None, None, "test",
+                ))
+            })
+        }
+    }
+
+    /// A caller that started or joined a refresh and is then never polled again (a listing
+    /// page fetched ahead, its consumer busy elsewhere) must not stall everyone else. With a
+    /// queued async lock held across the fetch, the last call here waited forever.
+    #[tokio::test]
+    async fn a_caller_that_is_never_polled_again_does_not_block_the_others() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let p = ChainProvider::new(SharedCredentialsProvider::new(Gated(gate.clone())));
+        let mut first = Box::pin(p.get_credential());
+        let mut second = Box::pin(p.get_credential());
+        assert!(
+            futures::poll!(&mut first).is_pending(),
+            "the fetch waits on the gate"
+        );
+        assert!(futures::poll!(&mut second).is_pending());
+        gate.add_permits(1);
+        // `first` and `second` stay parked, unpolled, from here on.
+        let third = tokio::time::timeout(Duration::from_secs(10), p.get_credential())
+            .await
+            .expect("a third caller is not blocked by the parked ones")
+            .unwrap();
+        assert_eq!(third.key_id, "AK");
+        drop((first, second));
     }
 
     #[tokio::test]

@@ -48,9 +48,33 @@ struct Throttled {
 #[async_trait::async_trait]
 impl HttpService for Throttled {
     async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let permit = self.limit.acquire().await;
-        let resp = self.inner.execute(req).await?;
-        judge(permit, resp).await
+        // In a task of its own, so a slot comes back as soon as the answer does, whether or
+        // not the caller is being polled: a listing page fetched ahead sits unpolled while its
+        // consumer waits elsewhere, and with the limit cut low, the slot it held would stall
+        // every other request (a futurelock). Dropping the caller still cancels the request.
+        let (inner, limit) = (self.inner.clone(), Arc::clone(&self.limit));
+        let task = tokio::spawn(async move {
+            let permit = limit.acquire().await;
+            let resp = inner.execute(req).await?;
+            judge(permit, resp).await
+        });
+        let mut task = CancelOnDrop(task);
+        match (&mut task.0).await {
+            Ok(r) => r,
+            Err(e) => Err(HttpError::new(
+                object_store::client::HttpErrorKind::Unknown,
+                e,
+            )),
+        }
+    }
+}
+
+/// Aborts the request's task when its caller goes away.
+struct CancelOnDrop(tokio::task::JoinHandle<Result<HttpResponse, HttpError>>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -107,6 +131,57 @@ mod tests {
         let mut r = HttpResponse::new(HttpResponseBody::from(body.to_string()));
         *r.status_mut() = status.try_into().unwrap();
         r
+    }
+
+    /// Answers every request with 200 once the test opens its gate.
+    #[derive(Debug)]
+    struct Gated(Arc<tokio::sync::Semaphore>);
+
+    #[async_trait::async_trait]
+    impl HttpService for Gated {
+        async fn call(&self, _req: HttpRequest) -> Result<HttpResponse, HttpError> {
+            self.0.acquire().await.expect("gate").forget();
+            Ok(response(200, ""))
+        }
+    }
+
+    fn request() -> HttpRequest {
+        let mut r = HttpRequest::new(object_store::client::HttpRequestBody::empty());
+        *r.uri_mut() = "http://127.0.0.1/bucket/key".parse().unwrap();
+        r
+    }
+
+    /// A request whose caller is never polled again after sending it (a listing page
+    /// fetched ahead) gives its slot back when its answer arrives: with a limit of one, the
+    /// next request would otherwise wait forever.
+    #[tokio::test]
+    async fn a_parked_callers_slot_comes_back_when_its_answer_does() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let limit = Aimd::new(1, 1);
+        let client = Throttled {
+            inner: HttpClient::new(Gated(gate.clone())),
+            limit: limit.clone(),
+        };
+        let mut parked = Box::pin(client.call(request()));
+        assert!(futures::poll!(&mut parked).is_pending());
+        gate.add_permits(2);
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), client.call(request()))
+            .await
+            .expect("the slot came back")
+            .unwrap();
+        assert_eq!(next.status().as_u16(), 200);
+        // Dropping a caller cancels its request and frees its slot too.
+        let mut cancelled = Box::pin(client.call(request()));
+        assert!(futures::poll!(&mut cancelled).is_pending());
+        drop(cancelled);
+        drop(parked);
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while limit.in_flight() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("every slot is free");
     }
 
     #[tokio::test]
