@@ -26,6 +26,7 @@ pub mod digest;
 pub mod error;
 pub mod key;
 pub mod layer;
+pub mod listing;
 pub mod metrics;
 mod open;
 pub mod ops;

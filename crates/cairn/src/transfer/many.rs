@@ -77,8 +77,7 @@ pub async fn transfer_tree(
     let sp = dir_prefix(src_prefix)?;
     let dp = dir_prefix(dst_prefix)?;
     let strip = sp.len();
-    let items = src
-        .list_objects(&sp)
+    let items = crate::listing::list_sorted(src, &sp)
         .map(move |r| {
             let m = r?;
             let rel = &m.key.as_str()[strip..];
@@ -292,7 +291,7 @@ pub async fn download_tree(
         .with_operation("download")
     })?;
     let batch = Batch::start(reporter);
-    let items = store.list_objects(&sp).boxed();
+    let items = crate::listing::list_sorted(store, &sp);
     let (batch_ref, sp_ref) = (&batch, &sp);
     batch
         .run(items, opts.object_concurrency, |m| async move {
