@@ -241,6 +241,23 @@ verify() {
   echo ok
 }
 
+# The server's CPU time so far, in clock ticks (utime + stime; -1 without a server process here).
+# On 2 shared cores, what the server spends on a tool's requests bounds that tool's wall time.
+server_ticks() {
+  if [ -n "${SERVER_PID:-}" ] && [ -r "/proc/$SERVER_PID/stat" ]; then
+    # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'
+  else
+    echo -1
+  fi
+}
+
+# Seconds of server CPU between two server_ticks readings, or null.
+server_cpu() {
+  if [ "$1" -lt 0 ] || [ "$2" -lt 0 ]; then echo null; return; fi
+  awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }'
+}
+
 run_tool() {
   local tool="$1" sc argv
   mkdir -p "$WORK/out/$tool"
@@ -256,7 +273,10 @@ run_tool() {
     # timeout(1) waits for the tool, so measure's rusage still covers the tool's tree; a tool
     # still running after TIMEOUT s gets SIGTERM (SIGKILL 10 s later) and exit 124 (or 137).
     # shellcheck disable=SC2086 # argv is built from paths without spaces
+    local srv0 srv1
+    srv0="$(server_ticks)"
     "$WORK/measure" "$tool:$sc" "$m" -- timeout -k 10 "$TIMEOUT" $argv >"$WORK/$tool-$sc.out" 2>"$WORK/$tool-$sc.err" || rc=$?
+    srv1="$(server_ticks)"
     set +f
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
       log "$tool $sc timed out after $TIMEOUT s"
@@ -267,7 +287,7 @@ run_tool() {
       local line v
       line="$(cat "$m")"
       v="$(verify "$tool" "$sc")"
-      echo "${line%\}}, \"verify\": \"$v\", \"timeout_s\": $TIMEOUT}" >>"$RESULTS"
+      echo "${line%\}}, \"verify\": \"$v\", \"timeout_s\": $TIMEOUT, \"server_cpu_s\": $(server_cpu "$srv0" "$srv1")}" >>"$RESULTS"
     fi
   done
   # Small trees are set aside, not deleted, until the end: right after many deletes, ext4
@@ -314,8 +334,9 @@ def merge(rs):
     out["rounds"], out["timeouts"], out["failures"] = len(rs), len(ran) - len(done), len(rs) - len(ran)
     # CPU and RSS of a killed round are cut short: the medians are over the finished rounds,
     # and shown only when the median round finished.
-    for f in ("cpu_s", "rss_mib"):
-        out[f] = median([r[f] for r in done]) if done and out["wall_s"] not in (None, INF) else None
+    for f in ("cpu_s", "rss_mib", "server_cpu_s"):
+        vals = [r[f] for r in done if r.get(f) is not None]
+        out[f] = median(vals) if vals and out["wall_s"] not in (None, INF) else None
     bad = [r for r in rs if r.get("exit") or r.get("verify", "ok") != "ok"]
     if bad:
         out["exit"], out["verify"] = bad[0].get("exit"), bad[0].get("verify")
@@ -342,8 +363,8 @@ def ratio(v, base):
 def num(v, fmt):
     return format(v, fmt) if ok(v) else "-"
 b_ = base_tool
-print(f"| scenario | tool | wall s (median) | wall s min-max | rate | wall / {b_} | CPU s | CPU / {b_} | peak RSS MiB | RSS / {b_} | check |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+print(f"| scenario | tool | wall s (median) | wall s min-max | rate | wall / {b_} | CPU s | CPU / {b_} | server CPU s | peak RSS MiB | RSS / {b_} | check |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for sc in scen:
     base = by.get(f"{base_tool}:{sc}")
     for t in tools:
@@ -368,7 +389,8 @@ for sc in scen:
         b = base or {}
         w = r["wall_s"]
         print(f"| {sc} | {t} | {secs(w)} | {spread} | {rate(sc, w)} | {ratio(w, b.get('wall_s'))} "
-              f"| {num(r['cpu_s'], '.2f')} | {ratio(r['cpu_s'], b.get('cpu_s'))} | {num(r['rss_mib'], '.0f')} "
+              f"| {num(r['cpu_s'], '.2f')} | {ratio(r['cpu_s'], b.get('cpu_s'))} | {num(r.get('server_cpu_s'), '.2f')} "
+              f"| {num(r['rss_mib'], '.0f')} "
               f"| {ratio(r['rss_mib'], b.get('rss_mib'))} | {check} |")
 EOF
 }

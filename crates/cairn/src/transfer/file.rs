@@ -325,9 +325,12 @@ struct Commit {
 
 impl Commit {
     /// Creates the temp file (and the target's directory), unless the download was dropped.
+    /// Temp files a killed cairn left in the directory go first (once per directory, here in
+    /// the same blocking call rather than a thread hop of its own per file).
     fn create(&self) -> Result<File> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| io_err(e, "cannot create directory", &self.dir))?;
+        crate::tmpfile::sweep_once(&self.dir);
         let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             return Err(cancelled());
@@ -441,9 +444,6 @@ async fn download_inner(
     let meta = first.meta.clone();
     let size = meta.size;
     let tmp_path = dir.join(crate::tmpfile::name_for(&name.to_string_lossy()));
-    // Temp files a killed cairn left in this directory go first (once per directory).
-    let sweep_dir = dir.clone();
-    let _ = tokio::task::spawn_blocking(move || crate::tmpfile::sweep_once(&sweep_dir)).await;
     let mut pinned = Pinned::new(store, key, &meta, opts.max_resumes);
     let want = opts.wanted_sha256(&meta);
     // The checksum layer checked the first reply part by part against the recorded part
