@@ -99,7 +99,8 @@ pub(crate) struct ChainProvider {
     state: Arc<Mutex<CacheState>>,
 }
 
-type Fetched = std::result::Result<(Arc<AwsCredential>, Option<SystemTime>), String>;
+/// What a refresh gives its waiters; the expiry goes into the cache, where only it is read.
+type Fetched = std::result::Result<Arc<AwsCredential>, String>;
 
 #[derive(Default)]
 struct CacheState {
@@ -116,9 +117,10 @@ impl ChainProvider {
         }
     }
 
-    /// The refresh in flight, or a new one. The task stores what it fetched, so the cache is
-    /// filled even if every caller waiting for it is dropped.
-    fn refresh(
+    /// The cached credential while fresh; else the refresh in flight, or a new one. The task
+    /// stores what it fetched, so the cache is filled even if every caller waiting for it is
+    /// dropped.
+    fn cached_or_refresh(
         &self,
     ) -> std::result::Result<Arc<AwsCredential>, Shared<BoxFuture<'static, Fetched>>> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -135,21 +137,17 @@ impl ChainProvider {
             let fetched = inner
                 .provide_credentials()
                 .await
-                .map(|creds| {
-                    let c = Arc::new(AwsCredential {
-                        key_id: creds.access_key_id().to_string(),
-                        secret_key: creds.secret_access_key().to_string(),
-                        token: creds.session_token().map(str::to_string),
-                    });
-                    (c, creds.expiry())
-                })
                 .map_err(|e| format!("no AWS credentials: {}", error_chain(&e)));
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             s.refresh = None;
-            if let Ok(c) = &fetched {
-                s.cached = Some(c.clone());
-            }
-            fetched
+            let creds = fetched?;
+            let c = Arc::new(AwsCredential {
+                key_id: creds.access_key_id().to_string(),
+                secret_key: creds.secret_access_key().to_string(),
+                token: creds.session_token().map(str::to_string),
+            });
+            s.cached = Some((Arc::clone(&c), creds.expiry()));
+            Ok(c)
         });
         let shared = async move {
             task.await
@@ -177,17 +175,14 @@ impl object_store::CredentialProvider for ChainProvider {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        match self.refresh() {
+        match self.cached_or_refresh() {
             Ok(c) => Ok(c),
-            Err(pending) => {
-                pending
-                    .await
-                    .map(|(c, _)| c)
-                    .map_err(|e| object_store::Error::Unauthenticated {
-                        path: String::new(),
-                        source: e.into(),
-                    })
-            }
+            Err(pending) => pending
+                .await
+                .map_err(|e| object_store::Error::Unauthenticated {
+                    path: String::new(),
+                    source: e.into(),
+                }),
         }
     }
 }
