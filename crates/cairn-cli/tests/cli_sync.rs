@@ -407,3 +407,115 @@ fn every_bulk_command_reports_through_the_one_progress() {
     let r = s.ok(&[j, "rm", "-r", "local://p/tree/d0/"]);
     assert_eq!(counts(&r), ("delete".into(), 4, 0, 0));
 }
+
+/// A local tree holding what cairn cannot copy (a link, a FIFO, names that are not keys):
+/// `sync`, `cp -r` and `ls -r` name each one, count it in `--json` and exit 2, and copy the
+/// rest. `--exclude` passes over them on purpose, as it does objects.
+#[test]
+fn local_entries_cairn_cannot_copy_are_named_counted_and_exit_2() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = Sandbox::new();
+    s.write("src/good.txt", b"good");
+    s.write("src/sub/ok.csv", b"1,2");
+    s.write("src/back\\slash.txt", b"x");
+    std::fs::write(
+        s.work
+            .join("src")
+            .join(std::ffi::OsStr::from_bytes(b"bad\xff.txt")),
+        b"x",
+    )
+    .unwrap();
+    let outside = s.write("outside/secret.txt", b"secret");
+    std::os::unix::fs::symlink(&outside, s.work.join("src/sub/link")).unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(s.work.join("src/fifo"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let odd = [
+        ("back\\slash.txt", "contains `\\`"),
+        ("bad\u{FFFD}.txt", "not UTF-8"),
+        ("fifo", "socket, FIFO or device"),
+        ("sub/link", "symbolic link"),
+    ];
+
+    let r = s.run(&["--json", "sync", "src", "dst"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let sum = &r.json()["summary"];
+    assert_eq!(
+        (
+            sum["unlisted"].as_u64(),
+            sum["failed"].as_u64(),
+            sum["transferred"].as_u64()
+        ),
+        (Some(4), Some(4), Some(2)),
+        "{sum}"
+    );
+    let named: Vec<(String, String)> = sum["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(named.len(), 4, "{named:?}");
+    for ((key, error), (want, why)) in named.iter().zip(odd) {
+        assert_eq!(key, want, "{named:?}");
+        assert!(error.contains(why), "{key}: {error}");
+    }
+    assert_eq!(
+        tree(&s.work.join("dst")).into_keys().collect::<Vec<_>>(),
+        ["good.txt", "sub/ok.csv"]
+    );
+    // Excluded, they are passed over like objects: nothing left to say.
+    let sum = summary(
+        &s,
+        &[
+            "--exclude",
+            "sub/link",
+            "--exclude",
+            "fifo",
+            "--exclude",
+            "ba*",
+            "src",
+            "dst",
+        ],
+    );
+    assert_eq!(
+        (sum["unlisted"].as_u64(), sum["skipped"].as_u64()),
+        (Some(0), Some(2)),
+        "{sum}"
+    );
+
+    let r = s.run(&["cp", "-r", "src", "out"]);
+    assert_eq!(r.code, 2, "cp -r: {}", r.stderr);
+    for (name, _) in odd {
+        let shown = name.escape_debug().to_string();
+        assert!(
+            r.stderr.contains(name) || r.stderr.contains(&shown),
+            "cp -r: {name} not named in:\n{}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        tree(&s.work.join("out")).into_keys().collect::<Vec<_>>(),
+        ["good.txt", "sub/ok.csv"]
+    );
+    let r = s.run(&["ls", "-r", "--json", "src"]);
+    assert_eq!(r.code, 2, "ls -r: {}", r.stderr);
+    let unlisted = r
+        .out()
+        .lines()
+        .filter(|l| l.contains("\"unlisted\""))
+        .count();
+    assert_eq!(unlisted, 5, "4 entries and the summary:\n{}", r.out());
+    assert_eq!(
+        std::fs::read(&outside).unwrap(),
+        b"secret",
+        "the outside file is untouched"
+    );
+}

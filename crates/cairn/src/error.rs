@@ -44,6 +44,10 @@ pub enum ErrorKind {
     Unrepresentable,
 }
 
+/// What to do about an entry cairn cannot read, copy or delete.
+pub const UNREPRESENTABLE_HINT: &str = "rename or remove it with another tool (for S3, e.g. \
+     `aws s3 mv`), pass over it with sync's `--exclude`, or leave it be";
+
 impl ErrorKind {
     /// A short lowercase name, stable for `--json` and Python.
     pub fn as_str(self) -> &'static str {
@@ -102,9 +106,7 @@ impl ErrorKind {
                 "the service is unavailable (e.g. a cluster without quorum); retry later or \
                  check the cluster's health"
             }
-            ErrorKind::Unrepresentable => {
-                "rename or remove it with another S3 client (e.g. `aws s3 mv`), or leave it be"
-            }
+            ErrorKind::Unrepresentable => UNREPRESENTABLE_HINT,
             _ => return None,
         })
     }

@@ -81,6 +81,12 @@ fn truncate(s: &str) -> String {
     format!("{}...", &s[..end])
 }
 
+/// Why `name` cannot be a key, None if it can: the reason a listing gives for an entry it
+/// cannot name.
+pub(crate) fn why_invalid(name: &str) -> Option<String> {
+    validate(name).err()
+}
+
 fn validate(key: &str) -> std::result::Result<(), String> {
     if key.is_empty() {
         return Err("it is empty".into());

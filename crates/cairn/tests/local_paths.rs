@@ -136,8 +136,18 @@ async fn planted_links_are_never_followed() {
     store.delete(&key("file")).await.unwrap();
     assert!(!root.path().join("file").exists());
     assert_eq!(snapshot(outside.path()), before, "outside unchanged");
-    let listed = cairn::testkit::all_keys(&store, "").await;
-    assert_eq!(listed, vec!["in".to_string()]);
+    // The link left is reported, not left out, and not listed through.
+    let listed: Vec<_> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(store.list(cairn::ListOptions::recursive("")))
+            .await
+            .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0].name(), "dir");
+    assert!(
+        matches!(&listed[0], cairn::ListEntry::Unlisted { reason, .. } if reason.contains("symbolic link")),
+        "{listed:?}"
+    );
+    assert!(matches!(&listed[1], cairn::ListEntry::Object(m) if m.key.as_str() == "in"));
 }
 
 /// The check-then-use race: a thread keeps swapping a directory of the store for a symlink

@@ -61,7 +61,7 @@ pub async fn run(ctx: &Ctx, a: &LsArgs) -> Result {
                             "cannot list {}: {reason}",
                             shown_key(&addr, &name).escape_debug()
                         ))
-                        .hint("cairn cannot name this object; rename it with another S3 client"),
+                        .hint(cairn::error::UNREPRESENTABLE_HINT),
                     );
                 }
             }

@@ -149,8 +149,12 @@ impl Side<'_> {
             let m = match self.list.next().await {
                 None => return Ok(None),
                 // Named and counted, and the walk goes on: the object is neither copied nor
-                // deleted, and the run exits 2.
+                // deleted, and the run exits 2. Unless the filters leave it out, as they would
+                // an object of that name (`--exclude` is how to pass over links on purpose).
                 Some(Err(e)) if e.kind() == ErrorKind::Unrepresentable => {
+                    if e.key().is_some_and(|name| !self.filter.wants(name)) {
+                        continue;
+                    }
                     let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
                     s.record_failure("", Action::Transfer, &e);
                     continue;

@@ -280,20 +280,39 @@ pub(super) fn open_sub(dir: &impl AsFd, name: &str) -> io::Result<OwnedFd> {
     step(dir, name).map_err(io)
 }
 
-/// An entry of a directory listing: its name and whether it is a directory, a file or
-/// something else (a link, a socket...).
+/// An entry of a directory listing: a directory, a file, or something that is not an object
+/// (a link, a socket, a name that is not UTF-8), with the name shown for it and why.
 pub(super) enum Entry {
     Dir(String),
     File(String),
-    Other,
+    NotObject(String, &'static str),
 }
 
-/// The entries of `dir` (without `.` and `..`, and without names that are not UTF-8).
+/// Why a link is not listed as an object.
+pub(super) const LINK_ENTRY: &str =
+    "a symbolic link: cairn does not follow links, so nothing outside the root is read";
+const SPECIAL: &str = "not a regular file or directory (a socket, FIFO or device)";
+const NOT_UTF8: &str = "its name is not UTF-8 (shown with U+FFFD for the bytes that are not)";
+const NOT_UTF8_DIR: &str =
+    "its name is not UTF-8 (shown with U+FFFD for the bytes that are not); nothing under it is \
+     listed";
+
+/// The entries of `dir`, without `.` and `..`. Nothing else is left out: what cannot be an
+/// object comes back as [`Entry::NotObject`], for the listing to report.
 pub(super) fn read_dir(dir: &impl AsFd) -> io::Result<Vec<Entry>> {
     let mut out = Vec::new();
     for e in rfs::Dir::read_from(dir).map_err(io)? {
         let e = e.map_err(io)?;
-        let Ok(name) = e.file_name().to_str() else {
+        let raw = e.file_name();
+        let Ok(name) = raw.to_str() else {
+            let mut shown = String::from_utf8_lossy(raw.to_bytes()).into_owned();
+            let why = if e.file_type() == rfs::FileType::Directory {
+                shown.push('/');
+                NOT_UTF8_DIR
+            } else {
+                NOT_UTF8
+            };
+            out.push(Entry::NotObject(shown, why));
             continue;
         };
         if name == "." || name == ".." {
@@ -304,7 +323,9 @@ pub(super) fn read_dir(dir: &impl AsFd) -> io::Result<Vec<Entry>> {
             rfs::FileType::Unknown => {
                 match rfs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(st) => rfs::FileType::from_raw_mode(st.st_mode),
-                    Err(_) => continue,
+                    // Gone since the read.
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(io(e)),
                 }
             }
             t => t,
@@ -312,7 +333,8 @@ pub(super) fn read_dir(dir: &impl AsFd) -> io::Result<Vec<Entry>> {
         out.push(match ft {
             rfs::FileType::Directory => Entry::Dir(name),
             rfs::FileType::RegularFile => Entry::File(name),
-            _ => Entry::Other,
+            rfs::FileType::Symlink => Entry::NotObject(name, LINK_ENTRY),
+            _ => Entry::NotObject(name, SPECIAL),
         });
     }
     Ok(out)

@@ -1,6 +1,5 @@
 //! Listing: a directory walk in S3 key order.
 
-use super::super::memory::fold_listing;
 use super::beneath::{self, Entry};
 use super::{LocalStore, RESERVED_DIR};
 use crate::error::{Error, Result};
@@ -8,9 +7,25 @@ use crate::key::Key;
 use crate::store::*;
 use std::os::fd::OwnedFd;
 
+fn unlisted(name: String, reason: &str) -> ListEntry {
+    ListEntry::Unlisted {
+        name,
+        reason: reason.to_string(),
+    }
+}
+
+/// What a directory entry is to the listing.
+enum Kind {
+    Dir,
+    File,
+    /// Listed as [`ListEntry::Unlisted`], for this reason.
+    NotObject(&'static str),
+}
+
 /// Walks `dir` (a directory under root, for key prefix `dir_key`) in S3 key order, sending
 /// entries. Directories are opened from their parent without following links (`beneath`), so
-/// one swapped for a link mid-walk is skipped, never listed through.
+/// one swapped for a link mid-walk is reported, never listed through. Whatever cannot be an object (a link,
+/// a socket, a name that is not a key) is an [`ListEntry::Unlisted`] entry, never left out.
 pub(super) fn walk(
     store: &LocalStore,
     dir: &OwnedFd,
@@ -27,18 +42,19 @@ pub(super) fn walk(
         }
     };
     // Sort with directories as `name/` so the walk yields keys in byte order, as S3 does.
-    let mut entries: Vec<(String, bool)> = read
+    let mut entries: Vec<(String, Kind)> = read
         .into_iter()
         .filter_map(|e| match e {
             Entry::Dir(name) if dir_key.is_empty() && name == RESERVED_DIR => None,
-            Entry::Dir(name) => Some((format!("{name}/"), true)),
-            Entry::File(name) => Some((name, false)),
-            Entry::Other => None,
+            Entry::Dir(name) => Some((format!("{name}/"), Kind::Dir)),
+            Entry::File(name) => Some((name, Kind::File)),
+            Entry::NotObject(name, why) => Some((name, Kind::NotObject(why))),
         })
         .collect();
-    entries.sort();
-    for (name, is_dir) in entries {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, kind) in entries {
         let key = format!("{dir_key}{name}");
+        let is_dir = matches!(kind, Kind::Dir);
         // Skip entries that cannot match the prefix, or are wholly before start_after.
         let relevant = if key.len() >= opts.prefix.len() {
             key.starts_with(&opts.prefix)
@@ -48,57 +64,59 @@ pub(super) fn walk(
         if !relevant {
             continue;
         }
-        if is_dir {
-            if let Some(after) = &opts.start_after {
-                if after.as_str() >= key.as_str() && !after.starts_with(&key) {
-                    continue;
-                }
-            }
-            if opts.delimiter && key.len() > opts.prefix.len() {
-                let p = key.clone();
-                if opts
+        let passed = opts
+            .start_after
+            .as_ref()
+            .is_some_and(|a| a.as_str() >= key.as_str());
+        if passed
+            && !(is_dir
+                && opts
                     .start_after
                     .as_ref()
-                    .is_some_and(|a| a.as_str() >= p.as_str())
-                {
+                    .is_some_and(|a| a.starts_with(&key)))
+        {
+            continue;
+        }
+        let out = match kind {
+            Kind::Dir if opts.delimiter && key.len() > opts.prefix.len() => {
+                if passed {
                     continue;
                 }
-                if tx.blocking_send(Ok(ListEntry::Prefix(p))).is_err() {
-                    return false;
-                }
-                continue;
+                Ok(ListEntry::Prefix(key))
             }
-            let sub = match beneath::open_sub(dir, &name[..name.len() - 1]) {
-                Ok(sub) => sub,
-                // Gone since the read, or swapped for a link: not listed.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound || beneath::is_link(&e) => {
-                    continue
-                }
-                Err(e) => {
-                    if tx
-                        .blocking_send(Err(Error::from(e).with_operation("list")))
-                        .is_err()
-                    {
+            Kind::Dir => match beneath::open_sub(dir, &name[..name.len() - 1]) {
+                Ok(sub) => {
+                    if !walk(store, &sub, &key, opts, tx) {
                         return false;
                     }
                     continue;
                 }
-            };
-            if !walk(store, &sub, &key, opts, tx) {
-                return false;
-            }
-            continue;
-        }
-        let Ok(k) = Key::new(key) else { continue };
-        // A file swapped for a link since the read is skipped like any link.
-        let Some(m) = beneath::meta_at(dir, &name).ok().filter(|m| m.is_file()) else {
-            continue;
+                // Gone since the read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // Swapped for a link since the read: reported like any link.
+                Err(e) if beneath::is_link(&e) => Ok(unlisted(key, beneath::LINK_ENTRY)),
+                Err(e) => Err(Error::from(e).with_operation("list")),
+            },
+            Kind::NotObject(why) => Ok(unlisted(key, why)),
+            Kind::File => match crate::key::why_invalid(&key) {
+                Some(why) => Ok(unlisted(key, &why)),
+                None => match beneath::meta_at(dir, &name) {
+                    Ok(m) if m.is_file() => {
+                        let k = Key::unchecked(key);
+                        Ok(ListEntry::Object(store.object_meta(&k, &m, false)))
+                    }
+                    // Swapped for a link since the read: reported like any link.
+                    Ok(m) if m.is_symlink() => Ok(unlisted(key, beneath::LINK_ENTRY)),
+                    Err(e) if beneath::is_link(&e) => Ok(unlisted(key, beneath::LINK_ENTRY)),
+                    // Gone, or replaced by a directory, since the read.
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => Err(Error::from(e).with_operation("list")),
+                },
+            },
         };
-        let entries = fold_listing([store.object_meta(&k, &m, false)], opts);
-        for e in entries {
-            if tx.blocking_send(Ok(e)).is_err() {
-                return false;
-            }
+        if tx.blocking_send(out).is_err() {
+            return false;
         }
     }
     true

@@ -156,13 +156,13 @@ impl Lister {
                 objects.extend(self.marker(name, m.size));
                 continue;
             }
-            let key = match Key::new(name) {
-                Ok(k) => k,
-                Err(e) => {
+            let key = match crate::key::why_invalid(name) {
+                None => Key::unchecked(name),
+                Some(reason) => {
                     self.last = Some(name.to_string());
                     objects.push(ListEntry::Unlisted {
                         name: name.to_string(),
-                        reason: key_reason(&e),
+                        reason,
                     });
                     continue;
                 }
@@ -179,11 +179,11 @@ impl Lister {
             if !p.starts_with(&self.prefix) {
                 continue;
             }
-            match Key::new(p) {
-                Ok(_) => prefixes.push(ListEntry::Prefix(format!("{p}/"))),
-                Err(e) => prefixes.push(ListEntry::Unlisted {
+            match crate::key::why_invalid(p) {
+                None => prefixes.push(ListEntry::Prefix(format!("{p}/"))),
+                Some(why) => prefixes.push(ListEntry::Unlisted {
                     name: format!("{p}/"),
-                    reason: format!("{}; nothing under this prefix is listed", key_reason(&e)),
+                    reason: format!("{why}; nothing under this prefix is listed"),
                 }),
             }
         }
@@ -202,16 +202,7 @@ impl Lister {
 
 /// Why `raw` is no key: cairn's own reason where it has one, else object_store's.
 fn why_not_a_key(raw: &str, fallback: &str) -> String {
-    match Key::new(raw) {
-        Err(e) => key_reason(&e),
-        Ok(_) => fallback.to_string(),
-    }
-}
-
-/// The reason in a [`Key::new`] error ("invalid key \"k\": it has ..."), without the key.
-fn key_reason(e: &Error) -> String {
-    let m = e.message();
-    m.rsplit_once(": ").map_or(m, |(_, why)| why).to_string()
+    crate::key::why_invalid(raw).unwrap_or_else(|| fallback.to_string())
 }
 
 /// Lists `opts` as a stream of entries in ascending key order.
