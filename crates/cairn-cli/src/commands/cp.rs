@@ -711,7 +711,31 @@ fn walk_dir(dir: &Path, rel_dir: &str, tx: &Tx) -> bool {
             return tx.blocking_send(msg).is_ok();
         }
     };
-    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+    let (mut entries, mut broken) = (Vec::new(), None);
+    for e in rd {
+        match e {
+            Ok(e) => entries.push(e),
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    // A directory that breaks off mid-read is one failed item, not a shorter listing.
+    if let Some(e) = broken {
+        let rel = rel_dir.trim_end_matches('/');
+        let skip = Listed::Skip {
+            rel: if rel.is_empty() {
+                ".".into()
+            } else {
+                rel.into()
+            },
+            error: fs_err(e, "list", dir),
+        };
+        if tx.blocking_send(Ok(skip)).is_err() {
+            return false;
+        }
+    }
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
