@@ -280,12 +280,20 @@ pub(super) fn open_sub(dir: &impl AsFd, name: &str) -> io::Result<OwnedFd> {
     step(dir, name).map_err(io)
 }
 
-/// An entry of a directory listing: a directory, a file, or something that is not an object
-/// (a link, a socket, a name that is not UTF-8), with the name shown for it and why.
-pub(super) enum Entry {
-    Dir(String),
-    File(String),
-    NotObject(String, &'static str),
+/// An entry of a directory listing. A directory's name ends in `/`, so that names sort in
+/// S3 key order.
+pub(super) struct Entry {
+    pub(super) name: String,
+    pub(super) kind: Kind,
+}
+
+/// What a directory entry is to a listing.
+pub(super) enum Kind {
+    Dir,
+    File,
+    /// Not an object (a link, a socket, a name that is not UTF-8): listed as
+    /// [`crate::ListEntry::Unlisted`], for this reason.
+    NotObject(&'static str),
 }
 
 /// Why a link is not listed as an object.
@@ -305,20 +313,23 @@ pub(super) fn read_dir(dir: &impl AsFd) -> io::Result<Vec<Entry>> {
         let e = e.map_err(io)?;
         let raw = e.file_name();
         let Ok(name) = raw.to_str() else {
-            let mut shown = String::from_utf8_lossy(raw.to_bytes()).into_owned();
+            let mut name = String::from_utf8_lossy(raw.to_bytes()).into_owned();
             let why = if e.file_type() == rfs::FileType::Directory {
-                shown.push('/');
+                name.push('/');
                 NOT_UTF8_DIR
             } else {
                 NOT_UTF8
             };
-            out.push(Entry::NotObject(shown, why));
+            out.push(Entry {
+                name,
+                kind: Kind::NotObject(why),
+            });
             continue;
         };
         if name == "." || name == ".." {
             continue;
         }
-        let name = name.to_string();
+        let mut name = name.to_string();
         let ft = match e.file_type() {
             rfs::FileType::Unknown => {
                 match rfs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
@@ -330,12 +341,16 @@ pub(super) fn read_dir(dir: &impl AsFd) -> io::Result<Vec<Entry>> {
             }
             t => t,
         };
-        out.push(match ft {
-            rfs::FileType::Directory => Entry::Dir(name),
-            rfs::FileType::RegularFile => Entry::File(name),
-            rfs::FileType::Symlink => Entry::NotObject(name, LINK_ENTRY),
-            _ => Entry::NotObject(name, SPECIAL),
-        });
+        let kind = match ft {
+            rfs::FileType::Directory => {
+                name.push('/');
+                Kind::Dir
+            }
+            rfs::FileType::RegularFile => Kind::File,
+            rfs::FileType::Symlink => Kind::NotObject(LINK_ENTRY),
+            _ => Kind::NotObject(SPECIAL),
+        };
+        out.push(Entry { name, kind });
     }
     Ok(out)
 }

@@ -1,6 +1,6 @@
 //! Listing: a directory walk in S3 key order.
 
-use super::beneath::{self, Entry};
+use super::beneath::{self, Entry, Kind};
 use super::{LocalStore, RESERVED_DIR};
 use crate::error::{Error, Result};
 use crate::key::Key;
@@ -14,18 +14,11 @@ fn unlisted(name: String, reason: &str) -> ListEntry {
     }
 }
 
-/// What a directory entry is to the listing.
-enum Kind {
-    Dir,
-    File,
-    /// Listed as [`ListEntry::Unlisted`], for this reason.
-    NotObject(&'static str),
-}
-
 /// Walks `dir` (a directory under root, for key prefix `dir_key`) in S3 key order, sending
 /// entries. Directories are opened from their parent without following links (`beneath`), so
-/// one swapped for a link mid-walk is reported, never listed through. Whatever cannot be an object (a link,
-/// a socket, a name that is not a key) is an [`ListEntry::Unlisted`] entry, never left out.
+/// one swapped for a link mid-walk is reported, never listed through. Whatever cannot be an
+/// object (a link, a socket, a name that is not a key) is a [`ListEntry::Unlisted`] entry,
+/// never left out.
 pub(super) fn walk(
     store: &LocalStore,
     dir: &OwnedFd,
@@ -33,7 +26,7 @@ pub(super) fn walk(
     opts: &ListOptions,
     tx: &tokio::sync::mpsc::Sender<Result<ListEntry>>,
 ) -> bool {
-    let read = match beneath::read_dir(dir) {
+    let mut entries = match beneath::read_dir(dir) {
         Ok(read) => read,
         Err(e) => {
             return tx
@@ -41,18 +34,12 @@ pub(super) fn walk(
                 .is_ok()
         }
     };
-    // Sort with directories as `name/` so the walk yields keys in byte order, as S3 does.
-    let mut entries: Vec<(String, Kind)> = read
-        .into_iter()
-        .filter_map(|e| match e {
-            Entry::Dir(name) if dir_key.is_empty() && name == RESERVED_DIR => None,
-            Entry::Dir(name) => Some((format!("{name}/"), Kind::Dir)),
-            Entry::File(name) => Some((name, Kind::File)),
-            Entry::NotObject(name, why) => Some((name, Kind::NotObject(why))),
-        })
-        .collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, kind) in entries {
+    if dir_key.is_empty() {
+        entries.retain(|e| e.name.strip_suffix('/') != Some(RESERVED_DIR));
+    }
+    // Directories' names end in `/`, so this is S3's key order.
+    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    for Entry { name, kind } in entries {
         let key = format!("{dir_key}{name}");
         let is_dir = matches!(kind, Kind::Dir);
         // Skip entries that cannot match the prefix, or are wholly before start_after.
@@ -93,8 +80,11 @@ pub(super) fn walk(
                 }
                 // Gone since the read.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                // Swapped for a link since the read: reported like any link.
-                Err(e) if beneath::is_link(&e) => Ok(unlisted(key, beneath::LINK_ENTRY)),
+                // Swapped for a link since the read: reported like any link (by its name).
+                Err(e) if beneath::is_link(&e) => {
+                    let name = key[..key.len() - 1].to_string();
+                    Ok(unlisted(name, beneath::LINK_ENTRY))
+                }
                 Err(e) => Err(Error::from(e).with_operation("list")),
             },
             Kind::NotObject(why) => Ok(unlisted(key, why)),
