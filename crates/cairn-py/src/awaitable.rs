@@ -48,9 +48,10 @@ where
         // Taking the GIL may wait: not on an I/O worker. (Detached: nothing waits for it.)
         drop(tokio::task::spawn_blocking(move || {
             // At interpreter exit nobody awaits it, and taking the GIL would end this thread.
-            let Some(_attach) = crate::exit::Attach::begin() else {
+            let Some(attach) = crate::exit::Attach::begin() else {
                 return std::mem::forget((target, locals, outcome));
             };
+            crate::thread_state::keep(&attach);
             Python::attach(move |py| {
                 let Some(outcome) = outcome else {
                     return drop(target); // cancelled: the asyncio side already knows

@@ -23,6 +23,7 @@ mod handle;
 mod io;
 mod store;
 mod sync;
+mod thread_state;
 
 use pyo3::prelude::*;
 use pyo3_async_runtimes::generic;
@@ -36,6 +37,7 @@ fn build_runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("cairn-io")
+        .on_thread_stop(thread_state::release)
         .build()
         .expect("cairn: could not start the I/O runtime")
 }
