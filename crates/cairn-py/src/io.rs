@@ -5,7 +5,7 @@
 use crate::convert::{self, PutResult};
 use crate::errors::to_py;
 use crate::handle::busy;
-use crate::{runtime, wait_here, Owner};
+use crate::{runtime, wait, wait_here, Owner};
 use bytes::{Bytes, BytesMut};
 use cairn::transfer::WriterOptions;
 use cairn::{DynStore, ErrorKind, GetOptions, GetRange, Key, PutOptions};
@@ -81,6 +81,21 @@ impl ReadState {
             }
         }
         Ok(out)
+    }
+
+    /// A copy of the reading position that takes the buffered chunk and the open body along,
+    /// to be filled off this thread and put back.
+    fn split_off(&mut self) -> ReadState {
+        ReadState {
+            store: self.store.clone(),
+            key: self.key.clone(),
+            size: self.size,
+            if_match: self.if_match.clone(),
+            pos: self.pos,
+            chunk: std::mem::take(&mut self.chunk),
+            body: self.body.take(),
+            closed: false,
+        }
     }
 
     fn seek_to(&mut self, to: u64) {
@@ -168,8 +183,17 @@ impl Reader {
                 return Ok(PyBytes::new(py, &out));
             }
         }
-        let st = &mut *st;
-        let chunks = wait_here(py, st.fill(want))?.map_err(|e| to_py(py, e))?;
+        // Filled in a task of the runtime, not by polling the body from this thread: the
+        // body's chunks (and their checks) are then taken where they arrive, and this thread
+        // wakes once per read, not once per network chunk. If the wait is abandoned
+        // (Ctrl-C), the open body goes with it and the next read asks from `pos` again.
+        let mut part = st.split_off();
+        let (part, r) = wait(py, async move {
+            let r = part.fill(want).await;
+            (part, r)
+        })?;
+        (st.pos, st.chunk, st.body) = (part.pos, part.chunk, part.body);
+        let chunks = r.map_err(|e| to_py(py, e))?;
         convert::bytes_out(py, &chunks)
     }
 
