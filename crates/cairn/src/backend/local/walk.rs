@@ -51,17 +51,11 @@ pub(super) fn walk(
         if !relevant {
             continue;
         }
-        let passed = opts
-            .start_after
-            .as_ref()
-            .is_some_and(|a| a.as_str() >= key.as_str());
-        if passed
-            && !(is_dir
-                && opts
-                    .start_after
-                    .as_ref()
-                    .is_some_and(|a| a.starts_with(&key)))
-        {
+        let after = opts.start_after.as_deref();
+        let passed = after.is_some_and(|a| a >= key.as_str());
+        // A directory that start_after lies inside is still walked.
+        let inside = is_dir && after.is_some_and(|a| a.starts_with(&key));
+        if passed && !inside {
             continue;
         }
         let out = match kind {
